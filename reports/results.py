@@ -1,0 +1,156 @@
+"""Load primbench results (Google Benchmark JSON with primbench's context and fields).
+
+Shared by the report, compare and history tools. Every problem with an input file raises
+ResultsError with one line naming the file and what is wrong; `cli_main` turns that into
+exit status 2 with no traceback.
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+import sys
+from dataclasses import dataclass, field
+
+TIME_UNITS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}
+NAME_RE = re.compile(
+    r"^(?P<primitive>gather|scatter|reduce)/(?P<impl>[^/]+)/(?P<dtype>[^/]+)"
+    r"(?:/(?P<op>sum|prod|min|max))?/ranks:(?P<ranks>\d+)/count:(?P<count>\d+)(?:/root:(?P<root>\d+))?")
+
+
+class ResultsError(Exception):
+    """A results file that cannot be used; the message is one line."""
+
+
+@dataclass
+class Entry:
+    name: str            # run name without aggregate suffix
+    primitive: str
+    impl: str
+    dtype: str
+    op: str | None
+    ranks: int
+    count: int
+    root: int
+    run_type: str        # "iteration" or "aggregate"
+    aggregate_name: str | None
+    repetition_index: int | None
+    time_s: float | None  # real (manual) time per iteration, seconds; None for failed entries
+    iterations: int
+    counters: dict = field(default_factory=dict)
+    error: str | None = None
+    source: str = ""
+
+    @property
+    def key(self) -> str:
+        return self.name
+
+    @property
+    def failed(self) -> bool:
+        return self.error is not None
+
+
+@dataclass
+class Results:
+    path: str
+    context: dict
+    entries: list
+
+    @property
+    def primbench(self) -> dict:
+        return self.context.get("primbench", {}) if isinstance(self.context, dict) else {}
+
+    def samples(self) -> dict:
+        """Per-repetition times (seconds) of each passing benchmark, keyed by name."""
+        out: dict = {}
+        for e in self.entries:
+            if e.run_type == "iteration" and not e.failed and e.time_s is not None:
+                out.setdefault(e.name, []).append(e.time_s)
+        return out
+
+    def failures(self) -> dict:
+        return {e.name: e.error for e in self.entries if e.failed}
+
+
+def _num(v, what, path):
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise ResultsError(f"{path}: {what} is not a number")
+    if not math.isfinite(v) or v < 0:
+        raise ResultsError(f"{path}: {what} is {v}, expected a finite non-negative number")
+    return v
+
+
+def _entry(b: dict, path: str, i: int) -> Entry:
+    if not isinstance(b, dict) or not isinstance(b.get("name"), str):
+        raise ResultsError(f"{path}: benchmarks[{i}] has no name; not Google Benchmark JSON")
+    run_name = b.get("run_name", b["name"])
+    m = NAME_RE.match(run_name)
+    if not m:
+        raise ResultsError(f"{path}: benchmark '{b['name']}' is not a primbench name "
+                           "(primitive/impl/dtype[/op]/ranks:P/count:N[/root:R])")
+    error = b.get("error_message") if b.get("error_occurred") else None
+    if b.get("error_occurred") and not error:
+        error = "error"
+    time_s = None
+    if error is None:
+        unit = b.get("time_unit", "ns")
+        if unit not in TIME_UNITS:
+            raise ResultsError(f"{path}: benchmark '{b['name']}' has unknown time_unit '{unit}'")
+        time_s = _num(b.get("real_time"), f"real_time of '{b['name']}'", path) * TIME_UNITS[unit]
+    counters = {k: v for k, v in b.items()
+                if isinstance(v, (int, float)) and not isinstance(v, bool)
+                and k not in ("real_time", "cpu_time", "iterations", "repetitions",
+                              "repetition_index", "threads", "family_index",
+                              "per_family_instance_index")}
+    root = m.group("root")
+    return Entry(
+        name=run_name,
+        primitive=b.get("primitive", m.group("primitive")),
+        impl=b.get("impl", m.group("impl")),
+        dtype=b.get("dtype", m.group("dtype")),
+        op=b.get("op", m.group("op")),
+        ranks=int(m.group("ranks")),
+        count=int(m.group("count")),
+        root=int(root) if root is not None else 0,
+        run_type=b.get("run_type", "iteration"),
+        aggregate_name=b.get("aggregate_name"),
+        repetition_index=b.get("repetition_index"),
+        time_s=time_s,
+        iterations=int(b.get("iterations", 0) or 0),
+        counters=counters,
+        error=error,
+        source=path,
+    )
+
+
+def load(path: str) -> Results:
+    """Read one results file; raises ResultsError (one line) on anything unusable."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except OSError as e:
+        raise ResultsError(f"{path}: cannot read: {e.strerror}") from None
+    if not raw.strip():
+        raise ResultsError(f"{path}: file is empty; expected primbench JSON")
+    try:
+        doc = json.loads(raw.decode("utf-8"),
+                         parse_constant=lambda c: (_ for _ in ()).throw(ValueError(c)))
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ResultsError(f"{path}: not valid JSON (truncated or corrupt?): {msg}") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("benchmarks"), list) \
+            or not isinstance(doc.get("context"), dict):
+        raise ResultsError(f"{path}: not Google Benchmark JSON (needs 'context' and 'benchmarks')")
+    entries = [_entry(b, path, i) for i, b in enumerate(doc["benchmarks"])]
+    return Results(path=path, context=doc["context"], entries=entries)
+
+
+def cli_main(main) -> None:
+    """Run main(argv); ResultsError becomes one line on stderr and exit status 2."""
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except ResultsError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        sys.exit(130)
