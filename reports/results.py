@@ -84,6 +84,8 @@ def _entry(b: dict, path: str, i: int) -> Entry:
     if not isinstance(b, dict) or not isinstance(b.get("name"), str):
         raise ResultsError(f"{path}: benchmarks[{i}] has no name; not Google Benchmark JSON")
     run_name = b.get("run_name", b["name"])
+    if run_name.endswith("/manual_time"):
+        run_name = run_name[: -len("/manual_time")]
     m = NAME_RE.match(run_name)
     if not m:
         raise ResultsError(f"{path}: benchmark '{b['name']}' is not a primbench name "
