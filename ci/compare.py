@@ -1,0 +1,337 @@
+#!/usr/bin/python3
+"""primbench compare: per-benchmark regression verdicts between two sets of results.
+
+    compare.py BASE.json[,BASE2.json] HEAD.json[,HEAD2.json] [--min-effect 0.05] [--alpha 0.01]
+               [--max-cv 0.10] [--base-extra F] [--head-extra F] [--md FILE] [--json FILE]
+
+Several files per side are concatenated per benchmark (ci/regress re-measures the benchmarks
+listed under "recheck" and calls this again with the merged samples). See ci/README.md.
+
+Exit status: 0 no regression, 1 a significant regression or a newly failing validation,
+2 bad input (one line on stderr).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import statistics
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "reports"))
+from results import ResultsError, cli_main, load  # noqa: E402
+
+VERDICTS = ("FAILED", "SLOWER", "NOISY", "FASTER", "SAME", "NEW", "GONE")
+SCHEMA = "primbench-compare/1"
+EXACT_MAX_N = 50  # exact U distribution (no ties) up to this many samples per side
+
+
+class ArgParser(argparse.ArgumentParser):
+    """argparse that reports a usage error as one line and exit status 2."""
+
+    def error(self, message):
+        print(f"error: {message} (see --help)", file=sys.stderr)
+        sys.exit(2)
+
+
+# ---------------------------------------------------------------- statistics
+
+def robust_cv(xs: list) -> float:
+    """1.4826*MAD/median: the cv of a normal sample, not moved by one stray repetition."""
+    if len(xs) < 2:
+        return 0.0
+    med = statistics.median(xs)
+    if med <= 0:
+        return 0.0
+    mad = statistics.median(abs(x - med) for x in xs)
+    return 1.4826 * mad / med
+
+
+def min_p_value(m: int, n: int) -> float:
+    """Smallest two-sided p the U test can give for sample sizes m, n (complete separation)."""
+    if m == 0 or n == 0:
+        return 1.0
+    return min(1.0, 2.0 / math.comb(m + n, m))
+
+
+def u_test(base: list, head: list) -> float:
+    """Two-sided Mann-Whitney U p-value; exact when small and tie-free."""
+    from scipy.stats import mannwhitneyu
+    if len(set(base) | set(head)) == 1:
+        return 1.0  # every sample identical: no evidence of any difference
+    ties = len(set(base) | set(head)) < len(base) + len(head)
+    method = "exact" if not ties and max(len(base), len(head)) <= EXACT_MAX_N else "asymptotic"
+    p = float(mannwhitneyu(head, base, alternative="two-sided", method=method).pvalue)
+    return 1.0 if math.isnan(p) else min(1.0, p)
+
+
+def holm(pvalues: dict) -> dict:
+    """Holm-Bonferroni adjusted p-values (step-down, monotone), keyed like the input."""
+    order = sorted(pvalues, key=lambda k: (pvalues[k], k))
+    k_total = len(order)
+    adjusted, running = {}, 0.0
+    for i, key in enumerate(order):
+        running = max(running, min(1.0, (k_total - i) * pvalues[key]))
+        adjusted[key] = running
+    return adjusted
+
+
+# ---------------------------------------------------------------- inputs
+
+def load_side(paths: list) -> dict:
+    """Merge several results files: samples concatenated, failures and names united."""
+    side = {"paths": paths, "samples": {}, "failures": {}, "names": set(), "revisions": []}
+    for path in paths:
+        res = load(path)
+        for name, xs in res.samples().items():
+            side["samples"].setdefault(name, []).extend(xs)
+        for name, err in res.failures().items():
+            side["failures"].setdefault(name, err)
+        side["names"].update(e.name for e in res.entries)
+        rev = res.primbench.get("git_revision")
+        if rev and rev not in side["revisions"]:
+            side["revisions"].append(rev)
+    return side
+
+
+def split_paths(values: list) -> list:
+    out = []
+    for v in values or []:
+        out.extend(p for p in v.split(",") if p)
+    return out
+
+
+# ---------------------------------------------------------------- verdicts
+
+def _stats(xs: list) -> dict:
+    return {"n": len(xs), "median_s": statistics.median(xs) if xs else None,
+            "cv": robust_cv(xs) if xs else None}
+
+
+def compare(base: dict, head: dict, alpha=0.01, min_effect=0.05, max_cv=0.10,
+            recheck_margin=0.5) -> dict:
+    """The verdict of every benchmark named in either side; see ci/README.md for the rules."""
+    names = sorted(base["names"] | head["names"])
+    paired = [n for n in names if base["samples"].get(n) and head["samples"].get(n)
+              and n not in head["failures"]]
+    raw_p = {n: u_test(base["samples"][n], head["samples"][n]) for n in paired}
+    adj_p = holm(raw_p)
+    level = alpha / len(paired) if paired else alpha  # strictest Holm step
+    rows = []
+    for name in names:
+        b, h = base["samples"].get(name, []), head["samples"].get(name, [])
+        row = {"name": name, "base": _stats(b), "head": _stats(h), "change": None,
+               "p": raw_p.get(name), "p_adjusted": adj_p.get(name), "significant": False,
+               "regression": False, "new_failure": False, "recheck": False, "reason": ""}
+        if b and h and row["base"]["median_s"] > 0:
+            row["change"] = row["head"]["median_s"] / row["base"]["median_s"] - 1
+        if name in head["failures"]:
+            row["verdict"] = "FAILED"
+            row["new_failure"] = name not in base["failures"]
+            row["reason"] = head["failures"][name] + ("" if row["new_failure"]
+                                                      else " (also failed in base)")
+        elif name not in head["names"]:
+            row["verdict"], row["reason"] = "GONE", "not in head"
+        elif name not in base["names"]:
+            row["verdict"], row["reason"] = "NEW", "not in base"
+        elif name in base["failures"] and not b:
+            row["verdict"], row["reason"] = "NEW", "failed validation in base; passes in head"
+        elif not b or not h:
+            row["verdict"] = "NOISY"
+            row["reason"] = "no per-repetition samples (aggregates only?)"
+        else:
+            _decide(row, level, alpha, min_effect, max_cv)
+            row["recheck"] = _near_threshold(row, alpha, min_effect, recheck_margin)
+        rows.append(row)
+    rows.sort(key=lambda r: (VERDICTS.index(r["verdict"]), r["name"]))
+    counts = {v: sum(r["verdict"] == v for r in rows) for v in VERDICTS}
+    regressions = [r["name"] for r in rows if r["regression"]]
+    new_failures = [r["name"] for r in rows if r["new_failure"]]
+    status = 1 if regressions or new_failures else 0
+    return {
+        "schema": SCHEMA,
+        "base": {"files": base["paths"], "revisions": base["revisions"]},
+        "head": {"files": head["paths"], "revisions": head["revisions"]},
+        "settings": {"alpha": alpha, "min_effect": min_effect, "max_cv": max_cv,
+                     "recheck_margin": recheck_margin, "correction": "holm",
+                     "compared": len(paired)},
+        "result": "fail" if status else "pass",
+        "exit_status": status,
+        "counts": counts,
+        "regressions": regressions,
+        "new_failures": new_failures,
+        "recheck": [r["name"] for r in rows if r["recheck"]],
+        "benchmarks": rows,
+    }
+
+
+def _decide(row, level, alpha, min_effect, max_cv):
+    nb, nh = row["base"]["n"], row["head"]["n"]
+    if min_p_value(nb, nh) > level:
+        row["verdict"] = "NOISY"
+        row["reason"] = (f"too few samples ({nb} base, {nh} head): the U test cannot reach "
+                         f"p <= {level:.3g} (alpha {alpha:g} over {round(alpha / level)} "
+                         "benchmarks)")
+        return
+    change = row["change"]
+    row["significant"] = row["p_adjusted"] <= alpha
+    if change is not None and row["significant"] and abs(change) >= min_effect:
+        row["verdict"] = "SLOWER" if change > 0 else "FASTER"
+        row["regression"] = change > 0
+        row["reason"] = f"{change:+.1%} beyond {min_effect:.0%}, p_adj {row['p_adjusted']:.2g}"
+        return
+    spread = max(row["base"]["cv"], row["head"]["cv"])
+    if spread > max_cv:
+        row["verdict"] = "NOISY"
+        row["reason"] = f"spread (robust cv {spread:.1%}) over {max_cv:.0%}; cannot rule out a change"
+    else:
+        row["verdict"] = "SAME"
+        row["reason"] = ("within min effect" if row["significant"]
+                         else f"not significant (p_adj {row['p_adjusted']:.2g})")
+
+
+def _near_threshold(row, alpha, min_effect, margin) -> bool:
+    """Whether more samples could flip this benchmark's part in the gate (pass <-> regression)."""
+    change = row["change"] or 0.0
+    if row["verdict"] == "NOISY":
+        return True
+    if row["verdict"] == "SAME":
+        return change >= min_effect * (1 - margin)
+    if row["verdict"] == "SLOWER":
+        return change <= min_effect * (1 + margin) or row["p_adjusted"] > alpha / 10
+    return False
+
+
+# ---------------------------------------------------------------- output
+
+def fmt_time(s) -> str:
+    if s is None:
+        return "-"
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
+        if s >= scale:
+            return f"{s / scale:.3g} {unit}"
+    return f"{s / 1e-9:.3g} ns"
+
+
+def fmt_change(c) -> str:
+    return "-" if c is None else f"{c:+.1%}"
+
+
+def fmt_p(p) -> str:
+    return "-" if p is None else f"{p:.2g}"
+
+
+def summary_line(rep: dict) -> str:
+    c, s = rep["counts"], rep["settings"]
+    head = "FAIL" if rep["exit_status"] else "PASS"
+    return (f"{head}: {len(rep['regressions'])} regression(s), "
+            f"{len(rep['new_failures'])} new validation failure(s); "
+            + ", ".join(f"{c[v]} {v.lower()}" for v in VERDICTS)
+            + f" (alpha {s['alpha']:g}, Holm over {s['compared']}, min effect {s['min_effect']:.0%})")
+
+
+def _cells(r) -> list:
+    return [r["verdict"], r["name"], fmt_time(r["base"]["median_s"]),
+            fmt_time(r["head"]["median_s"]), fmt_change(r["change"]), fmt_p(r["p"]),
+            fmt_p(r["p_adjusted"]), f"{r['base']['n']}/{r['head']['n']}", r["reason"]]
+
+
+HEADER = ["verdict", "benchmark", "base median", "head median", "change", "p", "p_adj",
+          "n base/head", "why"]
+
+
+def console(rep: dict) -> str:
+    rows = [HEADER] + [_cells(r) for r in rep["benchmarks"]]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(HEADER) - 1)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[-1] for r in rows]
+    return "\n".join(lines + [summary_line(rep)]) + "\n"
+
+
+def markdown(rep: dict) -> str:
+    def esc(s):
+        return str(s).replace("|", "\\|").replace("\n", " ")
+
+    def table(rows):
+        out = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
+        out += ["| " + " | ".join(esc(c) for c in _cells(r)) + " |" for r in rows]
+        return out
+
+    icon = ":x:" if rep["exit_status"] else ":white_check_mark:"
+    base = ", ".join(rep["base"]["revisions"]) or ", ".join(rep["base"]["files"])
+    head = ", ".join(rep["head"]["revisions"]) or ", ".join(rep["head"]["files"])
+    lines = [f"### primbench compare {icon}", "", f"**{summary_line(rep)}**", "",
+             f"base `{esc(base)}` → head `{esc(head)}`", ""]
+    notable = [r for r in rep["benchmarks"] if r["verdict"] != "SAME"]
+    if notable:
+        lines += table(notable) + [""]
+    same = [r for r in rep["benchmarks"] if r["verdict"] == "SAME"]
+    if same:
+        lines += [f"<details><summary>{len(same)} unchanged</summary>", ""] + table(same) \
+            + ["", "</details>", ""]
+    return "\n".join(lines)
+
+
+def write_atomic(path: str, text: str) -> None:
+    d = os.path.dirname(os.path.abspath(path))
+    try:
+        fd, tmp = tempfile.mkstemp(dir=d, prefix=".compare-")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except OSError as e:
+        raise ResultsError(f"{path}: cannot write: {e.strerror}") from None
+
+
+# ---------------------------------------------------------------- main
+
+def parse_args(argv):
+    ap = ArgParser(prog="primbench compare", description=__doc__.split("\n")[0])
+    ap.add_argument("base", help="baseline results, comma-separated for several files")
+    ap.add_argument("head", help="results under test, comma-separated for several files")
+    ap.add_argument("--base-extra", action="append", default=[], metavar="FILE",
+                    help="more baseline files (repeatable); samples are concatenated")
+    ap.add_argument("--head-extra", action="append", default=[], metavar="FILE",
+                    help="more head files (repeatable); samples are concatenated")
+    ap.add_argument("--min-effect", type=float, default=0.05,
+                    help="smallest relative slowdown that counts as a regression (default 0.05)")
+    ap.add_argument("--alpha", type=float, default=0.01,
+                    help="significance level before Holm correction (default 0.01)")
+    ap.add_argument("--max-cv", type=float, default=0.10,
+                    help="robust cv above which an undecided benchmark is NOISY (default 0.10)")
+    ap.add_argument("--recheck-margin", type=float, default=0.5,
+                    help="relative band around --min-effect listed for re-measuring (default 0.5)")
+    ap.add_argument("--md", metavar="FILE", help="write a Markdown summary for a pull request")
+    ap.add_argument("--json", metavar="FILE", help="write the machine-readable verdicts")
+    ap.add_argument("--quiet", action="store_true", help="no console table")
+    args = ap.parse_args(argv)
+    if not 0 < args.alpha < 1:
+        ap.error(f"--alpha {args.alpha:g} must be between 0 and 1")
+    for flag in ("min_effect", "max_cv", "recheck_margin"):
+        v = getattr(args, flag)
+        if not (math.isfinite(v) and v >= 0):
+            ap.error(f"--{flag.replace('_', '-')} {v:g} must be a non-negative number")
+    return args
+
+
+def main(argv) -> int:
+    args = parse_args(argv)
+    base_paths = split_paths([args.base] + args.base_extra)
+    head_paths = split_paths([args.head] + args.head_extra)
+    if not base_paths or not head_paths:
+        raise ResultsError("need at least one BASE and one HEAD results file")
+    rep = compare(load_side(base_paths), load_side(head_paths), alpha=args.alpha,
+                  min_effect=args.min_effect, max_cv=args.max_cv,
+                  recheck_margin=args.recheck_margin)
+    if args.md:
+        write_atomic(args.md, markdown(rep))
+    if args.json:
+        write_atomic(args.json, json.dumps(rep, indent=2) + "\n")
+    if not args.quiet:
+        sys.stdout.write(console(rep))
+    return rep["exit_status"]
+
+
+if __name__ == "__main__":
+    cli_main(main)

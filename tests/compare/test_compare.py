@@ -1,0 +1,328 @@
+"""Verdict logic, exit codes, outputs and bad input of ci/compare.py, on synthetic results."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+COMPARE = os.path.join(ROOT, "ci", "compare.py")
+GBENCH_COMPARE = "/usr/share/benchmark/compare.py"
+sys.path.insert(0, HERE)
+import synth  # noqa: E402
+
+_spec = importlib.util.spec_from_file_location("primbench_compare", COMPARE)
+compare = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(compare)
+
+A, B, C = synth.NAMES
+
+
+def run(*args):
+    return subprocess.run([sys.executable, COMPARE, *map(str, args)], capture_output=True,
+                          text=True, timeout=120)
+
+
+class Case(unittest.TestCase):
+    def setUp(self):
+        self._tmp = tempfile.TemporaryDirectory()
+        self.dir = self._tmp.name
+
+    def tearDown(self):
+        self._tmp.cleanup()
+
+    def path(self, name):
+        return os.path.join(self.dir, name)
+
+    def pair(self, base: dict, head: dict, base_failed=None, head_failed=None):
+        return (synth.write(self.path("base.json"), base, failed=base_failed),
+                synth.write(self.path("head.json"), head, failed=head_failed, revision="def5678"))
+
+    def verdicts(self, base_path, head_path, *extra):
+        out = self.path("out.json")
+        proc = run(base_path, head_path, "--json", out, "--quiet", *extra)
+        self.assertIn(proc.returncode, (0, 1), proc.stderr)
+        with open(out) as f:
+            rep = json.load(f)
+        return proc.returncode, {r["name"]: r for r in rep["benchmarks"]}, rep
+
+
+class Verdicts(Case):
+    def test_identical_distributions_are_same(self):
+        base = {n: synth.samples(10 + i, 10, 1000.0 * (i + 1), 0.02) for i, n in enumerate(synth.NAMES)}
+        head = {n: synth.samples(20 + i, 10, 1000.0 * (i + 1), 0.02) for i, n in enumerate(synth.NAMES)}
+        code, rows, rep = self.verdicts(*self.pair(base, head))
+        self.assertEqual(code, 0)
+        self.assertEqual({r["verdict"] for r in rows.values()}, {"SAME"})
+        self.assertEqual(rep["regressions"], [])
+
+    def test_same_file_against_itself(self):
+        path = synth.write(self.path("a.json"), {A: synth.samples(1, 10, 500.0, 0.03)})
+        code, rows, _ = self.verdicts(path, path)
+        self.assertEqual((code, rows[A]["verdict"], rows[A]["change"]), (0, "SAME", 0.0))
+
+    def test_twenty_percent_slowdown_is_a_regression(self):
+        base = {A: synth.samples(1, 10, 1000.0, 0.02), B: synth.samples(2, 10, 2000.0, 0.02)}
+        head = {A: synth.samples(3, 10, 1200.0, 0.02), B: synth.samples(4, 10, 2000.0, 0.02)}
+        code, rows, rep = self.verdicts(*self.pair(base, head))
+        self.assertEqual(code, 1)
+        self.assertEqual(rows[A]["verdict"], "SLOWER")
+        self.assertTrue(rows[A]["regression"])
+        self.assertAlmostEqual(rows[A]["change"], 0.2, delta=0.04)
+        self.assertLessEqual(rows[A]["p_adjusted"], 0.01)
+        self.assertEqual(rows[B]["verdict"], "SAME")
+        self.assertEqual(rep["regressions"], [A])
+        self.assertEqual(rep["result"], "fail")
+
+    def test_twenty_percent_speedup_is_faster_and_passes(self):
+        base = {A: synth.samples(1, 10, 1000.0, 0.02)}
+        head = {A: synth.samples(3, 10, 800.0, 0.02)}
+        code, rows, _ = self.verdicts(*self.pair(base, head))
+        self.assertEqual((code, rows[A]["verdict"]), (0, "FASTER"))
+        self.assertFalse(rows[A]["regression"])
+
+    def test_slowdown_below_min_effect_is_same(self):
+        # 2% slower, clearly significant, but under the 5% minimum effect
+        base = {A: [1000.0 + i for i in range(12)]}
+        head = {A: [1020.0 + i for i in range(12)]}
+        code, rows, _ = self.verdicts(*self.pair(base, head))
+        self.assertEqual((code, rows[A]["verdict"]), (0, "SAME"))
+        self.assertTrue(rows[A]["significant"])
+        # ...and a regression once the bar is lowered to 1%
+        code, rows, _ = self.verdicts(self.path("base.json"), self.path("head.json"),
+                                      "--min-effect", "0.01")
+        self.assertEqual((code, rows[A]["verdict"]), (1, "SLOWER"))
+
+    def test_high_spread_is_noisy(self):
+        base = {A: synth.samples(5, 10, 1000.0, 0.5)}
+        head = {A: synth.samples(6, 10, 1000.0, 0.5)}
+        code, rows, rep = self.verdicts(*self.pair(base, head))
+        self.assertEqual((code, rows[A]["verdict"]), (0, "NOISY"))
+        self.assertIn("spread", rows[A]["reason"])
+        self.assertIn(A, rep["recheck"])
+
+    def test_one_stray_repetition_is_not_spread(self):
+        times = synth.samples(7, 10, 1000.0, 0.01)
+        times[3] *= 3  # a single hiccup must not make the benchmark NOISY
+        code, rows, _ = self.verdicts(*self.pair({A: times}, {A: synth.samples(8, 10, 1000.0, 0.01)}))
+        self.assertEqual((code, rows[A]["verdict"]), (0, "SAME"))
+
+    def test_too_few_samples_is_noisy_even_for_a_big_shift(self):
+        base = {A: synth.samples(1, 3, 1000.0, 0.01)}
+        head = {A: synth.samples(2, 3, 2000.0, 0.01)}
+        code, rows, rep = self.verdicts(*self.pair(base, head))
+        self.assertEqual((code, rows[A]["verdict"]), (0, "NOISY"))
+        self.assertIn("too few samples", rows[A]["reason"])
+        self.assertIn(A, rep["recheck"])
+
+    def test_missing_entries_are_new_and_gone(self):
+        base = {A: synth.samples(1, 10, 1000.0, 0.02), B: synth.samples(2, 10, 1000.0, 0.02)}
+        head = {A: synth.samples(3, 10, 1000.0, 0.02), C: synth.samples(4, 10, 1000.0, 0.02)}
+        code, rows, rep = self.verdicts(*self.pair(base, head))
+        self.assertEqual(code, 0)
+        self.assertEqual((rows[B]["verdict"], rows[C]["verdict"]), ("GONE", "NEW"))
+        self.assertEqual(rep["settings"]["compared"], 1)
+
+    def test_validation_failure_in_head_is_failed_and_exit_1(self):
+        base = {A: synth.samples(1, 10, 1000.0, 0.02), B: synth.samples(2, 10, 1000.0, 0.02)}
+        head = {A: synth.samples(3, 10, 1000.0, 0.02)}
+        msg = "gather thread.flat P=2 n=1024 f32 root=0: rank 1 element 5 expected 7 got 0 (3 wrong)"
+        code, rows, rep = self.verdicts(*self.pair(base, head, head_failed={B: msg}))
+        self.assertEqual(code, 1)
+        self.assertEqual(rows[B]["verdict"], "FAILED")
+        self.assertTrue(rows[B]["new_failure"])
+        self.assertIn("rank 1 element 5", rows[B]["reason"])
+        self.assertEqual(rep["new_failures"], [B])
+
+    def test_failure_already_in_base_is_reported_but_not_new(self):
+        base = {A: synth.samples(1, 10, 1000.0, 0.02)}
+        head = {A: synth.samples(3, 10, 1000.0, 0.02)}
+        code, rows, _ = self.verdicts(*self.pair(base, head, base_failed={B: "broken"},
+                                                 head_failed={B: "broken"}))
+        self.assertEqual((code, rows[B]["verdict"], rows[B]["new_failure"]), (0, "FAILED", False))
+
+    def test_fixed_in_head_is_new(self):
+        base = {A: synth.samples(1, 10, 1000.0, 0.02)}
+        head = {A: synth.samples(3, 10, 1000.0, 0.02), B: synth.samples(4, 10, 1000.0, 0.02)}
+        code, rows, _ = self.verdicts(*self.pair(base, head, base_failed={B: "broken"}))
+        self.assertEqual((code, rows[B]["verdict"]), (0, "NEW"))
+
+    def test_multiple_comparison_correction_matters(self):
+        # raw p = 0.0015 and +5.3%: a regression alone, not once nine more benchmarks share alpha
+        base_t = [1000.0 + 10 * i for i in range(10)]
+        head_t = [t + 55 for t in base_t]
+        code, rows, _ = self.verdicts(*self.pair({A: base_t}, {A: head_t}))
+        self.assertEqual((code, rows[A]["verdict"]), (1, "SLOWER"))
+        self.assertAlmostEqual(rows[A]["p"], 0.0015, delta=0.0002)
+
+        others = {f"reduce/seq.ref/i32/sum/ranks:1/count:{i}/root:0": list(base_t) for i in range(9)}
+        code, rows, rep = self.verdicts(*self.pair({A: base_t, **others}, {A: head_t, **others}))
+        self.assertEqual(rep["settings"]["compared"], 10)
+        self.assertEqual((code, rows[A]["verdict"]), (0, "SAME"))
+        self.assertAlmostEqual(rows[A]["p_adjusted"], 10 * rows[A]["p"])
+        self.assertIn(A, rep["recheck"])  # above min effect, so more samples could flip it
+
+    def test_sample_size_needed_depends_on_benchmarks_compared(self):
+        # 5 v 5 reaches p = 0.0079 at best: enough for one benchmark at alpha 0.01, not for two
+        base = {A: [1000.0 + i for i in range(5)], B: [1000.0 + i for i in range(5)]}
+        head = {A: [1500.0 + i for i in range(5)], B: [1500.0 + i for i in range(5)]}
+        _, rows, _ = self.verdicts(*self.pair({A: base[A]}, {A: head[A]}))
+        self.assertEqual(rows[A]["verdict"], "SLOWER")
+        _, rows, _ = self.verdicts(*self.pair(base, head))
+        self.assertEqual((rows[A]["verdict"], rows[B]["verdict"]), ("NOISY", "NOISY"))
+
+    def test_extra_files_concatenate_samples(self):
+        b1 = synth.write(self.path("b1.json"), {A: synth.samples(1, 4, 1000.0, 0.02)})
+        b2 = synth.write(self.path("b2.json"), {A: synth.samples(2, 6, 1000.0, 0.02)})
+        h1 = synth.write(self.path("h1.json"), {A: synth.samples(3, 4, 1200.0, 0.02)})
+        h2 = synth.write(self.path("h2.json"), {A: synth.samples(4, 6, 1200.0, 0.02)})
+        code, rows, _ = self.verdicts(b1, h1)
+        self.assertEqual(rows[A]["verdict"], "NOISY")  # 4 v 4 cannot reach p <= 0.01
+        code, rows, rep = self.verdicts(f"{b1},{b2}", f"{h1},{h2}")
+        self.assertEqual((code, rows[A]["verdict"], rows[A]["base"]["n"]), (1, "SLOWER", 10))
+        self.assertEqual(rep["base"]["files"], [b1, b2])
+        code, rows, _ = self.verdicts(b1, h1, "--base-extra", b2, "--head-extra", h2)
+        self.assertEqual((code, rows[A]["verdict"], rows[A]["head"]["n"]), (1, "SLOWER", 10))
+
+
+class Units(unittest.TestCase):
+    def test_holm_adjustment(self):
+        adj = compare.holm({"a": 0.01, "b": 0.04, "c": 0.03})
+        self.assertAlmostEqual(adj["a"], 0.03)
+        self.assertAlmostEqual(adj["c"], 0.06)
+        self.assertAlmostEqual(adj["b"], 0.06)  # monotone: never below an earlier step
+
+    def test_min_p_value(self):
+        self.assertAlmostEqual(compare.min_p_value(5, 5), 2 / 252)
+        self.assertAlmostEqual(compare.min_p_value(10, 10), 2 / 184756)
+        self.assertEqual(compare.min_p_value(0, 10), 1.0)
+
+    def test_u_test_exact_and_ties(self):
+        self.assertAlmostEqual(compare.u_test([1, 2, 3, 4, 5], [6, 7, 8, 9, 10]), 2 / 252)
+        self.assertEqual(compare.u_test([1.0] * 5, [1.0] * 5), 1.0)
+        self.assertLess(compare.u_test([1, 1, 2, 2, 3] * 2, [5, 5, 6, 6, 7] * 2), 0.01)
+
+
+class Outputs(Case):
+    def setUp(self):
+        super().setUp()
+        base = {A: synth.samples(1, 10, 1000.0, 0.02), B: synth.samples(2, 10, 1000.0, 0.02)}
+        head = {A: synth.samples(3, 10, 1300.0, 0.02), B: synth.samples(4, 10, 1000.0, 0.02),
+                C: synth.samples(5, 10, 1000.0, 0.02)}
+        self.base, self.head = self.pair(base, head)
+
+    def test_json_schema(self):
+        code, rows, rep = self.verdicts(self.base, self.head)
+        self.assertEqual(code, 1)
+        self.assertEqual(rep["schema"], "primbench-compare/1")
+        for key in ("base", "head", "settings", "result", "exit_status", "counts", "regressions",
+                    "new_failures", "recheck", "benchmarks"):
+            self.assertIn(key, rep)
+        self.assertEqual(rep["head"]["revisions"], ["def5678"])
+        self.assertEqual(rep["counts"]["SLOWER"], 1)
+        self.assertEqual(rep["counts"]["NEW"], 1)
+        self.assertEqual(sum(rep["counts"].values()), 3)
+        row = rows[A]
+        for key in ("name", "verdict", "reason", "change", "p", "p_adjusted", "significant",
+                    "regression", "new_failure", "recheck"):
+            self.assertIn(key, row)
+        self.assertEqual(row["base"]["n"], 10)
+        self.assertAlmostEqual(row["base"]["median_s"], 1e-6, delta=5e-8)
+        self.assertEqual(rep["benchmarks"][0]["verdict"], "SLOWER")  # worst first
+
+    def test_markdown(self):
+        md = self.path("summary.md")
+        proc = run(self.base, self.head, "--md", md)
+        self.assertEqual(proc.returncode, 1)
+        with open(md) as f:
+            text = f.read()
+        self.assertIn("FAIL: 1 regression(s)", text)
+        self.assertIn("| verdict | benchmark |", text)
+        self.assertRegex(text, r"\| SLOWER \| gather/thread\.flat/f32/ranks:2/count:1024/root:0 \|"
+                               r" \d+(\.\d+)? [nu]s \| 1\.3\d? us \| \+3\d\.\d% \|")
+        self.assertIn("<details><summary>1 unchanged</summary>", text)
+        self.assertIn("def5678", text)
+
+    def test_console_table(self):
+        proc = run(self.base, self.head)
+        self.assertEqual(proc.returncode, 1)
+        self.assertIn("SLOWER", proc.stdout)
+        self.assertIn(C, proc.stdout)
+        self.assertIn("FAIL: 1 regression(s)", proc.stdout.splitlines()[-1])
+        self.assertEqual(proc.stderr, "")
+
+
+class BadInput(Case):
+    def assertBad(self, proc, *fragments):
+        self.assertEqual(proc.returncode, 2, proc.stderr)
+        lines = proc.stderr.strip().splitlines()
+        self.assertEqual(len(lines), 1, proc.stderr)
+        self.assertNotIn("Traceback", proc.stderr)
+        for frag in fragments:
+            self.assertIn(frag, lines[0])
+
+    def good(self):
+        return synth.write(self.path("good.json"), {A: synth.samples(1, 10, 1000.0, 0.02)})
+
+    def test_missing_file(self):
+        self.assertBad(run(self.good(), self.path("nope.json")), "nope.json", "cannot read")
+
+    def test_empty_file(self):
+        open(self.path("empty.json"), "w").close()
+        self.assertBad(run(self.path("empty.json"), self.good()), "empty")
+
+    def test_truncated_file(self):
+        with open(self.good()) as f:
+            text = f.read()
+        with open(self.path("cut.json"), "w") as f:
+            f.write(text[: len(text) // 2])
+        self.assertBad(run(self.good(), self.path("cut.json")), "cut.json", "not valid JSON")
+
+    def test_foreign_json(self):
+        with open(self.path("foreign.json"), "w") as f:
+            json.dump({"name": "package.json", "version": "1.0"}, f)
+        self.assertBad(run(self.good(), self.path("foreign.json")), "not Google Benchmark JSON")
+
+    def test_foreign_benchmark_names(self):
+        doc = synth.document({A: [1.0, 2.0]})
+        for b in doc["benchmarks"]:
+            b["name"] = b["run_name"] = "BM_Foo/8"
+        with open(self.path("gb.json"), "w") as f:
+            json.dump(doc, f)
+        self.assertBad(run(self.good(), self.path("gb.json")), "not a primbench name")
+
+    def test_bad_flags(self):
+        good = self.good()
+        self.assertBad(run(good, good, "--bogus"), "unrecognized arguments")
+        self.assertBad(run(good, good, "--alpha", "x"), "--alpha")
+        self.assertBad(run(good, good, "--alpha", "1.5"), "--alpha")
+        self.assertBad(run(good, good, "--min-effect", "-0.1"), "--min-effect")
+        self.assertBad(run(good), "required")
+
+    def test_unwritable_output(self):
+        good = self.good()
+        self.assertBad(run(good, good, "--json", self.path("no/such/dir/out.json")), "cannot write")
+
+
+@unittest.skipUnless(os.path.exists(GBENCH_COMPARE),
+                     "Google Benchmark's compare.py not installed (Debian libbenchmark-tools)")
+class GoogleBenchmarkCompare(Case):
+    def test_gbench_compare_reads_the_same_files(self):
+        base = {A: synth.samples(1, 10, 1000.0, 0.02), B: synth.samples(2, 10, 2000.0, 0.02)}
+        head = {A: synth.samples(3, 10, 1200.0, 0.02), B: synth.samples(4, 10, 2000.0, 0.02)}
+        b, h = self.pair(base, head, head_failed={C: "validation failed"})
+        proc = subprocess.run([sys.executable, GBENCH_COMPARE, "--no-color", "benchmarks", b, h],
+                              capture_output=True, text=True, timeout=120)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertIn(A, proc.stdout)
+        self.assertIn(B, proc.stdout)
+        self.assertIn("U Test", proc.stdout)
+
+
+if __name__ == "__main__":
+    unittest.main()
