@@ -29,9 +29,15 @@ def _counters(name: str, t_s: float) -> dict:
 
 
 def document(benchmarks: dict, failed: dict | None = None, revision: str = "abc1234",
-             date: str = "2024-05-01T10:00:00+00:00", host: str = "ci-runner-1") -> dict:
-    """benchmarks: name -> list of repetition times (ns); failed: name -> error message."""
+             date: str = "2024-05-01T10:00:00+00:00", host: str = "ci-runner-1",
+             suffix: str = "/manual_time") -> dict:
+    """benchmarks: name -> list of repetition times (ns); failed: name -> error message.
+
+    Names get Google Benchmark's `/manual_time` suffix, as primbench's UseManualTime() runs do.
+    """
     out = []
+    benchmarks = {n + suffix: t for n, t in benchmarks.items()}
+    failed = {n + suffix: m for n, m in (failed or {}).items()}
     for family, (name, times) in enumerate(benchmarks.items()):
         base = {"family_index": family, "per_family_instance_index": 0, "run_name": name,
                 "repetitions": len(times), "threads": 1, "time_unit": "ns"}
@@ -46,7 +52,7 @@ def document(benchmarks: dict, failed: dict | None = None, revision: str = "abc1
                 out.append({"name": f"{name}_{agg}", **base, "run_type": "aggregate",
                             "aggregate_name": agg, "aggregate_unit": unit,
                             "iterations": len(times), "real_time": v, "cpu_time": v})
-    for j, (name, msg) in enumerate((failed or {}).items()):
+    for j, (name, msg) in enumerate(failed.items()):
         out.append({"name": name, "family_index": len(benchmarks) + j, "per_family_instance_index": 0,
                     "run_name": name, "run_type": "iteration", "repetitions": 1, "repetition_index": 0,
                     "threads": 1, "iterations": 0, "real_time": 0, "cpu_time": 0, "time_unit": "ns",
