@@ -1,0 +1,311 @@
+"""primbench report: turn results JSON into DIR/index.html, DIR/summary.md and DIR/*.png|svg.
+
+    /usr/bin/python3 reports/report.py RESULTS.json [MORE.json ...] -o DIR [--baseline IMPL]
+
+Exit status: 0 on success (also when the inputs hold no benchmarks: the page says so),
+2 on bad input or arguments, with one line on stderr and no traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import base64
+import datetime
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import results  # noqa: E402  (the shared loader, next to this file)
+from report_model import (CEILING_LABELS, file_ceilings, fmt_bytes, fmt_count,  # noqa: E402
+                          fmt_seconds, impl_sort_key)
+from results import ResultsError  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+FIGURE_KINDS = ("time", "bandwidth", "speedup", "scaling")
+FIGURE_CAPTIONS = {
+    "time": "Time per collective (completion time, the maximum over ranks) against the "
+            "elements each rank contributes. Markers: median of the repetitions; bars: "
+            "fastest to slowest repetition.",
+    "bandwidth": "Algorithm bandwidth (bytes the collective moves / time) against bytes "
+                 "moved; the dotted line is this machine's measured ceiling, drawn where the "
+                 "fraction of ceiling reaches 100 %.",
+    "speedup": "Median time of the baseline divided by the implementation's median time, "
+               "on the same problem; above 1× is faster than the baseline.",
+    "scaling": "Time per collective as the rank count grows, at a fixed count per rank "
+               "(smallest and largest size run at several rank counts).",
+}
+
+
+class ArgParser(argparse.ArgumentParser):
+    """argparse, but every usage error is one line (and still exit status 2)."""
+
+    def error(self, message):
+        self.exit(2, f"error: {message} (usage: {self.prog} RESULTS.json [MORE.json ...] "
+                     "-o DIR [--baseline IMPL])\n")
+
+
+def parse_args(argv):
+    ap = ArgParser(prog="primbench report",
+                   description="Render primbench results (Google Benchmark JSON) as an HTML "
+                               "page, a Markdown summary and PNG/SVG figures.")
+    ap.add_argument("inputs", nargs="+", metavar="RESULTS.json",
+                    help="results files; several are merged (later files win on duplicates)")
+    ap.add_argument("-o", "--out", required=True, metavar="DIR",
+                    help="output directory (created if missing)")
+    ap.add_argument("--baseline", default="seq.ref", metavar="IMPL",
+                    help="implementation the speedups are relative to (default: seq.ref)")
+    return ap.parse_args(argv)
+
+
+# ---- number formatting shared by HTML and Markdown ----------------------------------------
+def f_time(s):
+    return "–" if s is None else fmt_seconds(s)
+
+
+def f_bytes(b):
+    return "–" if b is None else fmt_bytes(b)
+
+
+def f_count(n):
+    return fmt_count(n)
+
+
+def f_bw(x):
+    return "–" if x is None else f"{x:.3g}"
+
+
+def f_pct(x):
+    return "–" if x is None else f"{100 * x:.3g} %"
+
+
+def f_x(x):
+    return "–" if x is None else f"{x:.3g}×"
+
+
+def config_label(dtype, op, root):
+    return f"{dtype}{', ' + op if op else ''}, root {root}"
+
+
+# ---- what both the page and the Markdown say ----------------------------------------------
+def environment(sources) -> list:
+    envs = []
+    for res in sources:
+        ctx = res.context if isinstance(res.context, dict) else {}
+        pb = res.primbench if isinstance(res.primbench, dict) else {}
+        ceil = file_ceilings(ctx)
+        caches = []
+        for c in ctx.get("caches") or []:
+            if isinstance(c, dict) and isinstance(c.get("size"), (int, float)):
+                caches.append(f"L{c.get('level', '?')} {c.get('type', '')} "
+                              f"{f_bytes(c['size'])}".replace("  ", " "))
+        backends = []
+        raw = pb.get("backends")
+        if isinstance(raw, dict):
+            for name, b in raw.items():
+                b = b if isinstance(b, dict) else {}
+                backends.append({"name": str(name), "available": bool(b.get("available")),
+                                 "version": str(b.get("version") or ""),
+                                 "reason": str(b.get("reason") or "")})
+        cpus = ctx.get("num_cpus")
+        mhz = ctx.get("mhz_per_cpu")
+        envs.append({
+            "path": res.path,
+            "entries": len(res.entries),
+            "machine": str(pb.get("machine") or ctx.get("host_name") or "unknown"),
+            "host": str(ctx.get("host_name") or ""),
+            "date": str(ctx.get("date") or ""),
+            "cpus": f"{cpus} CPUs" + (f" @ {mhz} MHz" if mhz else "") if cpus else "",
+            "caches": ", ".join(caches),
+            "version": str(pb.get("version") or ""),
+            "revision": str(pb.get("git_revision") or "unknown"),
+            "build": str(pb.get("build_type") or ctx.get("library_build_type") or ""),
+            "compiler": str(pb.get("compiler") or ""),
+            "command": str(pb.get("command_line") or ctx.get("executable") or ""),
+            "ceilings": [f"{CEILING_LABELS[k]} {v:.4g} GB/s" for k, v in ceil.items()],
+            "backends": backends,
+        })
+    return envs
+
+
+def sections(rep) -> list:
+    out = []
+    for prim in rep.primitives():
+        h = rep.headline(prim)
+        sec = {"primitive": prim, "headline": config_label(*h) if h else None,
+               "others": [config_label(*c) for c in rep.other_configs(prim)],
+               "fastest": rep.fastest(prim), "has_baseline": rep.has_baseline(prim),
+               "speedups": rep.speedups(prim), "figures": [], "scaling": []}
+        for n in rep.scaling_counts(prim):
+            series = rep.scaling_series(prim, n)
+            if series:
+                ranks = sorted({p.ranks for ps in series.values() for p in ps})
+                rows = [(impl, {p.ranks: p.time for p in ps}) for impl, ps in
+                        sorted(series.items(), key=lambda kv: impl_sort_key(kv[0]))]
+                sec["scaling"].append({"count": n, "ranks": ranks, "rows": rows})
+        out.append(sec)
+    return out
+
+
+# ---- Markdown ---------------------------------------------------------------------------
+def md_escape(s) -> str:
+    return str(s).replace("|", "\\|").replace("\n", " ")
+
+
+def md_table(header, rows) -> list:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(md_escape(c) for c in r) + " |" for r in rows]
+    return lines + [""]
+
+
+def markdown(rep, secs, envs, generated) -> str:
+    ok, failed = len(rep.ok), len(rep.failures)
+    untimed = len(rep.points) - ok - failed
+    L = ["# primbench report", ""]
+    L.append("Inputs: " + ", ".join(f"`{e['path']}` ({e['machine']}, rev {e['revision']})"
+                                    for e in envs) + f". Generated {generated}.")
+    L.append("")
+    if not rep.points:
+        L += ["**No benchmark results in the input files.** Nothing ran, or every "
+              "implementation was unavailable (see Environment).", ""]
+    else:
+        L.append(f"**{len(rep.points)} benchmarks: {ok} passed validation and were timed, "
+                 f"{failed} FAILED validation**" + (f", {untimed} without timing" if untimed
+                                                     else "") + ".")
+        L.append("")
+    if rep.failures:
+        L += [f"## ❌ Validation failures ({failed})", "",
+              "These results are wrong and are not plotted or ranked.", ""]
+        L += md_table(["benchmark", "file", "error"],
+                      [(f"`{p.name}`", p.source, "; ".join(sorted(set(p.errors))))
+                       for p in rep.failures])
+    if rep.notes:
+        L += ["Notes:", ""] + [f"- {n}" for n in rep.notes] + [""]
+    for sec in secs:
+        prim = sec["primitive"]
+        L += [f"## {prim}", ""]
+        L += ["### Fastest validated implementation", "",
+              "Per size band (bytes the collective moves) and rank count, over every dtype "
+              "and op run; *wins* = problems in the band where it was fastest.", ""]
+        rows = []
+        for r in sec["fastest"]:
+            excl = ("not eligible (failed validation): " + ", ".join(r["excluded"])) \
+                if r["excluded"] else ""
+            if r["impl"] is None:
+                rows.append((r["band"], r["ranks"], "none validated", "", "", "", "", "", excl))
+                continue
+            ru = f"{r['runner_up']} ({f_x(r['runner_up_slower'])} slower)" \
+                if r.get("runner_up") else "–"
+            rows.append((r["band"], r["ranks"], f"**{r['impl']}**",
+                         f"{r['wins']}/{r['problems']}",
+                         f"{f_time(r['tmin'])} – {f_time(r['tmax'])}", f_bw(r["algbw"]),
+                         f_pct(r["peak_fraction"]), ru, excl))
+        L += md_table(["bytes moved", "ranks", "fastest", "wins", "time", "best algbw (GB/s)",
+                       "of ceiling (median)", "runner-up", "note"], rows)
+        L += [f"### Speedup over {rep.baseline}", ""]
+        if not sec["has_baseline"]:
+            L += [f"Baseline `{rep.baseline}` has no passing results for {prim}; no speedups.",
+                  ""]
+        elif sec["speedups"]:
+            L += md_table(["implementation", "problems", "geometric mean", "min", "max"],
+                          [(s["impl"], s["problems"], f_x(s["gmean"]),
+                            f"{f_x(s['min'])} (P={s['min_at'].ranks}, n={f_count(s['min_at'].count)})",
+                            f"{f_x(s['max'])} (P={s['max_at'].ranks}, n={f_count(s['max_at'].count)})")
+                           for s in sec["speedups"]])
+        else:
+            L += ["No other implementation ran the same problems as the baseline.", ""]
+        for sc in sec["scaling"]:
+            L += [f"### Scaling with rank count ({sec['headline']}, "
+                  f"{f_count(sc['count'])} elements per rank)", ""]
+            L += md_table(["implementation"] + [f"P={P}" for P in sc["ranks"]],
+                          [(impl, *[f_time(t.get(P)) for P in sc["ranks"]])
+                           for impl, t in sc["rows"]])
+    if rep.points:
+        L += ["## Validation status", ""]
+        L += md_table(["primitive", "implementation", "passed", "failed", "no timing"],
+                      [(a, b, c, f"**{d}**" if d else d, e)
+                       for a, b, c, d, e in rep.validation_counts()])
+    L += ["## Environment", ""]
+    L += md_table(["file", "machine", "git revision", "build", "compiler", "ceilings",
+                   "backends", "command line"],
+                  [(e["path"], e["machine"], e["revision"], e["build"], e["compiler"],
+                    "; ".join(e["ceilings"]) or "not recorded",
+                    ", ".join(f"{b['name']} {b['version']}".strip() if b["available"]
+                              else f"{b['name']} (unavailable: {b['reason'] or 'no reason'})"
+                              for b in e["backends"]) or "not recorded",
+                    f"`{e['command']}`" if e["command"] else "")
+                   for e in envs])
+    return "\n".join(L)
+
+
+# ---- main ---------------------------------------------------------------------------------
+def prepare_out(path: str) -> Path:
+    out = Path(path)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ResultsError(f"{path}: cannot create output directory: "
+                           f"{e.strerror or e}") from None
+    if not os.access(out, os.W_OK):
+        raise ResultsError(f"{path}: output directory is not writable")
+    # figures of an earlier report into the same directory would otherwise linger
+    for prim in ("gather", "scatter", "reduce"):
+        for kind in FIGURE_KINDS:
+            for ext in ("png", "svg"):
+                f = out / f"{prim}_{kind}.{ext}"
+                if f.is_file():
+                    f.unlink()
+    return out
+
+
+def main(argv) -> int:
+    t0 = time.monotonic()
+    args = parse_args(argv)
+    sources = [results.load(p) for p in args.inputs]
+    out = prepare_out(args.out)
+
+    import jinja2
+    import report_model
+    import report_plots
+
+    rep = report_model.build(sources, args.baseline)
+    secs = sections(rep)
+    envs = environment(sources)
+    for sec in secs:
+        prim = sec["primitive"]
+        subtitle = sec["headline"] or ""
+        for kind, make in report_plots.FIGURES:
+            fig = make(rep, prim, subtitle) if sec["headline"] else None
+            if fig is None:
+                continue
+            stem = f"{prim}_{kind}"
+            png = report_plots.save(fig, out, stem)
+            sec["figures"].append({"kind": kind, "stem": stem, "caption": FIGURE_CAPTIONS[kind],
+                                   "data": base64.b64encode(png).decode("ascii")})
+    generated = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(HERE / "templates")),
+                             autoescape=True, trim_blocks=True, lstrip_blocks=True,
+                             undefined=jinja2.StrictUndefined)
+    env.globals.update(f_time=f_time, f_bytes=f_bytes, f_bw=f_bw, f_pct=f_pct, f_x=f_x,
+                       f_count=f_count, style=report_plots.style)
+    html = env.get_template("index.html.j2").render(
+        rep=rep, sections=secs, envs=envs, generated=generated)
+    try:
+        (out / "index.html").write_text(html, encoding="utf-8")
+        (out / "summary.md").write_text(markdown(rep, secs, envs, generated), encoding="utf-8")
+    except OSError as e:
+        raise ResultsError(f"{args.out}: cannot write the report: {e.strerror or e}") from None
+    if not rep.points:
+        print("report: warning: the input files hold no benchmark results", file=sys.stderr)
+    elif rep.failures:
+        print(f"report: {len(rep.failures)} benchmark(s) FAILED validation "
+              "(listed at the top of the report)", file=sys.stderr)
+    if os.environ.get("PRIMBENCH_REPORT_TIMING"):
+        print(f"report: rendered in {time.monotonic() - t0:.1f} s", file=sys.stderr)
+    print(f"report: {out / 'index.html'}")
+    return 0
+
+
+if __name__ == "__main__":
+    results.cli_main(main)

@@ -1,0 +1,437 @@
+"""What the report says, as data: merged benchmarks, the series each figure plots, and the
+conclusions (fastest per size band, speedups, scaling, validation). No plotting, no HTML."""
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass, field
+
+PRIMITIVES = ("gather", "scatter", "reduce")
+ELEM_SIZE = {"i32": 4, "i64": 8, "f32": 4, "f64": 8, "u8": 1, "i8": 1, "f16": 2, "bf16": 2}
+BACKEND_ORDER = ("seq", "thread", "tbb", "mpi", "mpi4py", "cuda")
+# Size bands by the bytes the collective moves (nccl-tests "size"): roughly latency-bound,
+# cache-resident, last-level-cache sized, and memory-bound messages.
+BANDS = ((0, 8 << 10, "< 8 KiB"), (8 << 10, 1 << 20, "8 KiB – 1 MiB"),
+         (1 << 20, 64 << 20, "1 – 64 MiB"), (64 << 20, math.inf, "≥ 64 MiB"))
+CEILING_KEYS = {"host_copy": "host_copy_GBps", "host_read": "host_read_GBps",
+                "device_copy": "device_copy_GBps"}
+CEILING_LABELS = {"host_copy": "host memory copy", "host_read": "host memory read",
+                  "device_copy": "device-to-device copy"}
+
+
+# ---- units as people read them ------------------------------------------------------------
+def fmt_seconds(s: float) -> str:
+    if s <= 0:
+        return "0"
+    for unit, f in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6), ("ns", 1e-9)):
+        if s >= f * 0.9999:
+            return f"{s / f:.3g} {unit}"
+    return f"{s * 1e12:.3g} ps"
+
+
+def fmt_bytes(b: float) -> str:
+    for unit, f in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if b >= f:
+            return f"{b / f:.3g} {unit}"
+    return f"{b:.0f} B"
+
+
+def fmt_count(n: float) -> str:
+    for unit, f in (("G", 1 << 30), ("M", 1 << 20), ("K", 1 << 10)):
+        if n >= f and n % f == 0:
+            return f"{n / f:.0f}{unit}"
+    return f"{n:.0f}"
+
+
+def ceiling_kind(primitive: str, impl: str) -> str:
+    """Which measured limit a result is held against (SPEC §4)."""
+    if impl.startswith("cuda."):
+        return "device_copy"
+    return "host_read" if primitive == "reduce" else "host_copy"
+
+
+def band_of(nbytes: float) -> int:
+    for i, (lo, hi, _) in enumerate(BANDS):
+        if lo <= nbytes < hi:
+            return i
+    return len(BANDS) - 1
+
+
+def impl_sort_key(impl: str):
+    backend = impl.split(".", 1)[0]
+    rank = BACKEND_ORDER.index(backend) if backend in BACKEND_ORDER else len(BACKEND_ORDER)
+    return (rank, impl)
+
+
+@dataclass
+class Point:
+    """One benchmark (a problem run by one implementation), merged over its repetitions."""
+    name: str
+    primitive: str
+    impl: str
+    dtype: str
+    op: str | None
+    ranks: int
+    count: int
+    root: int
+    source: str
+    times: list = field(default_factory=list)   # per-repetition seconds
+    time: float | None = None                    # median of repetitions (seconds)
+    lo: float | None = None                      # error bar: fastest repetition or -1 stddev
+    hi: float | None = None
+    bytes: float | None = None
+    peak_fraction: float | None = None
+    errors: list = field(default_factory=list)
+    derived: list = field(default_factory=list)  # counters computed here, not read
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.errors)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors and self.time is not None and self.time > 0
+
+    @property
+    def status(self) -> str:
+        if self.errors:
+            return "FAILED"
+        return "passed" if self.time is not None else "no timing"
+
+    @property
+    def problem(self) -> tuple:
+        return (self.primitive, self.dtype, self.op, self.ranks, self.count, self.root)
+
+    @property
+    def algbw(self) -> float | None:
+        if self.bytes is None or not self.time:
+            return None
+        return self.bytes / self.time / 1e9
+
+    @property
+    def busbw(self) -> float | None:
+        a = self.algbw
+        if a is None:
+            return None
+        return a if self.primitive == "reduce" else a * (self.ranks - 1) / self.ranks
+
+    @property
+    def ceiling(self) -> str:
+        return ceiling_kind(self.primitive, self.impl)
+
+
+def _median(xs):
+    return statistics.median(xs) if xs else None
+
+
+def _point(name: str, entries: list, ceilings: dict) -> Point:
+    e0 = entries[0]
+    p = Point(name=name, primitive=e0.primitive, impl=e0.impl, dtype=e0.dtype, op=e0.op,
+              ranks=e0.ranks, count=e0.count, root=e0.root, source=e0.source)
+    p.errors = [e.error for e in entries if e.failed]
+    if p.errors:
+        return p            # a failed validation is never a timing, whatever else ran
+    reps = [e for e in entries if e.run_type == "iteration" and e.time_s is not None]
+    aggs = {e.aggregate_name: e for e in entries if e.run_type == "aggregate"}
+    p.times = [e.time_s for e in reps]
+    if p.times:
+        p.time = _median(p.times)
+        if len(p.times) > 1:
+            p.lo, p.hi = min(p.times), max(p.times)
+    else:   # aggregates only (--benchmark_report_aggregates_only)
+        centre = aggs.get("median") or aggs.get("mean")
+        if centre is not None:
+            p.time = centre.time_s
+            sd = aggs.get("stddev")
+            if sd is not None and sd.time_s is not None and p.time:
+                p.lo, p.hi = max(p.time - sd.time_s, p.time * 0.01), p.time + sd.time_s
+    with_counters = reps or [a for a in aggs.values() if a.aggregate_name in ("median", "mean")]
+    nbytes = [e.counters["bytes"] for e in with_counters if "bytes" in e.counters]
+    if nbytes:
+        p.bytes = nbytes[0]
+    elif p.dtype in ELEM_SIZE:
+        p.bytes = (p.count if p.primitive == "reduce" else p.ranks * p.count) * ELEM_SIZE[p.dtype]
+        p.derived.append("bytes")
+    fractions = [e.counters["peak_fraction"] for e in with_counters if "peak_fraction" in e.counters]
+    if fractions:
+        p.peak_fraction = _median(fractions)
+    elif p.algbw is not None and ceilings.get(p.ceiling):
+        p.peak_fraction = p.algbw / ceilings[p.ceiling]
+        p.derived.append("peak_fraction")
+    return p
+
+
+def file_ceilings(context: dict) -> dict:
+    pb = context.get("primbench") if isinstance(context, dict) else None
+    raw = pb.get("ceilings") if isinstance(pb, dict) else None
+    out = {}
+    if isinstance(raw, dict):
+        for kind, key in CEILING_KEYS.items():
+            v = raw.get(key)
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0:
+                out[kind] = float(v)
+    return out
+
+
+@dataclass
+class Report:
+    sources: list                      # Results, in command-line order
+    points: list                       # every benchmark, failed ones included
+    baseline: str
+    notes: list = field(default_factory=list)
+    ceilings: dict = field(default_factory=dict)   # kind -> (GB/s, source) first seen
+
+    # ---- selections -------------------------------------------------------------------
+    @property
+    def ok(self) -> list:
+        return [p for p in self.points if p.ok]
+
+    @property
+    def failures(self) -> list:
+        return [p for p in self.points if p.failed]
+
+    def primitives(self) -> list:
+        present = {p.primitive for p in self.points}
+        return [x for x in PRIMITIVES if x in present] + sorted(present - set(PRIMITIVES))
+
+    def impls(self, primitive: str | None = None) -> list:
+        return sorted({p.impl for p in self.points
+                       if primitive is None or p.primitive == primitive}, key=impl_sort_key)
+
+    def headline(self, primitive: str):
+        """The (dtype, op, root) the figures show: the one covering most implementations."""
+        groups: dict = {}
+        for p in self.ok:
+            if p.primitive == primitive:
+                groups.setdefault((p.dtype, p.op, p.root), []).append(p)
+        if not groups:
+            return None
+
+        def score(item):
+            (dtype, op, root), ps = item
+            return (len({p.impl for p in ps}), len(ps), dtype == "f32", op in (None, "sum"),
+                    root == 0)
+        return max(groups.items(), key=score)[0]
+
+    def slice(self, primitive: str) -> list:
+        h = self.headline(primitive)
+        return [p for p in self.ok if p.primitive == primitive
+                and (p.dtype, p.op, p.root) == h] if h else []
+
+    def other_configs(self, primitive: str) -> list:
+        h = self.headline(primitive)
+        return sorted({(p.dtype, p.op, p.root) for p in self.points
+                       if p.primitive == primitive and (p.dtype, p.op, p.root) != h},
+                      key=str)
+
+    def panel_ranks(self, primitive: str, limit: int = 6) -> list:
+        ranks = sorted({p.ranks for p in self.slice(primitive)})
+        if len(ranks) <= limit:
+            return ranks
+        idx = sorted({round(i * (len(ranks) - 1) / (limit - 1)) for i in range(limit)})
+        return [ranks[i] for i in idx]
+
+    # ---- figure series ----------------------------------------------------------------
+    def by_ranks_impl(self, primitive: str) -> dict:
+        """{ranks: {impl: [Point sorted by count]}} over the headline slice."""
+        out: dict = {}
+        for p in self.slice(primitive):
+            out.setdefault(p.ranks, {}).setdefault(p.impl, []).append(p)
+        for per_impl in out.values():
+            for ps in per_impl.values():
+                ps.sort(key=lambda p: p.count)
+        return out
+
+    def speedup_series(self, primitive: str) -> dict:
+        """{ranks: {impl: [(count, speedup over baseline)]}} where both ran the same problem."""
+        base = {p.problem: p for p in self.slice(primitive) if p.impl == self.baseline}
+        out: dict = {}
+        for p in self.slice(primitive):
+            b = base.get(p.problem)
+            if b is None or p.impl == self.baseline:
+                continue
+            out.setdefault(p.ranks, {}).setdefault(p.impl, []).append((p.count, b.time / p.time))
+        for per_impl in out.values():
+            for xs in per_impl.values():
+                xs.sort()
+        return out
+
+    def scaling_counts(self, primitive: str) -> list:
+        """Fixed sizes for the rank-scaling figure: smallest and largest count run at 2+ rank
+        counts (by most implementations)."""
+        per_count: dict = {}
+        for p in self.slice(primitive):
+            per_count.setdefault(p.count, {}).setdefault(p.impl, set()).add(p.ranks)
+        cands = {n: sum(1 for r in impls.values() if len(r) > 1) for n, impls in per_count.items()}
+        cands = {n: c for n, c in cands.items() if c > 0}
+        if not cands:
+            return []
+        best = max(cands.values())
+        good = sorted(n for n, c in cands.items() if c == best)
+        return sorted({good[0], good[-1]})
+
+    def scaling_series(self, primitive: str, count: int) -> dict:
+        """{impl: [Point sorted by ranks]} at a fixed count per rank."""
+        out: dict = {}
+        for p in self.slice(primitive):
+            if p.count == count:
+                out.setdefault(p.impl, []).append(p)
+        for ps in out.values():
+            ps.sort(key=lambda p: p.ranks)
+        return {i: ps for i, ps in out.items() if len(ps) > 1}
+
+    def ceiling_lines(self, primitive: str) -> list:
+        """[(kind, raw GB/s, algbw where peak_fraction = 1)] for the kinds this primitive uses.
+
+        peak_fraction may be computed from a memory-traffic rate rather than algbw, so the line
+        is drawn where the data put 100 % of the ceiling, not at the raw number."""
+        out = []
+        kinds = sorted({p.ceiling for p in self.slice(primitive)})
+        for kind in kinds:
+            raw = self.ceilings.get(kind, (None, None))[0]
+            ratios = [p.algbw / p.peak_fraction for p in self.slice(primitive)
+                      if p.ceiling == kind and p.peak_fraction and p.algbw
+                      and "peak_fraction" not in p.derived]
+            at = _median(ratios) if ratios else raw
+            if at:
+                out.append((kind, raw if raw else at, at))
+        return out
+
+    # ---- conclusions ------------------------------------------------------------------
+    def fastest(self, primitive: str) -> list:
+        """Fastest validated implementation per (size band, ranks), over every dtype/op/root.
+
+        Per problem the fastest passing implementation wins; per band the implementation with
+        most wins is named (ties: lowest geometric-mean slowdown against the per-problem best).
+        Implementations that failed validation anywhere in the band are not eligible."""
+        groups: dict = {}
+        failed: dict = {}
+        for p in self.points:
+            if p.primitive != primitive or p.bytes is None:
+                continue
+            key = (band_of(p.bytes), p.ranks)
+            if p.failed:
+                failed.setdefault(key, set()).add(p.impl)
+            elif p.ok:
+                groups.setdefault(key, []).append(p)
+        for p in self.failures:      # failed entries may lack bytes counters: use the name
+            if p.primitive == primitive:
+                b = (p.count if p.primitive == "reduce" else p.ranks * p.count) \
+                    * ELEM_SIZE.get(p.dtype, 4)
+                failed.setdefault((band_of(b), p.ranks), set()).add(p.impl)
+        rows = []
+        for key in sorted(set(groups) | set(failed)):
+            band, ranks = key
+            bad = failed.get(key, set())
+            eligible = [p for p in groups.get(key, []) if p.impl not in bad]
+            row = {"band": BANDS[band][2], "band_index": band, "ranks": ranks,
+                   "excluded": sorted(bad, key=impl_sort_key), "impl": None}
+            rows.append(row)
+            problems: dict = {}
+            for p in eligible:
+                problems.setdefault(p.problem, []).append(p)
+            if not problems:
+                continue
+            wins: dict = {}
+            slow: dict = {}
+            for ps in problems.values():
+                best = min(ps, key=lambda p: p.time)
+                wins[best.impl] = wins.get(best.impl, 0) + 1
+                for p in ps:
+                    slow.setdefault(p.impl, []).append(math.log(p.time / best.time))
+            gmean = {i: math.exp(sum(v) / len(v)) for i, v in slow.items()}
+            ranking = sorted(slow, key=lambda i: (-wins.get(i, 0), gmean[i], impl_sort_key(i)))
+            winner = ranking[0]
+            mine = [p for p in eligible if p.impl == winner]
+            fr = [p.peak_fraction for p in mine if p.peak_fraction is not None]
+            row.update(impl=winner, wins=wins.get(winner, 0), problems=len(problems),
+                       algbw=max((p.algbw for p in mine if p.algbw), default=None),
+                       peak_fraction=_median(fr), ceiling=mine[0].ceiling,
+                       tmin=min(p.time for p in mine), tmax=max(p.time for p in mine),
+                       runner_up=None)
+            if len(ranking) > 1:
+                other = ranking[1]
+                mine_by = {p.problem: p for p in mine}
+                ratios = [math.log(p.time / mine_by[p.problem].time) for p in eligible
+                          if p.impl == other and p.problem in mine_by]
+                if ratios:
+                    row.update(runner_up=other,
+                               runner_up_slower=math.exp(sum(ratios) / len(ratios)))
+        return rows
+
+    def speedups(self, primitive: str) -> list:
+        """Per implementation: speedup over the baseline on every problem both ran."""
+        base = {p.problem: p for p in self.ok
+                if p.primitive == primitive and p.impl == self.baseline}
+        per: dict = {}
+        for p in self.ok:
+            if p.primitive == primitive and p.impl != self.baseline and p.problem in base:
+                per.setdefault(p.impl, []).append((base[p.problem].time / p.time, p))
+        rows = []
+        for impl in sorted(per, key=impl_sort_key):
+            xs = per[impl]
+            s = [x for x, _ in xs]
+            lo = min(xs, key=lambda t: t[0])[1]
+            hi = max(xs, key=lambda t: t[0])[1]
+            rows.append({"impl": impl, "problems": len(s),
+                         "gmean": math.exp(sum(math.log(x) for x in s) / len(s)),
+                         "min": min(s), "max": max(s), "min_at": lo, "max_at": hi})
+        return rows
+
+    def has_baseline(self, primitive: str) -> bool:
+        return any(p.ok and p.impl == self.baseline and p.primitive == primitive
+                   for p in self.points)
+
+    def validation_counts(self) -> list:
+        """[(primitive, impl, passed, failed, no timing)]"""
+        counts: dict = {}
+        for p in self.points:
+            c = counts.setdefault((p.primitive, p.impl), [0, 0, 0])
+            c[0 if p.ok else 1 if p.failed else 2] += 1
+        order = {x: i for i, x in enumerate(PRIMITIVES)}
+        return [(k[0], k[1], *v) for k, v in sorted(
+            counts.items(), key=lambda kv: (order.get(kv[0][0], 9), impl_sort_key(kv[0][1])))]
+
+
+def build(sources: list, baseline: str) -> Report:
+    """Merge results files. A benchmark in several files is taken from the last one given."""
+    groups: dict = {}
+    origin: dict = {}
+    ceilings: dict = {}
+    dups: dict = {}
+    for res in sources:
+        ceil = file_ceilings(res.context)
+        for kind, v in ceil.items():
+            ceilings.setdefault(kind, (v, res.path))
+        mine: dict = {}
+        for e in res.entries:
+            mine.setdefault(e.name, []).append(e)
+        for name, es in mine.items():
+            if name in origin:
+                dups.setdefault((origin[name], res.path), []).append(name)
+            groups[name] = (es, ceil)
+            origin[name] = res.path
+    points = [_point(name, es, ceil) for name, (es, ceil) in groups.items()]
+    points.sort(key=lambda p: (PRIMITIVES.index(p.primitive) if p.primitive in PRIMITIVES else 9,
+                               impl_sort_key(p.impl), p.dtype, p.op or "", p.ranks, p.count,
+                               p.root))
+    rep = Report(sources=sources, points=points, baseline=baseline, ceilings=ceilings)
+    for (old, new), names in dups.items():
+        rep.notes.append(f"{len(names)} benchmark(s) appear in both {old} and {new}; "
+                         f"the results from {new} (given later) are shown.")
+    derived: dict = {}
+    for p in points:
+        for what in p.derived:
+            derived.setdefault((p.source, what), 0)
+            derived[(p.source, what)] += 1
+    for (src, what), n in sorted(derived.items()):
+        how = "from the benchmark name" if what == "bytes" else "as algbw over the file's ceiling"
+        rep.notes.append(f"{src}: {n} entries carry no '{what}' counter; computed {how}.")
+    missing_pf = sum(1 for p in points if p.ok and p.peak_fraction is None)
+    if missing_pf:
+        rep.notes.append(f"{missing_pf} entries have no fraction of ceiling: their file records "
+                         "no measured ceiling.")
+    if points and not any(p.impl == baseline for p in points):
+        rep.notes.append(f"Baseline '{baseline}' is not in the results, so there are no "
+                         f"speedups; choose one with --baseline from: {', '.join(rep.impls())}.")
+    return rep

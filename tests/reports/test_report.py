@@ -1,0 +1,348 @@
+"""Tests of the report generator (reports/report.py) on the fixtures in tests/reports/fixtures.
+
+Run from the repository root:  /usr/bin/python3 -m unittest discover -s tests/reports -t .
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import unittest
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+REPORT = ROOT / "reports" / "report.py"
+FIX = Path(__file__).resolve().parent / "fixtures"
+sys.path.insert(0, str(ROOT / "reports"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import report_model  # noqa: E402
+import report_plots  # noqa: E402
+import results  # noqa: E402
+
+CPU_IMPLS = ["seq.ref", "thread.flat", "thread.tree", "tbb.parallel_for"]
+ALL_IMPLS = CPU_IMPLS + ["mpi4py.pickle", "mpi4py.buffer", "cuda.memcpy", "cuda.kernel",
+                         "cuda.cub"]
+
+
+def run_report(*args, out=None):
+    cmd = [sys.executable, str(REPORT), *map(str, args)]
+    if out is not None:
+        cmd += ["-o", str(out)]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=ROOT)
+
+
+def md_section(md: str, heading: str) -> str:
+    """Text from a '## heading' line up to the next '## ' heading."""
+    m = re.search(rf"^## {re.escape(heading)}\n(.*?)(?=^## |\Z)", md, re.S | re.M)
+    assert m, f"no section {heading!r}"
+    return m.group(1)
+
+
+def fastest_rows(md: str, primitive: str) -> dict:
+    """{(band, ranks): row cells} from a primitive's 'Fastest validated implementation' table."""
+    sec = md_section(md, primitive)
+    table = sec.split("### Fastest validated implementation", 1)[1].split("###", 1)[0]
+    rows = {}
+    for line in table.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) >= 9 and cells[1].isdigit():
+            rows[(cells[0], int(cells[1]))] = cells
+    return rows
+
+
+class MergedReport(unittest.TestCase):
+    """A CPU run, a GPU run and the mpi4py peer merged into one report."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="primbench-report-")
+        cls.out = Path(cls.tmp) / "report"
+        cls.proc = run_report(FIX / "cpu.json", FIX / "gpu.json", FIX / "mpi4py.json",
+                              out=cls.out)
+        cls.md = (cls.out / "summary.md").read_text() if cls.proc.returncode == 0 else ""
+        cls.html = (cls.out / "index.html").read_text() if cls.proc.returncode == 0 else ""
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def test_exit_status_and_printed_path(self):
+        self.assertEqual(self.proc.returncode, 0, self.proc.stderr)
+        self.assertEqual(self.proc.stdout.strip().splitlines()[-1],
+                         f"report: {self.out / 'index.html'}")
+        self.assertNotIn("Traceback", self.proc.stderr)
+        self.assertIn("2 benchmark(s) FAILED validation", self.proc.stderr)
+
+    def test_files_written(self):
+        for name in ("index.html", "summary.md"):
+            self.assertGreater((self.out / name).stat().st_size, 1000, name)
+        for prim in ("gather", "scatter", "reduce"):
+            for kind in ("time", "bandwidth", "speedup", "scaling"):
+                png = self.out / f"{prim}_{kind}.png"
+                svg = self.out / f"{prim}_{kind}.svg"
+                self.assertEqual(png.read_bytes()[:8], b"\x89PNG\r\n\x1a\n", png)
+                self.assertIn("<svg", svg.read_text()[:2000], svg)
+
+    def test_html_is_self_contained(self):
+        srcs = re.findall(r'<img[^>]*\ssrc="([^"]*)"', self.html)
+        self.assertEqual(len(srcs), 12)
+        self.assertTrue(all(s.startswith("data:image/png;base64,") for s in srcs))
+        self.assertNotRegex(self.html, r"<script[^>]*\ssrc=|<link[^>]*stylesheet|https?://")
+
+    def test_every_implementation_shown(self):
+        for impl in ALL_IMPLS:
+            self.assertIn(impl, self.md, impl)
+            self.assertIn(impl, self.html, impl)
+
+    def test_fastest_per_band(self):
+        gather = fastest_rows(self.md, "gather")
+        for P in (1, 2, 4):
+            self.assertEqual(gather[("< 8 KiB", P)][2], "**seq.ref**")
+            self.assertEqual(gather[("1 – 64 MiB", P)][2], "**cuda.kernel**")
+        reduce = fastest_rows(self.md, "reduce")
+        self.assertEqual(reduce[("1 – 64 MiB", 4)][2], "**cuda.cub**")
+        # the GPU results are held against the device ceiling: 937 GB/s of 1800 GB/s
+        self.assertEqual(gather[("1 – 64 MiB", 4)][5], "937")
+        self.assertRegex(gather[("1 – 64 MiB", 4)][6], r"^\d+(\.\d+)? %$")
+
+    def test_failures_listed_prominently(self):
+        top = self.md.split("## gather", 1)[0]
+        self.assertIn("## ❌ Validation failures (2)", top)
+        self.assertIn("`reduce/thread.tree/f32/sum/ranks:4/count:4096/root:0`", top)
+        self.assertIn("rank 1 element 17: expected 3 got 0 (5 wrong)", top)
+        self.assertIn("`scatter/thread.flat/f32/ranks:4/count:65536/root:0`", top)
+        status = md_section(self.md, "Validation status")
+        self.assertIn("| reduce | thread.tree | 14 | **1** | 0 |", status)
+        self.assertIn("| scatter | thread.flat | 14 | **1** | 0 |", status)
+        self.assertIn('id="failures"', self.html)
+        # a failed implementation is never named fastest in a band where it failed
+        row = fastest_rows(self.md, "reduce")[("8 KiB – 1 MiB", 4)]
+        self.assertNotEqual(row[2], "**thread.tree**")
+        self.assertIn("not eligible (failed validation): thread.tree", row[8])
+
+    def test_speedup_and_scaling_tables(self):
+        gather = md_section(self.md, "gather")
+        self.assertIn("### Speedup over seq.ref", gather)
+        self.assertRegex(gather, r"\| cuda\.kernel \| 15 \| [\d.]+× \|")
+        self.assertIn("| implementation | P=1 | P=2 | P=4 |", gather)
+        # mpi4py ran only at 2 and 4 ranks: shown, with a dash for P=1
+        self.assertRegex(gather, r"\| mpi4py\.buffer \| – \| [\d.]+ µs \| [\d.]+ µs \|")
+
+    def test_environment(self):
+        env = md_section(self.md, "Environment")
+        for text in ("abc1234", "def5678", "device-to-device copy 1800 GB/s",
+                     "host memory copy 11.2 GB/s", "tbb 2021.8",
+                     "cuda (unavailable: no CUDA device)",
+                     "`primbench run --impl 'cuda.*' --out gpu.json`",
+                     "`mpirun -n 4 python3 mpi4py_peer.py`"):
+            self.assertIn(text, env)
+        self.assertIn("NVIDIA H200", self.html)
+
+    def test_missing_counters_noted(self):
+        self.assertIn("mpi4py.json: 36 entries carry no 'bytes' counter", self.md)
+
+
+class Plotting(unittest.TestCase):
+    """What the figures draw, read back from the matplotlib figures themselves."""
+
+    @classmethod
+    def setUpClass(cls):
+        srcs = [results.load(str(FIX / f)) for f in ("cpu.json", "gpu.json", "mpi4py.json")]
+        cls.rep = report_model.build(srcs, "seq.ref")
+
+    def lines(self, fig, title):
+        ax = next(a for a in fig.axes if a.get_title() == title)
+        out = {}
+        for container in ax.containers:        # one ErrorbarContainer per implementation
+            line = container.lines[0]
+            out[container.get_label()] = list(line.get_xdata())
+        return out
+
+    def test_failures_never_plotted(self):
+        for kind, make in report_plots.FIGURES:
+            fig = make(self.rep, "reduce", "test")
+            if kind == "scaling":
+                for n, title in ((256, "count per rank = 256 elements"),
+                                 (65536, "count per rank = 64K elements")):
+                    self.assertIn("thread.tree", self.lines(fig, title))
+                continue
+            xs = self.lines(fig, "P = 4 ranks")["thread.tree"]
+            bad_x = 4096 * 4 if kind == "bandwidth" else 4096   # bytes or count per rank
+            self.assertNotIn(bad_x, xs, kind)
+            self.assertTrue(xs, kind)
+        # failed in one repetition of three: the whole benchmark is out
+        fig = report_plots.time_figure(self.rep, "scatter", "test")
+        xs = self.lines(fig, "P = 4 ranks")["thread.flat"]
+        self.assertNotIn(65536, xs)
+        self.assertIn(1048576, xs)
+
+    def test_every_implementation_in_figures(self):
+        fig = report_plots.time_figure(self.rep, "reduce", "test")
+        shown = set(self.lines(fig, "P = 2 ranks"))
+        self.assertEqual(shown, set(ALL_IMPLS))
+        self.assertNotIn("mpi4py.buffer", self.lines(fig, "P = 1 rank"))   # never ran at P=1
+
+    def test_error_bars_from_repetitions(self):
+        p = next(p for p in self.rep.ok if p.impl == "thread.flat" and p.ranks == 2
+                 and p.count == 4096 and p.primitive == "gather")
+        self.assertEqual(len(p.times), 3)
+        self.assertLess(p.lo, p.time)
+        self.assertGreater(p.hi, p.time)
+
+    def test_ceiling_lines(self):
+        kinds = {k: (raw, at) for k, raw, at in self.rep.ceiling_lines("gather")}
+        self.assertEqual(kinds["host_copy"][0], 11.2)
+        self.assertAlmostEqual(kinds["host_copy"][1], 11.2, places=2)
+        self.assertAlmostEqual(kinds["device_copy"][1], 1800, delta=1)
+
+    def test_colours_consistent_and_distinct(self):
+        known = ["seq.ref", "thread.flat", "thread.tree", "tbb.parallel_for", "mpi.native",
+                 "mpi.linear", "mpi.binomial", "mpi4py.pickle", "mpi4py.buffer",
+                 "cuda.memcpy", "cuda.kernel", "cuda.cub"]
+        colours = [report_plots.style(i)["color"] for i in known]
+        self.assertEqual(len(set(colours)), len(known))
+        for impl in known + ["myplugin.fancy", "thread.experimental"]:
+            self.assertEqual(report_plots.style(impl), report_plots.style(impl))
+        # the colour is drawn in the figure, not only promised by the legend
+        fig = report_plots.time_figure(self.rep, "gather", "test")
+        ax = next(a for a in fig.axes if a.get_title() == "P = 2 ranks")
+        for c in ax.containers:
+            self.assertEqual(c.lines[0].get_color(), report_plots.style(c.get_label())["color"])
+
+
+class CpuOnly(unittest.TestCase):
+    def test_fastest_without_gpu(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            proc = run_report(FIX / "cpu.json", out=tmp)
+            self.assertEqual(proc.returncode, 0, proc.stderr)
+            md = Path(tmp, "summary.md").read_text()
+        for prim in ("gather", "scatter", "reduce"):
+            rows = fastest_rows(md, prim)
+            for P in (1, 2, 4):
+                self.assertEqual(rows[("< 8 KiB", P)][2], "**seq.ref**", (prim, P))
+                self.assertEqual(rows[("1 – 64 MiB", P)][2], "**tbb.parallel_for**", (prim, P))
+        rows = fastest_rows(md, "gather")
+        self.assertEqual(rows[("8 KiB – 1 MiB", 4)][2], "**thread.flat**")
+        # thread.flat (4 µs + b / 8 GB/s) over tbb (6.8 µs + b / 10.5 GB/s) at b = 1 MiB and
+        # 16 MiB: 1.266 and 1.309, geometric mean 1.29
+        self.assertEqual(rows[("1 – 64 MiB", 4)][7], "thread.flat (1.29× slower)")
+        self.assertNotIn("cuda", md_section(md, "gather"))
+
+
+class Options(unittest.TestCase):
+    def test_baseline_choice(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            proc = run_report(FIX / "cpu.json", "--baseline", "thread.flat", out=tmp)
+            self.assertEqual(proc.returncode, 0, proc.stderr)
+            md = Path(tmp, "summary.md").read_text()
+            self.assertIn("### Speedup over thread.flat", md)
+            self.assertRegex(md_section(md, "gather"), r"\| seq\.ref \| 15 \|")
+
+    def test_missing_baseline_said_so(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            proc = run_report(FIX / "gpu.json", out=tmp)
+            self.assertEqual(proc.returncode, 0, proc.stderr)
+            md = Path(tmp, "summary.md").read_text()
+            html = Path(tmp, "index.html").read_text()
+            self.assertIn("Baseline 'seq.ref' is not in the results", md)
+            self.assertIn("choose one with --baseline from: cuda.cub, cuda.kernel, cuda.memcpy",
+                          md)
+            self.assertIn("has no passing results for gather", html)
+            self.assertFalse(Path(tmp, "gather_speedup.png").exists())
+            self.assertTrue(Path(tmp, "gather_time.png").exists())
+
+    def test_duplicates_across_files(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            proc = run_report(FIX / "cpu.json", FIX / "cpu.json", out=tmp)
+            self.assertEqual(proc.returncode, 0, proc.stderr)
+            md = Path(tmp, "summary.md").read_text()
+        self.assertIn("benchmarks: ", md)
+        self.assertIn("(given later) are shown", md)
+        self.assertIn("**186 benchmarks", md)
+
+    def test_stale_figures_removed(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            self.assertEqual(run_report(FIX / "cpu.json", out=tmp).returncode, 0)
+            self.assertTrue(Path(tmp, "reduce_time.png").exists())
+            Path(tmp, "notes.png").write_bytes(b"mine")
+            self.assertEqual(run_report(FIX / "empty.json", out=tmp).returncode, 0)
+            self.assertFalse(Path(tmp, "reduce_time.png").exists())
+            self.assertTrue(Path(tmp, "notes.png").exists())   # not ours: left alone
+
+
+class EmptyResults(unittest.TestCase):
+    def test_empty_says_so(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            proc = run_report(FIX / "empty.json", out=tmp)
+            self.assertEqual(proc.returncode, 0, proc.stderr)
+            self.assertIn("no benchmark results", proc.stderr)
+            html = Path(tmp, "index.html").read_text()
+            md = Path(tmp, "summary.md").read_text()
+            self.assertIn('id="no-results"', html)
+            self.assertIn("No benchmark results", html)
+            self.assertIn("**No benchmark results in the input files.**", md)
+            self.assertIn("cuda (unavailable: no CUDA device)", md)
+            self.assertEqual(list(Path(tmp).glob("*.png")), [])
+
+
+class BadInput(unittest.TestCase):
+    def assert_one_line_error(self, proc, *needles):
+        self.assertEqual(proc.returncode, 2, proc.stderr)
+        lines = proc.stderr.strip().splitlines()
+        self.assertEqual(len(lines), 1, proc.stderr)
+        self.assertTrue(lines[0].startswith("error: "), lines[0])
+        for n in needles:
+            self.assertIn(n, lines[0])
+        self.assertEqual(proc.stdout, "")
+
+    def test_bad_files(self):
+        cases = {"truncated.json": "not valid JSON (truncated or corrupt?)",
+                 "foreign.json": "not Google Benchmark JSON",
+                 "gbench_foreign.json": "is not a primbench name",
+                 "missing.json": "cannot read"}
+        with tempfile.TemporaryDirectory() as tmp:
+            empty = Path(tmp, "zero.json")
+            empty.write_text("")
+            for name, why in cases.items():
+                with self.subTest(name=name):
+                    proc = run_report(FIX / "cpu.json", FIX / name, out=Path(tmp, "out"))
+                    self.assert_one_line_error(proc, str(FIX / name), why)
+            self.assert_one_line_error(run_report(empty, out=Path(tmp, "out")),
+                                       "file is empty")
+            self.assert_one_line_error(run_report(FIX, out=Path(tmp, "out")), "cannot read")
+            self.assertFalse(Path(tmp, "out", "index.html").exists())
+
+    def test_bad_arguments(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            cases = {(): "required",
+                     (str(FIX / "cpu.json"),): "-o/--out",
+                     (str(FIX / "cpu.json"), "-o", tmp, "--bogus"): "unrecognized arguments",
+                     (str(FIX / "cpu.json"), "-o"): "expected one argument"}
+            for args, why in cases.items():
+                with self.subTest(args=args):
+                    self.assert_one_line_error(run_report(*args), why, "usage:")
+
+    def test_unwritable_output(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            blocker = Path(tmp, "file")
+            blocker.write_text("x")
+            proc = run_report(FIX / "cpu.json", out=blocker / "sub")
+            self.assert_one_line_error(proc, "cannot create output directory")
+
+
+class FixturesUpToDate(unittest.TestCase):
+    def test_regenerated_fixtures_match(self):
+        import make_fixtures
+        with tempfile.TemporaryDirectory() as tmp:
+            make_fixtures.main(Path(tmp))
+            for f in sorted(FIX.iterdir()):
+                self.assertEqual(Path(tmp, f.name).read_text(), f.read_text(),
+                                 f"{f.name}: rerun tests/reports/make_fixtures.py")
+
+
+if __name__ == "__main__":
+    unittest.main()
