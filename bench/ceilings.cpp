@@ -1,0 +1,63 @@
+#include "ceilings.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+#include "primbench/primbench.hpp"
+
+namespace primbench {
+namespace {
+
+// Runs f(thread, begin, end) on every core over [0, n) and returns the slowest thread's time.
+template <class F> double on_all_cores(std::size_t n, int threads, F&& f) {
+  std::vector<std::thread> pool;
+  std::vector<double> seconds(threads);
+  std::atomic<int> ready{0};
+  for (int t = 0; t < threads; ++t) {
+    pool.emplace_back([&, t] {
+      const std::size_t lo = n * t / threads, hi = n * (t + 1) / threads;
+      ready.fetch_add(1);
+      while (ready.load() < threads) {}
+      const double t0 = now_seconds();
+      f(t, lo, hi);
+      seconds[t] = now_seconds() - t0;
+    });
+  }
+  for (auto& th : pool) th.join();
+  return *std::max_element(seconds.begin(), seconds.end());
+}
+
+}  // namespace
+
+HostCeilings measure_host_ceilings() {
+  const int threads = std::max(1u, std::thread::hardware_concurrency());
+  const std::size_t bytes = std::size_t{512} << 20;  // far past any last-level cache here
+  const std::size_t n = bytes / sizeof(std::uint64_t);
+  std::vector<std::uint64_t> src(n), dst(n);  // value-initialised: pages touched
+  on_all_cores(n, threads, [&](int, std::size_t lo, std::size_t hi) {
+    for (std::size_t i = lo; i < hi; ++i) src[i] = i, dst[i] = 0;
+  });
+  std::vector<std::uint64_t> sink(threads * 8);
+  HostCeilings c;
+  for (int rep = 0; rep < 5; ++rep) {
+    const double read = on_all_cores(n, threads, [&](int t, std::size_t lo, std::size_t hi) {
+      std::uint64_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+      std::size_t i = lo;
+      for (; i + 4 <= hi; i += 4) a0 += src[i], a1 += src[i + 1], a2 += src[i + 2], a3 += src[i + 3];
+      for (; i < hi; ++i) a0 += src[i];
+      sink[t * 8] = a0 + a1 + a2 + a3;
+    });
+    const double copy = on_all_cores(n, threads, [&](int, std::size_t lo, std::size_t hi) {
+      std::memcpy(dst.data() + lo, src.data() + lo, (hi - lo) * sizeof(std::uint64_t));
+    });
+    c.read_GBps = std::max(c.read_GBps, bytes / read / 1e9);
+    c.copy_GBps = std::max(c.copy_GBps, bytes / copy / 1e9);
+  }
+  return c;
+}
+
+}  // namespace primbench

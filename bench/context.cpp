@@ -1,0 +1,67 @@
+#include "context.hpp"
+
+#include <unistd.h>
+
+#include <fstream>
+
+#include "ceilings.hpp"
+#include "primbench/primbench.hpp"
+#include "runner.hpp"
+#include "version.hpp"
+
+namespace primbench {
+
+namespace {
+std::string cpu_model() {
+  std::ifstream f("/proc/cpuinfo");
+  for (std::string line; std::getline(f, line);)
+    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
+  return "unknown";
+}
+
+std::string host_name() {
+  char buf[256] = {};
+  ::gethostname(buf, sizeof buf - 1);
+  return buf;
+}
+}  // namespace
+
+Ceilings measure_ceilings(const RunOptions& opts, bool leader) {
+  Ceilings c;
+  if (leader) {
+    if (opts.read_GBps > 0 && opts.copy_GBps > 0) {
+      c.host_read_GBps = opts.read_GBps;
+      c.host_copy_GBps = opts.copy_GBps;
+    } else {
+      const HostCeilings h = measure_host_ceilings();
+      c.host_read_GBps = h.read_GBps;
+      c.host_copy_GBps = h.copy_GBps;
+    }
+  }
+  Registry& reg = registry();
+  for (const std::string& b : reg.backend_names())
+    c.device_copy_GBps = std::max(c.device_copy_GBps, reg.availability(b).device_copy_GBps);
+  return c;
+}
+
+nlohmann::json primbench_context(const std::string& command_line, const Ceilings& ceilings) {
+  nlohmann::json backends = nlohmann::json::object();
+  Registry& reg = registry();
+  for (const std::string& b : reg.backend_names()) {
+    const Availability& a = reg.availability(b);
+    backends[b] = {{"available", a.available}, {"reason", a.reason}, {"version", a.version}};
+  }
+  nlohmann::json ceil = {{"host_read_GBps", ceilings.host_read_GBps}, {"host_copy_GBps", ceilings.host_copy_GBps}};
+  if (ceilings.device_copy_GBps > 0) ceil["device_copy_GBps"] = ceilings.device_copy_GBps;
+  return {{"version", kVersion},
+          {"git_revision", kGitRevision},
+          {"build_type", kBuildType},
+          {"compiler", kCompiler},
+          {"command_line", command_line},
+          {"machine", host_name() + " / " + cpu_model()},
+          {"world_size", world().size()},
+          {"ceilings", ceil},
+          {"backends", backends}};
+}
+
+}  // namespace primbench

@@ -1,0 +1,22 @@
+// What the JSON context says about this run: version, build, machine, backends, ceilings.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+namespace primbench {
+
+struct RunOptions;
+
+struct Ceilings {
+  double host_read_GBps = 0;
+  double host_copy_GBps = 0;
+  double device_copy_GBps = 0;  // read + written, from a device backend's probe
+};
+
+// Host ceilings measured (or taken from the options) on the leader; device ceiling from probes.
+Ceilings measure_ceilings(const RunOptions& opts, bool leader);
+
+nlohmann::json primbench_context(const std::string& command_line, const Ceilings& ceilings);
+
+}  // namespace primbench

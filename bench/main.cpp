@@ -1,0 +1,209 @@
+// primbench: one entry point. list | run | validate here; report, compare and history are the
+// Python tools in reports/ and ci/, run with Debian's python3.
+#include <dlfcn.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <benchmark/benchmark.h>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <set>
+
+#include "runner.hpp"
+#include "selection.hpp"
+#include "version.hpp"
+
+namespace primbench {
+namespace {
+
+void load_plugin(const std::string& path) {
+  const std::size_t before = registry().implementations().size();
+  if (!std::ifstream(path)) throw UsageError("plugin '" + path + "' does not exist or cannot be read");
+  void* handle = ::dlopen(path.c_str(), RTLD_NOW | RTLD_GLOBAL);
+  if (!handle) {
+    std::string why = ::dlerror();
+    why = why.substr(0, why.find('\n'));
+    throw UsageError("cannot load plugin '" + path + "': " + why + " (expected a shared library built against primbench/primbench.hpp)");
+  }
+  if (registry().implementations().size() == before)
+    throw UsageError("plugin '" + path + "' registered no implementation (expected PRIMBENCH_REGISTER in it)");
+}
+
+std::size_t available_memory() {
+  std::ifstream f("/proc/meminfo");
+  for (std::string key; f >> key;) {
+    std::size_t kb = 0;
+    f >> kb;
+    if (key == "MemAvailable:") return kb * 1024;
+    f.ignore(256, '\n');
+  }
+  return static_cast<std::size_t>(::sysconf(_SC_AVPHYS_PAGES)) * ::sysconf(_SC_PAGESIZE);
+}
+
+std::string gib(double bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f GiB", bytes / (1u << 30));
+  return buf;
+}
+
+// Refuses, before anything is allocated, a problem that would not fit in memory.
+void check_memory(const std::vector<Planned>& plan) {
+  const std::size_t avail = available_memory();
+  for (const Planned& p : plan) {
+    const std::size_t need = footprint(p.problem);
+    if (need > avail / 10 * 9)
+      throw UsageError(p.name + " needs about " + gib(need) + " but only " + gib(avail) +
+                       " of memory is available (use a smaller --count or --ranks)");
+  }
+}
+
+int exec_python(const std::string& script, int argc, char** argv) {
+  const std::string path = std::string(kSourceDir) + "/" + script;
+  std::vector<std::string> args = {"/usr/bin/python3", path};
+  for (int i = 2; i < argc; ++i) args.push_back(argv[i]);
+  std::vector<char*> cargs;
+  for (auto& a : args) cargs.push_back(a.data());
+  cargs.push_back(nullptr);
+  ::execv(cargs[0], cargs.data());
+  std::fprintf(stderr, "primbench: error: cannot run /usr/bin/python3 %s: %s (install python3)\n", path.c_str(),
+               std::strerror(errno));
+  return kUsage;
+}
+
+std::string joined(int argc, char** argv) {
+  std::string s;
+  for (int i = 0; i < argc; ++i) s += (i ? " " : "") + std::string(argv[i]);
+  return s;
+}
+
+int list() {
+  Registry& reg = registry();
+  std::printf("%-22s %-10s %s\n", "implementation", "backend", "availability");
+  for (const auto& impl : reg.implementations()) {
+    const Availability& a = reg.availability(impl.backend());
+    std::printf("%-22s %-10s %s\n", impl.name.c_str(), impl.backend().c_str(),
+                a.available ? ("available" + (a.version.empty() ? "" : " (" + a.version + ")")).c_str()
+                            : ("unavailable: " + a.reason).c_str());
+  }
+  for (const std::string& b : reg.backend_names()) {
+    bool has_impl = false;
+    for (const auto& impl : reg.implementations()) has_impl |= impl.backend() == b;
+    if (!has_impl) std::printf("%-22s %-10s unavailable: %s\n", (b + ".*").c_str(), b.c_str(), reg.availability(b).reason.c_str());
+  }
+  return kOk;
+}
+
+int main_impl(int argc, char** argv) {
+  if (argc >= 2) {
+    const std::string cmd = argv[1];
+    if (cmd == "report") return exec_python("reports/report.py", argc, argv);
+    if (cmd == "compare") return exec_python("ci/compare.py", argc, argv);
+    if (cmd == "history") return exec_python("ci/history.py", argc, argv);
+  }
+
+  CLI::App app{"primbench: validated benchmarks of gather, scatter and reduce across backends"};
+  app.set_version_flag("--version", std::string("primbench ") + kVersion + " (" + kGitRevision + ")");
+  app.require_subcommand(1);
+  std::vector<std::string> plugins;
+  Selection sel;
+  RunOptions opts;
+  std::string check = "exact", cache = "hot", ceilings;
+
+  auto add_common = [&](CLI::App* sub) {
+    sub->add_option("--plugin", plugins, "shared library registering more implementations (repeatable)");
+  };
+  auto add_selectors = [&](CLI::App* sub) {
+    add_common(sub);
+    sub->add_option("--impl", sel.impls, "implementation globs, comma-separated (e.g. 'thread.*,seq.ref')");
+    sub->add_option("--primitive", sel.primitives, "gather, scatter, reduce (comma-separated)");
+    sub->add_option("--dtype", sel.dtypes, "i32, i64, f32, f64 (default f32)");
+    sub->add_option("--op", sel.ops, "sum, prod, min, max for reduce (default sum)");
+    sub->add_option("--ranks", sel.ranks, "rank counts: list or range, e.g. 2,4 or 1:8:x2 (default 1..cores)");
+    sub->add_option("--count", sel.counts, "elements per rank: list or range with K/M/G, e.g. 1:64M:x4 (default 1:16M:x4)");
+    sub->add_option("--root", sel.roots, "root ranks, or 'last' (default 0)");
+    sub->add_option("--validate", opts.validate_rounds, "validation rounds before timing, fresh seed each (default 3)");
+    sub->add_option("--check", check, "exact (bit-exact by construction) or random (rigorous error bound)");
+    sub->add_option("--seed", opts.seed, "first validation seed");
+    sub->add_flag("--quiet", opts.quiet, "no progress or table");
+    sub->add_option("--timeout", opts.timeout, "seconds one benchmark may take before the run ends (default 300)");
+  };
+  CLI::App* list_cmd = app.add_subcommand("list", "every implementation and backend, with availability");
+  add_common(list_cmd);
+  CLI::App* run_cmd = app.add_subcommand("run", "validate, then time, and write Google Benchmark JSON");
+  add_selectors(run_cmd);
+  run_cmd->add_option("--repetitions", opts.repetitions, "repetitions for statistics (default 3)");
+  run_cmd->add_option("--min-time", opts.min_time, "seconds of timed iterations per repetition (default 0.05)");
+  run_cmd->add_option("--warmup", opts.warmup, "seconds of warm-up before timing (default 0.01)");
+  run_cmd->add_option("--cache", cache, "hot (default) or cold (caches flushed before every iteration)");
+  run_cmd->add_option("--out", opts.out, "JSON results file (default primbench.json)");
+  run_cmd->add_option("--ceilings", ceilings, "READ,COPY host ceilings in GB/s instead of measuring them");
+  CLI::App* validate_cmd = app.add_subcommand("validate", "validation only; exit 1 on any failure");
+  add_selectors(validate_cmd);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::string what = e.what();
+    std::replace(what.begin(), what.end(), '\n', ' ');
+    std::fprintf(stderr, "primbench: error: %s (see primbench --help)\n", what.c_str());
+    return kUsage;
+  }
+
+  for (const auto& p : plugins) load_plugin(p);
+  if (list_cmd->parsed()) return list();
+
+  opts.command_line = joined(argc, argv);
+  opts.timing = run_cmd->parsed();
+  if (opts.timing && opts.out.empty()) opts.out = "primbench.json";
+  if (check != "exact" && check != "random") throw UsageError("unknown --check '" + check + "' (accepted: exact, random)");
+  opts.mode = check == "exact" ? validate::Mode::exact : validate::Mode::random;
+  if (cache != "hot" && cache != "cold") throw UsageError("unknown --cache '" + cache + "' (accepted: hot, cold)");
+  opts.cold = cache == "cold";
+  if (opts.validate_rounds < 1) throw UsageError("--validate must be at least 1: results are never reported unvalidated");
+  if (opts.repetitions < 1) throw UsageError("--repetitions must be at least 1");
+  if (!(opts.min_time > 0)) throw UsageError("--min-time must be a positive number of seconds");
+  if (!(opts.warmup >= 0)) throw UsageError("--warmup must be a non-negative number of seconds");
+  if (!(opts.timeout > 0)) throw UsageError("--timeout must be a positive number of seconds");
+  if (!ceilings.empty()) {
+    const auto parts = split(ceilings, ',');
+    try {
+      if (parts.size() != 2) throw std::invalid_argument("");
+      opts.read_GBps = std::stod(parts[0]);
+      opts.copy_GBps = std::stod(parts[1]);
+    } catch (const std::exception&) {
+      opts.read_GBps = -1;
+    }
+    if (!(opts.read_GBps > 0 && opts.copy_GBps > 0))
+      throw UsageError("malformed --ceilings '" + ceilings + "' (accepted: READ,COPY in GB/s, e.g. 20,10)");
+  }
+
+  std::vector<std::string> unavailable;
+  const std::vector<Planned> planned = plan(sel, registry(), &unavailable);
+  if (world().rank() == 0 && !opts.quiet)
+    for (const auto& u : unavailable) std::fprintf(stderr, "skipping %s\n", u.c_str());
+  if (planned.empty())
+    throw UsageError("nothing to run: every selected implementation is unavailable here" +
+                     (unavailable.empty() ? std::string() : " (" + unavailable.front() + ")"));
+  check_memory(planned);
+  return run_benchmarks(planned, opts);
+}
+
+}  // namespace
+}  // namespace primbench
+
+int main(int argc, char** argv) {
+  try {
+    return primbench::main_impl(argc, argv);
+  } catch (const primbench::UsageError& e) {
+    std::fprintf(stderr, "primbench: error: %s\n", e.what());
+    return primbench::kUsage;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "primbench: error: %s\n", e.what());
+    return primbench::kUsage;
+  }
+}

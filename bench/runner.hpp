@@ -1,0 +1,34 @@
+// Runs planned benchmarks: validation before timing, Google Benchmark's manual-time loop,
+// validation after, counters, console table, and the JSON file rewritten after every benchmark.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "selection.hpp"
+#include "validate.hpp"
+
+namespace primbench {
+
+// Exit statuses of `primbench run` and `primbench validate`.
+enum Exit { kOk = 0, kValidationFailed = 1, kUsage = 2, kIncomplete = 3 };
+
+struct RunOptions {
+  int validate_rounds = 3;
+  validate::Mode mode = validate::Mode::exact;
+  std::uint64_t seed = 1;
+  int repetitions = 3;
+  double min_time = 0.05;     // seconds of timed iterations per repetition
+  double warmup = 0.01;       // seconds of untimed iterations first
+  bool cold = false;          // flush caches before every iteration, outside the window
+  double timeout = 300;       // seconds one benchmark may take before the run is ended
+  std::string out;            // JSON path ("" writes none)
+  bool quiet = false;
+  bool timing = true;         // false: `validate`, no timing
+  double read_GBps = 0, copy_GBps = 0;  // given ceilings; 0 = measure
+  std::string command_line;
+};
+
+int run_benchmarks(const std::vector<Planned>& plan, const RunOptions& opts);
+
+}  // namespace primbench

@@ -1,0 +1,192 @@
+#include "selection.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <limits>
+#include <thread>
+
+namespace primbench {
+namespace {
+
+constexpr std::size_t kMax = std::size_t{1} << 40;  // per-rank count limit: 1 Ti elements
+
+std::size_t parse_size(const std::string& raw, const std::string& what) {
+  std::string t = raw;
+  t.erase(std::remove_if(t.begin(), t.end(), ::isspace), t.end());
+  const std::string accepted = " (accepted: a non-negative integer with optional K, M or G suffix, e.g. 4K)";
+  if (t.empty()) throw UsageError("empty " + what + accepted);
+  if (t[0] == '-') throw UsageError(what + " '" + raw + "' is negative" + accepted);
+  std::size_t mult = 1;
+  switch (std::toupper(static_cast<unsigned char>(t.back()))) {
+    case 'K': mult = std::size_t{1} << 10; t.pop_back(); break;
+    case 'M': mult = std::size_t{1} << 20; t.pop_back(); break;
+    case 'G': mult = std::size_t{1} << 30; t.pop_back(); break;
+    default: break;
+  }
+  if (t.empty() || !std::all_of(t.begin(), t.end(), ::isdigit))
+    throw UsageError(what + " '" + raw + "' is not a number" + accepted);
+  if (t.size() > 15) throw UsageError(what + " '" + raw + "' is too large (at most 2^40)");
+  const std::size_t v = std::stoull(t);
+  if (v > kMax / mult) throw UsageError(what + " '" + raw + "' is too large (at most 2^40)");
+  return v * mult;
+}
+
+template <class E> E parse_enum(const std::string& s, std::initializer_list<E> all, const std::string& what) {
+  std::string accepted;
+  for (E e : all) {
+    if (name(e) == s) return e;
+    accepted += (accepted.empty() ? "" : ", ") + std::string(name(e));
+  }
+  throw UsageError("unknown " + what + " '" + s + "' (accepted: " + accepted + ")");
+}
+
+}  // namespace
+
+std::vector<std::string> split(const std::string& text, char sep) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  for (;;) {
+    const std::size_t end = text.find(sep, start);
+    out.push_back(text.substr(start, end - start));
+    if (end == std::string::npos) return out;
+    start = end + 1;
+  }
+}
+
+std::vector<std::size_t> parse_sizes(const std::string& text, const std::string& what) {
+  std::vector<std::size_t> out;
+  for (const std::string& item : split(text, ',')) {
+    const auto parts = split(item, ':');
+    if (parts.size() == 1) {
+      out.push_back(parse_size(parts[0], what));
+      continue;
+    }
+    if (parts.size() != 3)
+      throw UsageError("malformed " + what + " range '" + item + "' (accepted: START:END:xFACTOR or START:END:+STEP, e.g. 1:64M:x4)");
+    const std::size_t lo = parse_size(parts[0], what), hi = parse_size(parts[1], what);
+    const std::string& step = parts[2];
+    if (lo > hi) throw UsageError(what + " range '" + item + "' is empty: start is above end");
+    if (step.size() < 2 || (step[0] != 'x' && step[0] != '+'))
+      throw UsageError("malformed step '" + step + "' in " + what + " range '" + item + "' (accepted: xFACTOR or +STEP)");
+    const std::size_t s = parse_size(step.substr(1), what + " step");
+    if (step[0] == 'x') {
+      if (s < 2) throw UsageError("factor in " + what + " range '" + item + "' must be at least 2");
+      if (lo == 0) throw UsageError(what + " range '" + item + "' starts at 0 and cannot grow by a factor");
+      for (std::size_t v = lo; v <= hi; v *= s) {
+        out.push_back(v);
+        if (v > hi / s) break;
+      }
+    } else {
+      if (s == 0) throw UsageError("step in " + what + " range '" + item + "' must be positive");
+      for (std::size_t v = lo; v <= hi; v += s) out.push_back(v);
+    }
+  }
+  return out;
+}
+
+bool glob_match(const std::string& pattern, const std::string& text) {
+  std::size_t p = 0, t = 0, star = std::string::npos, mark = 0;
+  while (t < text.size()) {
+    if (p < pattern.size() && (pattern[p] == '?' || pattern[p] == text[t])) {
+      ++p, ++t;
+    } else if (p < pattern.size() && pattern[p] == '*') {
+      star = p++, mark = t;
+    } else if (star != std::string::npos) {
+      p = star + 1, t = ++mark;
+    } else {
+      return false;
+    }
+  }
+  while (p < pattern.size() && pattern[p] == '*') ++p;
+  return p == pattern.size();
+}
+
+std::string benchmark_name(const Implementation& impl, const Problem& p) {
+  std::string s = std::string(name(p.primitive)) + "/" + impl.name + "/" + std::string(name(p.dtype));
+  if (p.primitive == Primitive::reduce) s += "/" + std::string(name(p.op));
+  return s + "/ranks:" + std::to_string(p.ranks) + "/count:" + std::to_string(p.count) +
+         "/root:" + std::to_string(p.root);
+}
+
+std::size_t footprint(const Problem& p) {
+  std::size_t bytes = 0;
+  for (int r = 0; r < p.ranks; ++r)
+    bytes += (p.send_count(r) + p.recv_count(r)) * p.elem_bytes() + 4 * kGuardBytes;
+  // Staging of tree algorithms and the validator's host copy: at most as much again.
+  return 2 * bytes;
+}
+
+std::vector<Planned> plan(const Selection& s, Registry& registry, std::vector<std::string>* unavailable) {
+  const int cores = std::max(1u, std::thread::hardware_concurrency());
+
+  std::vector<const Implementation*> impls;
+  std::vector<std::string> known;
+  for (const auto& impl : registry.implementations()) known.push_back(impl.name);
+  for (const std::string& glob : split(s.impls, ',')) {
+    if (glob.empty()) throw UsageError("empty implementation pattern in --impl '" + s.impls + "'");
+    bool any = false;
+    for (const auto& impl : registry.implementations()) {
+      if (!glob_match(glob, impl.name)) continue;
+      any = true;
+      if (std::find(impls.begin(), impls.end(), &impl) == impls.end()) impls.push_back(&impl);
+    }
+    if (!any) {
+      std::string list;
+      for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
+      throw UsageError("no implementation matches '" + glob + "' (known: " + list + ")");
+    }
+  }
+
+  std::vector<Primitive> primitives;
+  for (const auto& t : split(s.primitives, ','))
+    primitives.push_back(parse_enum(t, {Primitive::gather, Primitive::scatter, Primitive::reduce}, "primitive"));
+  std::vector<DType> dtypes;
+  for (const auto& t : split(s.dtypes.empty() ? "f32" : s.dtypes, ','))
+    dtypes.push_back(parse_enum(t, {DType::i32, DType::i64, DType::f32, DType::f64}, "dtype"));
+  std::vector<Op> ops;
+  for (const auto& t : split(s.ops.empty() ? "sum" : s.ops, ','))
+    ops.push_back(parse_enum(t, {Op::sum, Op::prod, Op::min, Op::max}, "op"));
+
+  std::vector<std::size_t> ranks;
+  if (s.ranks.empty()) {
+    for (int r = 1; r < cores; r *= 2) ranks.push_back(r);
+    ranks.push_back(cores);
+  } else {
+    ranks = parse_sizes(s.ranks, "rank count");
+  }
+  for (std::size_t r : ranks)
+    if (r == 0 || r > 4096) throw UsageError("rank count " + std::to_string(r) + " is out of range (accepted: 1 to 4096)");
+  const std::vector<std::size_t> counts = parse_sizes(s.counts.empty() ? "1:16M:x4" : s.counts, "count");
+
+  std::vector<Planned> out;
+  for (const Implementation* impl : impls) {
+    if (const Availability& a = registry.availability(impl->backend()); !a.available) {
+      if (unavailable) unavailable->push_back(impl->name + ": unavailable: " + a.reason);
+      continue;
+    }
+    for (Primitive prim : primitives)
+      for (DType dt : dtypes)
+        for (Op op : prim == Primitive::reduce ? ops : std::vector<Op>{Op::sum})
+          for (std::size_t P : ranks)
+            for (std::size_t n : counts)
+              for (const std::string& root_text : split(s.roots, ',')) {
+                std::size_t root = 0;
+                if (root_text == "last") {
+                  root = P - 1;
+                } else {
+                  root = parse_size(root_text, "root");
+                  if (root >= *std::max_element(ranks.begin(), ranks.end()))
+                    throw UsageError("root " + root_text + " is not below any rank count" +
+                                     " (accepted: 0 to ranks-1, or 'last')");
+                  if (root >= P) continue;  // only the larger rank counts have this root
+                }
+                if (n > std::numeric_limits<std::size_t>::max() / 16 / P)
+                  throw UsageError("count " + std::to_string(n) + " with " + std::to_string(P) + " ranks overflows");
+                Problem p{prim, static_cast<int>(P), n, dt, op, static_cast<int>(root)};
+                out.push_back({impl, p, benchmark_name(*impl, p)});
+              }
+  }
+  return out;
+}
+
+}  // namespace primbench

@@ -1,0 +1,50 @@
+// What the user asked for: selectors parsed into the list of (implementation, problem) to run.
+#pragma once
+
+#include <cstddef>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "primbench/primbench.hpp"
+
+namespace primbench {
+
+// Bad input of any kind; main prints the message on one line and exits with status 2.
+struct UsageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// "1:64M:x4" (geometric), "0:1K:+256" (arithmetic), "1,2,8", "4K", with K/M/G = 2^10/2^20/2^30.
+std::vector<std::size_t> parse_sizes(const std::string& text, const std::string& what);
+bool glob_match(const std::string& pattern, const std::string& text);
+std::vector<std::string> split(const std::string& text, char sep);
+
+struct Selection {
+  std::string impls = "*";  // comma-separated globs
+  std::string primitives = "gather,scatter,reduce";
+  std::string dtypes;       // default: f32
+  std::string ops;          // default: sum
+  std::string ranks;        // default: 1, 2, 4, ... up to and including the core count
+  std::string counts;       // default: 1 element to 16M elements, x4
+  std::string roots = "0";  // ranks, or "last"
+};
+
+struct Planned {
+  const Implementation* impl;
+  Problem problem;
+  std::string name;  // primitive/impl/dtype[/op]/ranks:P/count:n/root:r
+};
+
+// Every selected (implementation, problem), available implementations only; the unavailable
+// ones are listed with their reason. Throws UsageError naming what is accepted when a selector
+// is malformed or matches nothing.
+std::vector<Planned> plan(const Selection& s, Registry& registry,
+                          std::vector<std::string>* unavailable = nullptr);
+
+std::string benchmark_name(const Implementation& impl, const Problem& p);
+
+// Bytes a problem allocates on all ranks, guards and staging included (for the memory check).
+std::size_t footprint(const Problem& p);
+
+}  // namespace primbench

@@ -1,0 +1,172 @@
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <stdexcept>
+
+#include "primbench/primbench.hpp"
+
+namespace primbench {
+
+std::string_view name(Primitive p) {
+  switch (p) {
+    case Primitive::gather: return "gather";
+    case Primitive::scatter: return "scatter";
+    case Primitive::reduce: return "reduce";
+  }
+  return "?";
+}
+
+std::string_view name(DType t) {
+  switch (t) {
+    case DType::i32: return "i32";
+    case DType::i64: return "i64";
+    case DType::f32: return "f32";
+    case DType::f64: return "f64";
+  }
+  return "?";
+}
+
+std::string_view name(Op o) {
+  switch (o) {
+    case Op::sum: return "sum";
+    case Op::prod: return "prod";
+    case Op::min: return "min";
+    case Op::max: return "max";
+  }
+  return "?";
+}
+
+std::size_t size_of(DType t) {
+  return t == DType::i32 || t == DType::f32 ? 4 : 8;
+}
+
+std::size_t Problem::send_count(int rank) const {
+  if (primitive == Primitive::scatter) return rank == root ? count * ranks : 0;
+  return count;
+}
+
+std::size_t Problem::recv_count(int rank) const {
+  switch (primitive) {
+    case Primitive::scatter: return count;
+    case Primitive::gather: return rank == root ? count * ranks : 0;
+    case Primitive::reduce: return rank == root ? count : 0;
+  }
+  return 0;
+}
+
+std::string Problem::describe() const {
+  std::string s(name(primitive));
+  s += " P=" + std::to_string(ranks) + " n=" + std::to_string(count) + " " +
+       std::string(name(dtype));
+  if (primitive == Primitive::reduce) s += " " + std::string(name(op));
+  return s + " root=" + std::to_string(root);
+}
+
+void HostBuffer::Free::operator()(std::byte* p) const { std::free(p); }
+
+HostBuffer::HostBuffer(std::size_t bytes) : bytes_(bytes) {
+  const std::size_t total = (bytes + 2 * kGuardBytes + 63) / 64 * 64;
+  auto* p = static_cast<std::byte*>(std::aligned_alloc(64, total));
+  if (!p) throw std::bad_alloc();
+  std::memset(p, 0, total);  // first touch, by the allocating thread
+  base_.reset(p);
+}
+
+std::vector<int> Collective::local_ranks() const {
+  std::vector<int> r(problem_.ranks);
+  for (int i = 0; i < problem_.ranks; ++i) r[i] = i;
+  return r;
+}
+
+void Collective::read(const std::byte* src, void* dst, std::size_t bytes) {
+  std::memcpy(dst, src, bytes);
+}
+
+void Collective::write(std::byte* dst, const void* src, std::size_t bytes) {
+  std::memcpy(dst, src, bytes);
+}
+
+namespace {
+void evict(const std::byte* p, std::size_t bytes) {
+#if defined(__x86_64__) || defined(__i386__)
+  for (std::size_t i = 0; i < bytes; i += 64) __builtin_ia32_clflush(p + i);
+  __builtin_ia32_mfence();
+#else
+  (void)p;
+  (void)bytes;
+#endif
+}
+}  // namespace
+
+void Collective::flush_caches() {
+  if (memory() != Memory::host) return;
+  for (int r : local_ranks()) {
+    for (Buffer b : {send(r), recv(r)}) evict(b.data - kGuardBytes, b.bytes + 2 * kGuardBytes);
+  }
+}
+
+HostCollective::HostCollective(const Problem& problem)
+    : Collective(problem), send_(problem.ranks), recv_(problem.ranks) {}
+
+void HostCollective::allocate(int rank) {
+  const Problem& p = problem();
+  send_[rank] = HostBuffer(p.send_count(rank) * p.elem_bytes());
+  recv_[rank] = HostBuffer(p.recv_count(rank) * p.elem_bytes());
+}
+
+bool Registry::add(Implementation impl) {
+  impls_.push_back(std::move(impl));
+  return true;
+}
+
+bool Registry::add(Backend backend) {
+  backends_.push_back(std::move(backend));
+  return true;
+}
+
+const Backend* Registry::backend(std::string_view name) const {
+  for (const auto& b : backends_)
+    if (b.name == name) return &b;
+  return nullptr;
+}
+
+std::vector<std::string> Registry::backend_names() const {
+  std::vector<std::string> names;
+  for (const auto& b : backends_) names.push_back(b.name);
+  for (const auto& i : impls_)
+    if (std::find(names.begin(), names.end(), i.backend()) == names.end())
+      names.push_back(i.backend());
+  return names;
+}
+
+const Availability& Registry::availability(std::string_view name) {
+  for (const auto& [n, a] : probed_)
+    if (n == name) return a;
+  Availability a;
+  if (const Backend* b = backend(name); b && b->probe) {
+    try {
+      a = b->probe();
+    } catch (const std::exception& e) {
+      a = {false, e.what(), ""};
+    }
+  }
+  probed_.emplace_back(std::string(name), a);
+  return probed_.back().second;
+}
+
+Registry& registry() {
+  static Registry r;
+  return r;
+}
+
+namespace {
+std::unique_ptr<World>& world_slot() {
+  static std::unique_ptr<World> w = std::make_unique<World>();
+  return w;
+}
+}  // namespace
+
+World& world() { return *world_slot(); }
+void set_world(std::unique_ptr<World> w) { world_slot() = std::move(w); }
+
+}  // namespace primbench

@@ -1,0 +1,67 @@
+// Write a primitive once over its element type and operation: dispatch the runtime dtype and op
+// to a template, and combine arrays element-wise. Header-only; usable by plugins.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <stdexcept>
+#include <utility>
+
+#include "primbench/primbench.hpp"
+
+namespace primbench {
+
+template <class T> struct Tag { using type = T; };
+
+// Calls f(Tag<T>{}) with T the C++ type of `t`.
+template <class F> decltype(auto) with_dtype(DType t, F&& f) {
+  switch (t) {
+    case DType::i32: return std::forward<F>(f)(Tag<std::int32_t>{});
+    case DType::i64: return std::forward<F>(f)(Tag<std::int64_t>{});
+    case DType::f32: return std::forward<F>(f)(Tag<float>{});
+    case DType::f64: return std::forward<F>(f)(Tag<double>{});
+  }
+  throw std::invalid_argument("unknown dtype");
+}
+
+struct Sum { template <class T> static T apply(T a, T b) { return a + b; } };
+struct Prod { template <class T> static T apply(T a, T b) { return a * b; } };
+struct Min { template <class T> static T apply(T a, T b) { return b < a ? b : a; } };
+struct Max { template <class T> static T apply(T a, T b) { return a < b ? b : a; } };
+
+// Calls f(OpType{}) with OpType one of Sum, Prod, Min, Max.
+template <class F> decltype(auto) with_op(Op o, F&& f) {
+  switch (o) {
+    case Op::sum: return std::forward<F>(f)(Sum{});
+    case Op::prod: return std::forward<F>(f)(Prod{});
+    case Op::min: return std::forward<F>(f)(Min{});
+    case Op::max: return std::forward<F>(f)(Max{});
+  }
+  throw std::invalid_argument("unknown op");
+}
+
+// dst[i] = O(a[i], b[i]) for i in [0, n). dst may alias a.
+template <class O, class T>
+inline void combine(T* dst, const T* a, const T* __restrict__ b, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) dst[i] = O::template apply<T>(a[i], b[i]);
+}
+
+// dst[i] = O over r of src[r][i], i in [lo, hi), ranks in order 0..P-1. Reads each source once,
+// writes dst once: the bandwidth-optimal shape of a shared-memory reduce.
+template <class O, class T>
+inline void combine_all(T* __restrict__ dst, const T* const* src, int ranks, std::size_t lo,
+                        std::size_t hi) {
+  constexpr std::size_t kTile = 2048 / sizeof(T);  // keeps the partial result in L1
+  for (std::size_t t = lo; t < hi; t += kTile) {
+    const std::size_t e = std::min(hi, t + kTile);
+    if (ranks == 1) {
+      std::copy(src[0] + t, src[0] + e, dst + t);
+      continue;
+    }
+    combine<O>(dst + t, src[0] + t, src[1] + t, e - t);
+    for (int r = 2; r < ranks; ++r) combine<O>(dst + t, dst + t, src[r] + t, e - t);
+  }
+}
+
+}  // namespace primbench

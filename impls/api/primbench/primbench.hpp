@@ -1,0 +1,201 @@
+// primbench public API: the problem, the collective an implementation prepares for it, and the
+// registry that names implementations. In-tree backends and plugins use exactly this header.
+#pragma once
+
+#include <cstddef>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace primbench {
+
+enum class Primitive { gather, scatter, reduce };
+enum class DType { i32, i64, f32, f64 };
+enum class Op { sum, prod, min, max };
+
+std::string_view name(Primitive p);
+std::string_view name(DType t);
+std::string_view name(Op o);
+std::size_t size_of(DType t);
+
+// One collective call, with MPI semantics (SPEC §1): P ranks, `count` elements per rank.
+struct Problem {
+  Primitive primitive = Primitive::gather;
+  int ranks = 1;
+  std::size_t count = 0;
+  DType dtype = DType::f32;
+  Op op = Op::sum;  // reduce only
+  int root = 0;
+
+  std::size_t elem_bytes() const { return size_of(dtype); }
+  // Elements in `rank`'s send and receive buffers (0 where MPI ignores the buffer).
+  std::size_t send_count(int rank) const;
+  std::size_t recv_count(int rank) const;
+  std::string describe() const;  // "gather P=2 n=1024 f32 root=0" (op for reduce)
+};
+
+// Monotonic wall clock in seconds, for implementations timing their own ranks.
+inline double now_seconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// Every buffer has kGuardBytes of guard before and after its payload; the harness fills them
+// and checks them, so a write past either end is caught.
+inline constexpr std::size_t kGuardBytes = 64;
+
+// A rank's buffer: `bytes` of payload at `data`, in the collective's memory (host or device).
+struct Buffer {
+  std::byte* data = nullptr;
+  std::size_t bytes = 0;
+  template <class T> T* as() const { return reinterpret_cast<T*>(data); }
+};
+
+// A guarded, 64-byte aligned host allocation. The constructor touches every byte, so the thread
+// that constructs it is the one the OS places its pages next to (first touch).
+class HostBuffer {
+ public:
+  HostBuffer() = default;
+  explicit HostBuffer(std::size_t bytes);
+  Buffer view() const { return {base_.get() + kGuardBytes, bytes_}; }
+
+ private:
+  struct Free { void operator()(std::byte* p) const; };
+  std::unique_ptr<std::byte, Free> base_;
+  std::size_t bytes_ = 0;
+};
+
+enum class Memory { host, device };
+
+// A problem prepared on one implementation: its buffers allocated, ready to run repeatedly.
+// Shared-memory backends hold every rank; an MPI process holds only its own rank.
+class Collective {
+ public:
+  explicit Collective(const Problem& problem) : problem_(problem) {}
+  virtual ~Collective() = default;
+  Collective(const Collective&) = delete;
+  Collective& operator=(const Collective&) = delete;
+
+  const Problem& problem() const { return problem_; }
+
+  // Ranks whose buffers live in this process, ascending. Default: all of them.
+  virtual std::vector<int> local_ranks() const;
+  virtual Buffer send(int rank) = 0;
+  virtual Buffer recv(int rank) = 0;
+
+  // Runs the collective once. Local ranks start together, synchronised outside their timed
+  // intervals; seconds[i] receives the time local rank i took from its start until its part of
+  // the collective was complete (for the root: until the result is in place).
+  virtual void run(std::span<double> seconds) = 0;
+
+  // Where buffers live; the harness moves data through read/write, so device memory works too.
+  virtual Memory memory() const { return Memory::host; }
+  virtual void read(const std::byte* src, void* dst, std::size_t bytes);
+  virtual void write(std::byte* dst, const void* src, std::size_t bytes);
+  // Evicts every local buffer (guards included) from the caches, outside the timed window.
+  virtual void flush_caches();
+
+ private:
+  Problem problem_;
+};
+
+// Collective whose buffers are HostBuffers. Backends call allocate(rank) from the thread that
+// owns the rank, so each rank's pages are first touched by that rank.
+class HostCollective : public Collective {
+ public:
+  explicit HostCollective(const Problem& problem);
+  Buffer send(int rank) override { return send_[rank].view(); }
+  Buffer recv(int rank) override { return recv_[rank].view(); }
+
+ protected:
+  void allocate(int rank);
+  template <class T> T* send_ptr(int rank) { return send(rank).template as<T>(); }
+  template <class T> T* recv_ptr(int rank) { return recv(rank).template as<T>(); }
+
+ private:
+  std::vector<HostBuffer> send_, recv_;
+};
+
+struct Availability {
+  bool available = true;
+  std::string reason;   // why not, when unavailable
+  std::string version;  // library / runtime version, for the JSON context
+  // A device backend's memory ceiling, measured by its probe: device-to-device copy, bytes read
+  // plus written per second (GB/s, 1e9). 0 for backends whose buffers are in host memory.
+  double device_copy_GBps = 0;
+};
+
+using Factory = std::function<std::unique_ptr<Collective>(const Problem&)>;
+
+struct Implementation {
+  std::string name;  // "backend.algorithm"
+  Factory make;
+  std::string backend() const { return name.substr(0, name.find('.')); }
+};
+
+struct Backend {
+  std::string name;
+  std::function<Availability()> probe;
+  // Ranks are separate processes started by an MPI launcher (one local rank per process).
+  bool process_per_rank = false;
+};
+
+class Registry {
+ public:
+  bool add(Implementation impl);
+  bool add(Backend backend);
+  const std::vector<Implementation>& implementations() const { return impls_; }
+  const Backend* backend(std::string_view name) const;
+  std::vector<std::string> backend_names() const;
+  // Cached availability of a backend; a backend never registered is available.
+  const Availability& availability(std::string_view backend);
+
+ private:
+  std::vector<Implementation> impls_;
+  std::vector<Backend> backends_;
+  std::deque<std::pair<std::string, Availability>> probed_;  // stable references
+};
+
+Registry& registry();
+
+// The processes that together hold all ranks. One process (the default) for shared-memory
+// runs; the MPI backend installs its communicator so results and errors agree across ranks.
+class World {
+ public:
+  virtual ~World() = default;
+  virtual int rank() const { return 0; }
+  virtual int size() const { return 1; }
+  virtual void barrier() {}
+  virtual double max(double v) { return v; }
+  virtual double min(double v) { return v; }
+  virtual double sum(double v) { return v; }
+  // The first non-empty message by rank order, on every rank ("" when all are empty).
+  virtual std::string first_error(const std::string& local) { return local; }
+};
+
+World& world();
+void set_world(std::unique_ptr<World> w);
+
+}  // namespace primbench
+
+#define PRIMBENCH_CAT2(a, b) a##b
+#define PRIMBENCH_CAT(a, b) PRIMBENCH_CAT2(a, b)
+
+// One line next to an implementation: PRIMBENCH_REGISTER("thread.flat", ThreadFlat);
+// TYPE is a Collective constructible from a const Problem&.
+#define PRIMBENCH_REGISTER(NAME, TYPE)                                                  \
+  [[maybe_unused]] static const bool PRIMBENCH_CAT(primbench_impl_, __COUNTER__) =     \
+      ::primbench::registry().add(::primbench::Implementation{                         \
+          NAME, [](const ::primbench::Problem& p) -> std::unique_ptr<::primbench::Collective> { \
+            return std::make_unique<TYPE>(p);                                           \
+          }})
+
+// Declares a backend and how to tell whether it can run here: PRIMBENCH_BACKEND("cuda", probe);
+#define PRIMBENCH_BACKEND(NAME, PROBE, ...)                                             \
+  [[maybe_unused]] static const bool PRIMBENCH_CAT(primbench_backend_, __COUNTER__) =  \
+      ::primbench::registry().add(::primbench::Backend{NAME, PROBE, ##__VA_ARGS__})

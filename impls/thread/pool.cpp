@@ -1,0 +1,97 @@
+#include "pool.hpp"
+
+#include <pthread.h>
+#include <sched.h>
+
+namespace primbench::thread_backend {
+
+Spin spin_limit(int ranks) {
+  const int cores = static_cast<int>(std::thread::hardware_concurrency());
+  return ranks <= cores ? Spin{256, 256} : Spin{0, 32};
+}
+
+void wait_at_least(const std::atomic<std::uint64_t>& word, std::uint64_t target, Spin spin) {
+  std::uint64_t seen = 0;
+  wait_until([&] { return (seen = word.load(std::memory_order_acquire)) >= target; },
+             [&] { word.wait(seen, std::memory_order_acquire); }, spin);
+}
+
+Barrier::Barrier(int participants) : participants_(participants), spins_(spin_limit(participants)) {}
+
+void Barrier::wait() {
+  const std::uint32_t gen = generation_.load(std::memory_order_acquire);
+  if (arrived_.fetch_add(1, std::memory_order_acq_rel) == participants_ - 1) {
+    arrived_.store(0, std::memory_order_relaxed);
+    generation_.store(gen + 1, std::memory_order_release);
+    generation_.notify_all();
+    return;
+  }
+  wait_while_equal(generation_, gen, spins_);
+}
+
+namespace {
+// The CPUs this process may run on, in order.
+std::vector<int> allowed_cpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  std::vector<int> cpus;
+  if (sched_getaffinity(0, sizeof set, &set) == 0)
+    for (int c = 0; c < CPU_SETSIZE; ++c)
+      if (CPU_ISSET(c, &set)) cpus.push_back(c);
+  return cpus;
+}
+
+bool pin(pthread_t thread, int cpu) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  return pthread_setaffinity_np(thread, sizeof set, &set) == 0;
+}
+}  // namespace
+
+RankPool::RankPool(int ranks) : ranks_(ranks), spins_(spin_limit(ranks)) {
+  // With a core per rank, each rank is pinned to its own: a woken rank is otherwise often placed
+  // on its waker's core, and two spinning ranks then share one core while another idles.
+  const std::vector<int> cpus = allowed_cpus();
+  const bool pinned = ranks > 1 && static_cast<std::size_t>(ranks) <= cpus.size();
+  if (pinned) {
+    pthread_getaffinity_np(pthread_self(), sizeof caller_cpus_, &caller_cpus_);
+    restore_caller_ = pin(pthread_self(), cpus[0]);
+  }
+  threads_.reserve(ranks - 1);
+  for (int r = 1; r < ranks; ++r) {
+    threads_.emplace_back([this, r] { worker(r); });
+    if (pinned) pin(threads_.back().native_handle(), cpus[r]);
+  }
+}
+
+RankPool::~RankPool() {
+  if (restore_caller_) pthread_setaffinity_np(pthread_self(), sizeof caller_cpus_, &caller_cpus_);
+  stop_ = true;
+  start_.fetch_add(1, std::memory_order_release);
+  start_.notify_all();
+  for (auto& t : threads_) t.join();
+}
+
+void RankPool::run(const std::function<void(int)>& f) {
+  task_ = &f;
+  start_.fetch_add(1, std::memory_order_release);
+  start_.notify_all();
+  f(0);
+  done_target_ += ranks_ - 1;
+  wait_at_least(done_, done_target_, spins_);
+}
+
+void RankPool::worker(int rank) {
+  std::uint32_t seen = 0;
+  for (;;) {
+    wait_while_equal(start_, seen, spins_);
+    seen = start_.load(std::memory_order_acquire);
+    if (stop_) return;
+    (*task_)(rank);
+    done_.fetch_add(1, std::memory_order_release);
+    done_.notify_all();
+  }
+}
+
+}  // namespace primbench::thread_backend

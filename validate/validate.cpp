@@ -1,0 +1,271 @@
+#include "validate.hpp"
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <sstream>
+#include <vector>
+
+#include "primbench/dispatch.hpp"
+
+namespace primbench::validate {
+namespace {
+
+std::uint64_t mix(std::uint64_t x) {  // splitmix64 finaliser
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+
+std::uint64_t hash(std::uint64_t seed, int rank, std::size_t index) {
+  return mix(mix(seed ^ mix(static_cast<std::uint64_t>(rank) + 0x51ED27ull)) ^ index);
+}
+
+// Exponent budget of a product of P factors 2^e: the result stays exact and far from overflow
+// (and, for floats, from subnormals).
+template <class T> int exponent_budget() {
+  if constexpr (std::is_same_v<T, std::int32_t>) return 30;
+  if constexpr (std::is_same_v<T, std::int64_t>) return 62;
+  if constexpr (std::is_same_v<T, float>) return 120;
+  return 1000;
+}
+
+// Values of a distinct-looking, wide range: a misplaced element almost never equals the right
+// one, and never the poison pattern (ints stay within +-2^29 / 2^61; poison is below).
+template <class T> T wide(std::uint64_t h) {
+  if constexpr (std::is_same_v<T, std::int32_t>) return static_cast<std::int32_t>(h >> 34) - (1 << 29);
+  if constexpr (std::is_same_v<T, std::int64_t>) return static_cast<std::int64_t>(h >> 2) - (std::int64_t{1} << 61);
+  if constexpr (std::is_same_v<T, float>) return static_cast<float>(h >> 41) - 4194304.0f;  // integers, |x| < 2^22
+  return static_cast<double>(h >> 11) * 0x1p-20 - 0x1p32;  // 53 significant bits
+}
+
+template <class T> std::string show(T v) {
+  std::ostringstream s;
+  if constexpr (std::is_floating_point_v<T>) s.precision(std::numeric_limits<T>::max_digits10);
+  s << v;
+  return s.str();
+}
+
+template <class T> bool same_bits(T a, T b) { return std::memcmp(&a, &b, sizeof(T)) == 0; }
+
+// A host view of a guarded buffer: the buffer itself for host memory, a copy for device memory.
+class View {
+ public:
+  View(Collective& c, Buffer b) : b_(b) {
+    const std::size_t total = b.bytes + 2 * kGuardBytes;
+    if (c.memory() == Memory::host) {
+      base_ = b.data - kGuardBytes;
+    } else {
+      copy_.resize(total);
+      c.read(b.data - kGuardBytes, copy_.data(), total);
+      base_ = copy_.data();
+    }
+  }
+  const std::byte* payload() const { return base_ + kGuardBytes; }
+  // Offset of the first overwritten guard byte relative to the payload start, or none.
+  bool guard_broken(std::ptrdiff_t* where) const {
+    for (std::size_t i = 0; i < kGuardBytes; ++i) {
+      if (base_[i] != kGuard) { *where = static_cast<std::ptrdiff_t>(i) - kGuardBytes; return true; }
+      if (base_[kGuardBytes + b_.bytes + i] != kGuard) { *where = b_.bytes + i; return true; }
+    }
+    return false;
+  }
+
+ private:
+  Buffer b_;
+  const std::byte* base_ = nullptr;
+  std::vector<std::byte> copy_;
+};
+
+void fill(Collective& c, Buffer b, std::byte value) {
+  std::vector<std::byte> bytes(b.bytes + 2 * kGuardBytes, value);
+  c.write(b.data - kGuardBytes, bytes.data(), bytes.size());
+}
+
+// Expected value at element i of the root's reduce output, and how far `got` may be from it.
+template <class T> struct Reduced {
+  T value;
+  double tolerance;  // 0: bit-exact
+};
+
+template <class T> Reduced<T> reduced(const Problem& p, Mode mode, std::uint64_t seed, std::size_t i) {
+  if (mode == Mode::exact || !std::is_floating_point_v<T>) {
+    T acc = input<T>(p, mode, seed, 0, i);
+    with_op(p.op, [&](auto op) {
+      for (int r = 1; r < p.ranks; ++r)
+        acc = decltype(op)::template apply<T>(acc, input<T>(p, mode, seed, r, i));
+    });
+    return {acc, 0.0};
+  }
+  // Random floating inputs: reference in long double with compensated summation, accepted
+  // within gamma(P-1) * sum|x| for sums and gamma(P-1) * |prod| for products, plus the
+  // reference's own (far smaller) error.
+  const long double u = std::numeric_limits<T>::epsilon() / 2;
+  const long double k = p.ranks - 1;
+  const long double gamma = k * u / (1 - k * u);
+  const long double u_ref = std::numeric_limits<long double>::epsilon();
+  long double acc = input<T>(p, mode, seed, 0, i), comp = 0, abs_sum = std::fabs(acc);
+  for (int r = 1; r < p.ranks; ++r) {
+    const long double x = input<T>(p, mode, seed, r, i);
+    switch (p.op) {
+      case Op::sum: {
+        const long double t = acc + x;
+        comp += std::fabs(acc) >= std::fabs(x) ? (acc - t) + x : (x - t) + acc;
+        acc = t;
+        abs_sum += std::fabs(x);
+        break;
+      }
+      case Op::prod: acc *= x; break;
+      case Op::min: acc = std::min(acc, x); break;
+      case Op::max: acc = std::max(acc, x); break;
+    }
+  }
+  acc += comp;
+  double tol = 0;
+  if (p.op == Op::sum) tol = static_cast<double>((gamma + 4 * p.ranks * u_ref) * abs_sum);
+  if (p.op == Op::prod) tol = static_cast<double>((gamma + 4 * p.ranks * u_ref) * std::fabs(acc));
+  return {static_cast<T>(acc), tol};
+}
+
+template <class T> std::string check_typed(Collective& c, Mode mode, std::uint64_t seed) {
+  const Problem& p = c.problem();
+  const std::size_t n = p.count;
+  std::ostringstream first;
+  std::size_t wrong = 0;
+  auto note = [&](const std::string& what) {
+    if (wrong++ == 0) first << what;
+  };
+
+  for (int rank : c.local_ranks()) {
+    for (bool is_send : {true, false}) {
+      const Buffer b = is_send ? c.send(rank) : c.recv(rank);
+      const View v(c, b);
+      const char* which = is_send ? "send" : "recv";
+      std::ptrdiff_t at = 0;
+      if (v.guard_broken(&at)) {
+        note("rank " + std::to_string(rank) + " " + which + " guard overwritten at byte " +
+             std::to_string(at) + (at < 0 ? " (write before the start)" : " (write past the end)") +
+             " of a " + std::to_string(b.bytes) + "-byte buffer");
+      }
+      const T* data = reinterpret_cast<const T*>(v.payload());
+      if (is_send) {
+        const std::size_t count = p.send_count(rank);
+        for (std::size_t i = 0; i < count; ++i) {
+          const T want = input<T>(p, mode, seed, rank, i);
+          if (!same_bits(data[i], want))
+            note("rank " + std::to_string(rank) + " send buffer modified at element " +
+                 std::to_string(i) + ": expected " + show(want) + " got " + show(data[i]));
+        }
+        continue;
+      }
+      const std::size_t count = p.recv_count(rank);
+      for (std::size_t i = 0; i < count; ++i) {
+        T want{};
+        double tol = 0;
+        std::string where;
+        switch (p.primitive) {
+          case Primitive::gather:
+            want = input<T>(p, mode, seed, static_cast<int>(i / n), i % n);
+            where = "recv element " + std::to_string(i) + " (block of rank " +
+                    std::to_string(i / n) + ", element " + std::to_string(i % n) + ")";
+            break;
+          case Primitive::scatter:
+            want = input<T>(p, mode, seed, p.root, rank * n + i);
+            where = "recv element " + std::to_string(i);
+            break;
+          case Primitive::reduce: {
+            const Reduced<T> r = reduced<T>(p, mode, seed, i);
+            want = r.value;
+            tol = r.tolerance;
+            where = "recv element " + std::to_string(i);
+            break;
+          }
+        }
+        const T got = data[i];
+        const bool ok = tol == 0 ? same_bits(got, want)
+                                 : std::fabs(static_cast<double>(got) - static_cast<double>(want)) <= tol;
+        if (!ok)
+          note("rank " + std::to_string(rank) + " " + where + ": expected " + show(want) +
+               " got " + show(got) + (tol > 0 ? " (tolerance " + show(tol) + ")" : ""));
+      }
+    }
+  }
+  if (wrong == 0) return "";
+  return p.describe() + " (" + (mode == Mode::exact ? "exact" : "random") + ", seed " +
+         std::to_string(seed) + "): " + first.str() + "; " + std::to_string(wrong) + " wrong";
+}
+
+}  // namespace
+
+template <class T> T input(const Problem& p, Mode mode, std::uint64_t seed, int rank, std::size_t index) {
+  const std::uint64_t h = hash(seed, rank, index);
+  const bool negative = (h >> 63) != 0;
+  if (p.primitive != Primitive::reduce || p.op == Op::min || p.op == Op::max) {
+    if (mode == Mode::random && std::is_floating_point_v<T>)
+      return static_cast<T>(std::ldexp(static_cast<double>(h >> 11) * 0x1p-53 * 2 - 1, static_cast<int>(h & 7) - 3));
+    return wide<T>(h);
+  }
+  if (p.op == Op::sum) {
+    if (mode == Mode::random && std::is_floating_point_v<T>)
+      return static_cast<T>(std::ldexp(static_cast<double>(h >> 11) * 0x1p-53 * 2 - 1, static_cast<int>(h & 7) - 3));
+    // Non-zero small integers: every partial sum is exact, and a missing rank always shows.
+    const T v = static_cast<T>(static_cast<int>((h >> 8) % 1000) + 1);
+    return negative ? static_cast<T>(-v) : v;
+  }
+  // prod
+  const int emax = exponent_budget<T>() / p.ranks;
+  if (mode == Mode::random && std::is_floating_point_v<T>) {
+    const double c = std::min(1.0, 100.0 / p.ranks);
+    const double m = std::exp2((static_cast<double>(h >> 11) * 0x1p-53 * 2 - 1) * c);
+    return static_cast<T>(negative ? -m : m);
+  }
+  // Signed powers of two with bounded exponents: exact products in any order.
+  int e = emax == 0 ? 0 : static_cast<int>((h >> 8) % (emax + 1));
+  if constexpr (std::is_floating_point_v<T>)
+    if ((h >> 40) & 1) e = -e;
+  const T v = std::is_floating_point_v<T> ? static_cast<T>(std::ldexp(1.0, e)) : static_cast<T>(std::int64_t{1} << e);
+  return negative ? static_cast<T>(-v) : v;
+}
+
+template std::int32_t input<std::int32_t>(const Problem&, Mode, std::uint64_t, int, std::size_t);
+template std::int64_t input<std::int64_t>(const Problem&, Mode, std::uint64_t, int, std::size_t);
+template float input<float>(const Problem&, Mode, std::uint64_t, int, std::size_t);
+template double input<double>(const Problem&, Mode, std::uint64_t, int, std::size_t);
+
+void prepare(Collective& c, Mode mode, std::uint64_t seed) {
+  const Problem& p = c.problem();
+  with_dtype(p.dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    for (int rank : c.local_ranks()) {
+      const Buffer s = c.send(rank);
+      std::vector<std::byte> bytes(s.bytes + 2 * kGuardBytes, kGuard);
+      T* payload = reinterpret_cast<T*>(bytes.data() + kGuardBytes);
+      for (std::size_t i = 0; i < p.send_count(rank); ++i) payload[i] = input<T>(p, mode, seed, rank, i);
+      c.write(s.data - kGuardBytes, bytes.data(), bytes.size());
+      const Buffer r = c.recv(rank);
+      fill(c, r, kPoison);
+      std::vector<std::byte> guard(kGuardBytes, kGuard);
+      c.write(r.data - kGuardBytes, guard.data(), kGuardBytes);
+      c.write(r.data + r.bytes, guard.data(), kGuardBytes);
+    }
+  });
+}
+
+std::string check(Collective& c, Mode mode, std::uint64_t seed) {
+  return with_dtype(c.problem().dtype,
+                    [&](auto tag) { return check_typed<typename decltype(tag)::type>(c, mode, seed); });
+}
+
+std::string rounds(Collective& c, Mode mode, std::uint64_t seed, int rounds) {
+  std::vector<double> seconds(c.local_ranks().size());
+  for (int i = 0; i < rounds; ++i) {
+    prepare(c, mode, seed + i);
+    c.run(seconds);
+    // Every process agrees on the outcome before any stops, so no rank is left waiting.
+    if (std::string error = world().first_error(check(c, mode, seed + i)); !error.empty()) return error;
+  }
+  return "";
+}
+
+}  // namespace primbench::validate
