@@ -21,6 +21,7 @@
 
 #include "ceilings.hpp"
 #include "context.hpp"
+#include "launch.hpp"
 
 namespace primbench {
 namespace {
@@ -336,10 +337,11 @@ int run_benchmarks(const std::vector<Planned>& plan, const RunOptions& opts) {
   if (opts.timing) ceilings = measure_ceilings(opts, leader);
 
   json doc = {{"context", json::object()}, {"benchmarks", json::array()}};
-  json gb_context;
+  json gb_context, launched_context;
   auto context = [&] {
     json c = gb_context.is_null() ? json::object() : gb_context;
     c["primbench"] = primbench_context(opts.command_line, ceilings);
+    if (!launched_context.is_null()) c["primbench"]["launched"] = launched_context;
     return c;
   };
   auto save = [&] {
@@ -363,12 +365,20 @@ int run_benchmarks(const std::vector<Planned>& plan, const RunOptions& opts) {
   };
   for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT}) std::signal(sig, on_fatal_signal);
 
+  // Process-per-rank implementations (MPI) run under the launcher unless this process is
+  // already one of several ranks; their entries join this run's JSON.
+  std::vector<Planned> here, launched;
+  for (const Planned& pl : plan) {
+    const Backend* b = registry().backend(pl.impl->backend());
+    (b && b->process_per_rank && w.size() == 1 && opts.launch ? launched : here).push_back(pl);
+  }
+
   Console console(opts.quiet || !leader, plan.size());
   console.header();
   Watchdog watchdog(opts.timeout);
   int status = kOk;
-  for (std::size_t i = 0; i < plan.size(); ++i) {
-    const Planned& pl = plan[i];
+  for (std::size_t i = 0; i < here.size(); ++i) {
+    const Planned& pl = here[i];
     console.starting(i, pl.name);
     g_emergency.benchmark = pl.name;
     arm_emergency(pl);
@@ -405,6 +415,18 @@ int run_benchmarks(const std::vector<Planned>& plan, const RunOptions& opts) {
     save();
   }
   g_emergency.path.clear();
+  if (!launched.empty()) {
+    Launched l = launch_ranks(launched, opts);
+    status = std::max(status, l.status);
+    for (json& e : l.benchmarks) {
+      if (e.value("run_type", "") != "aggregate" || e.value("aggregate_name", "") == "median")
+        console.row(e.value("run_name", e.value("name", "")), e.value("error_occurred", false) ? json() : e,
+                    e.value("error_occurred", false) ? e.value("error_message", "error") : "");
+      doc["benchmarks"].push_back(std::move(e));
+    }
+    if (!l.context.is_null()) launched_context = l.context;
+    save();
+  }
   if (leader && !opts.quiet) {
     std::fprintf(stderr, "%zu benchmarks, %s", plan.size(), status == kOk ? "all validated" : "SOME FAILED");
     if (!opts.out.empty()) std::fprintf(stderr, "; results: %s", opts.out.c_str());

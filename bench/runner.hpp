@@ -27,6 +27,7 @@ struct RunOptions {
   bool timing = true;         // false: `validate`, no timing
   double read_GBps = 0, copy_GBps = 0;  // given ceilings; 0 = measure
   std::string command_line;
+  bool launch = true;         // start the MPI launcher for process-per-rank implementations
 };
 
 int run_benchmarks(const std::vector<Planned>& plan, const RunOptions& opts);
