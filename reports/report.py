@@ -18,8 +18,8 @@ from pathlib import Path
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import results  # noqa: E402  (the shared loader, next to this file)
-from report_model import (CEILING_LABELS, file_ceilings, fmt_bytes, fmt_count,  # noqa: E402
-                          fmt_seconds, impl_sort_key)
+from report_model import (CEILING_LABELS, CEILING_SHORT, file_ceilings,  # noqa: E402
+                          fmt_bytes, fmt_count, fmt_seconds, impl_sort_key)
 from results import ResultsError  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -72,6 +72,10 @@ def f_count(n):
     return fmt_count(n)
 
 
+def f_range(lo, hi):
+    return f_time(lo) if f_time(lo) == f_time(hi) else f"{f_time(lo)} – {f_time(hi)}"
+
+
 def f_bw(x):
     return "–" if x is None else f"{x:.3g}"
 
@@ -80,8 +84,19 @@ def f_pct(x):
     return "–" if x is None else f"{100 * x:.3g} %"
 
 
+def f_ceiling(row):
+    """'31 % of device copy': the fraction and which measured limit it is of."""
+    if row.get("peak_fraction") is None:
+        return "–"
+    return f"{f_pct(row['peak_fraction'])} of {CEILING_SHORT[row['ceiling']]}"
+
+
 def f_x(x):
     return "–" if x is None else f"{x:.3g}×"
+
+
+def where(p):
+    return f"P={p.ranks}, n={fmt_count(p.count)}"
 
 
 def config_label(dtype, op, root):
@@ -170,7 +185,7 @@ def markdown(rep, secs, envs, generated) -> str:
         L += ["**No benchmark results in the input files.** Nothing ran, or every "
               "implementation was unavailable (see Environment).", ""]
     else:
-        L.append(f"**{len(rep.points)} benchmarks: {ok} passed validation and were timed, "
+        L.append(f"**{len(rep.points)} benchmark{'s' if len(rep.points) != 1 else ''}: {ok} passed validation and were timed, "
                  f"{failed} FAILED validation**" + (f", {untimed} without timing" if untimed
                                                      else "") + ".")
         L.append("")
@@ -199,8 +214,8 @@ def markdown(rep, secs, envs, generated) -> str:
                 if r.get("runner_up") else "–"
             rows.append((r["band"], r["ranks"], f"**{r['impl']}**",
                          f"{r['wins']}/{r['problems']}",
-                         f"{f_time(r['tmin'])} – {f_time(r['tmax'])}", f_bw(r["algbw"]),
-                         f_pct(r["peak_fraction"]), ru, excl))
+                         f_range(r["tmin"], r["tmax"]), f_bw(r["algbw"]),
+                         f_ceiling(r), ru, excl))
         L += md_table(["bytes moved", "ranks", "fastest", "wins", "time", "best algbw (GB/s)",
                        "of ceiling (median)", "runner-up", "note"], rows)
         L += [f"### Speedup over {rep.baseline}", ""]
@@ -210,8 +225,8 @@ def markdown(rep, secs, envs, generated) -> str:
         elif sec["speedups"]:
             L += md_table(["implementation", "problems", "geometric mean", "min", "max"],
                           [(s["impl"], s["problems"], f_x(s["gmean"]),
-                            f"{f_x(s['min'])} (P={s['min_at'].ranks}, n={f_count(s['min_at'].count)})",
-                            f"{f_x(s['max'])} (P={s['max_at'].ranks}, n={f_count(s['max_at'].count)})")
+                            f"{f_x(s['min'])} ({where(s['min_at'])})",
+                            f"{f_x(s['max'])} ({where(s['max_at'])})")
                            for s in sec["speedups"]])
         else:
             L += ["No other implementation ran the same problems as the baseline.", ""]
@@ -288,6 +303,7 @@ def main(argv) -> int:
                              autoescape=True, trim_blocks=True, lstrip_blocks=True,
                              undefined=jinja2.StrictUndefined)
     env.globals.update(f_time=f_time, f_bytes=f_bytes, f_bw=f_bw, f_pct=f_pct, f_x=f_x,
+                       f_ceiling=f_ceiling, f_range=f_range,
                        f_count=f_count, style=report_plots.style)
     html = env.get_template("index.html.j2").render(
         rep=rep, sections=secs, envs=envs, generated=generated)
@@ -298,7 +314,10 @@ def main(argv) -> int:
         raise ResultsError(f"{args.out}: cannot write the report: {e.strerror or e}") from None
     if not rep.points:
         print("report: warning: the input files hold no benchmark results", file=sys.stderr)
-    elif rep.failures:
+    elif args.baseline not in rep.impls():
+        print(f"report: note: baseline '{args.baseline}' is not in the results; no speedups "
+              "(see --baseline)", file=sys.stderr)
+    if rep.failures:
         print(f"report: {len(rep.failures)} benchmark(s) FAILED validation "
               "(listed at the top of the report)", file=sys.stderr)
     if os.environ.get("PRIMBENCH_REPORT_TIMING"):

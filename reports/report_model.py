@@ -17,6 +17,8 @@ CEILING_KEYS = {"host_copy": "host_copy_GBps", "host_read": "host_read_GBps",
                 "device_copy": "device_copy_GBps"}
 CEILING_LABELS = {"host_copy": "host memory copy", "host_read": "host memory read",
                   "device_copy": "device-to-device copy"}
+CEILING_SHORT = {"host_copy": "host copy", "host_read": "host read",
+                 "device_copy": "device copy"}
 
 
 # ---- units as people read them ------------------------------------------------------------
@@ -96,7 +98,7 @@ class Point:
     def status(self) -> str:
         if self.errors:
             return "FAILED"
-        return "passed" if self.time is not None else "no timing"
+        return "passed" if self.ok else "no timing"
 
     @property
     def problem(self) -> tuple:
@@ -152,7 +154,8 @@ def _point(name: str, entries: list, ceilings: dict) -> Point:
     elif p.dtype in ELEM_SIZE:
         p.bytes = (p.count if p.primitive == "reduce" else p.ranks * p.count) * ELEM_SIZE[p.dtype]
         p.derived.append("bytes")
-    fractions = [e.counters["peak_fraction"] for e in with_counters if "peak_fraction" in e.counters]
+    fractions = [e.counters["peak_fraction"] for e in with_counters
+                 if "peak_fraction" in e.counters]
     if fractions:
         p.peak_fraction = _median(fractions)
     elif p.algbw is not None and ceilings.get(p.ceiling):

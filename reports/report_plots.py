@@ -75,7 +75,7 @@ def _log_y(ax, fmt):
     ax.set_yscale("log")
     lo, hi = ax.get_ylim()
     decades = math.log10(hi / lo) if lo > 0 and hi > lo else 9
-    subs = (1.0, 2.0, 5.0) if decades < 2.5 else (1.0,)
+    subs = (1.0, 2.0, 5.0) if decades < 3 else (1.0,)
     ax.yaxis.set_major_locator(LogLocator(base=10, subs=subs, numticks=12))
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: fmt(v)))
     ax.yaxis.set_minor_locator(NullLocator())   # minor log ticks cost more than they tell
@@ -230,7 +230,8 @@ def scaling_figure(rep, primitive, subtitle):
         ax.xaxis.set_major_locator(FixedLocator(ticks))
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
         ax.xaxis.set_minor_locator(NullLocator())
-        ax.set_title(f"count per rank = {fmt_count(n)} elements", fontsize=10)
+        ax.set_title(f"count per rank = {fmt_count(n)} element{'s' if n != 1 else ''}",
+                     fontsize=10)
         ax.set_xlabel("ranks (P)", fontsize=9)
         ax.set_ylabel("time per collective (median; bars min–max)", fontsize=9)
         _finish(ax)
