@@ -92,7 +92,9 @@ def f_ceiling(row):
 
 
 def f_x(x):
-    return "–" if x is None else f"{x:.3g}×"
+    if x is None:
+        return "–"
+    return f"{x:.2f}×" if 0.1 <= x < 10 else f"{x:.3g}×"
 
 
 def where(p):

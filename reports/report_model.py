@@ -3,6 +3,7 @@ conclusions (fastest per size band, speedups, scaling, validation). No plotting,
 from __future__ import annotations
 
 import math
+import re
 import statistics
 from dataclasses import dataclass, field
 
@@ -124,6 +125,16 @@ class Point:
 
 def _median(xs):
     return statistics.median(xs) if xs else None
+
+
+# Google Benchmark appends run settings to names: .../min_time:0.010/repeats:3/manual_time
+_GB_SUFFIX = re.compile(r"(/(min_time|min_warmup_time|repeats|iterations|threads):[^/]*"
+                        r"|/(manual_time|real_time|process_time))+$")
+
+
+def problem_name(name: str) -> str:
+    """The benchmark name without Google Benchmark's run settings."""
+    return _GB_SUFFIX.sub("", name)
 
 
 def _point(name: str, entries: list, ceilings: dict) -> Point:
@@ -283,16 +294,17 @@ class Report:
             ps.sort(key=lambda p: p.ranks)
         return {i: ps for i, ps in out.items() if len(ps) > 1}
 
-    def ceiling_lines(self, primitive: str) -> list:
+    def ceiling_lines(self, primitive: str, ranks: int | None = None) -> list:
         """[(kind, raw GB/s, algbw where peak_fraction = 1)] for the kinds this primitive uses.
 
-        peak_fraction may be computed from a memory-traffic rate rather than algbw, so the line
-        is drawn where the data put 100 % of the ceiling, not at the raw number."""
+        peak_fraction is computed from the memory traffic, which for some primitives grows
+        with the rank count (a reduce reads every rank's input), so the line is drawn where
+        the data of that rank count reach 100 % of the ceiling, not at the raw number."""
         out = []
-        kinds = sorted({p.ceiling for p in self.slice(primitive)})
-        for kind in kinds:
+        pts = [p for p in self.slice(primitive) if ranks is None or p.ranks == ranks]
+        for kind in sorted({p.ceiling for p in pts}):
             raw = self.ceilings.get(kind, (None, None))[0]
-            ratios = [p.algbw / p.peak_fraction for p in self.slice(primitive)
+            ratios = [p.algbw / p.peak_fraction for p in pts
                       if p.ceiling == kind and p.peak_fraction and p.algbw
                       and "peak_fraction" not in p.derived]
             at = _median(ratios) if ratios else raw
@@ -408,7 +420,7 @@ def build(sources: list, baseline: str) -> Report:
             ceilings.setdefault(kind, (v, res.path))
         mine: dict = {}
         for e in res.entries:
-            mine.setdefault(e.name, []).append(e)
+            mine.setdefault(problem_name(e.name), []).append(e)
         for name, es in mine.items():
             if name in origin:
                 dups.setdefault((origin[name], res.path), []).append(name)

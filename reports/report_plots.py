@@ -155,7 +155,7 @@ def bandwidth_figure(rep, primitive, subtitle):
     extra = []
     for kind, raw, at in lines:
         extra.append(Line2D([], [], color=CEILING_COLOURS[kind], linestyle=":", linewidth=2,
-                            label=f"ceiling: {CEILING_LABELS[kind]}\n({raw:.4g} GB/s measured)"))
+                            label=f"ceiling: {CEILING_LABELS[kind]}\n({raw:.3g} GB/s measured)"))
     for ax, P in zip(axes, ranks):
         xs_all = []
         for impl, ps in sorted(data.get(P, {}).items()):
@@ -169,7 +169,7 @@ def bandwidth_figure(rep, primitive, subtitle):
             hi = [p.bytes / p.lo / 1e9 if p.lo else None for p in ps]
             _plot(ax, impl, xs, [p.algbw for p in ps], lo, hi)
             xs_all += xs
-        for kind, raw, at in lines:
+        for kind, raw, at in rep.ceiling_lines(primitive, P):
             ax.axhline(at, color=CEILING_COLOURS[kind], linestyle=":", linewidth=2)
         ax.set_xscale("log", base=2)
         _log_y(ax, lambda v: f"{v:g}")

@@ -198,6 +198,30 @@ class Plotting(unittest.TestCase):
         self.assertAlmostEqual(kinds["host_copy"][1], 11.2, places=2)
         self.assertAlmostEqual(kinds["device_copy"][1], 1800, delta=1)
 
+    def test_ceiling_line_per_rank_count(self):
+        """peak_fraction from memory traffic that grows with P (reduce reads P inputs): the
+        line sits where each panel's data reach 100 %, i.e. at ceiling / P in algbw."""
+        res = results.load(str(FIX / "cpu.json"))
+        for e in res.entries:
+            if e.primitive == "reduce" and "peak_fraction" in e.counters:
+                e.counters["peak_fraction"] *= e.ranks
+        rep = report_model.build([res], "seq.ref")
+        for P in (1, 2, 4):
+            (kind, raw, at), = rep.ceiling_lines("reduce", P)
+            self.assertEqual((kind, raw), ("host_read", 21.3))
+            self.assertAlmostEqual(at, 21.3 / P, places=2)
+        fig = report_plots.bandwidth_figure(rep, "reduce", "test")
+        ax = next(a for a in fig.axes if a.get_title() == "P = 4 ranks")
+        drawn = [ln.get_ydata()[0] for ln in ax.get_lines() if ln.get_linestyle() == ":"]
+        self.assertEqual(len(drawn), 1)
+        self.assertAlmostEqual(drawn[0], 21.3 / 4, places=2)
+
+    def test_gbench_run_settings_stripped(self):
+        self.assertEqual(report_model.problem_name(
+            "gather/seq.ref/f32/ranks:1/count:1024/root:0/min_time:0.010/"
+            "min_warmup_time:0.010/repeats:3/manual_time"),
+            "gather/seq.ref/f32/ranks:1/count:1024/root:0")
+
     def test_colours_consistent_and_distinct(self):
         known = ["seq.ref", "thread.flat", "thread.tree", "tbb.parallel_for", "mpi.native",
                  "mpi.linear", "mpi.binomial", "mpi4py.pickle", "mpi4py.buffer",
