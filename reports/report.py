@@ -187,9 +187,10 @@ def markdown(rep, secs, envs, generated) -> str:
         L += ["**No benchmark results in the input files.** Nothing ran, or every "
               "implementation was unavailable (see Environment).", ""]
     else:
-        L.append(f"**{len(rep.points)} benchmark{'s' if len(rep.points) != 1 else ''}: {ok} passed validation and were timed, "
-                 f"{failed} FAILED validation**" + (f", {untimed} without timing" if untimed
-                                                     else "") + ".")
+        n = len(rep.points)
+        L.append(f"**{n} benchmark{'s' if n != 1 else ''}: {ok} passed validation and were "
+                 f"timed, {failed} FAILED validation**"
+                 + (f", {untimed} without timing" if untimed else "") + ".")
         L.append("")
     if rep.failures:
         L += [f"## ❌ Validation failures ({failed})", "",
