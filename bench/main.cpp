@@ -109,6 +109,7 @@ int main_impl(int argc, char** argv) {
   Selection sel;
   RunOptions opts;
   std::string check = "exact", cache = "hot", ceilings;
+  bool launched = false;
 
   auto add_common = [&](CLI::App* sub) {
     sub->add_option("--plugin", plugins, "shared library registering more implementations (repeatable)");
@@ -127,6 +128,8 @@ int main_impl(int argc, char** argv) {
     sub->add_option("--seed", opts.seed, "first validation seed");
     sub->add_flag("--quiet", opts.quiet, "no progress or table");
     sub->add_option("--timeout", opts.timeout, "seconds one benchmark may take before the run ends (default 300)");
+    // Set by the MPI launch (bench/launch.cpp) in the ranks it starts: run here, launch nothing.
+    sub->add_flag("--launched", launched)->group("");
   };
   CLI::App* list_cmd = app.add_subcommand("list", "every implementation and backend, with availability");
   add_common(list_cmd);
@@ -157,7 +160,14 @@ int main_impl(int argc, char** argv) {
   for (const auto& p : plugins) load_plugin(p);
   if (list_cmd->parsed()) return list();
 
+  for (CLI::App* sub : {run_cmd, validate_cmd})
+    for (const char* flag : {"--impl", "--primitive", "--dtype", "--op", "--ranks", "--count", "--root"})
+      if (sub->parsed() && sub->count(flag) > 0 && sub->get_option(flag)->as<std::string>().empty())
+        throw UsageError(std::string("empty ") + flag + " (see primbench " + sub->get_name() + " --help for what is accepted)");
+
   opts.command_line = joined(argc, argv);
+  opts.launch = !launched;
+  opts.plugins = plugins;
   opts.timing = run_cmd->parsed();
   if (opts.timing && opts.out.empty()) opts.out = "primbench.json";
   if (check != "exact" && check != "random") throw UsageError("unknown --check '" + check + "' (accepted: exact, random)");
@@ -183,7 +193,23 @@ int main_impl(int argc, char** argv) {
   }
 
   std::vector<std::string> unavailable;
-  const std::vector<Planned> planned = plan(sel, registry(), &unavailable);
+  // Inside an MPI job of several processes (a user's mpirun or srun) every process runs the same
+  // plan: process-per-rank problems with the job's rank count, nothing shared-memory.
+  const int job = world().size();
+  if (job > 1 && sel.ranks.empty()) sel.ranks = std::to_string(job);
+  std::vector<Planned> planned = plan(sel, registry(), &unavailable);
+  if (job > 1) {
+    std::set<std::string> skipped;
+    std::erase_if(planned, [&](const Planned& p) {
+      const Backend* b = registry().backend(p.impl->backend());
+      if (!b || !b->process_per_rank)
+        return skipped.insert(p.impl->name + ": skipped: shared-memory implementations do not run inside an MPI job").second, true;
+      if (p.problem.ranks != job)
+        return skipped.insert("ranks:" + std::to_string(p.problem.ranks) + ": skipped: this MPI job has " + std::to_string(job) + " processes").second, true;
+      return false;
+    });
+    unavailable.insert(unavailable.end(), skipped.begin(), skipped.end());
+  }
   if (world().rank() == 0 && !opts.quiet)
     for (const auto& u : unavailable) std::fprintf(stderr, "skipping %s\n", u.c_str());
   if (planned.empty())

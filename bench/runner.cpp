@@ -308,10 +308,7 @@ json run_one_gb(const Planned& pl, Bench& bench, const RunOptions& opts, json* g
   benchmark::ClearRegisteredBenchmarks();
   benchmark::RegisterBenchmark(pl.name.c_str(), [&bench](benchmark::State& s) { body(s, bench); })
       ->UseManualTime()
-      ->Unit(benchmark::kNanosecond)
-      ->MinTime(opts.min_time)
-      ->MinWarmUpTime(opts.warmup)
-      ->Repetitions(opts.repetitions);
+      ->Unit(benchmark::kNanosecond);
   std::ostringstream out, err;
   benchmark::JSONReporter reporter;
   reporter.SetOutputStream(&out);
@@ -330,8 +327,21 @@ json run_one_gb(const Planned& pl, Bench& bench, const RunOptions& opts, json* g
 
 }  // namespace
 
+// Timing settings go to Google Benchmark as its own flags, so they stay out of the names.
+void configure_google_benchmark(const RunOptions& opts) {
+  static std::vector<std::string> args;
+  args = {"primbench", "--benchmark_min_time=" + std::to_string(opts.min_time),
+          "--benchmark_min_warmup_time=" + std::to_string(opts.warmup),
+          "--benchmark_repetitions=" + std::to_string(opts.repetitions)};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  int argc = static_cast<int>(argv.size());
+  benchmark::Initialize(&argc, argv.data());
+}
+
 int run_benchmarks(const std::vector<Planned>& plan, const RunOptions& opts) {
   World& w = world();
+  if (opts.timing) configure_google_benchmark(opts);
   const bool leader = w.rank() == 0;
   Ceilings ceilings;
   if (opts.timing) ceilings = measure_ceilings(opts, leader);

@@ -86,7 +86,8 @@ void fill(Collective& c, Buffer b, std::byte value) {
 // Expected value at element i of the root's reduce output, and how far `got` may be from it.
 template <class T> struct Reduced {
   T value;
-  double tolerance;  // 0: bit-exact
+  long double exact;     // the reference before rounding to T (random mode)
+  long double tolerance;  // 0: bit-exact
 };
 
 template <class T> Reduced<T> reduced(const Problem& p, Mode mode, std::uint64_t seed, std::size_t i) {
@@ -96,7 +97,7 @@ template <class T> Reduced<T> reduced(const Problem& p, Mode mode, std::uint64_t
       for (int r = 1; r < p.ranks; ++r)
         acc = decltype(op)::template apply<T>(acc, input<T>(p, mode, seed, r, i));
     });
-    return {acc, 0.0};
+    return {acc, 0.0L, 0.0L};
   }
   // Random floating inputs: reference in long double with compensated summation, accepted
   // within gamma(P-1) * sum|x| for sums and gamma(P-1) * |prod| for products, plus the
@@ -122,10 +123,10 @@ template <class T> Reduced<T> reduced(const Problem& p, Mode mode, std::uint64_t
     }
   }
   acc += comp;
-  double tol = 0;
-  if (p.op == Op::sum) tol = static_cast<double>((gamma + 4 * p.ranks * u_ref) * abs_sum);
-  if (p.op == Op::prod) tol = static_cast<double>((gamma + 4 * p.ranks * u_ref) * std::fabs(acc));
-  return {static_cast<T>(acc), tol};
+  long double tol = 0;
+  if (p.op == Op::sum) tol = (gamma + 4 * p.ranks * u_ref) * abs_sum;
+  if (p.op == Op::prod) tol = (gamma + 4 * p.ranks * u_ref) * std::fabs(acc);
+  return {static_cast<T>(acc), acc, tol};
 }
 
 template <class T> std::string check_typed(Collective& c, Mode mode, std::uint64_t seed) {
@@ -162,7 +163,7 @@ template <class T> std::string check_typed(Collective& c, Mode mode, std::uint64
       const std::size_t count = p.recv_count(rank);
       for (std::size_t i = 0; i < count; ++i) {
         T want{};
-        double tol = 0;
+        long double exact = 0, tol = 0;
         std::string where;
         switch (p.primitive) {
           case Primitive::gather:
@@ -177,6 +178,7 @@ template <class T> std::string check_typed(Collective& c, Mode mode, std::uint64
           case Primitive::reduce: {
             const Reduced<T> r = reduced<T>(p, mode, seed, i);
             want = r.value;
+            exact = r.exact;
             tol = r.tolerance;
             where = "recv element " + std::to_string(i);
             break;
@@ -184,10 +186,10 @@ template <class T> std::string check_typed(Collective& c, Mode mode, std::uint64
         }
         const T got = data[i];
         const bool ok = tol == 0 ? same_bits(got, want)
-                                 : std::fabs(static_cast<double>(got) - static_cast<double>(want)) <= tol;
+                                 : std::fabs(static_cast<long double>(got) - exact) <= tol;
         if (!ok)
           note("rank " + std::to_string(rank) + " " + where + ": expected " + show(want) +
-               " got " + show(got) + (tol > 0 ? " (tolerance " + show(tol) + ")" : ""));
+               " got " + show(got) + (tol > 0 ? " (tolerance " + show(static_cast<double>(tol)) + ")" : ""));
       }
     }
   }

@@ -1,0 +1,187 @@
+"""The primbench command line end to end: bad input, validation failures, injected faults, and
+the JSON it writes (read back by Google Benchmark's own compare.py).
+
+Needs PRIMBENCH_BIN (the primbench executable) and PRIMBENCH_BROKEN_PLUGIN (the test plugin);
+ctest sets both.
+"""
+import json
+import os
+import subprocess
+import tempfile
+import unittest
+
+BIN = os.environ.get("PRIMBENCH_BIN", "build/release/bench/primbench")
+PLUGIN = os.environ.get("PRIMBENCH_BROKEN_PLUGIN", "build/release/tests/libprimbench_broken.so")
+COMPARE = "/usr/share/benchmark/compare.py"
+FAST = ["--min-time", "0.002", "--warmup", "0", "--repetitions", "2", "--ceilings", "20,10", "--quiet"]
+
+
+def primbench(*args, timeout=120):
+    return subprocess.run([BIN, *args], capture_output=True, text=True, timeout=timeout)
+
+
+class BadInput(unittest.TestCase):
+    CASES = [
+        (["run", "--impl", "nosuch.*"], "no implementation matches 'nosuch.*' (known:"),
+        (["run", "--primitive", "allgather"], "unknown primitive 'allgather' (accepted: gather, scatter, reduce)"),
+        (["run", "--dtype", "f16"], "unknown dtype 'f16' (accepted: i32, i64, f32, f64)"),
+        (["run", "--op", "avg"], "unknown op 'avg' (accepted: sum, prod, min, max)"),
+        (["run", "--count", "1:64M"], "malformed count range '1:64M'"),
+        (["run", "--count", "8:1:x2"], "is empty"),
+        (["run", "--count", "-5"], "count '-5' is negative"),
+        (["run", "--count", "99999999999999999999999"], "too large"),
+        (["run", "--count", ""], "empty --count"),
+        (["run", "--ranks", "0"], "rank count 0 is out of range"),
+        (["run", "--ranks", "2", "--root", "2"], "root 2 is not below any rank count"),
+        (["run", "--count", "1G", "--ranks", "64", "--impl", "seq.ref"], "of memory is available"),
+        (["run", "--check", "fuzzy"], "unknown --check 'fuzzy' (accepted: exact, random)"),
+        (["run", "--cache", "warm"], "unknown --cache 'warm' (accepted: hot, cold)"),
+        (["run", "--validate", "0"], "--validate must be at least 1"),
+        (["run", "--repetitions", "0"], "--repetitions must be at least 1"),
+        (["run", "--min-time", "-1"], "--min-time must be a positive"),
+        (["run", "--ceilings", "fast"], "malformed --ceilings 'fast'"),
+        (["run", "--frobnicate"], "frobnicate"),
+        (["run", "--plugin", "/nonexistent.so"], "plugin '/nonexistent.so' does not exist"),
+        (["run", "--plugin", "/etc/passwd"], "cannot load plugin '/etc/passwd'"),
+        (["list", "--plugin", "/usr/lib/x86_64-linux-gnu/libz.so.1"], "registered no implementation"),
+        (["dance"], "subcommand"),
+        ([], "A subcommand is required"),
+    ]
+
+    def test_each_gets_one_line_and_exit_2(self):
+        for args, expected in self.CASES:
+            with self.subTest(args=args):
+                r = primbench(*args)
+                self.assertEqual(r.returncode, 2, r.stderr)
+                lines = r.stderr.strip().splitlines()
+                self.assertEqual(len(lines), 1, r.stderr)
+                self.assertTrue(lines[0].startswith("primbench: error: "), lines[0])
+                self.assertIn(expected, lines[0])
+                self.assertEqual(r.stdout, "")
+
+
+class Runs(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.TemporaryDirectory()
+        self.out = os.path.join(self.dir.name, "r.json")
+
+    def tearDown(self):
+        self.dir.cleanup()
+
+    def load(self):
+        with open(self.out) as f:
+            return json.load(f)
+
+    def test_list_shows_every_backend_with_availability(self):
+        r = primbench("list")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        for impl in ("seq.ref", "thread.flat", "thread.tree"):
+            self.assertRegex(r.stdout, impl + r"\s+\w+\s+available")
+
+    def test_validate_passes_and_exits_0(self):
+        r = primbench("validate", "--impl", "seq.*,thread.*,tbb.*", "--ranks", "1,3", "--count", "0,7", "--dtype", "i64,f64", "--op", "sum,prod",
+                      "--root", "0,last", "--quiet")
+        self.assertEqual(r.returncode, 0, r.stderr)
+
+    def test_run_writes_google_benchmark_json_with_every_counter(self):
+        r = primbench("run", "--impl", "seq.ref,thread.flat", "--ranks", "2", "--count", "1,4K",
+                      "--root", "1", "--out", self.out, *FAST)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        doc = self.load()
+        pb = doc["context"]["primbench"]
+        for key in ("version", "git_revision", "build_type", "compiler", "command_line", "ceilings", "backends"):
+            self.assertIn(key, pb)
+        self.assertEqual(pb["ceilings"]["host_read_GBps"], 20)
+        iterations = [b for b in doc["benchmarks"] if b["run_type"] == "iteration"]
+        self.assertEqual(len(iterations), 2 * 3 * 2 * 2)  # impls x primitives x counts x repetitions
+        names = {b["run_name"] for b in iterations}
+        self.assertIn("reduce/thread.flat/f32/sum/ranks:2/count:4096/root:1/manual_time", names)
+        for b in iterations:
+            for counter in ("ranks", "count", "root", "bytes", "algbw", "busbw", "peak_fraction",
+                            "t_rank_min", "t_rank_avg", "t_rank_max", "t_p50", "t_p99"):
+                self.assertIsInstance(b[counter], (int, float), counter)
+            self.assertEqual(b["ranks"], 2)
+            self.assertEqual(b["root"], 1)
+            self.assertLessEqual(b["t_rank_min"], b["t_rank_max"])
+            self.assertLessEqual(b["t_p50"], b["t_p99"])
+            self.assertEqual(b["validation"], "passed")
+            self.assertGreater(b["iterations"], 0)
+            self.assertEqual(b["time_unit"], "ns")
+        big = next(b for b in iterations if b["run_name"].startswith("gather/seq.ref/f32/ranks:2/count:4096"))
+        self.assertEqual(big["bytes"], 2 * 4096 * 4)
+        self.assertAlmostEqual(big["busbw"], big["algbw"] / 2, places=6)
+        aggregates = {b["aggregate_name"] for b in doc["benchmarks"] if b["run_type"] == "aggregate"}
+        self.assertEqual(aggregates, {"mean", "median", "stddev", "cv"})
+
+    @unittest.skipUnless(os.path.exists(COMPARE), "Google Benchmark's compare.py (libbenchmark-tools) not installed")
+    def test_google_benchmark_compare_reads_the_output(self):
+        r = primbench("run", "--impl", "seq.ref", "--ranks", "2", "--count", "16", "--out", self.out, *FAST)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        c = subprocess.run(["/usr/bin/python3", COMPARE, "benchmarks", self.out, self.out],
+                           capture_output=True, text=True, timeout=120)
+        self.assertEqual(c.returncode, 0, c.stderr)
+        self.assertIn("gather/seq.ref/f32/ranks:2/count:16/root:0", c.stdout)
+
+    def test_validation_failure_exits_1_with_the_failing_entries_marked(self):
+        r = primbench("run", "--plugin", PLUGIN, "--impl", "seq.ref,broken.wrong_order", "--primitive", "gather",
+                      "--ranks", "3", "--count", "4", "--out", self.out, *FAST)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        doc = self.load()
+        bad = [b for b in doc["benchmarks"] if b.get("impl") == "broken.wrong_order"]
+        good = [b for b in doc["benchmarks"] if b.get("impl") == "seq.ref"]
+        self.assertEqual(len(bad), 1)
+        self.assertTrue(bad[0]["error_occurred"])
+        self.assertEqual(bad[0]["validation"], "failed")
+        self.assertIn("validation failed: broken.wrong_order gather P=3 n=4 f32 root=0", bad[0]["error_message"])
+        self.assertIn("block of rank 0, element 0", bad[0]["error_message"])
+        self.assertTrue(good and all(not b.get("error_occurred") for b in good))
+
+    def test_validate_command_exits_1_on_failure(self):
+        r = primbench("validate", "--plugin", PLUGIN, "--impl", "broken.one_ulp", "--primitive", "reduce",
+                      "--ranks", "2", "--count", "3", "--quiet")
+        self.assertEqual(r.returncode, 1)
+
+
+class Faults(unittest.TestCase):
+    """A crash, a hang or an exception in one implementation loses none of the others' results."""
+
+    def run_fault(self, impl, extra=()):
+        with tempfile.TemporaryDirectory() as d:
+            out = os.path.join(d, "r.json")
+            r = primbench("run", "--plugin", PLUGIN, "--impl", f"seq.ref,{impl},thread.flat", "--primitive", "gather",
+                          "--ranks", "2", "--count", "8", "--out", out, *FAST, *extra)
+            with open(out) as f:
+                doc = json.load(f)
+            self.assertFalse(os.path.exists(out + ".tmp"))
+        return r, doc
+
+    def check(self, r, doc, impl, reason):
+        self.assertEqual(r.returncode, 3, r.stderr)
+        self.assertIn(f"gather/{impl}/f32/ranks:2/count:8/root:0", r.stderr)
+        self.assertIn(reason, r.stderr)
+        seq = [b for b in doc["benchmarks"] if b.get("impl") == "seq.ref" and b["run_type"] == "iteration"]
+        self.assertEqual(len(seq), 2, "results measured before the fault were lost")
+        failed = [b for b in doc["benchmarks"] if b.get("impl") == impl]
+        self.assertEqual(len(failed), 1)
+        self.assertTrue(failed[0]["error_occurred"])
+        self.assertIn(reason, failed[0]["error_message"])
+
+    def test_crash(self):
+        r, doc = self.run_fault("fault.crash")
+        self.check(r, doc, "fault.crash", "SIGSEGV")
+
+    def test_hang(self):
+        r, doc = self.run_fault("fault.hang", ["--timeout", "2"])
+        self.check(r, doc, "fault.hang", "did not finish within 2 s")
+
+    def test_exception_is_reported_and_the_run_goes_on(self):
+        r, doc = self.run_fault("fault.throw")
+        self.assertEqual(r.returncode, 3, r.stderr)
+        failed = [b for b in doc["benchmarks"] if b.get("impl") == "fault.throw"]
+        self.assertTrue(failed and "injected failure" in failed[0]["error_message"])
+        after = [b for b in doc["benchmarks"] if b.get("impl") == "thread.flat" and not b.get("error_occurred")]
+        self.assertTrue(after, "the run did not go on after the exception")
+
+
+if __name__ == "__main__":
+    unittest.main()

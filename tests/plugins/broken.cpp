@@ -1,0 +1,172 @@
+// Deliberately broken implementations, test-only, loaded as a plugin (--plugin) exactly as a
+// user's library would be. The validator must catch every one of them; the fault injectors
+// (crash, hang, exception) show that a failing implementation loses no other results.
+#include <chrono>
+#include <cmath>
+#include <limits>
+#include <csignal>
+#include <cstring>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+#include "primbench/dispatch.hpp"
+
+namespace primbench {
+namespace {
+
+// A correct sequential collective with one hook per fault.
+class Broken : public HostCollective {
+ public:
+  explicit Broken(const Problem& p) : HostCollective(p) {
+    for (int r = 0; r < p.ranks; ++r) allocate(r);
+  }
+  void run(std::span<double> seconds) override {
+    const double t0 = now_seconds();
+    with_dtype(problem().dtype, [&](auto tag) { body<typename decltype(tag)::type>(); });
+    std::fill(seconds.begin(), seconds.end(), now_seconds() - t0);
+  }
+
+ protected:
+  // Where rank r's block goes in the root's buffer (gather) or comes from (scatter).
+  virtual int block_of(int r) const { return r; }
+  virtual int root() const { return problem().root; }
+  virtual int ranks_done() const { return problem().ranks; }
+  virtual std::size_t elements(std::size_t n) const { return n; }
+  virtual void after() {}
+
+  template <class T> void body() {
+    const Problem& p = problem();
+    const std::size_t n = p.count, m = elements(n);
+    switch (p.primitive) {
+      case Primitive::gather:
+        for (int r = 0; r < ranks_done(); ++r) std::memcpy(recv_ptr<T>(root()) + block_of(r) * n, send_ptr<T>(r), m * sizeof(T));
+        break;
+      case Primitive::scatter:
+        for (int r = 0; r < ranks_done(); ++r) std::memcpy(recv_ptr<T>(r), send_ptr<T>(root()) + block_of(r) * n, m * sizeof(T));
+        break;
+      case Primitive::reduce:
+        with_op(p.op, [&](auto op) {
+          T* out = recv_ptr<T>(root());
+          for (std::size_t i = 0; i < m; ++i) {
+            T acc = send_ptr<T>(0)[i];
+            for (int r = 1; r < ranks_done(); ++r) acc = decltype(op)::template apply<T>(acc, send_ptr<T>(r)[i]);
+            out[i] = acc;
+          }
+        });
+        break;
+    }
+    after();
+  }
+};
+
+struct WrongOrder final : Broken {  // blocks in reverse rank order
+  using Broken::Broken;
+  int block_of(int r) const override { return problem().ranks - 1 - r; }
+};
+struct WrongRoot final : Broken {  // result left on rank 0, whatever the root
+  using Broken::Broken;
+  int root() const override { return 0; }
+};
+struct MissingLastRank final : Broken {
+  using Broken::Broken;
+  int ranks_done() const override { return problem().ranks - 1; }
+};
+struct PartialWrite final : Broken {  // only the first half of each block
+  using Broken::Broken;
+  std::size_t elements(std::size_t n) const override { return n / 2; }
+};
+struct OffByOne final : Broken {  // each block one element short at its upper edge
+  using Broken::Broken;
+  std::size_t elements(std::size_t n) const override { return n == 0 ? 0 : n - 1; }
+};
+struct WritePastEnd final : Broken {  // one element beyond the end of the root's output
+  using Broken::Broken;
+  void after() override {
+    const Buffer b = recv(problem().root);
+    std::memset(b.data + b.bytes, 0, problem().elem_bytes());
+  }
+};
+struct SendModified final : Broken {  // scribbles on the last rank's input
+  using Broken::Broken;
+  void after() override {
+    const Buffer b = send(problem().ranks - 1);
+    if (b.bytes > 0) b.data[b.bytes - 1] ^= std::byte{1};
+  }
+};
+struct OneUlp final : Broken {  // the last element of the output one ulp off
+  using Broken::Broken;
+  void after() override {
+    const Buffer b = recv(problem().root);
+    if (b.bytes == 0) return;
+    with_dtype(problem().dtype, [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      T* last = b.as<T>() + b.bytes / sizeof(T) - 1;
+      if constexpr (std::is_floating_point_v<T>)
+        *last = std::nextafter(*last, std::numeric_limits<T>::infinity());
+      else
+        *last += 1;
+    });
+  }
+};
+
+// A race: every rank but the root writes from its own thread, and run() returns without
+// waiting for them, so the result is checked before it is complete.
+class Racy final : public HostCollective {
+ public:
+  explicit Racy(const Problem& p) : HostCollective(p) {
+    for (int r = 0; r < p.ranks; ++r) allocate(r);
+  }
+  ~Racy() override { join(); }
+  void run(std::span<double> seconds) override {
+    join();
+    const Problem& p = problem();
+    const std::size_t bytes = p.count * p.elem_bytes();
+    for (int r = 0; r < p.ranks; ++r) {
+      auto copy = [this, r, bytes, p] {
+        if (p.primitive == Primitive::gather) std::memcpy(recv(p.root).data + r * bytes, send(r).data, bytes);
+        else if (p.primitive == Primitive::scatter) std::memcpy(recv(r).data, send(p.root).data + r * bytes, bytes);
+      };
+      if (r == p.root) copy();
+      else writers_.emplace_back([copy] { std::this_thread::sleep_for(std::chrono::milliseconds(20)); copy(); });
+    }
+    std::fill(seconds.begin(), seconds.end(), 0.0);
+  }
+
+ private:
+  void join() {
+    for (auto& t : writers_) t.join();
+    writers_.clear();
+  }
+  std::vector<std::thread> writers_;
+};
+
+// Fault injectors: correct until timed, then crash, hang or throw.
+template <int Kind> struct Fault final : Broken {
+  using Broken::Broken;
+  void after() override {
+    if (++runs_ <= 4) return;  // pass the validation rounds first
+    if constexpr (Kind == 0) std::raise(SIGSEGV);
+    if constexpr (Kind == 1) std::this_thread::sleep_for(std::chrono::hours(1));
+    if constexpr (Kind == 2) throw std::runtime_error("injected failure");
+  }
+  int runs_ = 0;
+};
+
+PRIMBENCH_BACKEND("broken", [] { return Availability{true, "", "test-only"}; });
+PRIMBENCH_REGISTER("broken.wrong_order", WrongOrder);
+PRIMBENCH_REGISTER("broken.wrong_root", WrongRoot);
+PRIMBENCH_REGISTER("broken.missing_last_rank", MissingLastRank);
+PRIMBENCH_REGISTER("broken.partial_write", PartialWrite);
+PRIMBENCH_REGISTER("broken.off_by_one", OffByOne);
+PRIMBENCH_REGISTER("broken.write_past_end", WritePastEnd);
+PRIMBENCH_REGISTER("broken.send_modified", SendModified);
+PRIMBENCH_REGISTER("broken.one_ulp", OneUlp);
+PRIMBENCH_REGISTER("broken.race", Racy);
+PRIMBENCH_BACKEND("fault", [] { return Availability{true, "", "test-only"}; });
+PRIMBENCH_REGISTER("fault.crash", Fault<0>);
+PRIMBENCH_REGISTER("fault.hang", Fault<1>);
+PRIMBENCH_REGISTER("fault.throw", Fault<2>);
+
+}  // namespace
+}  // namespace primbench

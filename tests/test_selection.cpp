@@ -1,0 +1,92 @@
+#include <gtest/gtest.h>
+
+#include "selection.hpp"
+
+namespace primbench {
+namespace {
+
+using V = std::vector<std::size_t>;
+
+TEST(Selection, ParsesListsRangesAndSuffixes) {
+  EXPECT_EQ(parse_sizes("1,2,8", "count"), (V{1, 2, 8}));
+  EXPECT_EQ(parse_sizes("1:64:x4", "count"), (V{1, 4, 16, 64}));
+  EXPECT_EQ(parse_sizes("1:100:x4", "count"), (V{1, 4, 16, 64}));
+  EXPECT_EQ(parse_sizes("0:10:+5", "count"), (V{0, 5, 10}));
+  EXPECT_EQ(parse_sizes("4K,1M,1G", "count"), (V{4096, 1u << 20, 1u << 30}));
+  EXPECT_EQ(parse_sizes("1k:4k:x2", "count"), (V{1024, 2048, 4096}));
+  EXPECT_EQ(parse_sizes("1:64M:x4", "count").back(), std::size_t{64} << 20);
+}
+
+TEST(Selection, RejectsMalformedInputWithTheAcceptedForm) {
+  for (const char* bad : {"", "-1", "abc", "1:2", "1:2:3", "8:1:x2", "1:8:x1", "0:8:x2", "1:8:+0", "1:8:y2",
+                          "99999999999999999999", "2000G", "1,,2", "4Q", "1.5"}) {
+    try {
+      parse_sizes(bad, "count");
+      ADD_FAILURE() << "accepted '" << bad << "'";
+    } catch (const UsageError& e) {
+      const std::string msg = e.what();
+      EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
+      EXPECT_NE(msg.find("count"), std::string::npos) << msg;
+    }
+  }
+}
+
+TEST(Selection, GlobsMatchLikeAShell) {
+  EXPECT_TRUE(glob_match("thread.*", "thread.flat"));
+  EXPECT_TRUE(glob_match("*", "seq.ref"));
+  EXPECT_TRUE(glob_match("*.f?at", "thread.flat"));
+  EXPECT_FALSE(glob_match("thread.*", "tbb.parallel_for"));
+  EXPECT_FALSE(glob_match("seq", "seq.ref"));
+}
+
+TEST(Selection, PlansTheCrossProductAndNamesEachBenchmark) {
+  Selection s;
+  s.impls = "seq.ref";
+  s.primitives = "gather,reduce";
+  s.ops = "sum,max";
+  s.ranks = "1,3";
+  s.counts = "0,5";
+  s.roots = "0,last";
+  const auto plan = primbench::plan(s, registry());
+  // gather: 2 ranks x 2 counts x roots (P=1: 0, last=0; P=3: 0, 2) = 8; reduce: x2 ops = 16.
+  EXPECT_EQ(plan.size(), 24u);
+  EXPECT_EQ(plan.front().name, "gather/seq.ref/f32/ranks:1/count:0/root:0");
+  EXPECT_EQ(plan.back().name, "reduce/seq.ref/f32/max/ranks:3/count:5/root:2");
+}
+
+TEST(Selection, RootAboveEveryRankCountIsAnError) {
+  Selection s;
+  s.impls = "seq.ref";
+  s.ranks = "2,4";
+  s.counts = "1,2,3";
+  s.roots = "3";
+  EXPECT_EQ(primbench::plan(s, registry()).size(), 3u * 3);  // only P = 4 has rank 3
+  s.roots = "4";
+  EXPECT_THROW(primbench::plan(s, registry()), UsageError);
+}
+
+TEST(Selection, UnknownNamesSayWhatIsAccepted) {
+  Selection s;
+  s.impls = "nosuch.*";
+  try {
+    primbench::plan(s, registry());
+    ADD_FAILURE();
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("known: seq.ref"), std::string::npos) << e.what();
+  }
+  s.impls = "seq.ref";
+  s.dtypes = "f16";
+  EXPECT_THROW(primbench::plan(s, registry()), UsageError);
+  s.dtypes = "";
+  s.ops = "avg";
+  EXPECT_THROW(primbench::plan(s, registry()), UsageError);
+  s.ops = "";
+  s.primitives = "allreduce";
+  EXPECT_THROW(primbench::plan(s, registry()), UsageError);
+  s.primitives = "gather";
+  s.ranks = "0";
+  EXPECT_THROW(primbench::plan(s, registry()), UsageError);
+}
+
+}  // namespace
+}  // namespace primbench

@@ -1,0 +1,79 @@
+// Every in-process implementation against the validator, over the problems that break
+// collectives: n = 0, P = 1, P not a power of two, P above the core count, every root, counts
+// that are not a multiple of any vector width, every dtype and op, both check modes.
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "primbench/primbench.hpp"
+#include "validate.hpp"
+
+namespace primbench {
+namespace {
+
+std::vector<std::string> in_process_impls() {
+  std::vector<std::string> names;
+  for (const auto& impl : registry().implementations()) {
+    const Backend* b = registry().backend(impl.backend());
+    if (b && b->process_per_rank) continue;
+    if (!registry().availability(impl.backend()).available) continue;
+    names.push_back(impl.name);
+  }
+  return names;
+}
+
+const Implementation& find(const std::string& name) {
+  for (const auto& impl : registry().implementations())
+    if (impl.name == name) return impl;
+  throw std::runtime_error("no implementation " + name);
+}
+
+class Semantics : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(Semantics, EveryPrimitiveDtypeOpRankCountRootAndCount) {
+  const Implementation& impl = find(GetParam());
+  const int cores = static_cast<int>(std::thread::hardware_concurrency());
+  const std::vector<int> ranks = {1, 2, 3, 5, 2 * cores + 1};
+  const std::vector<std::size_t> counts = {0, 1, 3, 17, 1000, 4099};
+  int checked = 0;
+  for (Primitive prim : {Primitive::gather, Primitive::scatter, Primitive::reduce})
+    for (DType dt : {DType::i32, DType::i64, DType::f32, DType::f64})
+      for (Op op : prim == Primitive::reduce ? std::vector<Op>{Op::sum, Op::prod, Op::min, Op::max} : std::vector<Op>{Op::sum})
+        for (int P : ranks)
+          for (std::size_t n : counts)
+            for (int root : {0, P - 1, P / 2}) {
+              const Problem p{prim, P, n, dt, op, root};
+              auto c = impl.make(p);
+              EXPECT_EQ(validate::rounds(*c, validate::Mode::exact, 11, 2), "") << impl.name;
+              if (dt == DType::f32 || dt == DType::f64)
+                EXPECT_EQ(validate::rounds(*c, validate::Mode::random, 29, 1), "") << impl.name;
+              ++checked;
+            }
+  EXPECT_GT(checked, 1000);
+}
+
+INSTANTIATE_TEST_SUITE_P(AllImplementations, Semantics, ::testing::ValuesIn(in_process_impls()),
+                         [](const auto& info) {
+                           std::string s = info.param;
+                           for (char& ch : s) if (!isalnum(static_cast<unsigned char>(ch))) ch = '_';
+                           return s;
+                         });
+
+TEST(Semantics, EveryBuiltInBackendIsRegistered) {
+  const auto names = in_process_impls();
+  for (const char* expected : {"seq.ref", "thread.flat", "thread.tree"})
+    EXPECT_NE(std::find(names.begin(), names.end(), expected), names.end()) << expected;
+}
+
+// Large enough that each rank's part spans many pages and vector tiles.
+TEST(Semantics, LargeCountsStayCorrect) {
+  for (const std::string& name : in_process_impls())
+    for (Primitive prim : {Primitive::gather, Primitive::scatter, Primitive::reduce}) {
+      const Problem p{prim, 3, (std::size_t{1} << 20) + 5, DType::f32, Op::sum, 1};
+      auto c = find(name).make(p);
+      EXPECT_EQ(validate::rounds(*c, validate::Mode::exact, 3, 1), "") << name;
+    }
+}
+
+}  // namespace
+}  // namespace primbench

@@ -1,0 +1,126 @@
+// The validator is itself tested: every deliberately broken implementation in the test plugin
+// must be caught, with a message that names what is wrong and where.
+#include <dlfcn.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "primbench/primbench.hpp"
+#include "validate.hpp"
+
+namespace primbench {
+namespace {
+
+const Implementation& broken(const std::string& name) {
+  static const bool loaded = [] {
+    if (!dlopen(PRIMBENCH_BROKEN_PLUGIN, RTLD_NOW | RTLD_GLOBAL)) throw std::runtime_error(dlerror());
+    return true;
+  }();
+  (void)loaded;
+  for (const auto& impl : registry().implementations())
+    if (impl.name == name) return impl;
+  throw std::runtime_error("plugin did not register " + name);
+}
+
+std::string failure(const std::string& impl, Primitive prim, int P = 4, std::size_t n = 8, int root = 1,
+                    DType dt = DType::i32, Op op = Op::sum, validate::Mode mode = validate::Mode::exact) {
+  auto c = broken(impl).make(Problem{prim, P, n, dt, op, root});
+  return validate::rounds(*c, mode, 5, 3);
+}
+
+using ::testing::HasSubstr;
+
+TEST(Validator, CatchesWrongBlockOrder) {
+  const std::string gather = failure("broken.wrong_order", Primitive::gather);
+  EXPECT_THAT(gather, HasSubstr("rank 1 recv element 0 (block of rank 0, element 0)"));
+  EXPECT_THAT(gather, HasSubstr("32 wrong"));
+  EXPECT_THAT(failure("broken.wrong_order", Primitive::scatter), HasSubstr("rank 0 recv element 0: expected"));
+}
+
+TEST(Validator, CatchesWrongRoot) {
+  // The result lands in rank 0's receive buffer, which is empty when the root is 1: its guard
+  // shows the stray write first, then every element of the real root's buffer is wrong. (Small
+  // counts keep the stray write inside the guard, so the test heap stays intact.)
+  EXPECT_THAT(failure("broken.wrong_root", Primitive::gather, 4, 2),
+              HasSubstr("rank 0 recv guard overwritten at byte 0 (write past the end) of a 0-byte buffer; 9 wrong"));
+  EXPECT_THAT(failure("broken.wrong_root", Primitive::reduce, 4, 2), HasSubstr("; 3 wrong"));
+}
+
+TEST(Validator, CatchesMissingLastRank) {
+  EXPECT_THAT(failure("broken.missing_last_rank", Primitive::gather), HasSubstr("(block of rank 3, element 0)"));
+  EXPECT_THAT(failure("broken.missing_last_rank", Primitive::scatter), HasSubstr("rank 3 recv element 0"));
+  for (Op op : {Op::sum, Op::prod, Op::min, Op::max})
+    EXPECT_THAT(failure("broken.missing_last_rank", Primitive::reduce, 4, 64, 1, DType::f64, op),
+                HasSubstr("rank 1 recv element")) << name(op);
+}
+
+TEST(Validator, CatchesPartialWrite) {
+  EXPECT_THAT(failure("broken.partial_write", Primitive::gather), HasSubstr("recv element 4 (block of rank 0, element 4)"));
+  EXPECT_THAT(failure("broken.partial_write", Primitive::reduce), HasSubstr("rank 1 recv element 4"));
+}
+
+TEST(Validator, CatchesOffByOneAtBlockEdge) {
+  const std::string msg = failure("broken.off_by_one", Primitive::gather, 3, 5, 0);
+  EXPECT_THAT(msg, HasSubstr("rank 0 recv element 4 (block of rank 0, element 4)"));
+  EXPECT_THAT(msg, HasSubstr("3 wrong"));
+  EXPECT_THAT(failure("broken.off_by_one", Primitive::scatter, 3, 5, 0), HasSubstr("rank 0 recv element 4"));
+}
+
+TEST(Validator, CatchesWritePastTheEnd) {
+  for (Primitive prim : {Primitive::gather, Primitive::reduce})
+    EXPECT_THAT(failure("broken.write_past_end", prim), HasSubstr("rank 1 recv guard overwritten at byte"));
+  EXPECT_THAT(failure("broken.write_past_end", Primitive::gather), HasSubstr("(write past the end)"));
+}
+
+TEST(Validator, CatchesModifiedSendBuffer) {
+  EXPECT_THAT(failure("broken.send_modified", Primitive::gather), HasSubstr("rank 3 send buffer modified at element 7"));
+}
+
+TEST(Validator, CatchesASumOneUlpOffInExactMode) {
+  for (DType dt : {DType::f32, DType::f64, DType::i32, DType::i64}) {
+    const std::string msg = failure("broken.one_ulp", Primitive::reduce, 4, 8, 1, dt);
+    EXPECT_THAT(msg, HasSubstr("rank 1 recv element 7: expected")) << name(dt);
+    EXPECT_THAT(msg, HasSubstr("1 wrong")) << name(dt);
+  }
+}
+
+TEST(Validator, RandomModeAcceptsRoundingButNotAWrongRank) {
+  // One ulp is within the rigorous bound for a random-mode sum...
+  EXPECT_EQ(failure("broken.one_ulp", Primitive::reduce, 4, 64, 1, DType::f32, Op::sum, validate::Mode::random), "");
+  // ...a missing rank is far outside it.
+  EXPECT_THAT(failure("broken.missing_last_rank", Primitive::reduce, 4, 64, 1, DType::f32, Op::sum, validate::Mode::random),
+              HasSubstr("tolerance"));
+}
+
+TEST(Validator, CatchesARace) {
+  EXPECT_THAT(failure("broken.race", Primitive::gather), HasSubstr("(block of rank 0, element 0)"));
+  EXPECT_THAT(failure("broken.race", Primitive::scatter), HasSubstr("rank 0 recv element 0"));
+}
+
+TEST(Validator, MessageNamesTheProblem) {
+  const std::string msg = failure("broken.wrong_order", Primitive::gather, 4, 8, 1, DType::f64);
+  EXPECT_THAT(msg, HasSubstr("gather P=4 n=8 f64 root=1 (exact, seed 5)"));
+}
+
+TEST(Validator, CorrectImplementationPasses) {
+  // The base of every broken implementation, unbroken: the failures above are the faults.
+  for (const auto& impl : registry().implementations())
+    if (impl.name == "seq.ref")
+      for (Primitive prim : {Primitive::gather, Primitive::scatter, Primitive::reduce}) {
+        auto c = impl.make(Problem{prim, 4, 8, DType::i32, Op::sum, 1});
+        EXPECT_EQ(validate::rounds(*c, validate::Mode::exact, 5, 3), "");
+      }
+}
+
+TEST(Validator, InputsDifferAcrossSeedsRanksAndIndices) {
+  const Problem p{Primitive::gather, 4, 8, DType::i32, Op::sum, 0};
+  std::set<std::int32_t> seen;
+  for (std::uint64_t seed : {1, 2})
+    for (int r = 0; r < 4; ++r)
+      for (std::size_t i = 0; i < 8; ++i) seen.insert(validate::input<std::int32_t>(p, validate::Mode::exact, seed, r, i));
+  EXPECT_EQ(seen.size(), 64u);
+}
+
+}  // namespace
+}  // namespace primbench
