@@ -53,6 +53,8 @@ nlohmann::json primbench_context(const std::string& command_line, const Ceilings
   }
   nlohmann::json ceil = {{"host_read_GBps", ceilings.host_read_GBps}, {"host_copy_GBps", ceilings.host_copy_GBps}};
   if (ceilings.device_copy_GBps > 0) ceil["device_copy_GBps"] = ceilings.device_copy_GBps;
+  nlohmann::json hosts = nlohmann::json::object();  // ranks per host, for process-per-rank runs
+  for (const std::string& h : world().hosts()) hosts[h] = hosts.value(h, 0) + 1;
   return {{"version", kVersion},
           {"git_revision", kGitRevision},
           {"build_type", kBuildType},
@@ -60,6 +62,7 @@ nlohmann::json primbench_context(const std::string& command_line, const Ceilings
           {"command_line", command_line},
           {"machine", host_name() + " / " + cpu_model()},
           {"world_size", world().size()},
+          {"hosts", hosts},
           {"ceilings", ceil},
           {"backends", backends}};
 }

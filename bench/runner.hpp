@@ -28,6 +28,7 @@ struct RunOptions {
   double read_GBps = 0, copy_GBps = 0;  // given ceilings; 0 = measure
   std::string command_line;
   bool launch = true;         // start the MPI launcher for process-per-rank implementations
+  std::vector<std::string> plugins;  // loaded with --plugin; launched ranks load them too
 };
 
 int run_benchmarks(const std::vector<Planned>& plan, const RunOptions& opts);

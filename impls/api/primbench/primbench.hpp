@@ -176,6 +176,8 @@ class World {
   virtual double sum(double v) { return v; }
   // The first non-empty message by rank order, on every rank ("" when all are empty).
   virtual std::string first_error(const std::string& local) { return local; }
+  // Host name of every process, in rank order; empty when all ranks are in this process.
+  virtual std::vector<std::string> hosts() { return {}; }
 };
 
 World& world();

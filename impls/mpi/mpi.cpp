@@ -1,0 +1,230 @@
+// MPI backend: one process per rank.
+//   mpi.native    MPI_Gather / MPI_Scatter / MPI_Reduce: the library's own algorithms.
+//   mpi.linear    the root exchanges one message with every other rank (reduce: the root
+//                 combines each rank's vector as it arrives, receiving the next meanwhile).
+//   mpi.binomial  binomial tree over ranks relative to the root, any P and any root: the same
+//                 tree as thread.tree, with messages instead of shared staging buffers.
+#include <algorithm>
+#include <cstring>
+
+#include "mpi_collective.hpp"
+
+namespace primbench::mpi {
+namespace {
+
+constexpr int kTag = 0;  // each collective has its own communicator; MPI keeps pair order
+
+// Runs work<T>() for the problem's dtype.
+#define PRIMBENCH_MPI_DISPATCH \
+  void collective() override { with_dtype(problem().dtype, [&](auto t) { work<typename decltype(t)::type>(); }); }
+
+class Native final : public MpiCollective {
+ public:
+  using MpiCollective::MpiCollective;
+
+ private:
+  PRIMBENCH_MPI_DISPATCH
+  template <class T> void work() {
+    const Problem& p = problem();
+    const int n = static_cast<int>(p.count);
+    switch (p.primitive) {
+      case Primitive::gather:
+        MPI_Gather(send_ptr<T>(rank_), n, type_, recv_ptr<T>(rank_), n, type_, p.root, comm_);
+        break;
+      case Primitive::scatter:
+        MPI_Scatter(send_ptr<T>(rank_), n, type_, recv_ptr<T>(rank_), n, type_, p.root, comm_);
+        break;
+      case Primitive::reduce:
+        MPI_Reduce(send_ptr<T>(rank_), recv_ptr<T>(rank_), n, type_, op(p.op), p.root, comm_);
+        break;
+    }
+  }
+};
+
+class Linear final : public MpiCollective {
+ public:
+  explicit Linear(const Problem& p) : MpiCollective(p) {
+    if (p.primitive == Primitive::reduce && rank_ == p.root && p.ranks > 1)
+      for (auto& t : temp_) t = HostBuffer(p.count * p.elem_bytes());
+  }
+
+ private:
+  PRIMBENCH_MPI_DISPATCH
+  template <class T> void work() {
+    const Problem& p = problem();
+    const std::size_t n = p.count;
+    const Message one = blocks(1);
+    requests_.clear();
+    if (rank_ != p.root) {
+      if (p.primitive == Primitive::scatter)
+        MPI_Recv(recv_ptr<T>(rank_), one.count, one.type, p.root, kTag, comm_, MPI_STATUS_IGNORE);
+      else
+        MPI_Send(send_ptr<T>(rank_), one.count, one.type, p.root, kTag, comm_);
+      return;
+    }
+    switch (p.primitive) {
+      case Primitive::gather:
+        for (int r = 0; r < p.ranks; ++r)
+          if (r != rank_)
+            MPI_Irecv(recv_ptr<T>(rank_) + r * n, one.count, one.type, r, kTag, comm_, &requests_.emplace_back());
+        std::memcpy(recv_ptr<T>(rank_) + rank_ * n, send_ptr<T>(rank_), n * sizeof(T));
+        break;
+      case Primitive::scatter:
+        for (int r = 0; r < p.ranks; ++r)
+          if (r != rank_)
+            MPI_Isend(send_ptr<T>(rank_) + r * n, one.count, one.type, r, kTag, comm_, &requests_.emplace_back());
+        std::memcpy(recv_ptr<T>(rank_), send_ptr<T>(rank_) + rank_ * n, n * sizeof(T));
+        break;
+      case Primitive::reduce: reduce<T>(); break;
+    }
+    MPI_Waitall(static_cast<int>(requests_.size()), requests_.data(), MPI_STATUSES_IGNORE);
+  }
+
+  // Root: its own vector first, then every other rank's as it arrives, double-buffered.
+  template <class T> void reduce() {
+    const Problem& p = problem();
+    const int n = static_cast<int>(p.count);
+    T* acc = recv_ptr<T>(rank_);
+    std::memcpy(acc, send_ptr<T>(rank_), p.count * sizeof(T));
+    std::vector<int> others;
+    for (int r = 0; r < p.ranks; ++r)
+      if (r != rank_) others.push_back(r);
+    if (others.empty()) return;
+    MPI_Request req[2];
+    auto post = [&](std::size_t i) {
+      MPI_Irecv(temp_[i % 2].view().as<T>(), n, type_, others[i], kTag, comm_, &req[i % 2]);
+    };
+    post(0);
+    with_op(p.op, [&](auto o) {
+      for (std::size_t i = 0; i < others.size(); ++i) {
+        if (i + 1 < others.size()) post(i + 1);
+        MPI_Wait(&req[i % 2], MPI_STATUS_IGNORE);
+        combine<decltype(o)>(acc, acc, temp_[i % 2].view().as<T>(), p.count);
+      }
+    });
+  }
+
+  HostBuffer temp_[2];
+};
+
+// Relative rank v = (rank - root) mod P. The children of v are v + 2^k for 2^k below v's lowest
+// set bit (every 2^k < P for the root); v's subtree is [v, v + span(v)).
+class Binomial final : public MpiCollective {
+ public:
+  explicit Binomial(const Problem& p) : MpiCollective(p), v_((rank_ - p.root + p.ranks) % p.ranks) {
+    const std::size_t block = p.count * p.elem_bytes();
+    for (int k = 1; k < span(v_); k <<= 1) children_.push_back(v_ + k);
+    std::size_t staged = 0;  // blocks of staging; leaves, and a root at rank 0, need none
+    if (p.primitive == Primitive::reduce) {
+      staged = (v_ != 0 && !children_.empty()) ? 1 : 0;
+      for (std::size_t i = 0; i < children_.size(); ++i) temp_.emplace_back(block);
+    } else if (v_ == 0) {
+      staged = p.root == 0 ? 0 : p.ranks;
+    } else {
+      staged = children_.empty() ? 0 : span(v_);
+    }
+    staging_ = HostBuffer(staged * block);
+  }
+
+ private:
+  PRIMBENCH_MPI_DISPATCH
+
+  int span(int v) const {
+    const int P = problem().ranks;
+    return v == 0 ? P : std::min(v & -v, P - v);
+  }
+  int abs(int v) const { return (v + problem().root) % problem().ranks; }
+  int parent() const { return abs(v_ - (v_ & -v_)); }
+  template <class T> T* staging() { return staging_.view().as<T>(); }
+
+  template <class T> void work() {
+    requests_.clear();
+    switch (problem().primitive) {
+      case Primitive::gather: gather<T>(); break;
+      case Primitive::scatter: scatter<T>(); break;
+      case Primitive::reduce: reduce<T>(); break;
+    }
+  }
+
+  // Between absolute rank order and relative order (relative block b is rank (b + root) mod P).
+  template <class T> void rotate(T* absolute, T* relative, bool to_absolute) {
+    const Problem& p = problem();
+    const std::size_t n = p.count, head = (p.ranks - p.root) * n, tail = p.root * n;
+    if (to_absolute) {
+      std::memcpy(absolute + tail, relative, head * sizeof(T));
+      std::memcpy(absolute, relative + head, tail * sizeof(T));
+    } else {
+      std::memcpy(relative, absolute + tail, head * sizeof(T));
+      std::memcpy(relative + head, absolute, tail * sizeof(T));
+    }
+  }
+
+  template <class T> void gather() {
+    const Problem& p = problem();
+    const std::size_t n = p.count;
+    T* mine = v_ == 0 ? (p.root == 0 ? recv_ptr<T>(rank_) : staging<T>())
+                      : (children_.empty() ? send_ptr<T>(rank_) : staging<T>());
+    for (int c : children_) {
+      const Message m = blocks(span(c));
+      MPI_Irecv(mine + (c - v_) * n, m.count, m.type, abs(c), kTag, comm_, &requests_.emplace_back());
+    }
+    if (mine != send_ptr<T>(rank_)) std::memcpy(mine, send_ptr<T>(rank_), n * sizeof(T));
+    MPI_Waitall(static_cast<int>(requests_.size()), requests_.data(), MPI_STATUSES_IGNORE);
+    if (v_ == 0) {
+      if (p.root != 0) rotate<T>(recv_ptr<T>(rank_), mine, true);
+    } else {
+      const Message m = blocks(span(v_));
+      MPI_Send(mine, m.count, m.type, parent(), kTag, comm_);
+    }
+  }
+
+  template <class T> void scatter() {
+    const Problem& p = problem();
+    const std::size_t n = p.count;
+    T* mine = v_ == 0 ? (p.root == 0 ? send_ptr<T>(rank_) : staging<T>())
+                      : (children_.empty() ? recv_ptr<T>(rank_) : staging<T>());
+    if (v_ == 0) {
+      if (p.root != 0) rotate<T>(send_ptr<T>(rank_), mine, false);
+    } else {
+      const Message m = blocks(span(v_));
+      MPI_Recv(mine, m.count, m.type, parent(), kTag, comm_, MPI_STATUS_IGNORE);
+    }
+    // Largest subtree first, as MPI's binomial scatter does: it has the longest way to go.
+    for (auto c = children_.rbegin(); c != children_.rend(); ++c) {
+      const Message m = blocks(span(*c));
+      MPI_Isend(mine + (*c - v_) * n, m.count, m.type, abs(*c), kTag, comm_, &requests_.emplace_back());
+    }
+    if (mine != recv_ptr<T>(rank_)) std::memcpy(recv_ptr<T>(rank_), mine, n * sizeof(T));
+    MPI_Waitall(static_cast<int>(requests_.size()), requests_.data(), MPI_STATUSES_IGNORE);
+  }
+
+  // Every child's partial result is received at once; each is combined as it is complete.
+  template <class T> void reduce() {
+    const Problem& p = problem();
+    const int n = static_cast<int>(p.count);
+    const T* own = send_ptr<T>(rank_);
+    T* acc = v_ == 0 ? recv_ptr<T>(rank_) : (children_.empty() ? const_cast<T*>(own) : staging<T>());
+    for (std::size_t i = 0; i < children_.size(); ++i)
+      MPI_Irecv(temp_[i].view().as<T>(), n, type_, abs(children_[i]), kTag, comm_, &requests_.emplace_back());
+    with_op(p.op, [&](auto o) {
+      for (std::size_t i = 0; i < children_.size(); ++i) {
+        MPI_Wait(&requests_[i], MPI_STATUS_IGNORE);
+        combine<decltype(o)>(acc, i == 0 ? own : acc, temp_[i].view().as<T>(), p.count);
+      }
+    });
+    if (children_.empty() && acc != own) std::memcpy(acc, own, p.count * sizeof(T));  // P = 1
+    if (v_ != 0) MPI_Send(acc, n, type_, parent(), kTag, comm_);
+  }
+
+  int v_;
+  std::vector<int> children_;
+  HostBuffer staging_;
+  std::vector<HostBuffer> temp_;
+};
+
+PRIMBENCH_REGISTER("mpi.native", Native);
+PRIMBENCH_REGISTER("mpi.linear", Linear);
+PRIMBENCH_REGISTER("mpi.binomial", Binomial);
+
+}  // namespace
+}  // namespace primbench::mpi

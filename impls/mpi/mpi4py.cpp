@@ -1,0 +1,75 @@
+// The mpi4py peer (peers/mpi4py): the Python recipe measured beside the C++ implementations.
+// Its implementations are names only here: `primbench run` starts the Python script under
+// mpirun for them (bench/launch.cpp), with the same methodology and JSON schema.
+//   mpi4py.pickle  comm.gather / comm.scatter / comm.reduce on Python objects (pickled)
+//   mpi4py.buffer  comm.Gather / comm.Scatter / comm.Reduce on NumPy buffers
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <stdexcept>
+#include <string>
+
+#include "mpi_collective.hpp"
+
+extern char** environ;
+
+namespace primbench::mpi {
+namespace {
+
+// Output and exit status of a program run without a shell.
+std::pair<int, std::string> capture(std::vector<std::string> argv) {
+  int fd[2];
+  if (::pipe(fd) != 0) return {-1, ""};
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, fd[1], 1);
+  posix_spawn_file_actions_adddup2(&fa, fd[1], 2);
+  posix_spawn_file_actions_addclose(&fa, fd[0]);
+  std::vector<char*> args;
+  for (auto& a : argv) args.push_back(a.data());
+  args.push_back(nullptr);
+  pid_t pid = 0;
+  const int rc = ::posix_spawn(&pid, args[0], &fa, nullptr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  ::close(fd[1]);
+  std::string out;
+  char buf[512];
+  for (ssize_t k; (k = ::read(fd[0], buf, sizeof buf)) > 0;) out.append(buf, static_cast<std::size_t>(k));
+  ::close(fd[0]);
+  if (rc != 0) return {-1, "cannot run " + argv[0]};
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+Availability probe() {
+  if (world().size() > 1)
+    return {false, "the mpi4py peer is started by `primbench run` itself, not inside an MPI job", ""};
+  const Availability& m = registry().availability("mpi");
+  if (!m.available) return {false, m.reason, ""};
+  const char* py = std::getenv("PRIMBENCH_PYTHON");
+  const std::string python = py && *py ? py : "/usr/bin/python3";
+  auto [rc, out] = capture({python, "-c", "import numpy, mpi4py; print('mpi4py', mpi4py.__version__)"});
+  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
+  if (rc != 0)
+    return {false, python + " cannot import mpi4py and numpy (apt-get install python3-mpi4py python3-numpy)", ""};
+  return {true, "", out + " with " + python};
+}
+
+struct Peer final : Collective {
+  explicit Peer(const Problem& p) : Collective(p) {
+    throw std::runtime_error("mpi4py implementations run as the Python peer, started by `primbench run`");
+  }
+  Buffer send(int) override { return {}; }
+  Buffer recv(int) override { return {}; }
+  void run(std::span<double>) override {}
+};
+
+PRIMBENCH_BACKEND("mpi4py", probe, true);
+PRIMBENCH_REGISTER("mpi4py.pickle", Peer);
+PRIMBENCH_REGISTER("mpi4py.buffer", Peer);
+
+}  // namespace
+}  // namespace primbench::mpi

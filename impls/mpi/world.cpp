@@ -1,0 +1,177 @@
+// MPI as primbench's World: initialised before main when this process was started by an MPI
+// launcher (mpirun, mpiexec, srun), finalised at exit. Outside a launcher MPI is never
+// initialised: the process that plans a run starts the launcher instead (bench/launch.cpp).
+#include <unistd.h>
+
+#include <climits>
+#include <cstdlib>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+
+#include "mpi_collective.hpp"
+
+namespace primbench::mpi {
+namespace {
+
+// Set by the launchers primbench supports: Open MPI's mpirun (OMPI_*), any PMIx launcher
+// including srun --mpi=pmix (PMIX_RANK), PMI-1/2 launchers such as MPICH's hydra and
+// srun --mpi=pmi2 (PMI_RANK, PMI_SIZE).
+bool started_by_launcher() {
+  for (const char* v : {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "PMI_SIZE"})
+    if (std::getenv(v)) return true;
+  return false;
+}
+
+class MpiWorld final : public World {
+ public:
+  MpiWorld() {
+    MPI_Comm_dup(MPI_COMM_WORLD, &comm_);
+    MPI_Comm_rank(comm_, &rank_);
+    MPI_Comm_size(comm_, &size_);
+    char mine[256] = {};
+    ::gethostname(mine, sizeof mine - 1);
+    std::vector<char> all(256 * static_cast<std::size_t>(size_));
+    MPI_Allgather(mine, 256, MPI_CHAR, all.data(), 256, MPI_CHAR, comm_);
+    for (int r = 0; r < size_; ++r) hosts_.emplace_back(all.data() + 256 * r);
+  }
+  int rank() const override { return rank_; }
+  int size() const override { return size_; }
+  void barrier() override { MPI_Barrier(comm_); }
+  double max(double v) override { return reduce(v, MPI_MAX); }
+  double min(double v) override { return reduce(v, MPI_MIN); }
+  double sum(double v) override { return reduce(v, MPI_SUM); }
+  std::string first_error(const std::string& local) override {
+    int mine = local.empty() ? size_ : rank_, first = size_;
+    MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, comm_);
+    if (first == size_) return "";
+    long long len = rank_ == first ? static_cast<long long>(local.size()) : 0;
+    MPI_Bcast(&len, 1, MPI_LONG_LONG, first, comm_);
+    std::string s = rank_ == first ? local : std::string(static_cast<std::size_t>(len), '\0');
+    MPI_Bcast(s.data(), static_cast<int>(len), MPI_CHAR, first, comm_);
+    return s;
+  }
+  std::vector<std::string> hosts() override { return hosts_; }
+
+ private:
+  double reduce(double v, MPI_Op o) {
+    double r = v;
+    MPI_Allreduce(&v, &r, 1, MPI_DOUBLE, o, comm_);
+    return r;
+  }
+  MPI_Comm comm_ = MPI_COMM_NULL;
+  int rank_ = 0, size_ = 1;
+  std::vector<std::string> hosts_;
+};
+
+void finalize() {
+  int done = 0;
+  MPI_Finalized(&done);
+  if (!done) MPI_Finalize();
+}
+
+bool g_running = [] {
+  if (!started_by_launcher()) return false;
+  int provided = 0;
+  // Only the main thread calls MPI; rank threads of other backends and the watchdog never do.
+  MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided);
+  std::atexit(finalize);
+  set_world(std::make_unique<MpiWorld>());
+  return true;
+}();
+
+std::string library_version() {
+  char text[MPI_MAX_LIBRARY_VERSION_STRING] = {};
+  int len = 0;
+  MPI_Get_library_version(text, &len);  // allowed before MPI_Init
+  std::string v(text, static_cast<std::size_t>(len));
+  v = v.substr(0, v.find('\n'));
+  while (!v.empty() && (v.back() == ' ' || v.back() == '\0')) v.pop_back();
+  return v;
+}
+
+bool on_path(const std::string& program) {
+  const char* path = std::getenv("PATH");
+  std::string dirs = path ? path : "/usr/bin:/bin";
+  for (std::size_t a = 0; a <= dirs.size();) {
+    std::size_t b = dirs.find(':', a);
+    if (b == std::string::npos) b = dirs.size();
+    const std::string dir = dirs.substr(a, b - a);
+    if (!dir.empty() && ::access((dir + "/" + program).c_str(), X_OK) == 0) return true;
+    a = b + 1;
+  }
+  return false;
+}
+
+Availability probe() {
+  Availability a{true, "", library_version()};
+  if (!g_running) {
+    const char* launcher = std::getenv("PRIMBENCH_MPIRUN");
+    const std::string l = launcher && *launcher ? launcher : "mpirun";
+    if (l.find('/') != std::string::npos ? ::access(l.c_str(), X_OK) != 0 : !on_path(l))
+      a = {false, "no MPI launcher: '" + l + "' is not on PATH (apt-get install openmpi-bin, or set PRIMBENCH_MPIRUN)", a.version};
+  }
+  return a;
+}
+
+}  // namespace
+
+bool running() { return g_running; }
+
+MPI_Datatype datatype(DType t) {
+  switch (t) {
+    case DType::i32: return MPI_INT32_T;
+    case DType::i64: return MPI_INT64_T;
+    case DType::f32: return MPI_FLOAT;
+    case DType::f64: return MPI_DOUBLE;
+  }
+  throw std::invalid_argument("unknown dtype");
+}
+
+MPI_Op op(Op o) {
+  switch (o) {
+    case Op::sum: return MPI_SUM;
+    case Op::prod: return MPI_PROD;
+    case Op::min: return MPI_MIN;
+    case Op::max: return MPI_MAX;
+  }
+  throw std::invalid_argument("unknown op");
+}
+
+MpiCollective::MpiCollective(const Problem& p) : HostCollective(p) {
+  if (!g_running)
+    throw std::runtime_error("MPI implementations run only as MPI ranks (let primbench run start mpirun, or run it under mpirun/srun)");
+  if (p.ranks != world().size())
+    throw std::runtime_error("problem has " + std::to_string(p.ranks) + " ranks but this MPI job has " +
+                             std::to_string(world().size()) + " processes");
+  if (p.count > static_cast<std::size_t>(INT_MAX))
+    throw std::runtime_error("count " + std::to_string(p.count) + " exceeds MPI's int element count");
+  MPI_Comm_dup(MPI_COMM_WORLD, &comm_);  // collective: every rank constructs the same problems
+  MPI_Comm_rank(comm_, &rank_);
+  type_ = datatype(p.dtype);
+  MPI_Type_contiguous(static_cast<int>(p.count), type_, &block_);
+  MPI_Type_commit(&block_);
+  allocate(rank_);
+}
+
+MpiCollective::~MpiCollective() {
+  if (block_ != MPI_DATATYPE_NULL) MPI_Type_free(&block_);
+  if (comm_ != MPI_COMM_NULL) MPI_Comm_free(&comm_);
+}
+
+MpiCollective::Message MpiCollective::blocks(std::size_t k) const {
+  const std::size_t elems = k * problem().count;
+  if (elems <= static_cast<std::size_t>(INT_MAX)) return {type_, static_cast<int>(elems)};
+  return {block_, static_cast<int>(k)};
+}
+
+void MpiCollective::run(std::span<double> seconds) {
+  MPI_Barrier(comm_);
+  const double t0 = MPI_Wtime();
+  collective();
+  seconds[0] = MPI_Wtime() - t0;
+}
+
+PRIMBENCH_BACKEND("mpi", probe, true);
+
+}  // namespace primbench::mpi
