@@ -1,0 +1,499 @@
+// CUDA backend: device buffers, timing and the probe (shared by every cuda.* implementation), and
+// the two hand-written implementations.
+//   cuda.memcpy  the naive baseline users write first: gather and scatter as one cudaMemcpyAsync
+//                per rank; reduce as one element-wise kernel per rank pair (P - 1 launches,
+//                each reading and writing the whole partial result).
+//   cuda.kernel  one fused launch over a device table of rank pointers: 16-byte loads and stores,
+//                grid-stride, several loads in flight per thread; gather and scatter copy every
+//                rank's block in one launch (misaligned sources are realigned in registers, so
+//                every store is a full aligned 16 bytes); reduce reads each rank once and writes
+//                the root once, (P + 1) * n elements of traffic.
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <new>
+#include <string>
+#include <vector>
+
+#include "device.cuh"
+#include "primbench/dispatch.hpp"
+
+#ifndef PRIMBENCH_CUDA_ARCHITECTURES
+#define PRIMBENCH_CUDA_ARCHITECTURES "?"
+#endif
+
+namespace primbench::cuda_backend {
+
+// ---- errors and memory
+
+std::string describe(cudaError_t e) {
+  return std::string(cudaGetErrorName(e)) + ": " + cudaGetErrorString(e);
+}
+
+void check(cudaError_t e, const char* what) {
+  if (e == cudaSuccess) return;
+  if (e == cudaErrorMemoryAllocation) {
+    cudaGetLastError();  // not sticky: clear it so the next collective starts clean
+    throw std::bad_alloc();
+  }
+  throw std::runtime_error(std::string("CUDA error in ") + what + ": " + describe(e));
+}
+
+DeviceMemory::DeviceMemory(int device, std::size_t bytes) : device_(device), bytes_(bytes) {
+  PRIMBENCH_CUDA(cudaSetDevice(device));
+  void* p = nullptr;
+  PRIMBENCH_CUDA(cudaMalloc(&p, bytes));
+  p_ = static_cast<std::byte*>(p);
+}
+
+DeviceMemory& DeviceMemory::operator=(DeviceMemory&& o) noexcept {
+  if (this != &o) {
+    release();
+    device_ = o.device_, p_ = o.p_, bytes_ = o.bytes_;
+    o.p_ = nullptr, o.bytes_ = 0;
+  }
+  return *this;
+}
+
+void DeviceMemory::release() {
+  if (!p_) return;
+  cudaSetDevice(device_);
+  cudaFree(p_);  // errors here (a context already torn down at exit) leave nothing to do
+  p_ = nullptr;
+}
+
+// ---- the shared collective
+
+DeviceCollective::DeviceCollective(const Problem& p) : Collective(p) {
+  PRIMBENCH_CUDA(cudaGetDeviceCount(&devices_));
+  if (devices_ < 1) throw std::runtime_error("no CUDA device");
+  // Each rank's buffers on its own GPU, zeroed there (the GPU's first touch).
+  for (int r = 0; r < p.ranks; ++r) {
+    for (auto* side : {&send_, &recv_}) {
+      const std::size_t count = side == &send_ ? p.send_count(r) : p.recv_count(r);
+      side->emplace_back(device_of(r), count * p.elem_bytes() + 2 * kGuardBytes);
+      PRIMBENCH_CUDA(cudaMemset(side->back().get(), 0, side->back().bytes()));
+    }
+  }
+  PRIMBENCH_CUDA(cudaSetDevice(exec_device()));
+  PRIMBENCH_CUDA(cudaDeviceGetAttribute(&multiprocessors_, cudaDevAttrMultiProcessorCount, exec_device()));
+  cudaError_t e = cudaStreamCreate(&stream_);
+  if (e == cudaSuccess) e = cudaEventCreate(&start_);
+  if (e == cudaSuccess) e = cudaEventCreate(&stop_);
+  if (e == cudaSuccess) e = cudaDeviceSynchronize();
+  if (e != cudaSuccess) {
+    destroy_stream();  // the destructor does not run when a constructor throws
+    check(e, "creating the stream and events");
+  }
+}
+
+void DeviceCollective::destroy_stream() {
+  if (start_) cudaEventDestroy(start_);
+  if (stop_) cudaEventDestroy(stop_);
+  if (stream_) cudaStreamDestroy(stream_);
+  start_ = stop_ = nullptr;
+  stream_ = nullptr;
+}
+
+DeviceCollective::~DeviceCollective() {
+  cudaSetDevice(exec_device());
+  if (stream_) cudaStreamSynchronize(stream_);
+  destroy_stream();
+}
+
+void DeviceCollective::read(const std::byte* src, void* dst, std::size_t bytes) {
+  PRIMBENCH_CUDA(cudaMemcpy(dst, src, bytes, cudaMemcpyDefault));
+}
+
+void DeviceCollective::write(std::byte* dst, const void* src, std::size_t bytes) {
+  PRIMBENCH_CUDA(cudaMemcpy(dst, src, bytes, cudaMemcpyDefault));
+}
+
+void DeviceCollective::flush_caches() {
+  std::vector<int> used;
+  for (int r = 0; r < problem().ranks; ++r)
+    if (std::find(used.begin(), used.end(), device_of(r)) == used.end()) used.push_back(device_of(r));
+  if (flush_.empty()) {
+    for (int d : used) {
+      int l2 = 0;
+      PRIMBENCH_CUDA(cudaDeviceGetAttribute(&l2, cudaDevAttrL2CacheSize, d));
+      flush_.emplace_back(d, 2 * static_cast<std::size_t>(std::max(l2, 1 << 20)));
+    }
+  }
+  static unsigned pass = 0;
+  for (const DeviceMemory& m : flush_) {
+    PRIMBENCH_CUDA(cudaSetDevice(m.device()));
+    PRIMBENCH_CUDA(cudaMemsetAsync(m.get(), (++pass & 1) ? 0x5A : 0xA5, m.bytes(), nullptr));
+    PRIMBENCH_CUDA(cudaStreamSynchronize(nullptr));
+  }
+  PRIMBENCH_CUDA(cudaSetDevice(exec_device()));
+}
+
+void DeviceCollective::run(std::span<double> seconds) {
+  PRIMBENCH_CUDA(cudaSetDevice(exec_device()));
+  PRIMBENCH_CUDA(cudaEventRecord(start_, stream_));
+  enqueue(stream_);
+  PRIMBENCH_CUDA(cudaEventRecord(stop_, stream_));
+  PRIMBENCH_CUDA(cudaEventSynchronize(stop_));
+  float ms = 0;
+  PRIMBENCH_CUDA(cudaEventElapsedTime(&ms, start_, stop_));
+  std::fill(seconds.begin(), seconds.end(), static_cast<double>(ms) * 1e-3);
+}
+
+void DeviceCollective::require_peer_access() {
+  const int exec = exec_device();
+  for (int d = 0; d < std::min(devices_, problem().ranks); ++d) {
+    if (d == exec) continue;
+    int can = 0;
+    PRIMBENCH_CUDA(cudaDeviceCanAccessPeer(&can, exec, d));
+    if (!can)
+      throw std::runtime_error("GPU " + std::to_string(exec) + " cannot access GPU " + std::to_string(d) +
+                               "'s memory (no peer access); this implementation needs it across GPUs");
+    PRIMBENCH_CUDA(cudaSetDevice(exec));
+    const cudaError_t e = cudaDeviceEnablePeerAccess(d, 0);
+    if (e == cudaErrorPeerAccessAlreadyEnabled) cudaGetLastError();
+    else check(e, "cudaDeviceEnablePeerAccess");
+  }
+  PRIMBENCH_CUDA(cudaSetDevice(exec));
+}
+
+void* DeviceCollective::scratch(std::size_t bytes) {
+  scratch_.emplace_back(exec_device(), std::max<std::size_t>(bytes, 1));
+  PRIMBENCH_CUDA(cudaSetDevice(exec_device()));
+  return scratch_.back().get();
+}
+
+void* DeviceCollective::upload(const void* host, std::size_t bytes) {
+  void* p = scratch(bytes);
+  PRIMBENCH_CUDA(cudaMemcpy(p, host, bytes, cudaMemcpyHostToDevice));
+  return p;
+}
+
+namespace {
+
+constexpr int kThreads = 256;
+constexpr int kBlocksPerSM = 2048 / kThreads;  // a full Hopper SM: 2048 resident threads
+
+std::size_t div_up(std::size_t a, std::size_t b) { return (a + b - 1) / b; }
+
+// ---- kernels
+
+// 16 bytes of T, loaded and stored as one vector access.
+template <class T> struct alignas(16) Vec { T v[16 / sizeof(T)]; };
+
+template <class T> __device__ __forceinline__ Vec<T> load_vec(const T* p) {
+  const uint4 u = __ldg(reinterpret_cast<const uint4*>(p));
+  Vec<T> v;
+  memcpy(&v, &u, sizeof v);
+  return v;
+}
+
+template <class T> __device__ __forceinline__ void store_vec(T* p, const Vec<T>& v) {
+  uint4 u;
+  memcpy(&u, &v, sizeof u);
+  *reinterpret_cast<uint4*>(p) = u;
+}
+
+// One rank's block of a gather or scatter.
+struct CopyJob {
+  const std::byte* src;
+  std::byte* dst;
+};
+
+// The 16 source bytes at byte offset kShift past the aligned chunk s[i] (kShift in 0, 4, 8, 12:
+// every dtype is a multiple of 4 bytes, so so is every misalignment).
+template <unsigned kShift> __device__ __forceinline__ uint4 load_shifted(const uint4* s, std::size_t i) {
+  const uint4 lo = __ldg(s + i);
+  if constexpr (kShift == 0) {
+    return lo;
+  } else {
+    const uint4 hi = __ldg(s + i + 1);
+    if constexpr (kShift == 4) return make_uint4(lo.y, lo.z, lo.w, hi.x);
+    if constexpr (kShift == 8) return make_uint4(lo.z, lo.w, hi.x, hi.y);
+    return make_uint4(lo.w, hi.x, hi.y, hi.z);
+  }
+}
+
+// Aligned 16-byte chunks dst[0, chunks) from the source starting kShift bytes past s. Four chunks
+// per thread are loaded before the first is stored, to keep enough bytes in flight for HBM.
+template <unsigned kShift>
+__device__ void copy_chunks(const uint4* __restrict__ s, uint4* __restrict__ dst, std::size_t chunks) {
+  constexpr int kUnroll = 4;
+  const std::size_t stride = static_cast<std::size_t>(gridDim.x) * blockDim.x;
+  std::size_t i = static_cast<std::size_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  for (; i + (kUnroll - 1) * stride < chunks; i += kUnroll * stride) {
+    uint4 v[kUnroll];
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) v[u] = load_shifted<kShift>(s, i + u * stride);
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) dst[i + u * stride] = v[u];
+  }
+  for (; i < chunks; i += stride) dst[i] = load_shifted<kShift>(s, i);
+}
+
+// blockIdx.y picks the rank; each copy is split into an unaligned head and tail (under 16 bytes,
+// copied as 4-byte words) and an aligned middle copied as 16-byte chunks.
+__global__ void __launch_bounds__(kThreads) copy_blocks(const CopyJob* jobs, std::size_t bytes) {
+  const CopyJob job = jobs[blockIdx.y];
+  const auto dst = reinterpret_cast<std::uintptr_t>(job.dst);
+  const std::uintptr_t end = dst + bytes;
+  const std::uintptr_t a0 = std::min<std::uintptr_t>((dst + 15) & ~std::uintptr_t{15}, end);
+  const std::uintptr_t a1 = std::max<std::uintptr_t>(end & ~std::uintptr_t{15}, a0);
+  if (blockIdx.x == 0) {
+    const unsigned head = static_cast<unsigned>(a0 - dst) / 4, tail = static_cast<unsigned>(end - a1) / 4;
+    if (threadIdx.x < head + tail) {
+      const std::size_t off = threadIdx.x < head ? 4 * threadIdx.x : (a1 - dst) + 4 * (threadIdx.x - head);
+      *reinterpret_cast<std::uint32_t*>(job.dst + off) = *reinterpret_cast<const std::uint32_t*>(job.src + off);
+    }
+  }
+  const std::byte* s = job.src + (a0 - dst);  // source of the first aligned chunk
+  const unsigned shift = static_cast<unsigned>(reinterpret_cast<std::uintptr_t>(s) & 15);
+  const auto* base = reinterpret_cast<const uint4*>(s - shift);
+  auto* out = reinterpret_cast<uint4*>(a0);
+  const std::size_t chunks = (a1 - a0) / 16;
+  switch (shift) {
+    case 0: copy_chunks<0>(base, out, chunks); break;
+    case 4: copy_chunks<4>(base, out, chunks); break;
+    case 8: copy_chunks<8>(base, out, chunks); break;
+    default: copy_chunks<12>(base, out, chunks); break;
+  }
+}
+
+// dst[i] = O over ranks of src[r][i], ranks in order. Every buffer's payload is 64-byte aligned,
+// so whole vectors are aligned everywhere; two vectors per thread per step, and the loads of the
+// next ranks are independent of the combining, so up to 2 * P loads are in flight.
+template <class T, class O>
+__global__ void __launch_bounds__(kThreads) reduce_ranks(const T* const* src, int ranks, T* dst, std::size_t n) {
+  extern __shared__ __align__(16) unsigned char shared[];
+  const T** table = reinterpret_cast<const T**>(shared);
+  for (int r = threadIdx.x; r < ranks; r += blockDim.x) table[r] = src[r];
+  __syncthreads();
+  constexpr std::size_t kV = 16 / sizeof(T);
+  const O op{};
+  auto combine = [&](Vec<T>& a, const Vec<T>& b) {
+#pragma unroll
+    for (std::size_t k = 0; k < kV; ++k) a.v[k] = op(a.v[k], b.v[k]);
+  };
+  const std::size_t vectors = n / kV;
+  const std::size_t stride = static_cast<std::size_t>(gridDim.x) * blockDim.x;
+  std::size_t i = static_cast<std::size_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  for (; i + stride < vectors; i += 2 * stride) {
+    Vec<T> a = load_vec(table[0] + i * kV), b = load_vec(table[0] + (i + stride) * kV);
+#pragma unroll 4
+    for (int r = 1; r < ranks; ++r) {
+      const Vec<T> x = load_vec(table[r] + i * kV), y = load_vec(table[r] + (i + stride) * kV);
+      combine(a, x);
+      combine(b, y);
+    }
+    store_vec(dst + i * kV, a);
+    store_vec(dst + (i + stride) * kV, b);
+  }
+  if (i < vectors) {
+    Vec<T> a = load_vec(table[0] + i * kV);
+#pragma unroll 4
+    for (int r = 1; r < ranks; ++r) combine(a, load_vec(table[r] + i * kV));
+    store_vec(dst + i * kV, a);
+  }
+  // The last n % kV elements, one per thread of the first block.
+  const std::size_t t = vectors * kV + static_cast<std::size_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (blockIdx.x == 0 && t < n) {
+    T acc = table[0][t];
+    for (int r = 1; r < ranks; ++r) acc = op(acc, table[r][t]);
+    dst[t] = acc;
+  }
+}
+
+// dst[i] = O(a[i], b[i]): the one-pair kernel of the naive reduce.
+template <class T, class O>
+__global__ void combine_pair(T* dst, const T* a, const T* b, std::size_t n) {
+  const std::size_t i = static_cast<std::size_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i < n) dst[i] = O{}(a[i], b[i]);
+}
+
+__global__ void probe_kernel(int* p) {
+  if (p) *p = 1;
+}
+
+// ---- cuda.memcpy
+
+class CudaMemcpy final : public DeviceCollective {
+ public:
+  explicit CudaMemcpy(const Problem& p) : DeviceCollective(p) {
+    if (p.primitive == Primitive::reduce && p.ranks > 1) require_peer_access();
+  }
+
+ private:
+  void enqueue(cudaStream_t s) override {
+    const Problem& p = problem();
+    const std::size_t bytes = p.count * p.elem_bytes();
+    if (bytes == 0) return;
+    const int root = p.root;
+    switch (p.primitive) {
+      case Primitive::gather:
+        for (int r = 0; r < p.ranks; ++r)
+          PRIMBENCH_CUDA(cudaMemcpyAsync(recv(root).data + r * bytes, send(r).data, bytes, cudaMemcpyDefault, s));
+        break;
+      case Primitive::scatter:
+        for (int r = 0; r < p.ranks; ++r)
+          PRIMBENCH_CUDA(cudaMemcpyAsync(recv(r).data, send(root).data + r * bytes, bytes, cudaMemcpyDefault, s));
+        break;
+      case Primitive::reduce:
+        if (p.ranks == 1) {
+          PRIMBENCH_CUDA(cudaMemcpyAsync(recv(root).data, send(0).data, bytes, cudaMemcpyDefault, s));
+          break;
+        }
+        with_dtype(p.dtype, [&](auto tag) {
+          using T = typename decltype(tag)::type;
+          with_device_op(p.op, [&](auto op) {
+            using O = decltype(op);
+            const auto blocks = static_cast<unsigned>(div_up(p.count, kThreads));
+            T* acc = recv_ptr<T>(root);
+            combine_pair<T, O><<<blocks, kThreads, 0, s>>>(acc, send_ptr<T>(0), send_ptr<T>(1), p.count);
+            PRIMBENCH_CUDA_LAUNCHED("combine_pair");
+            for (int r = 2; r < p.ranks; ++r) {
+              combine_pair<T, O><<<blocks, kThreads, 0, s>>>(acc, acc, send_ptr<T>(r), p.count);
+              PRIMBENCH_CUDA_LAUNCHED("combine_pair");
+            }
+          });
+        });
+        break;
+    }
+  }
+};
+
+// ---- cuda.kernel
+
+class CudaKernel final : public DeviceCollective {
+ public:
+  static constexpr int kMaxRanks = 6144;  // the reduce's pointer table in 48 KB of shared memory
+
+  explicit CudaKernel(const Problem& p) : DeviceCollective(p) {
+    if (p.ranks > kMaxRanks)
+      throw std::invalid_argument("cuda.kernel supports at most " + std::to_string(kMaxRanks) + " ranks");
+    require_peer_access();
+    const std::size_t bytes = p.count * p.elem_bytes();
+    if (p.primitive == Primitive::reduce) {
+      std::vector<const void*> src(p.ranks);
+      for (int r = 0; r < p.ranks; ++r) src[r] = send(r).data;
+      table_ = upload(src.data(), src.size() * sizeof(void*));
+    } else {
+      std::vector<CopyJob> jobs(p.ranks);
+      for (int r = 0; r < p.ranks; ++r)
+        jobs[r] = p.primitive == Primitive::gather ? CopyJob{send(r).data, recv(p.root).data + r * bytes}
+                                                   : CopyJob{send(p.root).data + r * bytes, recv(r).data};
+      table_ = upload(jobs.data(), jobs.size() * sizeof(CopyJob));
+    }
+  }
+
+ private:
+  void enqueue(cudaStream_t s) override {
+    const Problem& p = problem();
+    if (p.count == 0) return;
+    const std::size_t fill = static_cast<std::size_t>(multiprocessors()) * kBlocksPerSM;
+    if (p.primitive != Primitive::reduce) {
+      const std::size_t bytes = p.count * p.elem_bytes();
+      const std::size_t per_rank = std::max<std::size_t>(1, fill / p.ranks);
+      const dim3 grid(static_cast<unsigned>(std::clamp<std::size_t>(div_up(bytes / 16, kThreads * 4), 1, per_rank)),
+                      static_cast<unsigned>(p.ranks));
+      copy_blocks<<<grid, kThreads, 0, s>>>(static_cast<const CopyJob*>(table_), bytes);
+      PRIMBENCH_CUDA_LAUNCHED("copy_blocks");
+      return;
+    }
+    with_dtype(p.dtype, [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      with_device_op(p.op, [&](auto op) {
+        using O = decltype(op);
+        const std::size_t vectors = p.count / (16 / sizeof(T));
+        const auto blocks = static_cast<unsigned>(std::clamp<std::size_t>(div_up(vectors, 2 * kThreads), 1, fill));
+        reduce_ranks<T, O><<<blocks, kThreads, p.ranks * sizeof(void*), s>>>(
+            static_cast<const T* const*>(table_), p.ranks, recv_ptr<T>(p.root), p.count);
+        PRIMBENCH_CUDA_LAUNCHED("reduce_ranks");
+      });
+    });
+  }
+
+  void* table_ = nullptr;
+};
+
+// ---- the probe
+
+std::string version_text(int v) { return std::to_string(v / 1000) + "." + std::to_string(v % 1000 / 10); }
+
+// Device-to-device copy bandwidth on GPU 0, counting bytes read plus written: the best of ten
+// copies of 1 GiB (or an eighth of the memory, if smaller), after two warm-up copies.
+double measure_copy_GBps(const cudaDeviceProp& prop) {
+  const std::size_t bytes = std::min<std::size_t>(std::size_t{1} << 30, prop.totalGlobalMem / 8) & ~std::size_t{255};
+  DeviceMemory a(0, bytes), b(0, bytes);
+  PRIMBENCH_CUDA(cudaMemset(a.get(), 0x5A, bytes));  // never measure on zeros
+  PRIMBENCH_CUDA(cudaMemset(b.get(), 0xA5, bytes));
+  cudaStream_t s = nullptr;
+  cudaEvent_t e0 = nullptr, e1 = nullptr;
+  PRIMBENCH_CUDA(cudaStreamCreate(&s));
+  PRIMBENCH_CUDA(cudaEventCreate(&e0));
+  PRIMBENCH_CUDA(cudaEventCreate(&e1));
+  float best = 0;
+  for (int i = 0; i < 12; ++i) {
+    PRIMBENCH_CUDA(cudaEventRecord(e0, s));
+    PRIMBENCH_CUDA(cudaMemcpyAsync(b.get(), a.get(), bytes, cudaMemcpyDeviceToDevice, s));
+    PRIMBENCH_CUDA(cudaEventRecord(e1, s));
+    PRIMBENCH_CUDA(cudaEventSynchronize(e1));
+    float ms = 0;
+    PRIMBENCH_CUDA(cudaEventElapsedTime(&ms, e0, e1));
+    if (i >= 2 && (best == 0 || ms < best)) best = ms;
+  }
+  cudaEventDestroy(e0);
+  cudaEventDestroy(e1);
+  cudaStreamDestroy(s);
+  return best > 0 ? 2.0 * static_cast<double>(bytes) / (best * 1e-3) / 1e9 : 0;
+}
+
+Availability probe() {
+  int runtime = 0, driver = 0;
+  cudaRuntimeGetVersion(&runtime);
+  cudaDriverGetVersion(&driver);  // 0 when no driver is installed
+  int count = 0;
+  if (const cudaError_t e = cudaGetDeviceCount(&count); e != cudaSuccess) {
+    cudaGetLastError();
+    if (driver == 0) return {false, "CUDA driver not found (" + std::string(cudaGetErrorName(e)) + ")", "runtime " + version_text(runtime)};
+    if (e == cudaErrorInsufficientDriver)
+      return {false, "CUDA driver " + version_text(driver) + " is older than the runtime " + version_text(runtime) +
+                         " (" + describe(e) + ")", ""};
+    return {false, "no CUDA device (" + describe(e) + ")", "driver " + version_text(driver) + ", runtime " + version_text(runtime)};
+  }
+  if (count == 0) return {false, "no CUDA device (cudaGetDeviceCount found none)", ""};
+  cudaDeviceProp prop{};
+  PRIMBENCH_CUDA(cudaGetDeviceProperties(&prop, 0));
+  const std::string arch = std::to_string(prop.major) + std::to_string(prop.minor);
+  char memory[32];
+  std::snprintf(memory, sizeof memory, "%.1f GiB", static_cast<double>(prop.totalGlobalMem) / (1 << 30));
+  Availability a;
+  a.version = std::string(prop.name) + " (sm_" + arch + ", " + std::to_string(prop.multiProcessorCount) + " SMs, " +
+              memory + ", L2 " + std::to_string(prop.l2CacheSize >> 20) + " MiB), driver " + version_text(driver) +
+              ", runtime " + version_text(runtime) + ", built for " PRIMBENCH_CUDA_ARCHITECTURES;
+  if (count > 1) a.version += ", " + std::to_string(count) + " GPUs (rank r on GPU r % " + std::to_string(count) + ")";
+  // A GPU older than every architecture in this build has no kernel image to run.
+  cudaFuncAttributes attr{};
+  PRIMBENCH_CUDA(cudaSetDevice(0));
+  if (const cudaError_t e = cudaFuncGetAttributes(&attr, probe_kernel); e != cudaSuccess) {
+    cudaGetLastError();
+    return {false, std::string(prop.name) + " (sm_" + arch + ") has no kernel image in this build (architectures " +
+                       PRIMBENCH_CUDA_ARCHITECTURES "): rebuild with -DCMAKE_CUDA_ARCHITECTURES=" + arch + " (" + describe(e) + ")",
+            a.version};
+  }
+  try {
+    a.device_copy_GBps = measure_copy_GBps(prop);
+  } catch (const std::exception& e) {
+    a.version += "; copy ceiling not measured: " + std::string(e.what());
+  }
+  return a;
+}
+
+}  // namespace
+
+PRIMBENCH_BACKEND("cuda", probe);
+PRIMBENCH_REGISTER("cuda.memcpy", CudaMemcpy);
+PRIMBENCH_REGISTER("cuda.kernel", CudaKernel);
+
+}  // namespace primbench::cuda_backend
