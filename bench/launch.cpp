@@ -90,6 +90,7 @@ std::vector<std::string> arguments(const Group& g, const RunOptions& o, const st
     if (o.read_GBps > 0) a.insert(a.end(), {"--ceilings", number(o.read_GBps) + "," + number(o.copy_GBps)});
   }
   a.insert(a.end(), {"--out", out, "--quiet"});
+  if (g.peer && !o.timing) a.push_back("--validate-only");
   if (!g.peer) {
     a.push_back("--launched");
     for (const auto& p : o.plugins) a.insert(a.end(), {"--plugin", p});

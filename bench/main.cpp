@@ -121,7 +121,7 @@ int main_impl(int argc, char** argv) {
     sub->add_option("--dtype", sel.dtypes, "i32, i64, f32, f64 (default f32)");
     sub->add_option("--op", sel.ops, "sum, prod, min, max for reduce (default sum)");
     sub->add_option("--ranks", sel.ranks, "rank counts: list or range, e.g. 2,4 or 1:8:x2 (default 1..cores)");
-    sub->add_option("--count", sel.counts, "elements per rank: list or range with K/M/G, e.g. 1:64M:x4 (default 1:16M:x4)");
+    sub->add_option("--count", sel.counts, "elements per rank: list or range with K/M/G, e.g. 1:64M:x4 (default 1:16M:x8)");
     sub->add_option("--root", sel.roots, "root ranks, or 'last' (default 0)");
     sub->add_option("--validate", opts.validate_rounds, "validation rounds before timing, fresh seed each (default 3)");
     sub->add_option("--check", check, "exact (bit-exact by construction) or random (rigorous error bound)");
@@ -136,7 +136,7 @@ int main_impl(int argc, char** argv) {
   CLI::App* run_cmd = app.add_subcommand("run", "validate, then time, and write Google Benchmark JSON");
   add_selectors(run_cmd);
   run_cmd->add_option("--repetitions", opts.repetitions, "repetitions for statistics (default 3)");
-  run_cmd->add_option("--min-time", opts.min_time, "seconds of timed iterations per repetition (default 0.05)");
+  run_cmd->add_option("--min-time", opts.min_time, "seconds of timed iterations per repetition (default 0.02)");
   run_cmd->add_option("--warmup", opts.warmup, "seconds of warm-up before timing (default 0.01)");
   run_cmd->add_option("--cache", cache, "hot (default) or cold (caches flushed before every iteration)");
   run_cmd->add_option("--out", opts.out, "JSON results file (default primbench.json)");

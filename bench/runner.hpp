@@ -18,7 +18,7 @@ struct RunOptions {
   validate::Mode mode = validate::Mode::exact;
   std::uint64_t seed = 1;
   int repetitions = 3;
-  double min_time = 0.05;     // seconds of timed iterations per repetition
+  double min_time = 0.02;     // seconds of timed iterations per repetition
   double warmup = 0.01;       // seconds of untimed iterations first
   bool cold = false;          // flush caches before every iteration, outside the window
   double timeout = 300;       // seconds one benchmark may take before the run is ended

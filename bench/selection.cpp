@@ -156,7 +156,7 @@ std::vector<Planned> plan(const Selection& s, Registry& registry, std::vector<st
   }
   for (std::size_t r : ranks)
     if (r == 0 || r > 4096) throw UsageError("rank count " + std::to_string(r) + " is out of range (accepted: 1 to 4096)");
-  const std::vector<std::size_t> counts = parse_sizes(s.counts.empty() ? "1:16M:x4" : s.counts, "count");
+  const std::vector<std::size_t> counts = parse_sizes(s.counts.empty() ? "1:16M:x8" : s.counts, "count");
 
   std::vector<Planned> out;
   for (const Implementation* impl : impls) {

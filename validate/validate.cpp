@@ -79,8 +79,12 @@ class View {
 };
 
 void fill(Collective& c, Buffer b, std::byte value) {
-  std::vector<std::byte> bytes(b.bytes + 2 * kGuardBytes, value);
-  c.write(b.data - kGuardBytes, bytes.data(), bytes.size());
+  if (c.memory() == Memory::host) {
+    std::memset(b.data, static_cast<int>(value), b.bytes);
+    return;
+  }
+  std::vector<std::byte> bytes(b.bytes, value);
+  c.write(b.data, bytes.data(), bytes.size());
 }
 
 // Expected value at element i of the root's reduce output, and how far `got` may be from it.
@@ -136,7 +140,7 @@ template <class T> std::string check_typed(Collective& c, Mode mode, std::uint64
   std::size_t wrong = 0;
   auto note = [&](const std::string& what) {
     if (wrong++ == 0) first << what;
-  };
+  };  // (messages are built only for wrong elements)
 
   for (int rank : c.local_ranks()) {
     for (bool is_send : {true, false}) {
@@ -164,32 +168,25 @@ template <class T> std::string check_typed(Collective& c, Mode mode, std::uint64
       for (std::size_t i = 0; i < count; ++i) {
         T want{};
         long double exact = 0, tol = 0;
-        std::string where;
         switch (p.primitive) {
-          case Primitive::gather:
-            want = input<T>(p, mode, seed, static_cast<int>(i / n), i % n);
-            where = "recv element " + std::to_string(i) + " (block of rank " +
-                    std::to_string(i / n) + ", element " + std::to_string(i % n) + ")";
-            break;
-          case Primitive::scatter:
-            want = input<T>(p, mode, seed, p.root, rank * n + i);
-            where = "recv element " + std::to_string(i);
-            break;
+          case Primitive::gather: want = input<T>(p, mode, seed, static_cast<int>(i / n), i % n); break;
+          case Primitive::scatter: want = input<T>(p, mode, seed, p.root, rank * n + i); break;
           case Primitive::reduce: {
             const Reduced<T> r = reduced<T>(p, mode, seed, i);
             want = r.value;
             exact = r.exact;
             tol = r.tolerance;
-            where = "recv element " + std::to_string(i);
             break;
           }
         }
         const T got = data[i];
-        const bool ok = tol == 0 ? same_bits(got, want)
-                                 : std::fabs(static_cast<long double>(got) - exact) <= tol;
-        if (!ok)
-          note("rank " + std::to_string(rank) + " " + where + ": expected " + show(want) +
-               " got " + show(got) + (tol > 0 ? " (tolerance " + show(static_cast<double>(tol)) + ")" : ""));
+        const bool ok = tol == 0 ? same_bits(got, want) : std::fabs(static_cast<long double>(got) - exact) <= tol;
+        if (ok) continue;
+        std::string where = "recv element " + std::to_string(i);
+        if (p.primitive == Primitive::gather)
+          where += " (block of rank " + std::to_string(i / n) + ", element " + std::to_string(i % n) + ")";
+        note("rank " + std::to_string(rank) + " " + where + ": expected " + show(want) + " got " + show(got) +
+             (tol > 0 ? " (tolerance " + show(static_cast<double>(tol)) + ")" : ""));
       }
     }
   }
@@ -239,12 +236,21 @@ void prepare(Collective& c, Mode mode, std::uint64_t seed) {
   const Problem& p = c.problem();
   with_dtype(p.dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
+    const bool host = c.memory() == Memory::host;
+    std::vector<std::byte> staging;
     for (int rank : c.local_ranks()) {
+      // Host buffers are filled in place; device buffers through one host copy each.
       const Buffer s = c.send(rank);
-      std::vector<std::byte> bytes(s.bytes + 2 * kGuardBytes, kGuard);
-      T* payload = reinterpret_cast<T*>(bytes.data() + kGuardBytes);
+      std::byte* base = s.data - kGuardBytes;
+      if (!host) {
+        staging.assign(s.bytes + 2 * kGuardBytes, kGuard);
+        base = staging.data();
+      }
+      std::memset(base, static_cast<int>(kGuard), kGuardBytes);
+      std::memset(base + kGuardBytes + s.bytes, static_cast<int>(kGuard), kGuardBytes);
+      T* payload = reinterpret_cast<T*>(base + kGuardBytes);
       for (std::size_t i = 0; i < p.send_count(rank); ++i) payload[i] = input<T>(p, mode, seed, rank, i);
-      c.write(s.data - kGuardBytes, bytes.data(), bytes.size());
+      if (!host) c.write(s.data - kGuardBytes, staging.data(), staging.size());
       const Buffer r = c.recv(rank);
       fill(c, r, kPoison);
       std::vector<std::byte> guard(kGuardBytes, kGuard);
