@@ -6,7 +6,9 @@
 //   thread.tree  binomial tree as MPI runs it over a network: data moves parent to child
 //                through per-rank staging buffers, reduce combines partial results up the tree.
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
+#include <string>
 #include <memory>
 #include <vector>
 
@@ -31,6 +33,10 @@ class ThreadCollective : public HostCollective {
       start_.wait();
       const double t0 = now_seconds();
       with_dtype(problem().dtype, [&](auto tag) { rank_body<typename decltype(tag)::type>(rank); });
+      if (slowdown_ > 0) {  // test-only: a real, proportional slowdown for the regression gate
+        const double until = t0 + (now_seconds() - t0) * (1 + slowdown_);
+        while (now_seconds() < until) {}
+      }
       seconds[rank] = now_seconds() - t0;
     });
   }
@@ -49,6 +55,14 @@ class ThreadCollective : public HostCollective {
 
   std::uint64_t epoch_ = 0;
   RankPool pool_;
+  // PRIMBENCH_TEST_SLOWDOWN="thread.flat=0.2" makes that implementation 20% slower: the knob
+  // the regression gate's A/B test turns. Unset (the default), it costs one branch.
+  double slowdown_ = 0;
+  void read_slowdown(const char* impl) {
+    const char* knob = std::getenv("PRIMBENCH_TEST_SLOWDOWN");
+    const std::string prefix = std::string(impl) + "=";
+    if (knob && std::string(knob).rfind(prefix, 0) == 0) slowdown_ = std::atof(knob + prefix.size());
+  }
 
  private:
   Barrier start_;
@@ -63,7 +77,10 @@ class ThreadCollective : public HostCollective {
 
 class ThreadFlat final : public ThreadCollective {
  public:
-  explicit ThreadFlat(const Problem& p) : ThreadCollective(p) { allocate_on_ranks(); }
+  explicit ThreadFlat(const Problem& p) : ThreadCollective(p) {
+    allocate_on_ranks();
+    read_slowdown("thread.flat");
+  }
 
  private:
   PRIMBENCH_THREAD_BODIES
@@ -116,6 +133,7 @@ class ThreadTree final : public ThreadCollective {
  public:
   explicit ThreadTree(const Problem& p) : ThreadCollective(p), flags_(p.ranks), staging_(p.ranks) {
     allocate_on_ranks();
+    read_slowdown("thread.tree");
   }
 
  private:
