@@ -1,0 +1,480 @@
+#!/usr/bin/python3
+"""The mpi4py recipe measured the way primbench measures its C++ implementations.
+
+Implementations:
+  mpi4py.pickle  comm.gather / comm.scatter / comm.reduce on NumPy arrays sent as Python
+                 objects (pickled), the book's `comm.gather(data, root=0)`.
+  mpi4py.buffer  comm.Gather / comm.Scatter / comm.Reduce on NumPy buffers.
+
+Methodology (SPEC section 4, as bench/runner.cpp): every problem is validated in rounds with fresh
+seeds before it is timed and once more after; each timed iteration starts with a barrier outside
+the window and its time is the maximum over ranks of each rank's MPI.Wtime interval (allreduce
+MAX), so every rank runs the same number of iterations; warm-up first; repetitions with
+mean/median/stddev/cv aggregates. Expected values are computed here, from the inputs, never from
+another implementation. Output: Google Benchmark JSON, only rank 0 writes it.
+
+Run by `primbench run --impl 'mpi4py.*'` under mpirun; by hand:
+  mpirun -np 2 /usr/bin/python3 peers/mpi4py/peer.py --count 1K,1M --out peer.json
+"""
+
+import argparse
+import datetime
+import json
+import math
+import os
+import socket
+import sys
+
+import numpy as np
+from mpi4py import MPI
+
+IMPLS = ("mpi4py.pickle", "mpi4py.buffer")
+PRIMITIVES = ("gather", "scatter", "reduce")
+DTYPES = {"i32": np.int32, "i64": np.int64, "f32": np.float32, "f64": np.float64}
+OPS = ("sum", "prod", "min", "max")
+GUARD = 64  # bytes of guard before and after every buffer, as the C++ harness
+POISON, GUARD_BYTE = 0xA5, 0xC3
+MPI_OPS = {"sum": MPI.SUM, "prod": MPI.PROD, "min": MPI.MIN, "max": MPI.MAX}
+NP_OPS = {"sum": np.add, "prod": np.multiply, "min": np.minimum, "max": np.maximum}
+
+
+class Usage(Exception):
+    pass
+
+
+def sizes(text, what):
+    """'1,2,8', '4K', '1:64M:x4' (geometric), '0:1K:+256' (arithmetic); K/M/G = 2^10/20/30."""
+    def one(t):
+        t = t.strip()
+        mult = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(t[-1:].upper(), 1)
+        digits = t[:-1] if mult > 1 else t
+        if not digits.isdigit():
+            raise Usage(f"malformed {what} '{t}' (accepted: numbers with K/M/G, lists, ranges lo:hi:xF or lo:hi:+S)")
+        return int(digits) * mult
+    out = []
+    for item in text.split(","):
+        parts = item.split(":")
+        if len(parts) == 1:
+            out.append(one(parts[0]))
+            continue
+        if len(parts) != 3 or parts[2][:1] not in ("x", "+"):
+            raise Usage(f"malformed {what} range '{item}' (accepted: lo:hi:xF or lo:hi:+S)")
+        lo, hi, step = one(parts[0]), one(parts[1]), one(parts[2][1:])
+        v = lo
+        while v <= hi:
+            out.append(v)
+            if step == 0 or (parts[2][0] == "x" and (v == 0 or step == 1)):
+                raise Usage(f"{what} range '{item}' never advances")
+            v = v * step if parts[2][0] == "x" else v + step
+    return out
+
+
+# ---- inputs: depend on (seed, rank, index), so a misplaced or missing element is seen
+
+def mix(seed, rank, index):
+    """splitmix64 of (seed, rank, index), as uint64 arrays."""
+    with np.errstate(over="ignore"):
+        z = (np.uint64(seed) * np.uint64(0x9E3779B97F4A7C15) + np.uint64(rank) * np.uint64(0xBF58476D1CE4E5B9)
+             + index.astype(np.uint64) * np.uint64(0x94D049BB133111EB))
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return z ^ (z >> np.uint64(31))
+
+
+def inputs(prim, op, dtype, mode, P, seed, rank, n):
+    """Rank `rank`'s send buffer: P*n elements at a scatter root, else n."""
+    m = P * n if prim == "scatter" else n
+    i = np.arange(m, dtype=np.uint64)
+    h = mix(seed, rank, i)
+    t = DTYPES[dtype]
+    if prim != "reduce":
+        return ((h % np.uint64(1 << 20)).astype(np.int64) - (1 << 19)).astype(t)
+    if mode == "random" and t in (np.float32, np.float64):
+        if op == "prod":  # magnitudes near 1 keep a product of P factors in range
+            return (0.5 + (h >> np.uint64(11)).astype(np.float64) / float(1 << 53)).astype(t) * np.where(h & np.uint64(1), -1, 1).astype(t)
+        return ((h >> np.uint64(11)).astype(np.float64) / float(1 << 52) - 1.0).astype(t)
+    if op == "sum":  # small integers: exact in every order
+        return ((h % np.uint64(17)).astype(np.int64) - 8).astype(t)
+    if op == "prod":  # +-1, and exactly one factor 2 per element across ranks: the product is +-2
+        sign = np.where(h & np.uint64(1), -1, 1)
+        two = np.where((i + np.uint64(rank)) % np.uint64(P) == 0, 2, 1)
+        return (sign * two).astype(t)
+    return ((h % np.uint64(2001)).astype(np.int64) - 1000).astype(t)
+
+
+def expected(prob, mode, seed, rank):
+    """The root's (or, for scatter, this rank's) correct output, computed from the inputs."""
+    prim, P, n, dtype, op, root = prob["primitive"], prob["ranks"], prob["count"], prob["dtype"], prob["op"], prob["root"]
+    if prim == "scatter":
+        return inputs(prim, op, dtype, mode, P, seed, root, n)[rank * n:(rank + 1) * n], None
+    if rank != root:
+        return None, None
+    blocks = [inputs(prim, op, dtype, mode, P, seed, r, n) for r in range(P)]
+    if prim == "gather":
+        return np.concatenate(blocks) if blocks else np.zeros(0, DTYPES[dtype]), None
+    t = DTYPES[dtype]
+    if mode == "random" and t in (np.float32, np.float64) and op in ("sum", "prod"):
+        wide = np.stack([b.astype(np.longdouble) for b in blocks])
+        exact = wide.sum(axis=0) if op == "sum" else wide.prod(axis=0)
+        u = float(np.finfo(t).eps) / 2
+        k = P - 1
+        gamma = k * u / (1 - k * u)
+        bound = gamma * (np.abs(wide).sum(axis=0) if op == "sum" else np.abs(exact))
+        return exact, bound
+    acc = blocks[0].copy()
+    for b in blocks[1:]:
+        acc = NP_OPS[op](acc, b).astype(t)
+    return acc, None
+
+
+def first_wrong(got, want, bound):
+    if len(got) == 0:
+        return np.zeros(0, np.int64)
+    if bound is not None:
+        bad = ~(np.abs(got.astype(np.longdouble) - want) <= bound)
+    else:
+        bad = got.view(np.uint8).reshape(len(got), -1) != want.astype(got.dtype).view(np.uint8).reshape(len(want), -1)
+        bad = bad.any(axis=1) if len(got) else np.zeros(0, bool)
+    idx = np.flatnonzero(bad)
+    return idx
+
+
+class Guarded:
+    """A NumPy buffer of n elements with guard bytes either side, as the C++ HostBuffer."""
+
+    def __init__(self, n, dtype):
+        itemsize = np.dtype(DTYPES[dtype]).itemsize
+        self.raw = np.zeros(n * itemsize + 2 * GUARD, np.uint8)  # first touch by this rank
+        self.data = self.raw[GUARD:GUARD + n * itemsize].view(DTYPES[dtype])
+
+    def guard(self):
+        self.raw[:GUARD] = GUARD_BYTE
+        self.raw[len(self.raw) - GUARD:] = GUARD_BYTE
+
+    def guards_intact(self):
+        return bool((self.raw[:GUARD] == GUARD_BYTE).all() and (self.raw[len(self.raw) - GUARD:] == GUARD_BYTE).all())
+
+
+class Collective:
+    """One problem on one implementation, this rank's part."""
+
+    def __init__(self, comm, impl, prob):
+        self.comm, self.impl, self.p = comm, impl, prob
+        self.rank = comm.Get_rank()
+        P, n, prim, root = prob["ranks"], prob["count"], prob["primitive"], prob["root"]
+        send_n = P * n if prim == "scatter" and self.rank == root else (0 if prim == "scatter" else n)
+        recv_n = n if prim == "scatter" else (P * n if prim == "gather" and self.rank == root else (n if prim == "reduce" and self.rank == root else 0))
+        self.send, self.recv = Guarded(send_n, prob["dtype"]), Guarded(recv_n, prob["dtype"])
+        self.result = None  # pickle: what the call returned
+        self.chunks = None  # pickle scatter: the root's list of per-rank arrays, made outside the window
+
+    def prepare(self, mode, seed):
+        p = self.p
+        if p["primitive"] != "scatter" or self.rank == p["root"]:
+            self.send.data[:] = inputs(p["primitive"], p["op"], p["dtype"], mode, p["ranks"], seed, self.rank, p["count"])
+        self.send.guard()
+        self.recv.raw[:] = POISON
+        self.recv.guard()
+        self.result = None
+        if self.impl == "mpi4py.pickle" and p["primitive"] == "scatter" and self.rank == p["root"]:
+            n = p["count"]
+            self.chunks = [self.send.data[r * n:(r + 1) * n] for r in range(p["ranks"])]
+
+    def run(self):
+        """One call; returns this rank's MPI.Wtime interval. The barrier is outside it."""
+        c, p, root = self.comm, self.p, self.p["root"]
+        is_root = self.rank == root
+        c.Barrier()
+        t0 = MPI.Wtime()
+        if self.impl == "mpi4py.buffer":
+            if p["primitive"] == "gather":
+                c.Gather(self.send.data, self.recv.data if is_root else None, root=root)
+            elif p["primitive"] == "scatter":
+                c.Scatter(self.send.data if is_root else None, self.recv.data, root=root)
+            else:
+                c.Reduce(self.send.data, self.recv.data if is_root else None, op=MPI_OPS[p["op"]], root=root)
+        else:
+            if p["primitive"] == "gather":
+                self.result = c.gather(self.send.data, root=root)
+            elif p["primitive"] == "scatter":
+                self.result = c.scatter(self.chunks if is_root else None, root=root)
+            else:
+                self.result = c.reduce(self.send.data, op=NP_OPS[p["op"]], root=root)
+        return MPI.Wtime() - t0
+
+    def output(self):
+        """What this rank holds after the call, as one array (None where MPI defines nothing)."""
+        p = self.p
+        mine = p["primitive"] == "scatter" or self.rank == p["root"]
+        if not mine:
+            return None
+        if self.impl == "mpi4py.buffer":
+            return self.recv.data
+        if p["primitive"] == "gather":
+            return np.concatenate(self.result) if self.result else np.zeros(0, DTYPES[p["dtype"]])
+        return np.asarray(self.result, DTYPES[p["dtype"]])
+
+    def check(self, mode, seed):
+        """'' when correct, else one line naming the first wrong element."""
+        p = self.p
+        want, bound = expected(p, mode, seed, self.rank)
+        where = (f"{p['primitive']} P={p['ranks']} n={p['count']} {p['dtype']}"
+                 + (f" {p['op']}" if p["primitive"] == "reduce" else "") + f" root={p['root']}")
+        if not self.send.guards_intact() or not self.recv.guards_intact():
+            return f"{where}: rank {self.rank}: guard bytes overwritten (a write past a buffer's end)"
+        if p["primitive"] != "scatter" or self.rank == p["root"]:
+            orig = inputs(p["primitive"], p["op"], p["dtype"], mode, p["ranks"], seed, self.rank, p["count"])
+            if not np.array_equal(orig.view(np.uint8), self.send.data.view(np.uint8)):
+                return f"{where}: rank {self.rank}: send buffer changed"
+        if want is None:
+            return ""
+        got = self.output()
+        if got is None or len(got) != len(want):
+            return f"{where}: rank {self.rank}: result has {0 if got is None else len(got)} elements, expected {len(want)}"
+        bad = first_wrong(got, want, bound)
+        if len(bad) == 0:
+            return ""
+        i = int(bad[0])
+        return (f"{where}: rank {self.rank} element {i}: expected {want[i]!r} got {got[i]!r}"
+                + (f" (bound {bound[i]!r})" if bound is not None else "") + f"; {len(bad)} wrong elements")
+
+
+def first_error(comm, local):
+    """The first non-empty message by rank order, agreed on every rank."""
+    size = comm.Get_size()
+    first = comm.allreduce(comm.Get_rank() if local else size, op=MPI.MIN)
+    return "" if first == size else comm.bcast(local, root=first)
+
+
+# ---- measurement
+
+def traffic(p, ceilings):
+    block = p["count"] * np.dtype(DTYPES[p["dtype"]]).itemsize
+    P = p["ranks"]
+    if p["primitive"] == "reduce":
+        return {"bytes": block, "bus": 1.0, "memory": P * block, "ceiling": ceilings[0]}
+    return {"bytes": P * block, "bus": (P - 1) / P, "memory": P * block, "ceiling": ceilings[1]}
+
+
+def percentile(v, q):
+    if not v:
+        return 0.0
+    s = sorted(v)
+    return s[min(len(s) - 1, int(q * (len(s) - 1) + 0.5))]
+
+
+def flush_caches(scratch):
+    scratch += 1  # writes every line of a buffer larger than the last-level cache
+
+
+def repetition(comm, coll, opts, scratch):
+    """Iterations until min_time of (max over ranks) time; every rank makes the same decision."""
+    iters, total, rank_total = [], 0.0, 0.0
+    while total < opts.min_time and len(iters) < 10_000_000:
+        if scratch is not None:
+            flush_caches(scratch)
+        dt = coll.run()
+        t = comm.allreduce(dt, op=MPI.MAX)
+        iters.append(t)
+        total += t
+        rank_total += dt
+    n = len(iters)
+    mean = total / n
+    mine = rank_total / n
+    return {"iterations": n, "mean": mean, "t_rank_min": comm.allreduce(mine, op=MPI.MIN),
+            "t_rank_max": comm.allreduce(mine, op=MPI.MAX),
+            "t_rank_avg": comm.allreduce(mine, op=MPI.SUM) / comm.Get_size(),
+            "t_p50": percentile(iters, 0.5), "t_p99": percentile(iters, 0.99)}
+
+
+def bench_name(impl, p):
+    s = f"{p['primitive']}/{impl}/{p['dtype']}"
+    if p["primitive"] == "reduce":
+        s += f"/{p['op']}"
+    return s + f"/ranks:{p['ranks']}/count:{p['count']}/root:{p['root']}/manual_time"
+
+
+def labels(impl, p, failed):
+    d = {"primitive": p["primitive"], "impl": impl, "dtype": p["dtype"], "validation": "failed" if failed else "passed"}
+    if p["primitive"] == "reduce":
+        d["op"] = p["op"]
+    return d
+
+
+def entries(impl, p, reps, tr, family):
+    name = bench_name(impl, p)
+    rows = []
+    for i, r in enumerate(reps):
+        mean = r["mean"]
+        algbw = tr["bytes"] / mean / 1e9 if mean > 0 else 0.0
+        membw = tr["memory"] / mean / 1e9 if mean > 0 else 0.0
+        counters = {"ranks": float(p["ranks"]), "count": float(p["count"]), "root": float(p["root"]),
+                    "bytes": float(tr["bytes"]), "algbw": algbw, "busbw": algbw * tr["bus"], "membw": membw,
+                    "peak_fraction": membw / tr["ceiling"] if tr["ceiling"] > 0 else 0.0,
+                    **{k: r[k] for k in ("t_rank_min", "t_rank_avg", "t_rank_max", "t_p50", "t_p99")}}
+        rows.append({"name": name, "family_index": family, "per_family_instance_index": 0, "run_name": name,
+                     "run_type": "iteration", "repetitions": len(reps), "repetition_index": i, "threads": 1,
+                     "iterations": r["iterations"], "real_time": mean * 1e9, "cpu_time": mean * 1e9,
+                     "time_unit": "ns", **counters, **labels(impl, p, False)})
+    if len(reps) > 1:
+        keys = ["real_time", "cpu_time"] + [k for k in rows[0] if isinstance(rows[0][k], float) and k not in ("real_time", "cpu_time")]
+        for agg in ("mean", "median", "stddev", "cv"):
+            e = {"name": f"{name}_{agg}", "family_index": family, "per_family_instance_index": 0, "run_name": name,
+                 "run_type": "aggregate", "repetitions": len(reps), "threads": 1, "aggregate_name": agg,
+                 "aggregate_unit": "percentage" if agg == "cv" else "time", "iterations": len(reps), "time_unit": "ns"}
+            for k in keys:
+                v = np.array([row[k] for row in rows], dtype=np.float64)
+                m, sd = float(v.mean()), float(v.std(ddof=1))
+                val = {"mean": m, "median": float(np.median(v)), "stddev": sd, "cv": sd / m if m != 0 else None}[agg]
+                if val is not None:  # Google Benchmark's undefined cv is left out, as the runner does
+                    e[k] = val
+            e.update(labels(impl, p, False))
+            rows.append(e)
+    return rows
+
+
+def error_entry(impl, p, message, family):
+    name = bench_name(impl, p)
+    return {"name": name, "family_index": family, "per_family_instance_index": 0, "run_name": name,
+            "run_type": "iteration", "repetitions": 1, "repetition_index": 0, "threads": 1, "iterations": 0,
+            "real_time": 0.0, "cpu_time": 0.0, "time_unit": "ns", "error_occurred": True,
+            "error_message": message, **labels(impl, p, True)}
+
+
+def write_atomically(path, doc):
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(doc, f, indent=2)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def parse(argv):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--impl", default=",".join(IMPLS))
+    ap.add_argument("--primitive", default=",".join(PRIMITIVES))
+    ap.add_argument("--dtype", default="f32")
+    ap.add_argument("--op", default="sum")
+    ap.add_argument("--ranks", default="")
+    ap.add_argument("--count", default="1:16M:x8")
+    ap.add_argument("--root", default="0")
+    ap.add_argument("--validate", type=int, default=3)
+    ap.add_argument("--check", default="exact", choices=("exact", "random"))
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--timeout", type=float, default=300)  # enforced by the launching primbench
+    ap.add_argument("--repetitions", type=int, default=3)
+    ap.add_argument("--min-time", type=float, default=0.05)
+    ap.add_argument("--warmup", type=float, default=0.01)
+    ap.add_argument("--cache", default="hot", choices=("hot", "cold"))
+    ap.add_argument("--ceilings", default="0,0")
+    ap.add_argument("--out", default="")
+    ap.add_argument("--quiet", action="store_true")
+    ap.add_argument("--validate-only", action="store_true", help="validation rounds only, no timing")
+    return ap.parse_args(argv)
+
+
+def plan(opts, P):
+    impls = [i.strip() for i in opts.impl.split(",")]
+    for i in impls:
+        if i not in IMPLS:
+            raise Usage(f"unknown implementation '{i}' (accepted: {', '.join(IMPLS)})")
+    prims = [x.strip() for x in opts.primitive.split(",")]
+    dtypes = [x.strip() for x in opts.dtype.split(",")]
+    ops = [x.strip() for x in opts.op.split(",")]
+    for vals, known, what in ((prims, PRIMITIVES, "primitive"), (dtypes, DTYPES, "dtype"), (ops, OPS, "op")):
+        for v in vals:
+            if v not in known:
+                raise Usage(f"unknown {what} '{v}' (accepted: {', '.join(known)})")
+    if opts.ranks and P not in sizes(opts.ranks, "rank count"):
+        raise Usage(f"this MPI job has {P} ranks, but --ranks is {opts.ranks}")
+    counts = sizes(opts.count, "count")
+    roots = []
+    for r in opts.root.split(","):
+        roots.append(P - 1 if r.strip() == "last" else sizes(r, "root")[0])
+    out = []
+    for impl in impls:
+        for prim in prims:
+            for dt in dtypes:
+                for op in (ops if prim == "reduce" else ["sum"]):
+                    for n in counts:
+                        for root in roots:
+                            if root < P:
+                                out.append((impl, {"primitive": prim, "ranks": P, "count": n, "dtype": dt, "op": op, "root": root}))
+    return out
+
+
+def main(argv):
+    comm = MPI.COMM_WORLD.Dup()
+    rank, P = comm.Get_rank(), comm.Get_size()
+    leader = rank == 0
+    try:
+        opts = parse(argv)
+        ceilings = [float(x) for x in opts.ceilings.split(",")]
+        if opts.validate < 1 or opts.repetitions < 1 or len(ceilings) != 2:
+            raise Usage("--validate and --repetitions must be at least 1; --ceilings is READ,COPY")
+        todo = plan(opts, P)
+    except (Usage, ValueError) as e:
+        if leader:
+            print(f"primbench mpi4py peer: error: {e}", file=sys.stderr)
+        return 2
+    hosts = {}
+    for h in comm.allgather(socket.gethostname()):
+        hosts[h] = hosts.get(h, 0) + 1
+    lib = MPI.Get_library_version().split("\n")[0].strip()
+    context = {"date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+               "host_name": socket.gethostname(), "executable": os.path.abspath(__file__),
+               "num_cpus": os.cpu_count(), "library_build_type": "release",
+               "mpi4py": {"version": __import__("mpi4py").__version__, "numpy": np.__version__,
+                          "python": sys.version.split()[0], "mpi_library": lib, "world_size": P, "hosts": hosts,
+                          "command_line": " ".join([sys.executable] + sys.argv)}}
+    doc = {"context": context, "benchmarks": []}
+    scratch = np.zeros(64 << 20, np.uint8) if opts.cache == "cold" else None
+    status = 0
+    for family, (impl, p) in enumerate(todo):
+        failure = ""
+        rows = []
+        try:
+            coll = Collective(comm, impl, p)
+            for k in range(opts.validate):
+                coll.prepare(opts.check, opts.seed + k)
+                coll.run()
+                failure = first_error(comm, coll.check(opts.check, opts.seed + k))
+                if failure:
+                    failure = f"validation failed: {impl} {failure}"
+                    break
+            if not failure and not opts.validate_only:
+                post = opts.seed + opts.validate
+                coll.prepare(opts.check, post)
+                t_end = MPI.Wtime() + opts.warmup
+                while comm.allreduce(MPI.Wtime() < t_end, op=MPI.LAND):
+                    coll.run()
+                reps = [repetition(comm, coll, opts, scratch) for _ in range(opts.repetitions)]
+                failure = first_error(comm, coll.check(opts.check, post))
+                if failure:
+                    failure = f"validation failed after timing: {impl} {failure}"
+                else:
+                    rows = entries(impl, p, reps, traffic(p, ceilings), family)
+        except MemoryError:
+            failure = first_error(comm, "out of memory allocating the buffers")
+        if failure:
+            status = 1
+            rows = [error_entry(impl, p, failure, family)]
+        doc["benchmarks"].extend(rows)
+        if leader:
+            if opts.out:
+                write_atomically(opts.out, doc)
+            if not opts.quiet:
+                shown = next((r for r in rows if r.get("aggregate_name") == "median"), rows[0])
+                print(f"{shown['run_name']:64s} {'FAILED: ' + failure if failure else '%10.2f us' % (shown['real_time'] / 1e3)}")
+    return status
+
+
+if __name__ == "__main__":
+    try:
+        code = main(sys.argv[1:])
+    except BaseException:  # one rank's error must end the job, not leave the others waiting
+        import traceback
+        traceback.print_exc()
+        sys.stderr.flush()
+        MPI.COMM_WORLD.Abort(3)
+    sys.exit(code)

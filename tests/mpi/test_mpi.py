@@ -1,0 +1,229 @@
+"""MPI backend under real processes: `primbench` starting mpirun itself, and a user's mpirun.
+
+Environment (set by tests/mpi/CMakeLists.txt): PRIMBENCH_BIN, PRIMBENCH_MPI_BROKEN (the plugin
+of broken MPI implementations).
+"""
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+import unittest
+
+BIN = os.environ.get("PRIMBENCH_BIN", "build/release/bench/primbench")
+BROKEN = os.environ.get("PRIMBENCH_MPI_BROKEN", "")
+
+
+def primbench(*args, timeout=240):
+    start = time.monotonic()
+    p = subprocess.run([BIN, *args], capture_output=True, text=True, timeout=timeout)
+    p.seconds = time.monotonic() - start
+    return p
+
+
+def mpirun(np, *args, timeout=240):
+    cmd = ["mpirun", "--oversubscribe", "-np", str(np)]
+    if os.geteuid() == 0:
+        cmd.insert(1, "--allow-run-as-root")
+    start = time.monotonic()
+    p = subprocess.run(cmd + [BIN, *args], capture_output=True, text=True, timeout=timeout)
+    p.seconds = time.monotonic() - start
+    return p
+
+
+def names(doc):
+    return {b["run_name"].removesuffix("/manual_time") for b in doc["benchmarks"]}
+
+
+class Case(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="primbench-mpi-")
+        self.out = os.path.join(self.dir, "out.json")
+
+    def tearDown(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def ok(self, p, code=0):
+        self.assertEqual(p.returncode, code, f"exit {p.returncode}\nstdout:\n{p.stdout[-3000:]}\nstderr:\n{p.stderr[-3000:]}")
+
+    def load(self):
+        with open(self.out) as f:
+            return json.load(f)
+
+
+class Semantics(Case):
+    """Every primitive, dtype and op at 1, 2, 3 and 4 ranks, roots 0 and last, n = 0 included."""
+
+    def test_every_problem_validates(self):
+        p = primbench("validate", "--impl", "mpi.*", "--ranks", "1:4:+1", "--primitive", "gather,scatter,reduce",
+                      "--dtype", "i32,i64,f32,f64", "--op", "sum,prod,min,max", "--count", "0,1,67",
+                      "--root", "0,last", "--validate", "1")
+        self.ok(p)
+        self.assertIn("all validated", p.stderr)
+        for np_ in (1, 2, 3, 4):
+            self.assertIn(f"-np {np_} ", p.stderr)
+
+    def test_random_mode_and_block_edges(self):
+        p = primbench("validate", "--impl", "mpi.*", "--ranks", "3", "--primitive", "reduce,gather",
+                      "--dtype", "f32,f64", "--op", "sum,prod", "--count", "1000", "--root", "1",
+                      "--check", "random", "--validate", "2")
+        self.ok(p)
+
+    def test_run_writes_one_json_with_shared_memory_and_mpi(self):
+        p = primbench("run", "--impl", "mpi.*,thread.flat", "--ranks", "2", "--primitive", "gather,reduce",
+                      "--count", "1K", "--root", "1", "--repetitions", "2", "--min-time", "0.002",
+                      "--warmup", "0", "--out", self.out)
+        self.ok(p)
+        doc = self.load()
+        impls = {b["impl"] for b in doc["benchmarks"]}
+        self.assertEqual(impls, {"mpi.native", "mpi.linear", "mpi.binomial", "thread.flat"})
+        self.assertIn("reduce/mpi.binomial/f32/sum/ranks:2/count:1024/root:1", names(doc))
+        for b in doc["benchmarks"]:
+            self.assertEqual(b["validation"], "passed")
+            self.assertFalse(b.get("error_occurred", False))
+            for k in ("ranks", "count", "root", "bytes", "algbw", "busbw", "t_rank_min", "t_rank_avg",
+                      "t_rank_max", "t_p50", "t_p99", "peak_fraction"):
+                self.assertIn(k, b, b["name"])
+            if b["run_type"] == "iteration":
+                self.assertLessEqual(b["t_rank_min"], b["t_rank_max"])
+        aggs = {b["aggregate_name"] for b in doc["benchmarks"] if b["run_type"] == "aggregate"}
+        self.assertEqual(aggs, {"mean", "median", "stddev", "cv"})
+        ctx = doc["context"]["primbench"]
+        launch = ctx["launched"]["launches"][0]
+        self.assertTrue(ctx["launched"]["mpi_library"])
+        self.assertEqual(launch["world_size"], 2)
+        self.assertEqual(sum(launch["hosts"].values()), 2)
+        self.assertIn("--ceilings", launch["command"])  # ranks reuse this run's measured ceilings
+        self.assertTrue(ctx["backends"]["mpi"]["version"])
+
+
+class Broken(Case):
+    """The foundation's broken-implementation cases, under real MPI processes."""
+
+    def caught(self, impl, primitives, extra=()):
+        p = primbench("validate", "--plugin", BROKEN, "--impl", impl, "--ranks", "3", "--primitive", primitives,
+                      "--count", "100", "--validate", "1", *extra)
+        self.ok(p, 1)
+        self.assertIn("FAILED", p.stdout + p.stderr)
+        return p.stdout + p.stderr
+
+    def test_wrong_order(self):
+        self.caught("mpibroken.wrong_order", "gather,scatter")
+
+    def test_wrong_root(self):
+        out = self.caught("mpibroken.wrong_root", "gather,reduce", ("--root", "1"))
+        self.assertIn("root=1", out)
+
+    def test_off_by_one_at_block_edge(self):
+        out = self.caught("mpibroken.off_by_one", "gather,scatter")
+        self.assertIn("element 99", out)
+
+    def test_missing_last_rank(self):
+        self.caught("mpibroken.missing_last_rank", "gather,scatter,reduce")
+
+    def test_write_past_end(self):
+        out = self.caught("mpibroken.past_end", "gather,reduce")
+        self.assertIn("guard", out)
+
+    def test_one_ulp_in_exact_mode(self):
+        self.caught("mpibroken.one_ulp", "reduce", ("--dtype", "f32,f64,i32"))
+
+    def test_every_broken_problem_fails_and_no_correct_one_does(self):
+        p = primbench("validate", "--plugin", BROKEN, "--impl", "mpi.native,mpibroken.wrong_order", "--ranks", "2",
+                      "--primitive", "gather", "--count", "8", "--validate", "1")
+        self.ok(p, 1)
+        self.assertRegex(p.stdout, r"gather/mpi\.native/\S+\s.*passed")
+        self.assertRegex(p.stdout, r"gather/mpibroken\.wrong_order/\S+\s.*FAILED")
+
+
+class Failures(Case):
+    """One rank's failure or hang ends promptly, with the results before it kept."""
+
+    def test_one_rank_failing_validation_is_agreed_and_reported(self):
+        p = primbench("run", "--plugin", BROKEN, "--impl", "mpi.native,mpibroken.one_rank_wrong,mpi.linear",
+                      "--ranks", "3", "--primitive", "scatter", "--count", "64", "--repetitions", "1",
+                      "--min-time", "0.002", "--warmup", "0", "--timeout", "60", "--out", self.out)
+        self.ok(p, 1)
+        self.assertLess(p.seconds, 60)
+        doc = self.load()
+        by_impl = {b["impl"]: b for b in doc["benchmarks"]}
+        bad = by_impl["mpibroken.one_rank_wrong"]
+        self.assertTrue(bad["error_occurred"])
+        self.assertIn("validation failed", bad["error_message"])
+        self.assertIn("rank 1", bad["error_message"])
+        self.assertEqual(by_impl["mpi.native"]["validation"], "passed")
+        self.assertEqual(by_impl["mpi.linear"]["validation"], "passed")  # the run went on
+
+    def test_hang_ends_by_timeout_naming_the_benchmark_and_keeping_results(self):
+        p = primbench("run", "--plugin", BROKEN, "--impl", "mpi.native,mpibroken.hang", "--ranks", "2",
+                      "--primitive", "gather", "--count", "16", "--repetitions", "1", "--min-time", "0.002",
+                      "--warmup", "0", "--timeout", "3", "--out", self.out, timeout=120)
+        self.ok(p, 3)
+        self.assertLess(p.seconds, 60)
+        self.assertIn("gather/mpibroken.hang", p.stderr)
+        self.assertIn("hung", p.stderr)
+        doc = self.load()
+        by_impl = {b["impl"]: b for b in doc["benchmarks"]}
+        self.assertEqual(by_impl["mpi.native"]["validation"], "passed")
+        self.assertTrue(by_impl["mpibroken.hang"]["error_occurred"])
+        self.assertIn("hung", by_impl["mpibroken.hang"]["error_message"])
+
+
+class UserLauncher(Case):
+    """A user's own mpirun gets the same JSON; mismatched rank counts are said, not hung."""
+
+    def test_mpirun_np_3(self):
+        p = mpirun(3, "run", "--impl", "mpi.native,mpi.binomial,thread.flat", "--primitive", "reduce", "--count", "100",
+                   "--root", "2", "--repetitions", "1", "--min-time", "0.002", "--warmup", "0", "--out", self.out)
+        self.ok(p)
+        doc = self.load()
+        self.assertEqual(names(doc), {"reduce/mpi.native/f32/sum/ranks:3/count:100/root:2",
+                                      "reduce/mpi.binomial/f32/sum/ranks:3/count:100/root:2"})
+        self.assertEqual(doc["context"]["primbench"]["world_size"], 3)
+        self.assertEqual(sum(doc["context"]["primbench"]["hosts"].values()), 3)
+        self.assertIn("thread.flat: skipped", p.stderr)
+        self.assertEqual(p.stdout.count("passed"), 2)  # only rank 0 prints
+
+    def test_mismatched_ranks_is_a_clear_error(self):
+        p = mpirun(2, "validate", "--impl", "mpi.native", "--ranks", "4", "--count", "8")
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("this MPI job has 2 processes", p.stderr)
+
+
+class Peer(Case):
+    """The mpi4py peer, run by `primbench run` beside the C++ implementations."""
+
+    def setUp(self):
+        super().setUp()
+        if subprocess.run(["/usr/bin/python3", "-c", "import mpi4py, numpy"], capture_output=True).returncode:
+            self.skipTest("mpi4py or numpy not importable by /usr/bin/python3 (apt-get install python3-mpi4py)")
+
+    def test_peer_in_the_same_json(self):
+        p = primbench("run", "--impl", "mpi4py.*,mpi.native", "--ranks", "2", "--primitive", "gather,scatter,reduce",
+                      "--op", "sum,max", "--count", "0,100", "--root", "1", "--repetitions", "2", "--min-time", "0.002",
+                      "--warmup", "0", "--out", self.out)
+        self.ok(p)
+        doc = self.load()
+        got = names(doc)
+        for impl in ("mpi4py.pickle", "mpi4py.buffer", "mpi.native"):
+            self.assertIn(f"gather/{impl}/f32/ranks:2/count:100/root:1", got)
+            self.assertIn(f"reduce/{impl}/f32/max/ranks:2/count:100/root:1", got)
+        peer = [b for b in doc["benchmarks"] if b["impl"].startswith("mpi4py")]
+        self.assertTrue(all(b["validation"] == "passed" for b in peer))
+        it = next(b for b in peer if b["run_type"] == "iteration" and b["count"] == 100)
+        for k in ("ranks", "count", "root", "bytes", "algbw", "busbw", "t_rank_min", "t_rank_avg", "t_rank_max",
+                  "t_p50", "t_p99", "primitive", "impl", "dtype", "validation"):
+            self.assertIn(k, it)
+        self.assertGreater(it["peak_fraction"], 0)  # the launcher passed the measured ceilings
+        self.assertEqual({b.get("aggregate_name") for b in peer} - {None}, {"mean", "median", "stddev", "cv"})
+
+    def test_peer_validation_catches_wrong_results(self):
+        # The peer's validator against itself: random-mode reduce at 3 ranks, and exact mode.
+        p = primbench("validate", "--impl", "mpi4py.*", "--ranks", "3", "--primitive", "reduce", "--dtype", "f64,i32",
+                      "--op", "sum,prod,min,max", "--count", "1,50", "--check", "random", "--validate", "1")
+        self.ok(p)
+
+
+if __name__ == "__main__":
+    unittest.main()
