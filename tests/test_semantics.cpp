@@ -5,7 +5,7 @@
 
 #include <thread>
 
-#include "primbench/primbench.hpp"
+#include "primbench/dispatch.hpp"
 #include "validate.hpp"
 
 namespace primbench {
@@ -65,11 +65,12 @@ TEST(Semantics, EveryBuiltInBackendIsRegistered) {
     EXPECT_NE(std::find(names.begin(), names.end(), expected), names.end()) << expected;
 }
 
-// Large enough that each rank's part spans many pages and vector tiles.
+// Large enough that each rank's part spans many pages and vector tiles, and that reduce takes
+// its streaming-store path (results of kStreamBytes and more).
 TEST(Semantics, LargeCountsStayCorrect) {
   for (const std::string& name : in_process_impls())
     for (Primitive prim : {Primitive::gather, Primitive::scatter, Primitive::reduce}) {
-      const Problem p{prim, 3, (std::size_t{1} << 20) + 5, DType::f32, Op::sum, 1};
+      const Problem p{prim, 3, kStreamBytes / sizeof(float) + 5, DType::f32, Op::sum, 1};
       auto c = find(name).make(p);
       EXPECT_EQ(validate::rounds(*c, validate::Mode::exact, 3, 1), "") << name;
     }

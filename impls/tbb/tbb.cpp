@@ -39,9 +39,11 @@ class TbbParallelFor final : public HostCollective {
       std::vector<const T*> src(p.ranks);
       for (int r = 0; r < p.ranks; ++r) src[r] = send_ptr<T>(r);
       T* dst = recv_ptr<T>(p.root);
+      const bool stream = n * sizeof(T) >= kStreamBytes;
       with_op(p.op, [&](auto op) {
         tbb::parallel_for(tbb::blocked_range<std::size_t>(0, n, kGrain<T>), [&](const auto& range) {
-          combine_all<decltype(op)>(dst, src.data(), p.ranks, range.begin(), range.end());
+          combine_all<decltype(op)>(dst, src.data(), p.ranks, range.begin(), range.end(), stream);
+          if (stream) stream_fence();
         });
       });
       return;

@@ -104,9 +104,11 @@ class ThreadFlat final : public ThreadCollective {
         const std::size_t hi = std::min(n, lines * (rank + 1) / p.ranks * kLine);
         std::vector<const T*> src(p.ranks);
         for (int r = 0; r < p.ranks; ++r) src[r] = send_ptr<T>(r);
+        const bool stream = n * sizeof(T) >= kStreamBytes;
         with_op(p.op, [&](auto op) {
-          combine_all<decltype(op)>(recv_ptr<T>(p.root), src.data(), p.ranks, lo, hi);
+          combine_all<decltype(op)>(recv_ptr<T>(p.root), src.data(), p.ranks, lo, hi, stream);
         });
+        if (stream) stream_fence();
         arrive(rank);
         break;
       }

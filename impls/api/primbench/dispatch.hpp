@@ -5,8 +5,13 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <stdexcept>
 #include <utility>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "primbench/primbench.hpp"
 
@@ -47,20 +52,51 @@ inline void combine(T* dst, const T* a, const T* __restrict__ b, std::size_t n) 
   for (std::size_t i = 0; i < n; ++i) dst[i] = O::template apply<T>(a[i], b[i]);
 }
 
+// Copies `bytes` to dst with non-temporal stores where the target is 16-byte aligned: a result
+// far larger than the caches goes straight to memory instead of being read for ownership first.
+// Callers publish the result to other threads only after stream_fence().
+inline void stream_copy(void* dst, const void* src, std::size_t bytes) {
+#if defined(__SSE2__)
+  auto* d = static_cast<char*>(dst);
+  const auto* s = static_cast<const char*>(src);
+  const std::size_t head = std::min(bytes, (16 - reinterpret_cast<std::uintptr_t>(d) % 16) % 16);
+  std::memcpy(d, s, head);
+  std::size_t i = head;
+  for (; i + 16 <= bytes; i += 16)
+    _mm_stream_si128(reinterpret_cast<__m128i*>(d + i), _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + i)));
+  std::memcpy(d + i, s + i, bytes - i);
+#else
+  std::memcpy(dst, src, bytes);
+#endif
+}
+
+inline void stream_fence() {
+#if defined(__SSE2__)
+  _mm_sfence();
+#endif
+}
+
+// Results at least this large are written with non-temporal stores by combine_all.
+inline constexpr std::size_t kStreamBytes = std::size_t{8} << 20;
+
 // dst[i] = O over r of src[r][i], i in [lo, hi), ranks in order 0..P-1. Reads each source once,
-// writes dst once: the bandwidth-optimal shape of a shared-memory reduce.
+// writes dst once: the bandwidth-optimal shape of a shared-memory reduce. With `stream`, each
+// tile is combined in L1 and streamed out; call stream_fence() before publishing dst.
 template <class O, class T>
 inline void combine_all(T* __restrict__ dst, const T* const* src, int ranks, std::size_t lo,
-                        std::size_t hi) {
+                        std::size_t hi, bool stream = false) {
   constexpr std::size_t kTile = 2048 / sizeof(T);  // keeps the partial result in L1
+  alignas(64) T tile[kTile];
   for (std::size_t t = lo; t < hi; t += kTile) {
     const std::size_t e = std::min(hi, t + kTile);
+    T* out = stream ? tile : dst + t;
     if (ranks == 1) {
-      std::copy(src[0] + t, src[0] + e, dst + t);
-      continue;
+      std::copy(src[0] + t, src[0] + e, out);
+    } else {
+      combine<O>(out, src[0] + t, src[1] + t, e - t);
+      for (int r = 2; r < ranks; ++r) combine<O>(out, out, src[r] + t, e - t);
     }
-    combine<O>(dst + t, src[0] + t, src[1] + t, e - t);
-    for (int r = 2; r < ranks; ++r) combine<O>(dst + t, dst + t, src[r] + t, e - t);
+    if (stream) stream_copy(dst + t, tile, (e - t) * sizeof(T));
   }
 }
 
