@@ -426,10 +426,13 @@ int run_benchmarks(const std::vector<Planned>& plan, const RunOptions& opts) {
   }
   g_emergency.path.clear();
   if (!launched.empty()) {
-    Launched l = launch_ranks(launched, opts);
+    RunOptions measured = opts;  // the launched ranks use this run's ceilings, not their own
+    if (ceilings.host_read_GBps > 0) measured.read_GBps = ceilings.host_read_GBps, measured.copy_GBps = ceilings.host_copy_GBps;
+    Launched l = launch_ranks(launched, measured);
     status = std::max(status, l.status);
     for (json& e : l.benchmarks) {
-      if (e.value("run_type", "") != "aggregate" || e.value("aggregate_name", "") == "median")
+      // One row per benchmark, as for those run here: the median, or the only repetition.
+      if ((e.value("run_type", "") != "aggregate" && e.value("repetitions", 1) == 1) || e.value("aggregate_name", "") == "median")
         console.row(e.value("run_name", e.value("name", "")), e.value("error_occurred", false) ? json() : e,
                     e.value("error_occurred", false) ? e.value("error_message", "error") : "");
       doc["benchmarks"].push_back(std::move(e));
