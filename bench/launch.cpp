@@ -5,6 +5,7 @@
 // /usr/bin/python3).
 #include "launch.hpp"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/stat.h>
@@ -89,7 +90,8 @@ std::vector<std::string> arguments(const Group& g, const RunOptions& o, const st
                        "--cache", o.cold ? "cold" : "hot"});
     if (o.read_GBps > 0) a.insert(a.end(), {"--ceilings", number(o.read_GBps) + "," + number(o.copy_GBps)});
   }
-  a.insert(a.end(), {"--out", out, "--quiet"});
+  // Timing runs report through JSON; validation runs print their rows, which are passed on.
+  if (o.timing) a.insert(a.end(), {"--out", out, "--quiet"});
   if (g.peer && !o.timing) a.push_back("--validate-only");
   if (!g.peer) {
     a.push_back("--launched");
@@ -193,8 +195,31 @@ Outcome run_launch(std::vector<std::string> cmd, const std::string& out, const G
   std::vector<std::string> envs = child_environment();
   auto argv = c_strings(cmd);
   auto envp = c_strings(envs);
+  // Validation only: the launched rows come through a pipe, each one a sign of progress.
+  int rows[2] = {-1, -1};
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  if (!opts.timing && ::pipe(rows) == 0) {
+    ::fcntl(rows[0], F_SETFL, O_NONBLOCK);
+    ::fcntl(rows[0], F_SETFD, FD_CLOEXEC);
+    posix_spawn_file_actions_adddup2(&fa, rows[1], 1);
+    posix_spawn_file_actions_addclose(&fa, rows[1]);
+  }
   pid_t pid = 0;
-  if (const int rc = ::posix_spawnp(&pid, argv[0], nullptr, nullptr, argv.data(), envp.data()); rc != 0) {
+  const int rc = ::posix_spawnp(&pid, argv[0], &fa, nullptr, argv.data(), envp.data());
+  posix_spawn_file_actions_destroy(&fa);
+  if (rows[1] >= 0) ::close(rows[1]);
+  auto forward = [&] {  // returns whether anything came
+    bool any = false;
+    char buf[4096];
+    for (ssize_t k; rows[0] >= 0 && (k = ::read(rows[0], buf, sizeof buf)) > 0; any = true) {
+      std::fwrite(buf, 1, static_cast<std::size_t>(k), stdout);
+      std::fflush(stdout);
+    }
+    return any;
+  };
+  if (rc != 0) {
+    if (rows[0] >= 0) ::close(rows[0]);
     r.failure = "cannot start the MPI launcher '" + cmd[0] + "': " + std::strerror(rc);
     return r;
   }
@@ -210,11 +235,12 @@ Outcome run_launch(std::vector<std::string> cmd, const std::string& out, const G
     if (w == pid) break;
     if (w < 0 && errno != EINTR) break;
     const double now = now_seconds();
+    if (forward()) last_progress = now;
     struct stat st{};
     if (::stat(out.c_str(), &st) == 0 && (st.st_mtim.tv_sec != seen.tv_sec || st.st_mtim.tv_nsec != seen.tv_nsec)) {
       seen = st.st_mtim;
       last_progress = now;
-      if (json d = read_json(out); d.is_object()) {
+      if (json d = read_json(out); d.is_object() && !d["benchmarks"].empty()) {
         std::set<std::string> names;
         for (const json& e : d["benchmarks"]) names.insert(e.value("run_name", e.value("name", "")));
         done = names.size();
@@ -237,7 +263,9 @@ Outcome run_launch(std::vector<std::string> cmd, const std::string& out, const G
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  if (!opts.quiet && tty) std::fprintf(stderr, "\r\033[K");
+  forward();
+  if (rows[0] >= 0) ::close(rows[0]);
+  if (!opts.quiet && tty && opts.timing) std::fprintf(stderr, "\r\033[K");
   if (WIFEXITED(status)) r.exit_status = WEXITSTATUS(status);
   else if (r.failure.empty() && WIFSIGNALED(status))
     r.failure = "the MPI launcher died of signal " + std::to_string(WTERMSIG(status));
@@ -293,6 +321,13 @@ Launched launch_ranks(const std::vector<Planned>& plan, const RunOptions& opts) 
     std::remove(out.c_str());
     std::remove((out + ".tmp").c_str());
 
+    if (!opts.timing) {  // validation only: the rows are printed; the exit status says the rest
+      if (!o.failure.empty()) std::fprintf(stderr, "primbench: error: np=%d: %s\n", g.ranks, o.failure.c_str());
+      result.status = std::max(result.status, o.exit_status == kOk || o.exit_status == kValidationFailed ? o.exit_status : int(kIncomplete));
+      result.context["launches"].push_back({{"ranks", g.ranks}, {"peer", g.peer}, {"command", shell_words(cmd)}, {"exit_status", o.exit_status}});
+      done += g.items.size();
+      continue;
+    }
     // Entries as the launched run wrote them; every planned benchmark it did not report is an
     // error naming why, so nothing silently disappears.
     std::set<std::string> reported;

@@ -464,8 +464,15 @@ def main(argv):
             if opts.out:
                 write_atomically(opts.out, doc)
             if not opts.quiet:
-                shown = next((r for r in rows if r.get("aggregate_name") == "median"), rows[0])
-                print(f"{shown['run_name']:64s} {'FAILED: ' + failure if failure else '%10.2f us' % (shown['real_time'] / 1e3)}")
+                name = bench_name(impl, p)
+                if failure:
+                    print(f"{name:64s} {'-':>10s} {'-':>10s} {'-':>10s} {'-':>6s}  FAILED: {failure}", flush=True)
+                elif not rows:
+                    print(f"{name:64s} {'-':>10s} {'-':>10s} {'-':>10s} {'-':>6s}  passed", flush=True)
+                else:
+                    shown = next((r for r in rows if r.get("aggregate_name") == "median"), rows[0])
+                    print(f"{name:64s} {shown['real_time'] / 1e3:7.2f} us {shown['algbw']:10.3f} {shown['busbw']:10.3f} "
+                          f"{100 * shown['peak_fraction']:5.1f}%  passed", flush=True)
     return status
 
 
