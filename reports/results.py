@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 TIME_UNITS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}
 NAME_RE = re.compile(
     r"^(?P<primitive>gather|scatter|reduce)/(?P<impl>[^/]+)/(?P<dtype>[^/]+)"
-    r"(?:/(?P<op>sum|prod|min|max))?/ranks:(?P<ranks>\d+)/count:(?P<count>\d+)(?:/root:(?P<root>\d+))?")
+    r"(?:/(?P<op>sum|prod|min|max))?/ranks:(?P<ranks>\d{1,18})(?!\d)/count:(?P<count>\d{1,18})(?!\d)(?:/root:(?P<root>\d{1,18})(?!\d))?")
 
 
 class ResultsError(Exception):
@@ -84,6 +84,11 @@ def _entry(b: dict, path: str, i: int) -> Entry:
     if not isinstance(b, dict) or not isinstance(b.get("name"), str):
         raise ResultsError(f"{path}: benchmarks[{i}] has no name; not Google Benchmark JSON")
     run_name = b.get("run_name", b["name"])
+    if not isinstance(run_name, str):
+        raise ResultsError(f"{path}: benchmarks[{i}] has a run_name that is not a string")
+    for key in ("run_type", "aggregate_name", "primitive", "impl", "dtype", "op", "time_unit"):
+        if b.get(key) is not None and not isinstance(b[key], str):
+            raise ResultsError(f"{path}: benchmark '{b['name']}' has a {key} that is not a string")
     if run_name.endswith("/manual_time"):
         run_name = run_name[: -len("/manual_time")]
     m = NAME_RE.match(run_name)
@@ -93,6 +98,8 @@ def _entry(b: dict, path: str, i: int) -> Entry:
     error = b.get("error_message") if b.get("error_occurred") else None
     if b.get("error_occurred") and not error:
         error = "error"
+    if error is not None and not isinstance(error, str):
+        error = json.dumps(error)
     time_s = None
     if error is None:
         unit = b.get("time_unit", "ns")
@@ -116,9 +123,10 @@ def _entry(b: dict, path: str, i: int) -> Entry:
         root=int(root) if root is not None else 0,
         run_type=b.get("run_type", "iteration"),
         aggregate_name=b.get("aggregate_name"),
-        repetition_index=b.get("repetition_index"),
+        repetition_index=None if b.get("repetition_index") is None
+        else int(_num(b["repetition_index"], f"repetition_index of '{b['name']}'", path)),
         time_s=time_s,
-        iterations=int(b.get("iterations", 0) or 0),
+        iterations=int(_num(b.get("iterations", 0) or 0, f"iterations of '{b['name']}'", path)),
         counters=counters,
         error=error,
         source=path,
