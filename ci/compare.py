@@ -82,11 +82,13 @@ def holm(pvalues: dict) -> dict:
 
 def load_side(paths: list) -> dict:
     """Merge several results files: samples concatenated, failures and names united."""
-    side = {"paths": paths, "samples": {}, "failures": {}, "names": set(), "revisions": []}
+    side = {"paths": paths, "samples": {}, "rounds": {}, "failures": {}, "names": set(),
+            "revisions": []}
     for path in paths:
         res = load(path)
         for name, xs in res.samples().items():
             side["samples"].setdefault(name, []).extend(xs)
+            side["rounds"].setdefault(name, []).append(statistics.median(xs))
         for name, err in res.failures().items():
             side["failures"].setdefault(name, err)
         side["names"].update(e.name for e in res.entries)
@@ -143,6 +145,7 @@ def compare(base: dict, head: dict, alpha=0.01, min_effect=0.05, max_cv=0.10,
             row["reason"] = "no per-repetition samples (aggregates only?)"
         else:
             _decide(row, level, alpha, min_effect, max_cv)
+            _check_rounds(row, base["rounds"].get(name, []), head["rounds"].get(name, []))
             row["recheck"] = _near_threshold(row, alpha, min_effect, recheck_margin)
         rows.append(row)
     rows.sort(key=lambda r: (VERDICTS.index(r["verdict"]), r["name"]))
@@ -190,6 +193,23 @@ def _decide(row, level, alpha, min_effect, max_cv):
         row["verdict"] = "SAME"
         row["reason"] = ("within min effect" if row["significant"]
                          else f"not significant (p_adj {row['p_adjusted']:.2g})")
+
+
+def _check_rounds(row, base_rounds: list, head_rounds: list) -> None:
+    """With several files (runs) per side, a change must show in every run: each head run's
+    median beyond every base run's. Repetitions within one run share the machine's state, so
+    a busy moment during one run makes its samples look significant together; interleaved runs
+    (ci/regress) expose that, a real change survives it."""
+    row["base"]["runs"], row["head"]["runs"] = len(base_rounds), len(head_rounds)
+    if row["verdict"] not in ("SLOWER", "FASTER") or len(base_rounds) < 2 or len(head_rounds) < 2:
+        return
+    separated = (min(head_rounds) > max(base_rounds) if row["verdict"] == "SLOWER"
+                 else max(head_rounds) < min(base_rounds))
+    if not separated:
+        row["reason"] = (f"{row['change']:+.1%} but the runs overlap (base run medians "
+                         f"{fmt_time(min(base_rounds))}-{fmt_time(max(base_rounds))}, head "
+                         f"{fmt_time(min(head_rounds))}-{fmt_time(max(head_rounds))})")
+        row["verdict"], row["regression"] = "NOISY", False
 
 
 def _near_threshold(row, alpha, min_effect, margin) -> bool:

@@ -189,6 +189,23 @@ class Verdicts(Case):
         code, rows, _ = self.verdicts(b1, h1, "--base-extra", b2, "--head-extra", h2)
         self.assertEqual((code, rows[A]["verdict"], rows[A]["head"]["n"]), (1, "SLOWER", 10))
 
+    def test_a_shift_in_one_run_only_is_noisy(self):
+        # Two runs per side; one head run landed on a busy moment (+40 %), the other did not.
+        # Pooled, the U test calls that significant; the runs overlap, so it is not a change.
+        b1 = synth.write(self.path("b1.json"), {A: synth.samples(1, 10, 1000.0, 0.01)})
+        b2 = synth.write(self.path("b2.json"), {A: synth.samples(2, 10, 1040.0, 0.01)})
+        h1 = synth.write(self.path("h1.json"), {A: synth.samples(3, 10, 1400.0, 0.01)})
+        h2 = synth.write(self.path("h2.json"), {A: synth.samples(4, 10, 1030.0, 0.01)})
+        code, rows, rep = self.verdicts(f"{b1},{b2}", f"{h1},{h2}")
+        self.assertEqual((code, rows[A]["verdict"]), (0, "NOISY"))
+        self.assertIn("runs overlap", rows[A]["reason"])
+        self.assertEqual(rep["recheck"], [A])
+        self.assertEqual((rows[A]["base"]["runs"], rows[A]["head"]["runs"]), (2, 2))
+        # A shift in every run is a regression.
+        h2 = synth.write(self.path("h2.json"), {A: synth.samples(4, 10, 1250.0, 0.01)})
+        code, rows, _ = self.verdicts(f"{b1},{b2}", f"{h1},{h2}")
+        self.assertEqual((code, rows[A]["verdict"]), (1, "SLOWER"))
+
 
 class Units(unittest.TestCase):
     def test_holm_adjustment(self):
