@@ -189,25 +189,48 @@ class Verdicts(Case):
         code, rows, _ = self.verdicts(b1, h1, "--base-extra", b2, "--head-extra", h2)
         self.assertEqual((code, rows[A]["verdict"], rows[A]["head"]["n"]), (1, "SLOWER", 10))
 
-    def test_a_shift_in_one_run_only_is_noisy(self):
-        # Two runs per side; one head run landed on a busy moment (+40 %), the other did not.
-        # Pooled, the U test calls that significant; the runs overlap, so it is not a change.
+    def test_slower_on_two_runs_a_side_is_rechecked(self):
         b1 = synth.write(self.path("b1.json"), {A: synth.samples(1, 10, 1000.0, 0.01)})
         b2 = synth.write(self.path("b2.json"), {A: synth.samples(2, 10, 1040.0, 0.01)})
-        h1 = synth.write(self.path("h1.json"), {A: synth.samples(3, 10, 1400.0, 0.01)})
-        h2 = synth.write(self.path("h2.json"), {A: synth.samples(4, 10, 1030.0, 0.01)})
-        code, rows, rep = self.verdicts(f"{b1},{b2}", f"{h1},{h2}")
-        self.assertEqual((code, rows[A]["verdict"]), (0, "NOISY"))
-        self.assertIn("runs overlap", rows[A]["reason"])
-        self.assertEqual(rep["recheck"], [A])
-        self.assertEqual((rows[A]["base"]["runs"], rows[A]["head"]["runs"]), (2, 2))
-        # A shift in every run is a regression.
+        h1 = synth.write(self.path("h1.json"), {A: synth.samples(3, 10, 1300.0, 0.01)})
         h2 = synth.write(self.path("h2.json"), {A: synth.samples(4, 10, 1250.0, 0.01)})
-        code, rows, _ = self.verdicts(f"{b1},{b2}", f"{h1},{h2}")
+        code, rows, rep = self.verdicts(f"{b1},{b2}", f"{h1},{h2}")
         self.assertEqual((code, rows[A]["verdict"]), (1, "SLOWER"))
+        self.assertEqual((rows[A]["base"]["runs"], rows[A]["head"]["runs"]), (2, 2))
+        self.assertEqual(rep["recheck"], [A])  # a regression on 2 runs a side is confirmed
+        code, rows, rep = self.verdicts(",".join([b1, b2, b1]), ",".join([h1, h2, h1]))
+        self.assertEqual((code, rep["recheck"]), (1, []))
+
+    def test_t_p50_metric(self):
+        base, head = self.pair({A: synth.samples(1, 10, 1000.0, 0.01)},
+                               {A: synth.samples(2, 10, 1000.0, 0.01)})
+        code, rows, rep = self.verdicts(base, head, "--metric", "t_p50")
+        self.assertEqual(rep["settings"]["metric"], "t_p50")
+        self.assertEqual(rows[A]["verdict"], "SAME")
+        self.assertAlmostEqual(rows[A]["base"]["median_s"],
+                               sorted(synth.samples(1, 10, 1000.0, 0.01))[4:6][0] * 1e-9, delta=2e-8)
 
 
 class Units(unittest.TestCase):
+    def test_runs_must_agree(self):
+        def row(verdict):
+            return {"verdict": verdict, "regression": verdict == "SLOWER", "change": 0.3,
+                    "reason": "", "base": {}, "head": {}}
+        r = row("SLOWER")  # every head run beyond every base run: a change
+        compare._check_rounds(r, [1.0, 1.01, 0.99, 1.02], [1.3, 1.31, 1.29, 1.03])
+        self.assertEqual((r["verdict"], r["runs_agreeing"]), ("SLOWER", 1.0))
+        r = row("SLOWER")  # one busy base run (or one quiet head run) overlaps: not decided
+        compare._check_rounds(r, [1.0, 1.01, 0.99, 1.5], [1.3, 1.31, 1.29, 1.32])
+        self.assertEqual((r["verdict"], r["regression"]), ("NOISY", False))
+        self.assertIn("runs disagree (12 of 16", r["reason"])
+        r = row("FASTER")
+        compare._check_rounds(r, [1.0, 1.01], [0.7, 1.2])
+        self.assertEqual(r["verdict"], "NOISY")
+        r = row("SLOWER")  # one file a side: nothing to check
+        compare._check_rounds(r, [1.0], [1.3])
+        self.assertEqual(r["verdict"], "SLOWER")
+
+
     def test_holm_adjustment(self):
         adj = compare.holm({"a": 0.01, "b": 0.04, "c": 0.03})
         self.assertAlmostEqual(adj["a"], 0.03)
