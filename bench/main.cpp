@@ -140,6 +140,7 @@ int main_impl(int argc, char** argv) {
   run_cmd->add_option("--warmup", opts.warmup, "seconds of warm-up before timing (default 0.01)");
   run_cmd->add_option("--cache", cache, "hot (default) or cold (caches flushed before every iteration)");
   run_cmd->add_option("--out", opts.out, "JSON results file (default primbench.json)");
+  run_cmd->add_flag("--resume", opts.resume, "keep the passing results already in --out; run only the failed and missing");
   run_cmd->add_option("--ceilings", ceilings, "READ,COPY host ceilings in GB/s instead of measuring them");
   CLI::App* validate_cmd = app.add_subcommand("validate", "validation only; exit 1 on any failure");
   add_selectors(validate_cmd);

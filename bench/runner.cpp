@@ -22,6 +22,7 @@
 #include "ceilings.hpp"
 #include "context.hpp"
 #include "launch.hpp"
+#include "resume.hpp"
 
 namespace primbench {
 namespace {
@@ -331,14 +332,17 @@ void configure_google_benchmark(const RunOptions& opts) {
   benchmark::Initialize(&argc, argv.data());
 }
 
-int run_benchmarks(const std::vector<Planned>& plan, const RunOptions& opts) {
+int run_benchmarks(const std::vector<Planned>& requested, const RunOptions& opts) {
+  // --resume: the earlier run's passing results stay, and only the rest runs.
+  Resumed resumed = opts.resume ? resume_file(opts.out, requested) : Resumed{json::array(), requested};
+  const std::vector<Planned>& plan = resumed.todo;
   World& w = world();
   if (opts.timing) configure_google_benchmark(opts);
   const bool leader = w.rank() == 0;
   Ceilings ceilings;
   if (opts.timing) ceilings = measure_ceilings(opts, leader);
 
-  json doc = {{"context", json::object()}, {"benchmarks", json::array()}};
+  json doc = {{"context", json::object()}, {"benchmarks", std::move(resumed.benchmarks)}};
   json gb_context, launched_context;
   auto context = [&] {
     json c = gb_context.is_null() ? json::object() : gb_context;

@@ -29,6 +29,7 @@ struct RunOptions {
   std::string command_line;
   bool launch = true;         // start the MPI launcher for process-per-rank implementations
   std::vector<std::string> plugins;  // loaded with --plugin; launched ranks load them too
+  bool resume = false;        // keep the passing results already in `out`, run the rest
 };
 
 int run_benchmarks(const std::vector<Planned>& plan, const RunOptions& opts);

@@ -1,0 +1,71 @@
+#include "resume.hpp"
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+namespace primbench {
+
+using nlohmann::json;
+
+namespace {
+// The benchmark an entry belongs to: its run name without Google Benchmark's suffix.
+std::string benchmark_of(const json& e) {
+  const json& n = e.contains("run_name") ? e["run_name"] : e["name"];
+  std::string s = n.get<std::string>();
+  constexpr std::string_view suffix = "/manual_time";
+  if (s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0)
+    s.resize(s.size() - suffix.size());
+  return s;
+}
+}  // namespace
+
+Resumed resume(const std::string& text, const std::string& path, const std::vector<Planned>& plan) {
+  const std::string what = "--resume: '" + path + "' ";
+  const std::string fix = "; move it away or choose another --out";
+  json doc = json::parse(text, nullptr, false);
+  if (doc.is_discarded()) throw UsageError(what + "is not valid JSON (truncated or corrupt?)" + fix);
+  const bool ours = doc.is_object() && doc.contains("context") && doc["context"].is_object() &&
+                    doc["context"].contains("primbench") && doc["context"]["primbench"].is_object() &&
+                    doc.contains("benchmarks") && doc["benchmarks"].is_array();
+  if (!ours) throw UsageError(what + "is not primbench results (Google Benchmark JSON with a primbench context)" + fix);
+
+  // A benchmark is measured when it has an entry and none of its entries failed.
+  std::set<std::string> seen, failed;
+  for (const json& e : doc["benchmarks"]) {
+    const bool named = e.is_object() && ((e.contains("run_name") && e["run_name"].is_string()) ||
+                                         (!e.contains("run_name") && e.contains("name") && e["name"].is_string()));
+    if (!named) throw UsageError(what + "has a benchmark entry without a name" + fix);
+    const std::string b = benchmark_of(e);
+    seen.insert(b);
+    const bool error = e.contains("error_occurred") && e["error_occurred"] != json(false);
+    const bool invalid = e.contains("validation") && e["validation"] != json("passed");
+    if (error || invalid) failed.insert(b);
+  }
+  std::set<std::string> planned;
+  for (const Planned& p : plan) planned.insert(p.name);
+
+  Resumed r;
+  for (json& e : doc["benchmarks"]) {
+    const std::string b = benchmark_of(e);
+    if (!planned.count(b) || !failed.count(b)) r.benchmarks.push_back(std::move(e));
+  }
+  for (const Planned& p : plan)
+    if (!seen.count(p.name) || failed.count(p.name)) r.todo.push_back(p);
+  return r;
+}
+
+Resumed resume_file(const std::string& path, const std::vector<Planned>& plan) {
+  std::error_code missing;
+  if (!std::filesystem::exists(path, missing)) return Resumed{json::array(), plan};
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw UsageError("--resume: cannot read '" + path + "': " + std::strerror(errno));
+  std::ostringstream text;
+  text << f.rdbuf();
+  return resume(text.str(), path, plan);
+}
+
+}  // namespace primbench

@@ -1,0 +1,25 @@
+// --resume: what an earlier run of the same --out already measured, and what is left to run.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "selection.hpp"
+
+namespace primbench {
+
+struct Resumed {
+  nlohmann::json benchmarks = nlohmann::json::array();  // the earlier entries to keep
+  std::vector<Planned> todo;                            // the planned benchmarks still to run
+};
+
+// Keeps every earlier entry except those of planned benchmarks that failed (error or failed
+// validation), and plans only benchmarks without a passing entry. `text` is the earlier file's
+// content; throws UsageError (one line, naming `path`) when it is not primbench results.
+Resumed resume(const std::string& text, const std::string& path, const std::vector<Planned>& plan);
+
+// The same from the file at `path`; a file that does not exist resumes nothing.
+Resumed resume_file(const std::string& path, const std::vector<Planned>& plan);
+
+}  // namespace primbench
