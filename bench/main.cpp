@@ -5,6 +5,7 @@
 
 #include <CLI/CLI.hpp>
 #include <benchmark/benchmark.h>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -125,7 +126,7 @@ int main_impl(int argc, char** argv) {
     sub->add_option("--root", sel.roots, "root ranks, or 'last' (default 0)");
     sub->add_option("--validate", opts.validate_rounds, "validation rounds before timing, fresh seed each (default 3)");
     sub->add_option("--check", check, "exact (bit-exact by construction) or random (rigorous error bound)");
-    sub->add_option("--seed", opts.seed, "first validation seed");
+    sub->add_option("--seed", opts.seed, "first validation seed")->check(CLI::NonNegativeNumber);
     sub->add_flag("--quiet", opts.quiet, "no progress or table");
     sub->add_option("--timeout", opts.timeout, "seconds one benchmark may take before the run ends (default 300)");
     // Set by the MPI launch (bench/launch.cpp) in the ranks it starts: run here, launch nothing.
@@ -177,9 +178,10 @@ int main_impl(int argc, char** argv) {
   opts.cold = cache == "cold";
   if (opts.validate_rounds < 1) throw UsageError("--validate must be at least 1: results are never reported unvalidated");
   if (opts.repetitions < 1) throw UsageError("--repetitions must be at least 1");
-  if (!(opts.min_time > 0)) throw UsageError("--min-time must be a positive number of seconds");
-  if (!(opts.warmup >= 0)) throw UsageError("--warmup must be a non-negative number of seconds");
-  if (!(opts.timeout > 0)) throw UsageError("--timeout must be a positive number of seconds");
+  // Infinite times would loop until the watchdog ends the run.
+  if (!(opts.min_time > 0 && std::isfinite(opts.min_time))) throw UsageError("--min-time must be a positive number of seconds");
+  if (!(opts.warmup >= 0 && std::isfinite(opts.warmup))) throw UsageError("--warmup must be a non-negative number of seconds");
+  if (!(opts.timeout > 0 && std::isfinite(opts.timeout))) throw UsageError("--timeout must be a positive number of seconds");
   if (!ceilings.empty()) {
     const auto parts = split(ceilings, ',');
     try {

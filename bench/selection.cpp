@@ -9,6 +9,8 @@ namespace primbench {
 namespace {
 
 constexpr std::size_t kMax = std::size_t{1} << 40;  // per-rank count limit: 1 Ti elements
+constexpr std::size_t kMaxValues = 4096;            // values one arithmetic range may give
+constexpr std::size_t kMaxPlan = 100000;            // benchmarks one run may plan
 
 std::size_t parse_size(const std::string& raw, const std::string& what) {
   std::string t = raw;
@@ -78,6 +80,9 @@ std::vector<std::size_t> parse_sizes(const std::string& text, const std::string&
       }
     } else {
       if (s == 0) throw UsageError("step in " + what + " range '" + item + "' must be positive");
+      if ((hi - lo) / s >= kMaxValues)  // found by fuzz_sizes: '0:1G:+6' asked for 178M values
+        throw UsageError(what + " range '" + item + "' gives more than " + std::to_string(kMaxValues) +
+                         " values (use a larger step)");
       for (std::size_t v = lo; v <= hi; v += s) out.push_back(v);
     }
   }
@@ -87,10 +92,10 @@ std::vector<std::size_t> parse_sizes(const std::string& text, const std::string&
 bool glob_match(const std::string& pattern, const std::string& text) {
   std::size_t p = 0, t = 0, star = std::string::npos, mark = 0;
   while (t < text.size()) {
-    if (p < pattern.size() && (pattern[p] == '?' || pattern[p] == text[t])) {
-      ++p, ++t;
-    } else if (p < pattern.size() && pattern[p] == '*') {
+    if (p < pattern.size() && pattern[p] == '*') {  // a wildcard even where the text has a '*'
       star = p++, mark = t;
+    } else if (p < pattern.size() && (pattern[p] == '?' || pattern[p] == text[t])) {
+      ++p, ++t;
     } else if (star != std::string::npos) {
       p = star + 1, t = ++mark;
     } else {
@@ -182,6 +187,9 @@ std::vector<Planned> plan(const Selection& s, Registry& registry, std::vector<st
                 }
                 if (n > std::numeric_limits<std::size_t>::max() / 16 / P)
                   throw UsageError("count " + std::to_string(n) + " with " + std::to_string(P) + " ranks overflows");
+                if (out.size() == kMaxPlan)  // a runaway product of ranges, not a run anyone waits for
+                  throw UsageError("the selection gives more than " + std::to_string(kMaxPlan) +
+                                   " benchmarks (narrow --impl, --primitive, --dtype, --op, --ranks or --count)");
                 Problem p{prim, static_cast<int>(P), n, dt, op, static_cast<int>(root)};
                 out.push_back({impl, p, benchmark_name(*impl, p)});
               }
