@@ -1,7 +1,12 @@
 #include "pool.hpp"
 
+#include <linux/futex.h>
 #include <pthread.h>
 #include <sched.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <climits>
 
 namespace primbench::thread_backend {
 
@@ -10,23 +15,25 @@ Spin spin_limit(int ranks) {
   return ranks <= cores ? Spin{256, 256} : Spin{0, 32};
 }
 
-void wait_at_least(const std::atomic<std::uint64_t>& word, std::uint64_t target, Spin spin) {
-  std::uint64_t seen = 0;
-  wait_until([&] { return (seen = word.load(std::memory_order_acquire)) >= target; },
-             [&] { word.wait(seen, std::memory_order_acquire); }, spin);
+void Word::futex_wait(std::uint32_t seen) const {
+  // Returns at once if the word no longer holds `seen`; spurious returns are re-checked.
+  ::syscall(SYS_futex, reinterpret_cast<const std::uint32_t*>(&value_), FUTEX_WAIT_PRIVATE, seen, nullptr, nullptr, 0);
 }
 
-Barrier::Barrier(int participants) : participants_(participants), spins_(spin_limit(participants)) {}
+void Word::futex_wake() {
+  ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&value_), FUTEX_WAKE_PRIVATE, INT_MAX, nullptr, nullptr, 0);
+}
+
+Barrier::Barrier(int participants) : participants_(participants), spin_(spin_limit(participants)) {}
 
 void Barrier::wait() {
-  const std::uint32_t gen = generation_.load(std::memory_order_acquire);
+  const std::uint32_t gen = generation_.load();
   if (arrived_.fetch_add(1, std::memory_order_acq_rel) == participants_ - 1) {
     arrived_.store(0, std::memory_order_relaxed);
-    generation_.store(gen + 1, std::memory_order_release);
-    generation_.notify_all();
+    generation_.store(gen + 1);
     return;
   }
-  wait_while_equal(generation_, gen, spins_);
+  generation_.wait_change(gen, spin_);
 }
 
 namespace {
@@ -49,7 +56,7 @@ bool pin(pthread_t thread, int cpu) {
 }
 }  // namespace
 
-RankPool::RankPool(int ranks) : ranks_(ranks), spins_(spin_limit(ranks)) {
+RankPool::RankPool(int ranks) : ranks_(ranks), spin_(spin_limit(ranks)) {
   // With a core per rank, each rank is pinned to its own: a woken rank is otherwise often placed
   // on its waker's core, and two spinning ranks then share one core while another idles.
   const std::vector<int> cpus = allowed_cpus();
@@ -68,29 +75,26 @@ RankPool::RankPool(int ranks) : ranks_(ranks), spins_(spin_limit(ranks)) {
 RankPool::~RankPool() {
   if (restore_caller_) pthread_setaffinity_np(pthread_self(), sizeof caller_cpus_, &caller_cpus_);
   stop_ = true;
-  start_.fetch_add(1, std::memory_order_release);
-  start_.notify_all();
+  start_.add(1);
   for (auto& t : threads_) t.join();
 }
 
 void RankPool::run(const std::function<void(int)>& f) {
   task_ = &f;
-  start_.fetch_add(1, std::memory_order_release);
-  start_.notify_all();
+  start_.add(1);
   f(0);
   done_target_ += ranks_ - 1;
-  wait_at_least(done_, done_target_, spins_);
+  done_.wait_reach(done_target_, spin_);
 }
 
 void RankPool::worker(int rank) {
   std::uint32_t seen = 0;
   for (;;) {
-    wait_while_equal(start_, seen, spins_);
-    seen = start_.load(std::memory_order_acquire);
+    start_.wait_change(seen, spin_);
+    seen = start_.load();
     if (stop_) return;
     (*task_)(rank);
-    done_.fetch_add(1, std::memory_order_release);
-    done_.notify_all();
+    done_.add(1);
   }
 }
 

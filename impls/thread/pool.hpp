@@ -1,6 +1,6 @@
-// A persistent pool of rank threads, and the synchronisation they share. Waiting spins briefly
-// (latency: a rank on its own core answers in tens of nanoseconds) and then sleeps on a futex
-// (C++20 atomic wait), so more ranks than cores do not starve each other.
+// A persistent pool of rank threads, and the synchronisation they share. A waiting rank spins
+// briefly (a rank on its own core answers in tens of nanoseconds), then yields (another thread
+// on its core gets to run), then sleeps on a futex, so more ranks than cores still progress.
 #pragma once
 
 #include <sched.h>
@@ -19,36 +19,73 @@ inline void cpu_relax() {
 #endif
 }
 
-// How a waiting rank backs off: pause-spin (a rank on its own core answers in tens of
-// nanoseconds), then yield (another thread on this core, a rank or not, gets to run), then sleep
-// on a futex. With more ranks than cores the pause phase is skipped.
+// How a waiting rank backs off: pauses, then yields, then sleeps.
 struct Spin {
   int pauses;
   int yields;
 };
 Spin spin_limit(int ranks);
 
-// Returns once ready() is true, backing off as `spin` says; sleep() blocks until woken.
-template <class Ready, class Sleep> void wait_until(Ready&& ready, Sleep&& sleep, Spin spin) {
-  for (int i = 0; i < spin.pauses; ++i) {
-    if (ready()) return;
-    cpu_relax();
+// A 32-bit word ranks wait on, with its own futex: no wake-up is lost (the writer's store and
+// the sleeper's registration are both sequentially consistent), and a writer makes a system
+// call only when someone sleeps. Counters wrap; reached() compares modulo 2^32.
+class Word {
+ public:
+  std::uint32_t load() const { return value_.load(std::memory_order_acquire); }
+  void store(std::uint32_t v) {
+    value_.store(v, std::memory_order_seq_cst);
+    wake();
   }
-  for (int i = 0; i < spin.yields; ++i) {
-    if (ready()) return;
-    std::this_thread::yield();
+  void add(std::uint32_t d) {
+    value_.fetch_add(d, std::memory_order_seq_cst);
+    wake();
   }
-  while (!ready()) sleep();
-}
+  static bool reached(std::uint32_t value, std::uint32_t target) {
+    return static_cast<std::int32_t>(value - target) >= 0;
+  }
+  // Returns once the word differs from `old`.
+  void wait_change(std::uint32_t old, Spin spin) const {
+    wait([old](std::uint32_t v) { return v != old; }, spin);
+  }
+  // Returns once the word has reached `target`.
+  void wait_reach(std::uint32_t target, Spin spin) const {
+    wait([target](std::uint32_t v) { return reached(v, target); }, spin);
+  }
 
-// Waits until `word` differs from `old`.
-template <class T> void wait_while_equal(const std::atomic<T>& word, T old, Spin spin) {
-  wait_until([&] { return word.load(std::memory_order_acquire) != old; },
-             [&] { word.wait(old, std::memory_order_acquire); }, spin);
-}
+ private:
+  template <class Ready> void wait(Ready ready, Spin spin) const {
+    for (int i = 0; i < spin.pauses; ++i) {
+      if (ready(load())) return;
+      cpu_relax();
+    }
+    for (int i = 0; i < spin.yields; ++i) {
+      if (ready(load())) return;
+      std::this_thread::yield();
+    }
+    while (!sleep_unless(ready)) {}
+  }
+  template <class Ready> bool sleep_unless(Ready ready) const {
+    sleepers_.fetch_add(1, std::memory_order_seq_cst);
+    const std::uint32_t seen = value_.load(std::memory_order_seq_cst);
+    const bool done = ready(seen);
+    if (!done) futex_wait(seen);
+    sleepers_.fetch_sub(1, std::memory_order_relaxed);
+    return done;
+  }
+  void wake() {
+    if (sleepers_.load(std::memory_order_seq_cst) > 0) futex_wake();
+  }
+  void futex_wait(std::uint32_t seen) const;
+  void futex_wake();
 
-// Waits until `word` >= `target` (a monotonically increasing counter), spinning first.
-void wait_at_least(const std::atomic<std::uint64_t>& word, std::uint64_t target, Spin spin);
+  std::atomic<std::uint32_t> value_{0};
+  mutable std::atomic<int> sleepers_{0};
+};
+
+// A Word on its own cache line, per rank: "rank r finished step `epoch`".
+struct alignas(64) Flag {
+  Word word;
+};
 
 // Sense-reversing central barrier for a fixed number of participants.
 class Barrier {
@@ -58,18 +95,9 @@ class Barrier {
 
  private:
   alignas(64) std::atomic<int> arrived_{0};
-  alignas(64) std::atomic<std::uint32_t> generation_{0};
+  alignas(64) Word generation_;
   int participants_;
-  Spin spins_;
-};
-
-// One counter per rank on its own cache line: "rank r finished step `epoch`".
-struct alignas(64) Flag {
-  std::atomic<std::uint64_t> value{0};
-  void post(std::uint64_t epoch) {
-    value.store(epoch, std::memory_order_release);
-    value.notify_all();
-  }
+  Spin spin_;
 };
 
 // P rank threads for the life of a collective: rank 0 is the calling thread, ranks 1..P-1 are
@@ -84,17 +112,17 @@ class RankPool {
 
   void run(const std::function<void(int)>& f);
   int ranks() const { return ranks_; }
-  Spin spins() const { return spins_; }
+  Spin spin() const { return spin_; }
 
  private:
   void worker(int rank);
 
   int ranks_;
-  Spin spins_;
+  Spin spin_;
   const std::function<void(int)>* task_ = nullptr;
-  alignas(64) std::atomic<std::uint32_t> start_{0};
-  alignas(64) std::atomic<std::uint64_t> done_{0};
-  std::uint64_t done_target_ = 0;
+  alignas(64) Word start_;
+  alignas(64) Word done_;
+  std::uint32_t done_target_ = 0;
   bool stop_ = false;
   cpu_set_t caller_cpus_{};
   bool restore_caller_ = false;

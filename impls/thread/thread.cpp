@@ -53,7 +53,7 @@ class ThreadCollective : public HostCollective {
   virtual void body(int rank, float*) = 0;
   virtual void body(int rank, double*) = 0;
 
-  std::uint64_t epoch_ = 0;
+  std::uint32_t epoch_ = 0;  // wraps; Word compares modulo 2^32
   RankPool pool_;
   // PRIMBENCH_TEST_SLOWDOWN="thread.flat=0.2" makes that implementation 20% slower: the knob
   // the regression gate's A/B test turns. Unset (the default), it costs one branch.
@@ -118,12 +118,10 @@ class ThreadFlat final : public ThreadCollective {
   // Non-roots count themselves in; the root returns once all P-1 have.
   void arrive(int rank) {
     const Problem& p = problem();
-    if (rank != p.root) {
-      arrived_.value.fetch_add(1, std::memory_order_acq_rel);
-      arrived_.value.notify_all();
-    } else {
-      thread_backend::wait_at_least(arrived_.value, epoch_ * (p.ranks - 1), pool_.spins());
-    }
+    if (rank != p.root)
+      arrived_.word.add(1);
+    else
+      arrived_.word.wait_reach(epoch_ * static_cast<std::uint32_t>(p.ranks - 1), pool_.spin());
   }
 
   Flag arrived_;
@@ -183,8 +181,8 @@ class ThreadTree final : public ThreadCollective {
   template <class F> void for_children(int v, F&& f) {
     for (int k = 1; k < span(v); k <<= 1) f(v + k);
   }
-  void wait_for(int v) { thread_backend::wait_at_least(flags_[abs(v)].value, epoch_, pool_.spins()); }
-  void post(int v) { flags_[abs(v)].post(epoch_); }
+  void wait_for(int v) { flags_[abs(v)].word.wait_reach(epoch_, pool_.spin()); }
+  void post(int v) { flags_[abs(v)].word.store(epoch_); }
 
   // Moves all P blocks between absolute rank order and relative order (relative block b is
   // absolute block (b + root) mod P), for a root that is not rank 0.
