@@ -137,8 +137,8 @@ int main_impl(int argc, char** argv) {
   CLI::App* run_cmd = app.add_subcommand("run", "validate, then time, and write Google Benchmark JSON");
   add_selectors(run_cmd);
   run_cmd->add_option("--repetitions", opts.repetitions, "repetitions for statistics (default 3)");
-  run_cmd->add_option("--min-time", opts.min_time, "seconds of timed iterations per repetition (default 0.02)");
-  run_cmd->add_option("--warmup", opts.warmup, "seconds of warm-up before timing (default 0.01)");
+  run_cmd->add_option("--min-time", opts.min_time, "wall seconds per repetition; the warm-up sizes the iteration count to fit (default 0.02)");
+  run_cmd->add_option("--warmup", opts.warmup, "wall seconds of untimed warm-up runs, at least one (default 0.01)");
   run_cmd->add_option("--cache", cache, "hot (default) or cold (caches flushed before every iteration)");
   run_cmd->add_option("--out", opts.out, "JSON results file (default primbench.json)");
   run_cmd->add_flag("--resume", opts.resume, "keep the passing results already in --out; run only the failed and missing");

@@ -297,11 +297,35 @@ json error_entry(const Planned& pl, const std::string& message) {
               {"error_occurred", true}, {"error_message", message}};
 }
 
+// Warm-up that also sets the iteration count: runs the collective for at least --warmup
+// seconds of wall time (at least once), then picks the count that makes one repetition last
+// about --min-time of wall time. Google Benchmark would size repetitions by the timed (manual)
+// time instead, and a collective whose window is tiny but whose synchronisation outside the
+// window is slow (more ranks than cores) would then run for minutes. Every MPI rank agrees on
+// the count, as on each loop decision here.
+std::int64_t warm_up_and_count(Collective& c, const RunOptions& opts) {
+  World& w = world();
+  std::vector<double> seconds(c.local_ranks().size());
+  const double t0 = now_seconds();
+  std::int64_t runs = 0;
+  double elapsed = 0;
+  do {
+    if (opts.cold) c.flush_caches();
+    c.run(seconds);
+    ++runs;
+    elapsed = w.max(now_seconds() - t0);
+  } while (elapsed < opts.warmup);
+  const double per_run = elapsed / static_cast<double>(runs);
+  return std::clamp<std::int64_t>(static_cast<std::int64_t>(opts.min_time / per_run) + 1, 1, 1'000'000'000);
+}
+
 json run_one_gb(const Planned& pl, Bench& bench, const RunOptions& opts, json* gb_context) {
+  const std::int64_t iterations = warm_up_and_count(*bench.collective, opts);
   benchmark::ClearRegisteredBenchmarks();
   benchmark::RegisterBenchmark(pl.name.c_str(), [&bench](benchmark::State& s) { body(s, bench); })
       ->UseManualTime()
-      ->Unit(benchmark::kNanosecond);
+      ->Unit(benchmark::kNanosecond)
+      ->Iterations(iterations);
   std::ostringstream out, err;
   benchmark::JSONReporter reporter;
   reporter.SetOutputStream(&out);
@@ -315,17 +339,25 @@ json run_one_gb(const Planned& pl, Bench& bench, const RunOptions& opts, json* g
   text = std::regex_replace(text, dangling, "$1");
   json doc = json::parse(text);
   if (gb_context && gb_context->is_null()) *gb_context = doc["context"];
+  // The count is a measurement setting, not part of the benchmark's identity: names stay
+  // <primitive>/<impl>/.../root:<r>/manual_time across runs and machines.
+  const std::string suffix = "/iterations:" + std::to_string(iterations);
+  for (json& e : doc["benchmarks"])
+    for (const char* key : {"name", "run_name"})
+      if (e.contains(key)) {
+        std::string n = e[key];
+        if (const auto at = n.find(suffix); at != std::string::npos) n.erase(at, suffix.size());
+        e[key] = n;
+      }
   return doc["benchmarks"];
 }
 
 }  // namespace
 
-// Timing settings go to Google Benchmark as its own flags, so they stay out of the names.
+// Repetitions go to Google Benchmark as its own flag, so they stay out of the names.
 void configure_google_benchmark(const RunOptions& opts) {
   static std::vector<std::string> args;
-  args = {"primbench", "--benchmark_min_time=" + std::to_string(opts.min_time),
-          "--benchmark_min_warmup_time=" + std::to_string(opts.warmup),
-          "--benchmark_repetitions=" + std::to_string(opts.repetitions)};
+  args = {"primbench", "--benchmark_repetitions=" + std::to_string(opts.repetitions)};
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   int argc = static_cast<int>(argv.size());

@@ -18,8 +18,8 @@ struct RunOptions {
   validate::Mode mode = validate::Mode::exact;
   std::uint64_t seed = 1;
   int repetitions = 3;
-  double min_time = 0.02;     // seconds of timed iterations per repetition
-  double warmup = 0.01;       // seconds of untimed iterations first
+  double min_time = 0.02;     // wall seconds per repetition (sets the iteration count)
+  double warmup = 0.01;       // wall seconds of untimed runs first, which size the count
   bool cold = false;          // flush caches before every iteration, outside the window
   double timeout = 300;       // seconds one benchmark may take before the run is ended
   std::string out;            // JSON path ("" writes none)
