@@ -413,7 +413,9 @@ int run_benchmarks(const std::vector<Planned>& requested, const RunOptions& opts
 
   Console console(opts.quiet || !leader, plan.size());
   console.header();
-  Watchdog watchdog(opts.timeout);
+  // The leader's watchdog fires first, so it is the one that writes what was measured; the
+  // other ranks' watchdogs are a backstop.
+  Watchdog watchdog(opts.timeout + (leader ? 0 : 5));
   int status = kOk;
   for (std::size_t i = 0; i < here.size(); ++i) {
     const Planned& pl = here[i];
@@ -466,7 +468,9 @@ int run_benchmarks(const std::vector<Planned>& requested, const RunOptions& opts
     if (ceilings.host_read_GBps > 0) measured.read_GBps = ceilings.host_read_GBps, measured.copy_GBps = ceilings.host_copy_GBps;
     Launched l = launch_ranks(launched, measured);
     status = std::max(status, l.status);
+    const std::size_t family_base = here.size();  // launched families follow this run's own
     for (json& e : l.benchmarks) {
+      e["family_index"] = family_base + e.value("family_index", std::size_t{0});
       // One row per benchmark, as for those run here: the median, or the only repetition.
       if ((e.value("run_type", "") != "aggregate" && e.value("repetitions", 1) == 1) || e.value("aggregate_name", "") == "median")
         console.row(e.value("run_name", e.value("name", "")), e.value("error_occurred", false) ? json() : e,
