@@ -49,6 +49,8 @@ std::string gib(double bytes) {
 }
 
 // Refuses, before anything is allocated, a problem that would not fit in memory.
+// Device backends are also held to their free device memory: buffers and guards on the device,
+// the validator's staging copy on the host.
 void check_memory(const std::vector<Planned>& plan) {
   const std::size_t avail = available_memory();
   for (const Planned& p : plan) {
@@ -56,6 +58,10 @@ void check_memory(const std::vector<Planned>& plan) {
     if (need > avail / 10 * 9)
       throw UsageError(p.name + " needs about " + gib(need) + " but only " + gib(avail) +
                        " of memory is available (use a smaller --count or --ranks)");
+    const std::size_t device_free = registry().availability(p.impl->backend()).device_free_bytes;
+    if (device_free > 0 && need / 2 > device_free / 10 * 9)
+      throw UsageError(p.name + " needs about " + gib(need / 2) + " of device memory but only " + gib(device_free) +
+                       " is free (use a smaller --count or --ranks)");
   }
 }
 

@@ -487,6 +487,12 @@ Availability probe() {
   } catch (const std::exception& e) {
     a.version += "; copy ceiling not measured: " + std::string(e.what());
   }
+  for (int d = 0; d < count; ++d) {
+    std::size_t free = 0, total = 0;
+    if (cudaSetDevice(d) == cudaSuccess && cudaMemGetInfo(&free, &total) == cudaSuccess) a.device_free_bytes += free;
+  }
+  cudaGetLastError();
+  cudaSetDevice(0);
   return a;
 }
 

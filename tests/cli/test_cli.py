@@ -138,6 +138,16 @@ class Runs(unittest.TestCase):
         self.assertIn("block of rank 0, element 0", bad[0]["error_message"])
         self.assertTrue(good and all(not b.get("error_occurred") for b in good))
 
+    def test_a_problem_larger_than_free_device_memory_is_refused_before_allocating(self):
+        r = primbench("run", "--plugin", PLUGIN, "--impl", "tinydevice.ref", "--primitive", "gather",
+                      "--ranks", "2", "--count", "16M", "--out", self.out, *FAST)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("of device memory but only 0.06 GiB is free", r.stderr)
+        self.assertFalse(os.path.exists(self.out))
+        r = primbench("run", "--plugin", PLUGIN, "--impl", "tinydevice.ref", "--primitive", "gather",
+                      "--ranks", "2", "--count", "1M", "--out", self.out, *FAST)
+        self.assertEqual(r.returncode, 0, r.stderr)
+
     def test_validate_command_exits_1_on_failure(self):
         r = primbench("validate", "--plugin", PLUGIN, "--impl", "broken.one_ulp", "--primitive", "reduce",
                       "--ranks", "2", "--count", "3", "--quiet")

@@ -167,6 +167,13 @@ PRIMBENCH_BACKEND("fault", [] { return Availability{true, "", "test-only"}; });
 PRIMBENCH_REGISTER("fault.crash", Fault<0>);
 PRIMBENCH_REGISTER("fault.hang", Fault<1>);
 PRIMBENCH_REGISTER("fault.throw", Fault<2>);
+// A device backend with 64 MiB free, for the memory check (refused before it allocates).
+PRIMBENCH_BACKEND("tinydevice", [] {
+  Availability a{true, "", "test-only"};
+  a.device_free_bytes = std::size_t{64} << 20;
+  return a;
+});
+PRIMBENCH_REGISTER("tinydevice.ref", Broken);
 
 }  // namespace
 }  // namespace primbench

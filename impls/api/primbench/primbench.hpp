@@ -128,6 +128,9 @@ struct Availability {
   // A device backend's memory ceiling, measured by its probe: device-to-device copy, bytes read
   // plus written per second (GB/s, 1e9). 0 for backends whose buffers are in host memory.
   double device_copy_GBps = 0;
+  // A device backend's free device memory at probe time (all its devices together), so the
+  // runner refuses a problem that would not fit before allocating anything. 0: host memory.
+  std::size_t device_free_bytes = 0;
 };
 
 using Factory = std::function<std::unique_ptr<Collective>(const Problem&)>;
