@@ -300,7 +300,7 @@ Launched launch_ranks(const std::vector<Planned>& plan, const RunOptions& opts) 
   }
   const std::string self = self_executable();
   const std::string python = env("PRIMBENCH_PYTHON", "/usr/bin/python3");
-  const std::string peer_script = std::string(kSourceDir) + "/peers/mpi4py/peer.py";
+  const std::string peer_script = std::string(kSourceDir) + "/peers/mpi4py/peer.py";  // as the mpi4py probe checks
 
   Launched result;
   result.context = {{"mpi_library", registry().availability("mpi").version}, {"launches", json::array()}};

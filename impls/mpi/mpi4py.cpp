@@ -49,6 +49,8 @@ Availability probe() {
     return {false, "the mpi4py peer is started by `primbench run` itself, not inside an MPI job", ""};
   const Availability& m = registry().availability("mpi");
   if (!m.available) return {false, m.reason, ""};
+  if (::access(PRIMBENCH_MPI4PY_PEER, R_OK) != 0)
+    return {false, std::string("the peer script ") + PRIMBENCH_MPI4PY_PEER + " is missing from this source tree", ""};
   const char* py = std::getenv("PRIMBENCH_PYTHON");
   const std::string python = py && *py ? py : "/usr/bin/python3";
   auto [rc, out] = capture({python, "-c", "import numpy, mpi4py; print('mpi4py', mpi4py.__version__)"});
