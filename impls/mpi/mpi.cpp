@@ -146,19 +146,6 @@ class Binomial final : public MpiCollective {
     }
   }
 
-  // Between absolute rank order and relative order (relative block b is rank (b + root) mod P).
-  template <class T> void rotate(T* absolute, T* relative, bool to_absolute) {
-    const Problem& p = problem();
-    const std::size_t n = p.count, head = (p.ranks - p.root) * n, tail = p.root * n;
-    if (to_absolute) {
-      std::memcpy(absolute + tail, relative, head * sizeof(T));
-      std::memcpy(absolute, relative + head, tail * sizeof(T));
-    } else {
-      std::memcpy(relative, absolute + tail, head * sizeof(T));
-      std::memcpy(relative + head, absolute, tail * sizeof(T));
-    }
-  }
-
   template <class T> void gather() {
     const Problem& p = problem();
     const std::size_t n = p.count;
@@ -171,7 +158,7 @@ class Binomial final : public MpiCollective {
     if (mine != send_ptr<T>(rank_)) std::memcpy(mine, send_ptr<T>(rank_), n * sizeof(T));
     MPI_Waitall(static_cast<int>(requests_.size()), requests_.data(), MPI_STATUSES_IGNORE);
     if (v_ == 0) {
-      if (p.root != 0) rotate<T>(recv_ptr<T>(rank_), mine, true);
+      if (p.root != 0) to_absolute_order<T>(recv_ptr<T>(rank_), mine, p);
     } else {
       const Message m = blocks(span(v_));
       MPI_Send(mine, m.count, m.type, parent(), kTag, comm_);
@@ -184,7 +171,7 @@ class Binomial final : public MpiCollective {
     T* mine = v_ == 0 ? (p.root == 0 ? send_ptr<T>(rank_) : staging<T>())
                       : (children_.empty() ? recv_ptr<T>(rank_) : staging<T>());
     if (v_ == 0) {
-      if (p.root != 0) rotate<T>(send_ptr<T>(rank_), mine, false);
+      if (p.root != 0) to_relative_order<T>(mine, send_ptr<T>(rank_), p);
     } else {
       const Message m = blocks(span(v_));
       MPI_Recv(mine, m.count, m.type, parent(), kTag, comm_, MPI_STATUS_IGNORE);

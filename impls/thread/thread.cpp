@@ -184,19 +184,6 @@ class ThreadTree final : public ThreadCollective {
   void wait_for(int v) { flags_[abs(v)].word.wait_reach(epoch_, pool_.spin()); }
   void post(int v) { flags_[abs(v)].word.store(epoch_); }
 
-  // Moves all P blocks between absolute rank order and relative order (relative block b is
-  // absolute block (b + root) mod P), for a root that is not rank 0.
-  template <class T> void rotate(T* absolute, const T* relative, bool to_absolute) {
-    const Problem& p = problem();
-    const std::size_t n = p.count, head = (p.ranks - p.root) * n, tail = p.root * n;
-    if (to_absolute) {
-      std::memcpy(absolute + tail, relative, head * sizeof(T));
-      std::memcpy(absolute, relative + head, tail * sizeof(T));
-    } else {
-      std::memcpy(const_cast<T*>(relative), absolute + tail, head * sizeof(T));
-      std::memcpy(const_cast<T*>(relative) + head, absolute, tail * sizeof(T));
-    }
-  }
 
   template <class T> void gather(int rank) {
     const Problem& p = problem();
@@ -209,7 +196,7 @@ class ThreadTree final : public ThreadCollective {
       std::memcpy(mine + (c - v) * n, stage<T>(c), span(c) * n * sizeof(T));
     });
     if (v == 0) {
-      if (p.root != 0) rotate<T>(recv_ptr<T>(rank), mine, true);
+      if (p.root != 0) to_absolute_order<T>(recv_ptr<T>(rank), mine, p);
     } else {
       post(v);
     }
@@ -221,7 +208,7 @@ class ThreadTree final : public ThreadCollective {
     const int v = rel(rank);
     T* mine = stage<T>(v);
     if (v == 0) {
-      if (p.root != 0) rotate<T>(send_ptr<T>(rank), mine, false);
+      if (p.root != 0) to_relative_order<T>(mine, send_ptr<T>(rank), p);
     } else {
       wait_for(v);
     }

@@ -52,6 +52,21 @@ inline void combine(T* dst, const T* a, const T* __restrict__ b, std::size_t n) 
   for (std::size_t i = 0; i < n; ++i) dst[i] = O::template apply<T>(a[i], b[i]);
 }
 
+// Binomial trees work in relative rank order: relative block b belongs to rank (b + root) mod P.
+// Copies all P blocks of n elements from absolute to relative order, or back.
+template <class T>
+inline void to_relative_order(T* relative, const T* absolute, const Problem& p) {
+  const std::size_t head = (p.ranks - p.root) * p.count, tail = p.root * p.count;
+  std::copy_n(absolute + tail, head, relative);
+  std::copy_n(absolute, tail, relative + head);
+}
+template <class T>
+inline void to_absolute_order(T* absolute, const T* relative, const Problem& p) {
+  const std::size_t head = (p.ranks - p.root) * p.count, tail = p.root * p.count;
+  std::copy_n(relative, head, absolute + tail);
+  std::copy_n(relative + head, tail, absolute);
+}
+
 // Copies `bytes` to dst with non-temporal stores where the target is 16-byte aligned: a result
 // far larger than the caches goes straight to memory instead of being read for ownership first.
 // Callers publish the result to other threads only after stream_fence().
