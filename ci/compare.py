@@ -12,7 +12,6 @@ Exit status: 0 no regression, 1 a significant regression or a newly failing vali
 """
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
@@ -21,19 +20,12 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "reports"))
-from results import ResultsError, cli_main, load  # noqa: E402
+from results import ArgParser, ResultsError, cli_main, load  # noqa: E402
 
 VERDICTS = ("FAILED", "SLOWER", "NOISY", "FASTER", "SAME", "NEW", "GONE")
 SCHEMA = "primbench-compare/1"
 EXACT_MAX_N = 50  # exact U distribution (no ties) up to this many samples per side
 
-
-class ArgParser(argparse.ArgumentParser):
-    """argparse that reports a usage error as one line and exit status 2."""
-
-    def error(self, message):
-        print(f"error: {message} (see --help)", file=sys.stderr)
-        sys.exit(2)
 
 
 # ---------------------------------------------------------------- statistics

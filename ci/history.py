@@ -11,7 +11,6 @@ Exit status: 0 done, 2 bad input (one line on stderr).
 """
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import fnmatch
 import hashlib
@@ -26,7 +25,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "reports"))
-from results import ResultsError, cli_main, load  # noqa: E402
+from results import ArgParser, ResultsError, cli_main, load  # noqa: E402
 
 SCHEMA_VERSION = 1
 SCHEMA = """
@@ -65,11 +64,6 @@ CREATE INDEX IF NOT EXISTS samples_by_name ON samples(name);
 """
 FINGERPRINT_KEYS = ("host_name", "num_cpus", "mhz_per_cpu", "caches")
 
-
-class ArgParser(argparse.ArgumentParser):
-    def error(self, message):
-        print(f"error: {message} (see --help)", file=sys.stderr)
-        sys.exit(2)
 
 
 # ---------------------------------------------------------------- store

@@ -7,7 +7,6 @@ Exit status: 0 on success (also when the inputs hold no benchmarks: the page say
 """
 from __future__ import annotations
 
-import argparse
 import base64
 import datetime
 import os
@@ -20,7 +19,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import results  # noqa: E402  (the shared loader, next to this file)
 from report_model import (CEILING_LABELS, CEILING_SHORT, file_ceilings,  # noqa: E402
                           fmt_bytes, fmt_count, fmt_seconds, impl_sort_key)
-from results import ResultsError  # noqa: E402
+from results import ArgParser, ResultsError  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 FIGURE_KINDS = ("time", "bandwidth", "speedup", "scaling")
@@ -38,16 +37,10 @@ FIGURE_CAPTIONS = {
 }
 
 
-class ArgParser(argparse.ArgumentParser):
-    """argparse, but every usage error is one line (and still exit status 2)."""
-
-    def error(self, message):
-        self.exit(2, f"error: {message} (usage: {self.prog} RESULTS.json [MORE.json ...] "
-                     "-o DIR [--baseline IMPL])\n")
-
 
 def parse_args(argv):
     ap = ArgParser(prog="primbench report",
+                   hint="usage: primbench report RESULTS.json [MORE.json ...] -o DIR [--baseline IMPL]",
                    description="Render primbench results (Google Benchmark JSON) as an HTML "
                                "page, a Markdown summary and PNG/SVG figures.")
     ap.add_argument("inputs", nargs="+", metavar="RESULTS.json",

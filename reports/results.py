@@ -6,6 +6,7 @@ exit status 2 with no traceback.
 """
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import re
@@ -153,6 +154,17 @@ def load(path: str) -> Results:
         raise ResultsError(f"{path}: not Google Benchmark JSON (needs 'context' and 'benchmarks')")
     entries = [_entry(b, path, i) for i, b in enumerate(doc["benchmarks"])]
     return Results(path=path, context=doc["context"], entries=entries)
+
+
+class ArgParser(argparse.ArgumentParser):
+    """argparse whose usage errors are one line on stderr, '(hint)' appended, exit status 2."""
+
+    def __init__(self, *args, hint: str = "see --help", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.hint = hint
+
+    def error(self, message):
+        self.exit(2, f"error: {message} ({self.hint})\n")
 
 
 def cli_main(main) -> None:
