@@ -166,7 +166,6 @@ double percentile(std::vector<double>& v, double q) {
 
 // One benchmark's state across Google Benchmark's calls of its body.
 struct Bench {
-  const Planned* planned;
   Collective* collective;
   const RunOptions* opts;
   Traffic traffic;
@@ -442,7 +441,7 @@ int run_benchmarks(const std::vector<Planned>& requested, const RunOptions& opts
         // the timed loop: they must have left the same correct result.
         const std::uint64_t seed = opts.seed + static_cast<std::uint64_t>(opts.validate_rounds);
         validate::prepare(*c, opts.mode, seed);
-        Bench bench{&pl, c.get(), &opts, traffic(pl.problem, c->memory(), ceilings), ""};
+        Bench bench{c.get(), &opts, traffic(pl.problem, c->memory(), ceilings), ""};
         entries = run_one_gb(pl, bench, opts, &gb_context);
         failure = bench.failure;
         if (failure.empty())
