@@ -330,11 +330,15 @@ Launched launch_ranks(const std::vector<Planned>& plan, const RunOptions& opts) 
     }
     // Entries as the launched run wrote them; every planned benchmark it did not report is an
     // error naming why, so nothing silently disappears.
-    std::set<std::string> reported;
+    // The launched run plans the product of the group's selectors, which can hold more than
+    // the group (with --resume, benchmarks already measured): only the group's entries count.
+    std::set<std::string> planned, reported;
+    for (const Planned* p : g.items) planned.insert(p->name);
     std::map<std::string, std::size_t> families;
     if (o.doc.is_object()) {
       for (json& e : o.doc["benchmarks"]) {
         const std::string n = strip_manual_time(e.value("run_name", e.value("name", "")));
+        if (!planned.count(n)) continue;
         reported.insert(n);
         auto [it, fresh] = families.emplace(n, family + families.size());
         e["family_index"] = it->second;  // unique across launches

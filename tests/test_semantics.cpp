@@ -45,8 +45,9 @@ TEST_P(Semantics, EveryPrimitiveDtypeOpRankCountRootAndCount) {
               const Problem p{prim, P, n, dt, op, root};
               auto c = impl.make(p);
               EXPECT_EQ(validate::rounds(*c, validate::Mode::exact, 11, 2), "") << impl.name;
-              if (dt == DType::f32 || dt == DType::f64)
+              if (dt == DType::f32 || dt == DType::f64) {
                 EXPECT_EQ(validate::rounds(*c, validate::Mode::random, 29, 1), "") << impl.name;
+              }
               ++checked;
             }
   EXPECT_GT(checked, 1000);

@@ -87,7 +87,7 @@ void Collective::write(std::byte* dst, const void* src, std::size_t bytes) {
 }
 
 namespace {
-void evict(const std::byte* p, std::size_t bytes) {
+void evict_lines(const std::byte* p, std::size_t bytes) {
 #if defined(__x86_64__) || defined(__i386__)
   for (std::size_t i = 0; i < bytes; i += 64) __builtin_ia32_clflush(p + i);
   __builtin_ia32_mfence();
@@ -98,10 +98,14 @@ void evict(const std::byte* p, std::size_t bytes) {
 }
 }  // namespace
 
+void HostBuffer::evict() const {
+  if (base_) evict_lines(base_.get(), bytes_ + 2 * kGuardBytes);
+}
+
 void Collective::flush_caches() {
   if (memory() != Memory::host) return;
   for (int r : local_ranks()) {
-    for (Buffer b : {send(r), recv(r)}) evict(b.data - kGuardBytes, b.bytes + 2 * kGuardBytes);
+    for (Buffer b : {send(r), recv(r)}) evict_lines(b.data - kGuardBytes, b.bytes + 2 * kGuardBytes);
   }
 }
 

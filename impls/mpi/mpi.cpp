@@ -104,6 +104,11 @@ class Linear final : public MpiCollective {
     });
   }
 
+  void flush_caches() override {
+    MpiCollective::flush_caches();
+    for (const HostBuffer& t : temp_) t.evict();
+  }
+
   HostBuffer temp_[2];
 };
 
@@ -201,6 +206,12 @@ class Binomial final : public MpiCollective {
     });
     if (children_.empty() && acc != own) std::memcpy(acc, own, p.count * sizeof(T));  // P = 1
     if (v_ != 0) MPI_Send(acc, n, type_, parent(), kTag, comm_);
+  }
+
+  void flush_caches() override {
+    MpiCollective::flush_caches();
+    staging_.evict();
+    for (const HostBuffer& t : temp_) t.evict();
   }
 
   int v_;

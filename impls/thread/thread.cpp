@@ -146,6 +146,11 @@ class ThreadTree final : public ThreadCollective {
     return v == 0 ? P : std::min(v & -v, P - v);
   }
 
+  void flush_caches() override {
+    ThreadCollective::flush_caches();
+    for (const HostBuffer& s : staging_) s.evict();
+  }
+
   // Staging holds the blocks of v's subtree (gather, scatter) or v's partial result (reduce).
   // Leaves, and a root whose buffer is already in relative order, need none.
   void allocate_scratch(int rank) override {

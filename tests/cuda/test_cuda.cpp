@@ -73,8 +73,9 @@ TEST_P(Cuda, EveryPrimitiveDtypeOpRankCountRootAndCount) {
               auto c = impl.make(p);
               ASSERT_EQ(c->memory(), Memory::device);
               EXPECT_EQ(validate::rounds(*c, validate::Mode::exact, 11, 2), "") << impl.name;
-              if (dt == DType::f32 || dt == DType::f64)
+              if (dt == DType::f32 || dt == DType::f64) {
                 EXPECT_EQ(validate::rounds(*c, validate::Mode::random, 29, 1), "") << impl.name;
+              }
               ++checked;
             }
   EXPECT_GT(checked, 1000);

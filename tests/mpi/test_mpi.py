@@ -170,6 +170,28 @@ class Failures(Case):
         self.assertIn("hung", by_impl["mpibroken.hang"]["error_message"])
 
 
+    def test_resume_measures_only_the_missing_and_duplicates_nothing(self):
+        fast = ["--primitive", "gather", "--ranks", "2", "--repetitions", "2", "--min-time", "0.002",
+                "--warmup", "0", "--out", self.out]
+        self.ok(primbench("run", "--impl", "mpi.native", "--count", "64", *fast))
+        native64 = "gather/mpi.native/f32/ranks:2/count:64/root:0/manual_time"
+        kept = [b for b in self.load()["benchmarks"] if b["run_name"] == native64]
+        # What is left (native at 128, linear at both) is launched as the product of its
+        # selectors, which holds native at 64 again: that one must not come back twice.
+        self.ok(primbench("run", "--impl", "mpi.native,mpi.linear", "--count", "64,128", "--resume", *fast))
+        doc = self.load()
+        per_name = {}
+        for b in doc["benchmarks"]:
+            if b["run_type"] == "iteration":
+                per_name.setdefault(b["run_name"].removesuffix("/manual_time"), []).append(b)
+        self.assertEqual(sorted(per_name), sorted(
+            f"gather/{impl}/f32/ranks:2/count:{n}/root:0" for impl in ("mpi.native", "mpi.linear") for n in (64, 128)))
+        self.assertTrue(all(len(v) == 2 for v in per_name.values()), {k: len(v) for k, v in per_name.items()})
+        again = [b for b in doc["benchmarks"] if b["run_name"] == native64]
+        self.assertEqual(len(kept), 6)  # 2 repetitions, mean, median, stddev, cv
+        self.assertEqual(json.dumps(again, sort_keys=True), json.dumps(kept, sort_keys=True))
+
+
 class UserLauncher(Case):
     """A user's own mpirun gets the same JSON; mismatched rank counts are said, not hung."""
 

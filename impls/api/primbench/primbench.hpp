@@ -63,6 +63,9 @@ class HostBuffer {
   HostBuffer() = default;
   explicit HostBuffer(std::size_t bytes);
   Buffer view() const { return {base_.get() + kGuardBytes, bytes_}; }
+  // Flushes all of it, guards included, from the CPU caches (what --cache cold does to every
+  // buffer; backends call it from flush_caches() for scratch buffers of their own).
+  void evict() const;
 
  private:
   struct Free { void operator()(std::byte* p) const; };
@@ -98,6 +101,7 @@ class Collective {
   virtual void read(const std::byte* src, void* dst, std::size_t bytes);
   virtual void write(std::byte* dst, const void* src, std::size_t bytes);
   // Evicts every local buffer (guards included) from the caches, outside the timed window.
+  // Backends with scratch buffers of their own (staging) override it to evict those too.
   virtual void flush_caches();
 
  private:
