@@ -93,13 +93,13 @@ def _metric_samples(res, metric: str) -> dict:
 
 def load_side(paths: list, metric: str = "real_time") -> dict:
     """Merge several results files: samples concatenated, failures and names united."""
-    side = {"paths": paths, "samples": {}, "rounds": {}, "failures": {}, "names": set(),
+    side = {"paths": paths, "samples": {}, "runs": {}, "failures": {}, "names": set(),
             "revisions": []}
     for path in paths:
         res = load(path)
         for name, xs in _metric_samples(res, metric).items():
             side["samples"].setdefault(name, []).extend(xs)
-            side["rounds"].setdefault(name, []).append(statistics.median(xs))
+            side["runs"].setdefault(name, []).append(statistics.median(xs))
         for name, err in res.failures().items():
             side["failures"].setdefault(name, err)
         side["names"].update(e.name for e in res.entries)
@@ -132,11 +132,15 @@ def compare(base: dict, head: dict, alpha=0.01, min_effect=0.05, max_cv=0.10,
     raw_p = {n: u_test(base["samples"][n], head["samples"][n]) for n in paired}
     adj_p = holm(raw_p)
     level = alpha / len(paired) if paired else alpha  # strictest Holm step
+    multi = [n for n in paired if len(base["runs"][n]) >= 2 and len(head["runs"][n]) >= 2]
+    run_adj = holm({n: u_test(base["runs"][n], head["runs"][n]) for n in multi})
+    run_level = alpha / len(multi) if multi else alpha
     rows = []
     for name in names:
         b, h = base["samples"].get(name, []), head["samples"].get(name, [])
         row = {"name": name, "base": _stats(b), "head": _stats(h), "change": None,
-               "p": raw_p.get(name), "p_adjusted": adj_p.get(name), "significant": False,
+               "p": raw_p.get(name), "p_adjusted": adj_p.get(name), "p_runs_adjusted": None,
+               "significant": False,
                "regression": False, "new_failure": False, "recheck": False, "reason": ""}
         if b and h and row["base"]["median_s"] > 0:
             row["change"] = row["head"]["median_s"] / row["base"]["median_s"] - 1
@@ -156,7 +160,8 @@ def compare(base: dict, head: dict, alpha=0.01, min_effect=0.05, max_cv=0.10,
             row["reason"] = "no per-repetition samples (aggregates only?)"
         else:
             _decide(row, level, alpha, min_effect, max_cv)
-            _check_rounds(row, base["rounds"].get(name, []), head["rounds"].get(name, []))
+            _check_runs(row, base["runs"][name], head["runs"][name], run_adj.get(name),
+                        run_level, alpha)
             row["recheck"] = _near_threshold(row, alpha, min_effect, recheck_margin)
         rows.append(row)
     rows.sort(key=lambda r: (VERDICTS.index(r["verdict"]), r["name"]))
@@ -197,7 +202,11 @@ def _decide(row, level, alpha, min_effect, max_cv):
         row["reason"] = f"{change:+.1%} beyond {min_effect:.0%}, p_adj {row['p_adjusted']:.2g}"
         return
     spread = max(row["base"]["cv"], row["head"]["cv"])
-    if spread > max_cv:
+    if change is not None and abs(change) >= min_effect:
+        row["verdict"] = "NOISY"  # a change this large that the test cannot confirm
+        row["reason"] = (f"{change:+.1%} but not significant (p_adj {row['p_adjusted']:.2g}, "
+                         f"robust cv {spread:.1%}); cannot say")
+    elif spread > max_cv:
         row["verdict"] = "NOISY"
         row["reason"] = f"spread (robust cv {spread:.1%}) over {max_cv:.0%}; cannot rule out a change"
     else:
@@ -206,28 +215,28 @@ def _decide(row, level, alpha, min_effect, max_cv):
                          else f"not significant (p_adj {row['p_adjusted']:.2g})")
 
 
-RUN_AGREEMENT = 1.0  # every (head run, base run) pair of run medians must agree on the direction
-
-
-def _check_rounds(row, base_rounds: list, head_rounds: list) -> None:
-    """With several files (runs) per side, a change must show in every run: each head run's
-    median beyond each base run's. Repetitions within one run share the machine's state, so a
-    busy moment during one run makes its samples look significant together, and the pooled
-    U test cannot tell; interleaved runs (ci/regress) expose that, a real change survives it.
-    (Letting one run in four disagree, or trimming the slowest run, raised false alarms in
-    the A/A runs on the shared machine; see ci/README.md.)"""
-    row["base"]["runs"], row["head"]["runs"] = len(base_rounds), len(head_rounds)
-    if row["verdict"] not in ("SLOWER", "FASTER") or len(base_rounds) < 2 or len(head_rounds) < 2:
+def _check_runs(row, base_runs: list, head_runs: list, run_p_adj, run_level, alpha) -> None:
+    """With several files (runs) per side, a change must also be significant between the runs:
+    a U test over the per-run medians, Holm-corrected like the pooled one. Repetitions within
+    one run share the machine's state, so a busy moment during one run makes its samples look
+    significant together and the pooled test cannot tell; the run-level test treats each run
+    as one sample, which is what it is. (ci/regress runs one repetition per run, so there the
+    two tests coincide.)"""
+    row["base"]["runs"], row["head"]["runs"] = len(base_runs), len(head_runs)
+    row["p_runs_adjusted"] = run_p_adj
+    if row["verdict"] not in ("SLOWER", "FASTER") or run_p_adj is None:
         return
-    sign = 1 if row["verdict"] == "SLOWER" else -1
-    agree = sum(sign * (h - b) > 0 for h in head_rounds for b in base_rounds)
-    row["runs_agreeing"] = agree / (len(head_rounds) * len(base_rounds))
-    if row["runs_agreeing"] < RUN_AGREEMENT:
-        row["reason"] = (f"{row['change']:+.1%} but the runs disagree ({agree} of "
-                         f"{len(head_rounds) * len(base_rounds)} run pairs; base run medians "
-                         f"{fmt_time(min(base_rounds))}-{fmt_time(max(base_rounds))}, head "
-                         f"{fmt_time(min(head_rounds))}-{fmt_time(max(head_rounds))})")
-        row["verdict"], row["regression"] = "NOISY", False
+    nb, nh = len(base_runs), len(head_runs)
+    if min_p_value(nb, nh) > run_level:
+        why = (f"{row['change']:+.1%} but on {nb} base and {nh} head runs, too few for the "
+               f"run-level U test to reach p <= {run_level:.3g}")
+    elif run_p_adj > alpha:
+        why = (f"{row['change']:+.1%} but not significant between runs (p_adj {run_p_adj:.2g}; "
+               f"base run medians {fmt_time(min(base_runs))}-{fmt_time(max(base_runs))}, head "
+               f"{fmt_time(min(head_runs))}-{fmt_time(max(head_runs))})")
+    else:
+        return
+    row["verdict"], row["regression"], row["reason"] = "NOISY", False, why
 
 
 def _near_threshold(row, alpha, min_effect, margin) -> bool:
@@ -237,10 +246,8 @@ def _near_threshold(row, alpha, min_effect, margin) -> bool:
         return True
     if row["verdict"] == "SAME":
         return change >= min_effect * (1 - margin)
-    if row["verdict"] == "SLOWER":  # resting on fewer than 3 interleaved runs a side: confirm
-        few_runs = 2 <= min(row["base"].get("runs", 0), row["head"].get("runs", 0)) < 3
-        return (change <= min_effect * (1 + margin) or row["p_adjusted"] > alpha / 10
-                or few_runs)
+    if row["verdict"] == "SLOWER":
+        return change <= min_effect * (1 + margin) or row["p_adjusted"] > alpha / 10
     return False
 
 
