@@ -1,7 +1,6 @@
 """Verdict logic, exit codes, outputs and bad input of ci/compare.py, on synthetic results."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -14,11 +13,10 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 COMPARE = os.path.join(ROOT, "ci", "compare.py")
 GBENCH_COMPARE = "/usr/share/benchmark/compare.py"
 sys.path.insert(0, HERE)
+import ci_tools  # noqa: E402
 import synth  # noqa: E402
 
-_spec = importlib.util.spec_from_file_location("primbench_compare", COMPARE)
-compare = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(compare)
+compare = ci_tools.load("compare.py")
 
 A, B, C = synth.NAMES
 

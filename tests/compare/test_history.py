@@ -1,7 +1,6 @@
 """ci/history.py: storing runs in SQLite, drawing trends, marking change points."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import sqlite3
@@ -14,11 +13,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 HISTORY = os.path.join(ROOT, "ci", "history.py")
 sys.path.insert(0, HERE)
+import ci_tools  # noqa: E402
 import synth  # noqa: E402
 
-_spec = importlib.util.spec_from_file_location("primbench_history", HISTORY)
-history = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(history)
+history = ci_tools.load("history.py")
 
 A, B, C = synth.NAMES
 

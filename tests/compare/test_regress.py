@@ -8,14 +8,16 @@ asserts a timing: verdicts are only checked to agree with the exit status.
 """
 from __future__ import annotations
 
-import importlib.machinery
-import importlib.util
 import json
 import os
 import shlex
 import subprocess
+import sys
 import tempfile
 import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import ci_tools  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 CI = os.path.join(ROOT, "ci")
@@ -26,16 +28,8 @@ TINY = ("--impl seq.ref --primitive gather,reduce --ranks 1 --count 1K --repetit
         "--min-time 0.001 --warmup 0.001 --ceilings 10,10")
 
 
-def load_script(name: str):
-    loader = importlib.machinery.SourceFileLoader(f"ci_{name}", os.path.join(CI, name))
-    spec = importlib.util.spec_from_loader(f"ci_{name}", loader)
-    mod = importlib.util.module_from_spec(spec)
-    loader.exec_module(mod)
-    return mod
-
-
-suite = load_script("suite")
-regress = load_script("regress")
+suite = ci_tools.load("suite")
+regress = ci_tools.load("regress")
 
 
 def run(cmd, env=None, **kw):
