@@ -18,10 +18,6 @@ std::uint64_t mix(std::uint64_t x) {  // splitmix64 finaliser
   return x ^ (x >> 31);
 }
 
-std::uint64_t hash(std::uint64_t seed, int rank, std::size_t index) {
-  return mix(mix(seed ^ mix(static_cast<std::uint64_t>(rank) + 0x51ED27ull)) ^ index);
-}
-
 // Exponent budget of a product of P factors 2^e: the result stays exact and far from overflow
 // (and, for floats, from subnormals).
 template <class T> int exponent_budget() {
@@ -39,6 +35,61 @@ template <class T> T wide(std::uint64_t h) {
   if constexpr (std::is_same_v<T, float>) return static_cast<float>(h >> 41) - 4194304.0f;  // integers, |x| < 2^22
   return static_cast<double>(h >> 11) * 0x1p-20 - 0x1p32;  // 53 significant bits
 }
+
+// The inputs of one rank: element i is a function of hash(seed, rank, i) alone. What depends
+// only on (problem, mode, seed, rank) is worked out once, so filling and checking cost one
+// hash and a conversion per element.
+template <class T> class Inputs {
+ public:
+  Inputs(const Problem& p, Mode mode, std::uint64_t seed, int rank)
+      : key_(mix(seed ^ mix(static_cast<std::uint64_t>(rank) + 0x51ED27ull))),
+        real_(mode == Mode::random && std::is_floating_point_v<T>),
+        emax_(exponent_budget<T>() / p.ranks),
+        spread_(std::min(1.0, 100.0 / p.ranks)) {
+    if (p.primitive != Primitive::reduce || p.op == Op::min || p.op == Op::max) kind_ = real_ ? Kind::real : Kind::wide;
+    else if (p.op == Op::sum) kind_ = real_ ? Kind::real : Kind::small;
+    else kind_ = real_ ? Kind::real_factor : Kind::power_of_two;
+  }
+
+  T operator()(std::size_t index) const {
+    const std::uint64_t h = mix(key_ ^ index);
+    const bool negative = (h >> 63) != 0;
+    switch (kind_) {
+      case Kind::wide: return wide<T>(h);
+      case Kind::real: {  // in [-1, 1) times 2^-3 .. 2^4 (a power of two: the product is exact)
+        static constexpr double kScale[8] = {0x1p-3, 0x1p-2, 0x1p-1, 1, 2, 4, 8, 16};
+        return static_cast<T>((static_cast<double>(h >> 11) * 0x1p-53 * 2 - 1) * kScale[h & 7]);
+      }
+      case Kind::small: {  // non-zero small integers: every partial sum is exact, a missing rank always shows
+        const T v = static_cast<T>(below(h >> 8, 1000) + 1);
+        return negative ? static_cast<T>(-v) : v;
+      }
+      case Kind::real_factor: {
+        const double m = std::exp2((static_cast<double>(h >> 11) * 0x1p-53 * 2 - 1) * spread_);
+        return static_cast<T>(negative ? -m : m);
+      }
+      case Kind::power_of_two: break;
+    }
+    // Signed powers of two with bounded exponents: exact products in any order.
+    int e = static_cast<int>(below(h >> 8, static_cast<std::uint32_t>(emax_) + 1));
+    if constexpr (std::is_floating_point_v<T>)
+      if ((h >> 40) & 1) e = -e;
+    const T v = std::is_floating_point_v<T> ? static_cast<T>(std::ldexp(1.0, e)) : static_cast<T>(std::int64_t{1} << e);
+    return negative ? static_cast<T>(-v) : v;
+  }
+
+ private:
+  enum class Kind { wide, real, small, real_factor, power_of_two };
+  // A value in [0, n) from the low 32 bits of x, by multiplication rather than division.
+  static std::uint32_t below(std::uint64_t x, std::uint32_t n) {
+    return static_cast<std::uint32_t>(((x & 0xFFFFFFFFull) * n) >> 32);
+  }
+  std::uint64_t key_;
+  bool real_;
+  int emax_;
+  double spread_;
+  Kind kind_ = Kind::wide;
+};
 
 template <class T> std::string show(T v) {
   std::ostringstream s;
@@ -94,12 +145,12 @@ template <class T> struct Reduced {
   long double tolerance;  // 0: bit-exact
 };
 
-template <class T> Reduced<T> reduced(const Problem& p, Mode mode, std::uint64_t seed, std::size_t i) {
+// `in` holds every rank's inputs.
+template <class T> Reduced<T> reduced(const Problem& p, Mode mode, const std::vector<Inputs<T>>& in, std::size_t i) {
   if (mode == Mode::exact || !std::is_floating_point_v<T>) {
-    T acc = input<T>(p, mode, seed, 0, i);
+    T acc = in[0](i);
     with_op(p.op, [&](auto op) {
-      for (int r = 1; r < p.ranks; ++r)
-        acc = decltype(op)::template apply<T>(acc, input<T>(p, mode, seed, r, i));
+      for (int r = 1; r < p.ranks; ++r) acc = decltype(op)::template apply<T>(acc, in[r](i));
     });
     return {acc, 0.0L, 0.0L};
   }
@@ -110,9 +161,9 @@ template <class T> Reduced<T> reduced(const Problem& p, Mode mode, std::uint64_t
   const long double k = p.ranks - 1;
   const long double gamma = k * u / (1 - k * u);
   const long double u_ref = std::numeric_limits<long double>::epsilon();
-  long double acc = input<T>(p, mode, seed, 0, i), comp = 0, abs_sum = std::fabs(acc);
+  long double acc = in[0](i), comp = 0, abs_sum = std::fabs(acc);
   for (int r = 1; r < p.ranks; ++r) {
-    const long double x = input<T>(p, mode, seed, r, i);
+    const long double x = in[r](i);
     switch (p.op) {
       case Op::sum: {
         const long double t = acc + x;
@@ -138,6 +189,8 @@ template <class T> std::string check_typed(Collective& c, Mode mode, std::uint64
   const std::size_t n = p.count;
   std::ostringstream first;
   std::size_t wrong = 0;
+  std::vector<Inputs<T>> inputs;
+  for (int r = 0; r < p.ranks; ++r) inputs.emplace_back(p, mode, seed, r);
   auto note = [&](const std::string& what) {
     if (wrong++ == 0) first << what;
   };  // (messages are built only for wrong elements)
@@ -156,8 +209,9 @@ template <class T> std::string check_typed(Collective& c, Mode mode, std::uint64
       const T* data = reinterpret_cast<const T*>(v.payload());
       if (is_send) {
         const std::size_t count = p.send_count(rank);
+        const Inputs<T>& own = inputs[rank];
         for (std::size_t i = 0; i < count; ++i) {
-          const T want = input<T>(p, mode, seed, rank, i);
+          const T want = own(i);
           if (!same_bits(data[i], want))
             note("rank " + std::to_string(rank) + " send buffer modified at element " +
                  std::to_string(i) + ": expected " + show(want) + " got " + show(data[i]));
@@ -169,10 +223,10 @@ template <class T> std::string check_typed(Collective& c, Mode mode, std::uint64
         T want{};
         long double exact = 0, tol = 0;
         switch (p.primitive) {
-          case Primitive::gather: want = input<T>(p, mode, seed, static_cast<int>(i / n), i % n); break;
-          case Primitive::scatter: want = input<T>(p, mode, seed, p.root, rank * n + i); break;
+          case Primitive::gather: want = inputs[i / n](i % n); break;
+          case Primitive::scatter: want = inputs[p.root](rank * n + i); break;
           case Primitive::reduce: {
-            const Reduced<T> r = reduced<T>(p, mode, seed, i);
+            const Reduced<T> r = reduced<T>(p, mode, inputs, i);
             want = r.value;
             exact = r.exact;
             tol = r.tolerance;
@@ -198,33 +252,7 @@ template <class T> std::string check_typed(Collective& c, Mode mode, std::uint64
 }  // namespace
 
 template <class T> T input(const Problem& p, Mode mode, std::uint64_t seed, int rank, std::size_t index) {
-  const std::uint64_t h = hash(seed, rank, index);
-  const bool negative = (h >> 63) != 0;
-  if (p.primitive != Primitive::reduce || p.op == Op::min || p.op == Op::max) {
-    if (mode == Mode::random && std::is_floating_point_v<T>)
-      return static_cast<T>(std::ldexp(static_cast<double>(h >> 11) * 0x1p-53 * 2 - 1, static_cast<int>(h & 7) - 3));
-    return wide<T>(h);
-  }
-  if (p.op == Op::sum) {
-    if (mode == Mode::random && std::is_floating_point_v<T>)
-      return static_cast<T>(std::ldexp(static_cast<double>(h >> 11) * 0x1p-53 * 2 - 1, static_cast<int>(h & 7) - 3));
-    // Non-zero small integers: every partial sum is exact, and a missing rank always shows.
-    const T v = static_cast<T>(static_cast<int>((h >> 8) % 1000) + 1);
-    return negative ? static_cast<T>(-v) : v;
-  }
-  // prod
-  const int emax = exponent_budget<T>() / p.ranks;
-  if (mode == Mode::random && std::is_floating_point_v<T>) {
-    const double c = std::min(1.0, 100.0 / p.ranks);
-    const double m = std::exp2((static_cast<double>(h >> 11) * 0x1p-53 * 2 - 1) * c);
-    return static_cast<T>(negative ? -m : m);
-  }
-  // Signed powers of two with bounded exponents: exact products in any order.
-  int e = emax == 0 ? 0 : static_cast<int>((h >> 8) % (emax + 1));
-  if constexpr (std::is_floating_point_v<T>)
-    if ((h >> 40) & 1) e = -e;
-  const T v = std::is_floating_point_v<T> ? static_cast<T>(std::ldexp(1.0, e)) : static_cast<T>(std::int64_t{1} << e);
-  return negative ? static_cast<T>(-v) : v;
+  return Inputs<T>(p, mode, seed, rank)(index);
 }
 
 template std::int32_t input<std::int32_t>(const Problem&, Mode, std::uint64_t, int, std::size_t);
@@ -249,7 +277,8 @@ void prepare(Collective& c, Mode mode, std::uint64_t seed) {
       std::memset(base, static_cast<int>(kGuard), kGuardBytes);
       std::memset(base + kGuardBytes + s.bytes, static_cast<int>(kGuard), kGuardBytes);
       T* payload = reinterpret_cast<T*>(base + kGuardBytes);
-      for (std::size_t i = 0; i < p.send_count(rank); ++i) payload[i] = input<T>(p, mode, seed, rank, i);
+      const Inputs<T> in(p, mode, seed, rank);
+      for (std::size_t i = 0; i < p.send_count(rank); ++i) payload[i] = in(i);
       if (!host) c.write(s.data - kGuardBytes, staging.data(), staging.size());
       const Buffer r = c.recv(rank);
       fill(c, r, kPoison);
