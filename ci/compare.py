@@ -310,13 +310,16 @@ def markdown(rep: dict) -> str:
     head = ", ".join(rep["head"]["revisions"]) or ", ".join(rep["head"]["files"])
     lines = [f"### primbench compare {icon}", "", f"**{summary_line(rep)}**", "",
              f"base `{esc(base)}` → head `{esc(head)}`", ""]
-    notable = [r for r in rep["benchmarks"] if r["verdict"] != "SAME"]
+    # What a reviewer must see first; the undecided and the unchanged are folded away.
+    notable = [r for r in rep["benchmarks"] if r["verdict"] not in ("SAME", "NOISY")]
     if notable:
         lines += table(notable) + [""]
-    same = [r for r in rep["benchmarks"] if r["verdict"] == "SAME"]
-    if same:
-        lines += [f"<details><summary>{len(same)} unchanged</summary>", ""] + table(same) \
-            + ["", "</details>", ""]
+    for verdict, what in (("NOISY", "undecided (NOISY: too noisy to say, never a failure)"),
+                          ("SAME", "unchanged")):
+        rows = [r for r in rep["benchmarks"] if r["verdict"] == verdict]
+        if rows:
+            lines += [f"<details><summary>{len(rows)} {what}</summary>", ""] + table(rows) \
+                + ["", "</details>", ""]
     return "\n".join(lines)
 
 

@@ -312,6 +312,13 @@ class Outputs(Case):
                                r" \d+(\.\d+)? [nu]s \| 1\.3\d? us \| \+3\d\.\d% \|")
         self.assertIn("<details><summary>1 unchanged</summary>", text)
         self.assertIn("def5678", text)
+        # NOISY rows are folded too, after the table a reviewer must read
+        noisy = {A: synth.samples(6, 10, 1000.0, 0.5)}
+        proc = run(*self.pair(noisy, {A: synth.samples(7, 10, 1000.0, 0.5)}), "--md", md)
+        with open(md) as f:
+            text = f.read()
+        self.assertIn("<details><summary>1 undecided (NOISY", text)
+        self.assertNotIn("| verdict | benchmark |", text.split("<details>")[0])
 
     def test_console_table(self):
         proc = run(self.base, self.head)
