@@ -173,13 +173,6 @@ json missing_entry(const Planned& pl, const std::string& message) {
   return e;
 }
 
-std::string strip_manual_time(std::string n) {
-  const std::string suffix = "/manual_time";
-  if (n.size() > suffix.size() && n.compare(n.size() - suffix.size(), suffix.size(), suffix) == 0)
-    n.resize(n.size() - suffix.size());
-  return n;
-}
-
 struct Outcome {
   int exit_status = -1;  // the launcher's; -1 when killed or not started
   std::string failure;   // why the launch ended abnormally ("" when it did not)
@@ -247,7 +240,7 @@ Outcome run_launch(std::vector<std::string> cmd, const std::string& out, const G
         if (!opts.quiet) {
           std::fprintf(stderr, tty ? "\r\033[K[%zu/%zu, np=%d %zu/%zu, %.0f s] %s%s" : "[%zu/%zu, np=%d %zu/%zu, %.0f s] %s%s",
                        done_before + done, total, g.ranks, done, g.items.size(), now - start,
-                       strip_manual_time(d["benchmarks"].back().value("run_name", "")).c_str(), tty ? "" : "\n");
+                       benchmark_name(d["benchmarks"].back().value("run_name", "")).c_str(), tty ? "" : "\n");
           std::fflush(stderr);
         }
       }
@@ -337,7 +330,7 @@ Launched launch_ranks(const std::vector<Planned>& plan, const RunOptions& opts) 
     std::map<std::string, std::size_t> families;
     if (o.doc.is_object()) {
       for (json& e : o.doc["benchmarks"]) {
-        const std::string n = strip_manual_time(e.value("run_name", e.value("name", "")));
+        const std::string n = benchmark_name(e.value("run_name", e.value("name", "")));
         if (!planned.count(n)) continue;
         reported.insert(n);
         auto [it, fresh] = families.emplace(n, family + families.size());

@@ -1,5 +1,7 @@
 #include "resume.hpp"
 
+#include "runner.hpp"
+
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -12,14 +14,9 @@ namespace primbench {
 using nlohmann::json;
 
 namespace {
-// The benchmark an entry belongs to: its run name without Google Benchmark's suffix.
+// The benchmark an entry belongs to.
 std::string benchmark_of(const json& e) {
-  const json& n = e.contains("run_name") ? e["run_name"] : e["name"];
-  std::string s = n.get<std::string>();
-  constexpr std::string_view suffix = "/manual_time";
-  if (s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0)
-    s.resize(s.size() - suffix.size());
-  return s;
+  return benchmark_name((e.contains("run_name") ? e["run_name"] : e["name"]).get<std::string>());
 }
 }  // namespace
 

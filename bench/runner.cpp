@@ -274,14 +274,6 @@ class Console {
   double start_;
 };
 
-// A launched entry's name as the table shows the others: without Google Benchmark's suffix.
-std::string display_name(std::string name) {
-  const std::string suffix = "/manual_time";
-  if (name.size() >= suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0)
-    name.erase(name.size() - suffix.size());
-  return name;
-}
-
 // Adds primbench's fields to Google Benchmark's entries of one benchmark.
 void label(json& entries, const Planned& pl, std::size_t family, bool failed) {
   for (json& e : entries) {
@@ -360,6 +352,13 @@ json run_one_gb(const Planned& pl, Bench& bench, const RunOptions& opts, json* g
 }
 
 }  // namespace
+
+std::string benchmark_name(std::string run_name) {
+  constexpr std::string_view suffix = "/manual_time";
+  if (run_name.size() >= suffix.size() && run_name.compare(run_name.size() - suffix.size(), suffix.size(), suffix) == 0)
+    run_name.resize(run_name.size() - suffix.size());
+  return run_name;
+}
 
 // Repetitions go to Google Benchmark as its own flag, so they stay out of the names.
 void configure_google_benchmark(const RunOptions& opts) {
@@ -480,7 +479,7 @@ int run_benchmarks(const std::vector<Planned>& requested, const RunOptions& opts
       e["family_index"] = family_base + e.value("family_index", std::size_t{0});
       // One row per benchmark, as for those run here: the median, or the only repetition.
       if ((e.value("run_type", "") != "aggregate" && e.value("repetitions", 1) == 1) || e.value("aggregate_name", "") == "median")
-        console.row(display_name(e.value("run_name", e.value("name", ""))), e.value("error_occurred", false) ? json() : e,
+        console.row(benchmark_name(e.value("run_name", e.value("name", ""))), e.value("error_occurred", false) ? json() : e,
                     e.value("error_occurred", false) ? e.value("error_message", "error") : "");
       doc["benchmarks"].push_back(std::move(e));
     }

@@ -34,4 +34,7 @@ struct RunOptions {
 
 int run_benchmarks(const std::vector<Planned>& plan, const RunOptions& opts);
 
+// A benchmark's name from Google Benchmark's run name: `<name>/manual_time` without the suffix.
+std::string benchmark_name(std::string run_name);
+
 }  // namespace primbench

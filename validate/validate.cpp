@@ -43,12 +43,12 @@ template <class T> class Inputs {
  public:
   Inputs(const Problem& p, Mode mode, std::uint64_t seed, int rank)
       : key_(mix(seed ^ mix(static_cast<std::uint64_t>(rank) + 0x51ED27ull))),
-        real_(mode == Mode::random && std::is_floating_point_v<T>),
         emax_(exponent_budget<T>() / p.ranks),
         spread_(std::min(1.0, 100.0 / p.ranks)) {
-    if (p.primitive != Primitive::reduce || p.op == Op::min || p.op == Op::max) kind_ = real_ ? Kind::real : Kind::wide;
-    else if (p.op == Op::sum) kind_ = real_ ? Kind::real : Kind::small;
-    else kind_ = real_ ? Kind::real_factor : Kind::power_of_two;
+    const bool real = mode == Mode::random && std::is_floating_point_v<T>;
+    if (p.primitive != Primitive::reduce || p.op == Op::min || p.op == Op::max) kind_ = real ? Kind::real : Kind::wide;
+    else if (p.op == Op::sum) kind_ = real ? Kind::real : Kind::small;
+    else kind_ = real ? Kind::real_factor : Kind::power_of_two;
   }
 
   T operator()(std::size_t index) const {
@@ -85,7 +85,6 @@ template <class T> class Inputs {
     return static_cast<std::uint32_t>(((x & 0xFFFFFFFFull) * n) >> 32);
   }
   std::uint64_t key_;
-  bool real_;
   int emax_;
   double spread_;
   Kind kind_ = Kind::wide;
