@@ -1,34 +1,106 @@
 // primbench: one entry point. list | run | validate here; report, compare and history are the
 // Python tools in reports/ and ci/, run with Debian's python3.
 #include <dlfcn.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <benchmark/benchmark.h>
+#include <fmt/format.h>
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <set>
 
 #include "runner.hpp"
 #include "selection.hpp"
+#include "supervisor.hpp"
 #include "version.hpp"
 
 namespace primbench {
 namespace {
 
+constexpr double kMaxTimeout = 7 * 24 * 3600.0;
+
+std::string joined(int argc, char** argv) {
+  std::string s;
+  for (int i = 0; i < argc; ++i) s += (i ? " " : "") + std::string(argv[i]);
+  return s;
+}
+
+std::string joined(const std::vector<std::string>& items) {
+  std::string s;
+  for (const auto& i : items) s += (s.empty() ? "" : ", ") + i;
+  return s;
+}
+
+// An error already printed by a child process.
+struct Reported {};
+
+// Loads a plugin and checks what it registered: at least one implementation, every name
+// `backend.algorithm` in [a-z0-9_], none already taken.
 void load_plugin(const std::string& path) {
-  const std::size_t before = registry().implementations().size();
+  static std::set<std::string> loaded;
+  Registry& reg = registry();
+  const std::size_t before = reg.implementations().size();
   if (!std::ifstream(path)) throw UsageError("plugin '" + path + "' does not exist or cannot be read");
+  std::error_code ec;
+  const std::string canonical = std::filesystem::canonical(path, ec).string();
+  if (!loaded.insert(ec ? path : canonical).second)
+    throw UsageError("plugin '" + path + "' is given twice (each --plugin must be a different library)");
   void* handle = ::dlopen(path.c_str(), RTLD_NOW | RTLD_GLOBAL);
   if (!handle) {
     std::string why = ::dlerror();
     why = why.substr(0, why.find('\n'));
     throw UsageError("cannot load plugin '" + path + "': " + why + " (expected a shared library built against primbench/primbench.hpp)");
   }
-  if (registry().implementations().size() == before)
-    throw UsageError("plugin '" + path + "' registered no implementation (expected PRIMBENCH_REGISTER in it)");
+  const auto& impls = reg.implementations();
+  if (impls.size() == before)
+    throw UsageError("plugin '" + path + "' registered no implementation (expected PRIMBENCH_REGISTER in it; or it is already loaded under another name)");
+  for (std::size_t i = before; i < impls.size(); ++i) {
+    const std::string& n = impls[i].name;
+    if (!valid_name(n))
+      throw UsageError("plugin '" + path + "' registers '" + n + "': names must be backend.algorithm, each part of a-z, 0-9 and _");
+    for (std::size_t k = 0; k < i; ++k)
+      if (impls[k].name == n) throw UsageError("plugin '" + path + "' registers '" + n + "', which is already registered");
+  }
+}
+
+// A plugin's static initialisers run in a child first: one that throws or crashes is a clear
+// error here, not the end of the supervisor.
+void try_plugins(const std::vector<std::string>& plugins) {
+  int ok[2];
+  if (::pipe(ok) != 0) return;
+  std::fflush(nullptr);
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::close(ok[0]);
+    try {
+      for (const auto& p : plugins) load_plugin(p);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "primbench: error: %s\n", e.what());
+      std::fflush(stderr);
+      ::_exit(kUsage);
+    }
+    [[maybe_unused]] ssize_t w = ::write(ok[1], "y", 1);  // loaded: not merely exited
+    ::_exit(kOk);
+  }
+  ::close(ok[1]);
+  char c = 0;
+  const bool loaded = pid > 0 && ::read(ok[0], &c, 1) == 1;
+  ::close(ok[0]);
+  int status = 0;
+  if (pid < 0 || ::waitpid(pid, &status, 0) != pid) return;
+  if (loaded) return;
+  if (WIFEXITED(status) && WEXITSTATUS(status) == kUsage) throw Reported{};
+  const std::string how = WIFSIGNALED(status) ? std::string("was killed by ") + ::strsignal(WTERMSIG(status))
+                                              : "exited with status " + std::to_string(WEXITSTATUS(status));
+  throw UsageError("loading the plugins (" + joined(plugins) + ") " + how +
+                   ": a static initialiser in one of them throws, crashes or exits");
 }
 
 std::size_t available_memory() {
@@ -78,12 +150,6 @@ int exec_python(const std::string& script, int argc, char** argv) {
   return kUsage;
 }
 
-std::string joined(int argc, char** argv) {
-  std::string s;
-  for (int i = 0; i < argc; ++i) s += (i ? " " : "") + std::string(argv[i]);
-  return s;
-}
-
 int list() {
   Registry& reg = registry();
   std::printf("%-22s %-10s %s\n", "implementation", "backend", "availability");
@@ -115,8 +181,8 @@ int main_impl(int argc, char** argv) {
   std::vector<std::string> plugins;
   Selection sel;
   RunOptions opts;
-  std::string check = "exact", cache = "hot", ceilings;
-  bool launched = false;
+  std::string check = "exact", cache = "hot", ceilings, seed;
+  std::string worker_journal, worker_only;
 
   auto add_common = [&](CLI::App* sub) {
     sub->add_option("--plugin", plugins, "shared library registering more implementations (repeatable)");
@@ -132,11 +198,13 @@ int main_impl(int argc, char** argv) {
     sub->add_option("--root", sel.roots, "root ranks, or 'last' (default 0)");
     sub->add_option("--validate", opts.validate_rounds, "validation rounds before timing, fresh seed each (default 3)");
     sub->add_option("--check", check, "exact (bit-exact by construction) or random (rigorous error bound)");
-    sub->add_option("--seed", opts.seed, "first validation seed")->check(CLI::NonNegativeNumber);
+    sub->add_option("--seed", seed, "first validation seed, 0 to 2^64-1 (default 1)");
     sub->add_flag("--quiet", opts.quiet, "no progress or table");
     sub->add_option("--timeout", opts.timeout, "seconds one benchmark may take before the run ends (default 300)");
-    // Set by the MPI launch (bench/launch.cpp) in the ranks it starts: run here, launch nothing.
-    sub->add_flag("--launched", launched)->group("");
+    // Set by the supervisor in the workers and ranks it starts: run the benchmarks named in
+    // --only here, each event appended to the journal.
+    sub->add_option("--worker", worker_journal)->group("");
+    sub->add_option("--only", worker_only)->group("");
   };
   CLI::App* list_cmd = app.add_subcommand("list", "every implementation and backend, with availability");
   add_common(list_cmd);
@@ -165,6 +233,9 @@ int main_impl(int argc, char** argv) {
     return kUsage;
   }
 
+  const bool worker = !worker_journal.empty();
+  if (worker) ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // a rank whose launcher died goes with it
+  if (!worker && !plugins.empty()) try_plugins(plugins);
   for (const auto& p : plugins) load_plugin(p);
   if (list_cmd->parsed()) return list();
 
@@ -174,7 +245,6 @@ int main_impl(int argc, char** argv) {
         throw UsageError(std::string("empty ") + flag + " (see primbench " + sub->get_name() + " --help for what is accepted)");
 
   opts.command_line = joined(argc, argv);
-  opts.launch = !launched;
   opts.plugins = plugins;
   opts.timing = run_cmd->parsed();
   if (opts.timing && opts.out.empty()) opts.out = "primbench.json";
@@ -182,12 +252,23 @@ int main_impl(int argc, char** argv) {
   opts.mode = check == "exact" ? validate::Mode::exact : validate::Mode::random;
   if (cache != "hot" && cache != "cold") throw UsageError("unknown --cache '" + cache + "' (accepted: hot, cold)");
   opts.cold = cache == "cold";
-  if (opts.validate_rounds < 1) throw UsageError("--validate must be at least 1: results are never reported unvalidated");
-  if (opts.repetitions < 1) throw UsageError("--repetitions must be at least 1");
-  // Infinite times would loop until the watchdog ends the run.
+  // Numbers that cannot work are refused before anything runs.
+  if (opts.validate_rounds < 1 || opts.validate_rounds > 1000)
+    throw UsageError("--validate must be 1 to 1000 rounds: results are never reported unvalidated");
+  if (opts.repetitions < 1 || opts.repetitions > 100000) throw UsageError("--repetitions must be 1 to 100000");
+  if (!(opts.timeout > 0 && opts.timeout <= kMaxTimeout))
+    throw UsageError(fmt::format("--timeout must be a number of seconds above 0 and at most {:g} (a week)", kMaxTimeout));
   if (!(opts.min_time > 0 && std::isfinite(opts.min_time))) throw UsageError("--min-time must be a positive number of seconds");
   if (!(opts.warmup >= 0 && std::isfinite(opts.warmup))) throw UsageError("--warmup must be a non-negative number of seconds");
-  if (!(opts.timeout > 0 && std::isfinite(opts.timeout))) throw UsageError("--timeout must be a positive number of seconds");
+  if (const double least = opts.warmup + opts.min_time * opts.repetitions; opts.timing && least >= opts.timeout)
+    throw UsageError(fmt::format("--warmup {:g} + --min-time {:g} x --repetitions {} takes at least {:g} s, more than --timeout {:g} "
+                                 "allows one benchmark (raise --timeout or lower the others)",
+                                 opts.warmup, opts.min_time, opts.repetitions, least, opts.timeout));
+  if (!seed.empty()) {
+    const auto [end, ec] = std::from_chars(seed.data(), seed.data() + seed.size(), opts.seed);
+    if (ec != std::errc() || end != seed.data() + seed.size())
+      throw UsageError("--seed '" + seed + "' is not a whole number from 0 to 18446744073709551615");
+  }
   if (!ceilings.empty()) {
     const auto parts = split(ceilings, ',');
     try {
@@ -202,8 +283,9 @@ int main_impl(int argc, char** argv) {
   }
 
   std::vector<std::string> unavailable;
-  // Inside an MPI job of several processes (a user's mpirun or srun) every process runs the same
-  // plan: process-per-rank problems with the job's rank count, nothing shared-memory.
+  // Inside an MPI job of several processes (a user's mpirun or srun, or the ranks a supervisor
+  // launched) every process runs the same plan: process-per-rank problems with the job's rank
+  // count, nothing shared-memory.
   const int job = world().size();
   if (job > 1 && sel.ranks.empty()) sel.ranks = std::to_string(job);
   std::vector<Planned> planned = plan(sel, registry(), &unavailable);
@@ -211,7 +293,7 @@ int main_impl(int argc, char** argv) {
     std::set<std::string> skipped;
     std::erase_if(planned, [&](const Planned& p) {
       const Backend* b = registry().backend(p.impl->backend());
-      if (!b || !b->process_per_rank)
+      if (!b || !b->process_per_rank())
         return skipped.insert(p.impl->name + ": skipped: shared-memory implementations do not run inside an MPI job").second, true;
       if (p.problem.ranks != job)
         return skipped.insert("ranks:" + std::to_string(p.problem.ranks) + ": skipped: this MPI job has " + std::to_string(job) + " processes").second, true;
@@ -219,13 +301,20 @@ int main_impl(int argc, char** argv) {
     });
     unavailable.insert(unavailable.end(), skipped.begin(), skipped.end());
   }
+  if (worker) {
+    std::ifstream f(worker_only);
+    std::set<std::string> only;
+    for (std::string line; std::getline(f, line);) only.insert(line);
+    std::erase_if(planned, [&](const Planned& p) { return !only.count(p.name); });
+    return run_worker(planned, opts, worker_journal);
+  }
   if (world().rank() == 0 && !opts.quiet)
     for (const auto& u : unavailable) std::fprintf(stderr, "skipping %s\n", u.c_str());
   if (planned.empty())
     throw UsageError("nothing to run: every selected implementation is unavailable here" +
                      (unavailable.empty() ? std::string() : " (" + unavailable.front() + ")"));
   check_memory(planned);
-  return run_benchmarks(planned, opts);
+  return job > 1 ? run_in_mpi_job(planned, opts) : supervise(planned, opts);
 }
 
 }  // namespace
@@ -234,6 +323,8 @@ int main_impl(int argc, char** argv) {
 int main(int argc, char** argv) {
   try {
     return primbench::main_impl(argc, argv);
+  } catch (const primbench::Reported&) {
+    return primbench::kUsage;
   } catch (const primbench::UsageError& e) {
     std::fprintf(stderr, "primbench: error: %s\n", e.what());
     return primbench::kUsage;

@@ -1,7 +1,10 @@
-// Runs planned benchmarks: validation before timing, Google Benchmark's manual-time loop,
-// validation after, counters, console table, and the JSON file rewritten after every benchmark.
+// Runs planned benchmarks in this process (a worker the supervisor started, or one rank of an
+// MPI job): validation before timing, Google Benchmark's manual-time loop, validation after,
+// counters; every event goes to the journal as it happens.
 #pragma once
 
+#include <functional>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -27,12 +30,21 @@ struct RunOptions {
   bool timing = true;         // false: `validate`, no timing
   double read_GBps = 0, copy_GBps = 0;  // given ceilings; 0 = measure
   std::string command_line;
-  bool launch = true;         // start the MPI launcher for process-per-rank implementations
   std::vector<std::string> plugins;  // loaded with --plugin; launched ranks load them too
   bool resume = false;        // keep the passing results already in `out`, run the rest
+  bool supervised = true;     // false: no supervisor ends a hang (an MPI job a user launched)
 };
 
-int run_benchmarks(const std::vector<Planned>& plan, const RunOptions& opts);
+// Receives each event of a run as one journal line (bench/journal.hpp); rank 0's only.
+using Sink = std::function<void(const nlohmann::json&)>;
+
+// Runs `plan` here, reporting every event to `sink`; a JournalError from it ends the run.
+void execute(const std::vector<Planned>& plan, const RunOptions& opts, const Sink& sink);
+
+// The entry Google Benchmark would write for a benchmark that was never timed.
+nlohmann::json error_entry(const Planned& pl, const std::string& message);
+// Adds primbench's fields (primitive, impl, dtype, op, validation) to a benchmark's entries.
+void label(nlohmann::json& entries, const Planned& pl, bool failed);
 
 // A benchmark's name from Google Benchmark's run name: `<name>/manual_time` without the suffix.
 std::string benchmark_name(std::string run_name);

@@ -15,7 +15,7 @@ std::vector<std::string> in_process_impls() {
   std::vector<std::string> names;
   for (const auto& impl : registry().implementations()) {
     const Backend* b = registry().backend(impl.backend());
-    if (b && b->process_per_rank) continue;
+    if (b && b->process_per_rank()) continue;
     if (!registry().availability(impl.backend()).available) continue;
     names.push_back(impl.name);
   }

@@ -118,6 +118,16 @@ void HostCollective::allocate(int rank) {
   recv_[rank] = HostBuffer(p.recv_count(rank) * p.elem_bytes());
 }
 
+bool valid_name(std::string_view n) {
+  const std::size_t dot = n.find('.');
+  if (dot == 0 || dot == std::string_view::npos || dot + 1 == n.size()) return false;
+  for (std::size_t i = 0; i < n.size(); ++i) {
+    const char c = n[i];
+    if (i != dot && !((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_')) return false;
+  }
+  return true;
+}
+
 bool Registry::add(Implementation impl) {
   impls_.push_back(std::move(impl));
   return true;

@@ -1,6 +1,7 @@
-// The mpi4py peer (peers/mpi4py): the Python recipe measured beside the C++ implementations.
-// Its implementations are names only here: `primbench run` starts the Python script under
-// mpirun for them (bench/launch.cpp), with the same methodology and JSON schema.
+// The mpi4py peer (mpi4py_peer.py): the Python recipe measured beside the C++ implementations.
+// Its implementations are names only here: the backend's launcher starts the Python script
+// under mpirun for them, with the same methodology, selectors and journal as primbench's own
+// ranks.
 //   mpi4py.pickle  comm.gather / comm.scatter / comm.reduce on Python objects (pickled)
 //   mpi4py.buffer  comm.Gather / comm.Scatter / comm.Reduce on NumPy buffers
 #include <spawn.h>
@@ -44,6 +45,11 @@ std::pair<int, std::string> capture(std::vector<std::string> argv) {
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
 }
 
+std::string python() {
+  const char* py = std::getenv("PRIMBENCH_PYTHON");
+  return py && *py ? py : "/usr/bin/python3";
+}
+
 Availability probe() {
   if (world().size() > 1)
     return {false, "the mpi4py peer is started by `primbench run` itself, not inside an MPI job", ""};
@@ -51,8 +57,7 @@ Availability probe() {
   if (!m.available) return {false, m.reason, ""};
   if (::access(PRIMBENCH_MPI4PY_PEER, R_OK) != 0)
     return {false, std::string("the peer script ") + PRIMBENCH_MPI4PY_PEER + " is missing from this source tree", ""};
-  const char* py = std::getenv("PRIMBENCH_PYTHON");
-  const std::string python = py && *py ? py : "/usr/bin/python3";
+  const std::string python = mpi::python();
   auto [rc, out] = capture({python, "-c", "import numpy, mpi4py; print('mpi4py', mpi4py.__version__)"});
   while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
   if (rc != 0)
@@ -69,7 +74,18 @@ struct Peer final : Collective {
   void run(std::span<double>) override {}
 };
 
-PRIMBENCH_BACKEND("mpi4py", probe, true);
+// primbench's worker command line (`primbench run|validate ARGS`) as the peer's.
+Launch launch_peer(int ranks, const std::vector<std::string>& program) {
+  std::vector<std::string> peer = {python(), PRIMBENCH_MPI4PY_PEER};
+  if (program.size() > 1 && program[1] == "validate") peer.push_back("--validate-only");
+  for (std::size_t i = 2; i < program.size(); ++i) {
+    if (program[i] == "--plugin") { ++i; continue; }  // primbench's plugins are not the peer's
+    peer.push_back(program[i]);
+  }
+  return launch(ranks, peer);
+}
+
+PRIMBENCH_BACKEND("mpi4py", probe, launch_peer);
 PRIMBENCH_REGISTER("mpi4py.pickle", Peer);
 PRIMBENCH_REGISTER("mpi4py.buffer", Peer);
 

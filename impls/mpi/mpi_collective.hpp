@@ -18,6 +18,9 @@ MPI_Op op(Op o);
 // True when this process is one of the ranks of an MPI job (MPI initialised by primbench).
 bool running();
 
+// The MPI launcher's command line and environment that run `program` as `ranks` processes.
+Launch launch(int ranks, const std::vector<std::string>& program);
+
 class MpiCollective : public HostCollective {
  public:
   // Throws when the problem's rank count is not this job's size.

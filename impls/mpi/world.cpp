@@ -1,6 +1,6 @@
 // MPI as primbench's World: initialised before main when this process was started by an MPI
 // launcher (mpirun, mpiexec, srun), finalised at exit. Outside a launcher MPI is never
-// initialised: the process that plans a run starts the launcher instead (bench/launch.cpp).
+// initialised: the supervisor starts the launcher instead (launch.cpp).
 #include <unistd.h>
 
 #include <climits>
@@ -172,6 +172,6 @@ void MpiCollective::run(std::span<double> seconds) {
   seconds[0] = MPI_Wtime() - t0;
 }
 
-PRIMBENCH_BACKEND("mpi", probe, true);
+PRIMBENCH_BACKEND("mpi", probe, launch);
 
 }  // namespace primbench::mpi

@@ -137,7 +137,7 @@ PRIMBENCH_REGISTER("mpibroken.past_end", PastEnd);
 PRIMBENCH_REGISTER("mpibroken.one_rank_wrong", OneRankWrong);
 PRIMBENCH_REGISTER("mpibroken.one_ulp", OneUlp);
 PRIMBENCH_REGISTER("mpibroken.hang", Hang);
-PRIMBENCH_BACKEND("mpibroken", [] { return Availability{true, "", "test-only"}; }, true);
+PRIMBENCH_BACKEND("mpibroken", [] { return Availability{true, "", "test-only"}; }, mpi::launch);  // started as MPI ranks are
 
 }  // namespace
 }  // namespace primbench::mpi

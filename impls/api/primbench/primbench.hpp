@@ -145,12 +145,25 @@ struct Implementation {
   std::string backend() const { return name.substr(0, name.find('.')); }
 };
 
+// How a process-per-rank backend starts its ranks: the command line that runs `program`
+// (primbench's own worker command line) as `ranks` processes, and their environment.
+struct Launch {
+  std::vector<std::string> argv;
+  std::vector<std::string> environment;  // NAME=value
+};
+using Launcher = std::function<Launch(int ranks, const std::vector<std::string>& program)>;
+
 struct Backend {
   std::string name;
   std::function<Availability()> probe;
-  // Ranks are separate processes started by an MPI launcher (one local rank per process).
-  bool process_per_rank = false;
+  // Set for backends whose ranks are separate processes (one local rank per process), started
+  // by the backend's own launcher (MPI: mpirun); the supervisor knows nothing else of it.
+  Launcher launch = {};
+  bool process_per_rank() const { return static_cast<bool>(launch); }
 };
+
+// Implementation and backend names: `backend.algorithm`, each part of [a-z0-9_].
+bool valid_name(std::string_view implementation);
 
 class Registry {
  public:

@@ -11,10 +11,12 @@ seeds before it is timed and once more after; each timed iteration starts with a
 the window and its time is the maximum over ranks of each rank's MPI.Wtime interval (allreduce
 MAX), so every rank runs the same number of iterations; warm-up first; repetitions with
 mean/median/stddev/cv aggregates. Expected values are computed here, from the inputs, never from
-another implementation. Output: Google Benchmark JSON, only rank 0 writes it.
+another implementation. Output: Google Benchmark JSON, only rank 0 writes it; under primbench's
+supervisor (--worker JOURNAL --only PLAN) each event is appended to its journal instead, as
+primbench's own ranks do (bench/journal.hpp).
 
 Run by `primbench run --impl 'mpi4py.*'` under mpirun; by hand:
-  mpirun -np 2 /usr/bin/python3 peers/mpi4py/peer.py --count 1K,1M --out peer.json
+  mpirun -np 2 /usr/bin/python3 impls/mpi/mpi4py_peer.py --count 1K,1M --out peer.json
 """
 
 import argparse
@@ -370,6 +372,8 @@ def parse(argv):
     ap.add_argument("--out", default="")
     ap.add_argument("--quiet", action="store_true")
     ap.add_argument("--validate-only", action="store_true", help="validation rounds only, no timing")
+    ap.add_argument("--worker", default="", help="the supervisor's journal: append each event to it")
+    ap.add_argument("--only", default="", help="file naming the benchmarks to run, one per line")
     return ap.parse_args(argv)
 
 
@@ -413,7 +417,11 @@ def main(argv):
         if opts.validate < 1 or opts.repetitions < 1 or len(ceilings) != 2:
             raise Usage("--validate and --repetitions must be at least 1; --ceilings is READ,COPY")
         todo = plan(opts, P)
-    except (Usage, ValueError) as e:
+        if opts.only:
+            with open(opts.only) as f:
+                only = set(f.read().split("\n"))
+            todo = [(impl, p) for impl, p in todo if bench_name(impl, p)[:-len("/manual_time")] in only]
+    except (Usage, ValueError, OSError) as e:
         if leader:
             print(f"primbench mpi4py peer: error: {e}", file=sys.stderr)
         return 2
@@ -428,13 +436,26 @@ def main(argv):
                           "python": sys.version.split()[0], "mpi_library": lib, "world_size": P, "hosts": hosts,
                           "command_line": " ".join([sys.executable] + sys.argv)}}
     doc = {"context": context, "benchmarks": []}
+    journal = os.open(opts.worker, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644) if leader and opts.worker else None
+
+    def note(line):  # one write(2) per line, as the C++ journal
+        if journal is not None:
+            data = (json.dumps(line) + "\n").encode()
+            while data:
+                data = data[os.write(journal, data):]
+
+    note({"worker": {"world_size": P, "hosts": hosts, "mpi4py": context["mpi4py"]["version"]}})
     scratch = np.zeros(64 << 20, np.uint8) if opts.cache == "cold" else None
     status = 0
     for family, (impl, p) in enumerate(todo):
         failure = ""
         rows = []
+        name = bench_name(impl, p)[:-len("/manual_time")]
+        note({"start": name})
         try:
+            note({"phase": "setup"})
             coll = Collective(comm, impl, p)
+            note({"phase": "validation"})
             for k in range(opts.validate):
                 coll.prepare(opts.check, opts.seed + k)
                 coll.run()
@@ -445,10 +466,13 @@ def main(argv):
             if not failure and not opts.validate_only:
                 post = opts.seed + opts.validate
                 coll.prepare(opts.check, post)
+                note({"phase": "warm-up"})
                 t_end = MPI.Wtime() + opts.warmup
                 while comm.allreduce(MPI.Wtime() < t_end, op=MPI.LAND):
                     coll.run()
+                note({"phase": "timed loop"})
                 reps = [repetition(comm, coll, opts, scratch) for _ in range(opts.repetitions)]
+                note({"phase": "check after timing"})
                 failure = first_error(comm, coll.check(opts.check, post))
                 if failure:
                     failure = f"validation failed after timing: {impl} {failure}"
@@ -460,7 +484,14 @@ def main(argv):
             status = 1
             rows = [error_entry(impl, p, failure, family)]
         doc["benchmarks"].extend(rows)
-        if leader:
+        done = {"done": name, "entries": rows,
+                "status": "passed" if not failure else "failed" if failure.startswith("validation") else "error"}
+        if failure:
+            done["failure"] = failure
+        if family == 0:
+            done["context"] = {k: v for k, v in context.items() if k != "mpi4py"}
+        note(done)
+        if leader and journal is None:
             if opts.out:
                 write_atomically(opts.out, doc)
             if not opts.quiet:

@@ -1,0 +1,55 @@
+#include "journal.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace primbench {
+
+Journal::Journal(const std::string& path) : path_(path) {
+  fd_ = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+  if (fd_ < 0) throw JournalError("cannot open the journal '" + path + "': " + std::strerror(errno));
+}
+
+Journal::~Journal() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+void Journal::append(const nlohmann::json& line) {
+  // Invalid UTF-8 in a message (an implementation's exception text) is replaced, not fatal.
+  const std::string text = line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  const char* p = text.data();
+  std::size_t n = text.size();
+  while (n > 0) {
+    const ssize_t w = ::write(fd_, p, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) throw JournalError("cannot append to the journal '" + path_ + "': " + std::strerror(w < 0 ? errno : ENOSPC));
+    p += w, n -= static_cast<std::size_t>(w);
+  }
+}
+
+std::vector<nlohmann::json> JournalReader::read_new() {
+  std::vector<nlohmann::json> lines;
+  const int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return lines;
+  char buf[1 << 16];
+  for (;;) {
+    const ssize_t k = ::pread(fd, buf, sizeof buf, offset_);
+    if (k <= 0) break;
+    offset_ += k;
+    partial_.append(buf, static_cast<std::size_t>(k));
+  }
+  ::close(fd);
+  std::size_t begin = 0;
+  for (std::size_t nl; (nl = partial_.find('\n', begin)) != std::string::npos; begin = nl + 1) {
+    nlohmann::json j = nlohmann::json::parse(partial_.begin() + static_cast<std::ptrdiff_t>(begin),
+                                             partial_.begin() + static_cast<std::ptrdiff_t>(nl), nullptr, false);
+    if (j.is_object()) lines.push_back(std::move(j));  // a torn line (a crash mid-write) is skipped
+  }
+  partial_.erase(0, begin);
+  return lines;
+}
+
+}  // namespace primbench

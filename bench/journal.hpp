@@ -1,0 +1,48 @@
+// The journal: one JSON line per event of a run (a worker starting, a benchmark starting, its
+// phase, its finished entries), appended and flushed by whichever process produced it, so that
+// keeping a result costs one write(2) whatever the run's size, and a process that dies loses
+// nothing it had finished. The supervisor tails it and writes --out from it.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace primbench {
+
+// Why a journal could not be written (a full disk): the run cannot keep results.
+struct JournalError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+class Journal {
+ public:
+  explicit Journal(const std::string& path);  // appends to `path` (created if missing)
+  ~Journal();
+  Journal(const Journal&) = delete;
+  Journal& operator=(const Journal&) = delete;
+  // One line, in one write(2) on an O_APPEND descriptor; throws JournalError.
+  void append(const nlohmann::json& line);
+
+ private:
+  std::string path_;
+  int fd_ = -1;
+};
+
+// Reads the complete lines appended since the last call (a line still being written waits).
+class JournalReader {
+ public:
+  explicit JournalReader(std::string path) : path_(std::move(path)) {}
+  std::vector<nlohmann::json> read_new();
+
+ private:
+  std::string path_;
+  long long offset_ = 0;
+  std::string partial_;
+};
+
+// Exit status of a worker whose journal could not be written.
+inline constexpr int kJournalFailed = 4;
+
+}  // namespace primbench

@@ -1,0 +1,101 @@
+#include "results_file.hpp"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+#include "selection.hpp"
+
+namespace primbench {
+
+namespace fs = std::filesystem;
+
+namespace {
+std::string why() { return std::strerror(errno); }
+}  // namespace
+
+ResultsFile::ResultsFile(const std::string& path) : path_(path) {
+  const std::string what = "--out '" + path + "'";
+  std::error_code ec;
+  fs::path target = fs::weakly_canonical(fs::absolute(path, ec), ec);  // a symlink's target
+  if (ec || target.filename().empty()) throw UsageError(what + " is not a file name");
+  target_ = target.string();
+  dir_ = target.parent_path().string();
+  struct stat st{};
+  if (::stat(dir_.c_str(), &st) != 0)
+    throw UsageError(what + ": directory '" + dir_ + "' does not exist (create it first)");
+  if (!S_ISDIR(st.st_mode)) throw UsageError(what + ": '" + dir_ + "' is not a directory");
+  if (::stat(target_.c_str(), &st) == 0) {
+    if (S_ISDIR(st.st_mode)) throw UsageError(what + " is a directory (expected a results file name)");
+    if (!S_ISREG(st.st_mode))
+      throw UsageError(what + " is not a regular file (a device, FIFO or socket); results are written only to regular files");
+    if (::access(target_.c_str(), W_OK) != 0) throw UsageError(what + " is not writable: " + why());
+  }
+  // Root may write where the mode bits say no; a read-only file system or a full directory
+  // says so only when a file is created.
+  std::string probe = dir_ + "/.primbench-probe-XXXXXX";
+  const int fd = ::mkstemp(probe.data());
+  if (fd < 0) throw UsageError(what + ": cannot create files in '" + dir_ + "': " + why());
+  ::close(fd);
+  ::unlink(probe.c_str());
+
+  journal_ = dir_ + "/." + target.filename().string() + ".primbench-journal";
+  for (;;) {
+    lock_ = ::open(journal_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (lock_ < 0) throw UsageError(what + ": cannot create its journal '" + journal_ + "': " + why());
+    if (::flock(lock_, LOCK_EX | LOCK_NB) != 0) {
+      ::close(lock_);
+      throw UsageError("another primbench run is writing " + what + " (its journal '" + journal_ +
+                       "' is locked); wait for it or choose another --out");
+    }
+    // The file locked must still be the one at that path (a run finishing unlinks it).
+    struct stat held{}, now{};
+    if (::fstat(lock_, &held) == 0 && ::stat(journal_.c_str(), &now) == 0 && held.st_ino == now.st_ino) break;
+    ::close(lock_);
+  }
+  if (::fstat(lock_, &st) == 0 && st.st_size > 0) stale_ = journal_;
+}
+
+ResultsFile::~ResultsFile() {
+  if (lock_ >= 0) ::close(lock_);
+}
+
+void ResultsFile::forget_stale() {
+  stale_.clear();
+  if (::ftruncate(lock_, 0) != 0) throw UsageError("cannot empty the journal '" + journal_ + "': " + why());
+}
+
+void ResultsFile::write(const std::string& text, bool sync) {
+  std::string tmp = dir_ + "/." + fs::path(target_).filename().string() + ".XXXXXX.tmp";
+  const int fd = ::mkstemps(tmp.data(), 4);
+  if (fd < 0) throw WriteError("cannot write results next to '" + path_ + "': " + why());
+  struct stat st{};
+  ::fchmod(fd, ::stat(target_.c_str(), &st) == 0 ? st.st_mode & 07777 : 0644);
+  const char* p = text.data();
+  std::size_t n = text.size();
+  int err = 0;
+  while (n > 0 && !err) {
+    const ssize_t w = ::write(fd, p, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) err = w < 0 ? errno : ENOSPC;
+    else p += w, n -= static_cast<std::size_t>(w);
+  }
+  if (!err && sync && ::fsync(fd) != 0) err = errno;
+  if (::close(fd) != 0 && !err) err = errno;
+  if (!err && ::rename(tmp.c_str(), target_.c_str()) != 0) err = errno;
+  if (err) {
+    ::unlink(tmp.c_str());
+    throw WriteError("cannot write results to '" + path_ + "': " + std::strerror(err) + " (the last complete file is kept)");
+  }
+}
+
+void ResultsFile::finish() {
+  ::unlink(journal_.c_str());
+}
+
+}  // namespace primbench

@@ -1,0 +1,792 @@
+#include "supervisor.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <fmt/format.h>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <thread>
+
+#include "context.hpp"
+#include "journal.hpp"
+#include "results_file.hpp"
+#include "resume.hpp"
+#include "version.hpp"
+
+extern char** environ;
+
+namespace primbench {
+namespace {
+
+using nlohmann::json;
+
+// ---- stdout and stderr that never block the supervisor: a closed pipe (`| head`) or one
+// nobody reads costs output, never the run or its results.
+
+class Output {
+ public:
+  static Output& get() {
+    static Output* o = new Output;  // never destroyed: its thread may be blocked in write(2)
+    return *o;
+  }
+  void put(int fd, std::string text) {
+    std::lock_guard l(m_);
+    if (dead_[fd] || queued_ + text.size() > kMaxQueued) return;
+    queued_ += text.size();
+    q_.emplace_back(fd, std::move(text));
+    cv_.notify_all();
+  }
+  // Waits up to `seconds` for what is queued to be written.
+  void drain(double seconds) {
+    std::unique_lock l(m_);
+    cv_.wait_for(l, std::chrono::duration<double>(seconds), [&] { return q_.empty() && !busy_; });
+  }
+
+ private:
+  static constexpr std::size_t kMaxQueued = 4 << 20;
+  Output() { std::thread([this] { loop(); }).detach(); }
+  void loop() {
+    std::unique_lock l(m_);
+    for (;;) {
+      cv_.wait(l, [&] { return !q_.empty(); });
+      auto [fd, text] = std::move(q_.front());
+      q_.pop_front();
+      busy_ = true;
+      l.unlock();
+      bool ok = true;
+      for (std::size_t at = 0; ok && at < text.size();) {
+        const ssize_t w = ::write(fd, text.data() + at, text.size() - at);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) ok = false;
+        else at += static_cast<std::size_t>(w);
+      }
+      l.lock();
+      busy_ = false;
+      queued_ -= text.size();
+      if (!ok) dead_[fd] = true;
+      cv_.notify_all();
+    }
+  }
+  std::mutex m_;
+  std::condition_variable cv_;
+  std::deque<std::pair<int, std::string>> q_;
+  std::size_t queued_ = 0;
+  bool busy_ = false;
+  bool dead_[3] = {false, false, false};
+};
+
+void out(std::string s) { Output::get().put(1, std::move(s)); }
+void err(std::string s) { Output::get().put(2, std::move(s)); }
+
+// ---- the console: progress on stderr, the table on stdout
+
+std::string human_time(double s) {
+  if (s < 1e-6) return fmt::format("{:7.1f} ns", s * 1e9);
+  if (s < 1e-3) return fmt::format("{:7.2f} us", s * 1e6);
+  if (s < 1) return fmt::format("{:7.2f} ms", s * 1e3);
+  return fmt::format("{:7.2f} s ", s);
+}
+
+std::string clock_text(double s) {
+  const long t = static_cast<long>(s + 0.5);
+  return fmt::format("{}:{:02}", t / 60, t % 60);
+}
+
+class Console {
+ public:
+  Console(bool quiet, std::size_t total) : quiet_(quiet), tty_(::isatty(2) != 0), total_(total), start_(now_seconds()) {}
+
+  void header() {
+    if (!quiet_) out(fmt::format("{:<64} {:>10} {:>10} {:>10} {:>6}  {}\n", "benchmark", "time(p50)", "algbw GB/s", "busbw GB/s", "%peak", "validation"));
+  }
+  void starting(std::size_t done, const std::string& name) {
+    if (quiet_) return;
+    const double elapsed = now_seconds() - start_;
+    const std::string eta = done == 0 ? "?" : clock_text(elapsed / static_cast<double>(done) * static_cast<double>(total_ - done));
+    err(fmt::format("{}[{}/{} {} elapsed, ~{} left] {}{}", tty_ ? "\r\033[K" : "", done + 1, total_, clock_text(elapsed), eta, name,
+                    tty_ ? "" : "\n"));
+  }
+  void row(const std::string& name, const json& entries, const std::string& failure) {
+    if (quiet_) return;
+    if (tty_) err("\r\033[K");
+    json shown;  // one row per benchmark: the median, or the only repetition
+    for (const json& e : entries)
+      if (e.value("aggregate_name", "") == "median" || (!shown.contains("aggregate_name") && e.value("run_type", "") == "iteration" &&
+                                                       e.value("repetitions", 1) == 1))
+        shown = e;
+    if (!failure.empty())
+      out(fmt::format("{:<64} {:>10} {:>10} {:>10} {:>6}  FAILED: {}\n", name, "-", "-", "-", "-", failure));
+    else if (shown.is_null() || shown.value("error_occurred", false))
+      out(fmt::format("{:<64} {:>10} {:>10} {:>10} {:>6}  passed\n", name, "-", "-", "-", "-"));
+    else
+      out(fmt::format("{:<64} {:>10} {:>10.3f} {:>10.3f} {:>5.1f}%  passed\n", name, human_time(shown.value("real_time", 0.0) * 1e-9),
+                      shown.value("algbw", 0.0), shown.value("busbw", 0.0), 100 * shown.value("peak_fraction", 0.0)));
+  }
+
+ private:
+  bool quiet_, tty_;
+  std::size_t total_;
+  double start_;
+};
+
+// ---- the results: what --out will hold, assembled from journal lines
+
+int status_of(const std::string& s) {
+  return s == "passed" ? kOk : s == "failed" ? kValidationFailed : kIncomplete;
+}
+
+class Results {
+ public:
+  Results(const RunOptions& opts, json kept) : opts_(opts), benchmarks_(std::move(kept)) {
+    for (const json& e : benchmarks_) family_ = std::max(family_, e.value("family_index", std::size_t{0}) + 1);
+  }
+  void set_ceilings(const Ceilings& c) { ceilings_ = c; }
+  void add(const json& done) {
+    const json& entries = done["entries"];
+    for (json e : entries) {
+      e["family_index"] = family_;
+      e["per_family_instance_index"] = 0;
+      benchmarks_.push_back(std::move(e));
+    }
+    ++family_;
+    status_ = std::max(status_, status_of(done.value("status", "error")));
+    if (gb_context_.is_null() && done.contains("context")) gb_context_ = done["context"];
+  }
+  void launched(json launch) { launches_.push_back(std::move(launch)); }
+  int status() const { return status_; }
+  std::size_t size() const { return family_; }
+
+  std::string text() const {
+    json c = gb_context_.is_null() ? json::object() : gb_context_;
+    c["primbench"] = primbench_context(opts_.command_line, ceilings_);
+    if (!launches_.empty())
+      c["primbench"]["launched"] = {{"mpi_library", registry().availability("mpi").version}, {"launches", launches_}};
+    json doc = {{"context", std::move(c)}, {"benchmarks", benchmarks_}};
+    return doc.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
+  }
+
+ private:
+  const RunOptions& opts_;
+  Ceilings ceilings_;
+  json benchmarks_;
+  json gb_context_;
+  json launches_ = json::array();
+  std::size_t family_ = 0;
+  int status_ = kOk;
+};
+
+// Rewrites --out after a benchmark unless that would take more than a twentieth of the run:
+// a document of thousands of entries is rewritten every few seconds, not after each benchmark
+// (the journal keeps each one the moment it finishes).
+class Saver {
+ public:
+  Saver(ResultsFile* file, const Results& results) : file_(file), results_(results) {}
+  void maybe() {
+    if (file_ && now_seconds() - last_ >= 20 * cost_) save(false);
+  }
+  void save(bool final) {
+    if (!file_) return;
+    const double t0 = now_seconds();
+    file_->write(results_.text(), final);
+    last_ = now_seconds();
+    cost_ = last_ - t0;
+  }
+
+ private:
+  ResultsFile* file_;
+  const Results& results_;
+  double last_ = 0, cost_ = 0;
+};
+
+// ---- signals: SIGINT, SIGTERM and SIGHUP end the run cleanly; SIGPIPE never does
+
+int g_signal_pipe[2] = {-1, -1};
+volatile sig_atomic_t g_signal = 0;
+
+void on_signal(int sig) {
+  if (!g_signal) g_signal = sig;
+  const int saved = errno;
+  const char c = static_cast<char>(sig);
+  [[maybe_unused]] ssize_t w = ::write(g_signal_pipe[1], &c, 1);
+  errno = saved;
+}
+
+void install_signals() {
+  if (::pipe2(g_signal_pipe, O_CLOEXEC | O_NONBLOCK) != 0) throw std::runtime_error("cannot create a pipe");
+  struct sigaction sa{};
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) ::sigaction(sig, &sa, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+  // Orphans of a worker (a launcher's ranks, a child that left its process group) become this
+  // process's children, so none is left behind.
+  ::prctl(PR_SET_CHILD_SUBREAPER, 1);
+}
+
+std::string signal_name(int sig) {
+  const char* abbrev = ::sigabbrev_np(sig);
+  return abbrev ? std::string("SIG") + abbrev : "signal " + std::to_string(sig);
+}
+
+// ---- workers
+
+// Every child of this process (the subreaper's orphans included), from /proc.
+std::vector<pid_t> children() {
+  std::vector<pid_t> out;
+  const pid_t self = ::getpid();
+  DIR* d = ::opendir("/proc");
+  if (!d) return out;
+  while (dirent* e = ::readdir(d)) {
+    const pid_t pid = static_cast<pid_t>(std::atoi(e->d_name));
+    if (pid <= 0) continue;
+    std::ifstream f(std::string("/proc/") + e->d_name + "/stat");
+    std::string stat;
+    std::getline(f, stat);
+    const std::size_t close = stat.rfind(')');  // the command name may hold anything
+    if (close == std::string::npos) continue;
+    char state = 0;
+    int ppid = 0;
+    if (std::sscanf(stat.c_str() + close + 1, " %c %d", &state, &ppid) == 2 && ppid == self) out.push_back(pid);
+  }
+  ::closedir(d);
+  return out;
+}
+
+// Kills and reaps every process left under this one; their children come to it in turn.
+void sweep() {
+  for (int round = 0; round < 200; ++round) {
+    while (::waitpid(-1, nullptr, WNOHANG) > 0) {}
+    const std::vector<pid_t> left = children();
+    if (left.empty()) return;
+    for (pid_t p : left) ::kill(p, SIGKILL);
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
+struct Worker {
+  pid_t pid = -1;
+  int output = -1;  // the worker's stdout and stderr
+  int status = 0;
+  bool exited = false;
+
+  bool poll_exit() {
+    if (exited) return true;
+    const pid_t w = ::waitpid(pid, &status, WNOHANG);
+    if (w == pid) exited = true;
+    return exited;
+  }
+  // SIGTERM to its process group, SIGKILL after a grace period, then every orphan.
+  void terminate(double grace) {
+    if (!exited) {
+      ::kill(-pid, SIGTERM);
+      const double until = now_seconds() + grace;
+      while (!poll_exit() && now_seconds() < until) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    ::kill(-pid, SIGKILL);
+    if (!exited && ::waitpid(pid, &status, 0) == pid) exited = true;
+    sweep();
+  }
+};
+
+// Starts `argv` in a process group of its own, tied to this process: stdin from /dev/null (a
+// launcher in a background group must not stop on the terminal), stdout and stderr to a pipe
+// the supervisor forwards, killed if the supervisor dies.
+std::optional<Worker> spawn(const std::vector<std::string>& argv, const std::vector<std::string>& environment, std::string* error) {
+  int io[2], report[2];
+  if (::pipe2(io, O_CLOEXEC) != 0 || ::pipe2(report, O_CLOEXEC) != 0) {
+    *error = std::strerror(errno);
+    return std::nullopt;
+  }
+  std::vector<char*> args, envs;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  for (const auto& e : environment) envs.push_back(const_cast<char*>(e.c_str()));
+  envs.push_back(nullptr);
+  const pid_t self = ::getpid();
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::setpgid(0, 0);
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != self) ::_exit(127);
+    struct sigaction sa{};
+    sa.sa_handler = SIG_DFL;
+    for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGPIPE}) ::sigaction(sig, &sa, nullptr);
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    const int null = ::open("/dev/null", O_RDONLY);
+    ::dup2(null, 0);
+    ::dup2(io[1], 1);
+    ::dup2(io[1], 2);
+    ::execvpe(args[0], args.data(), envs.data());
+    const int e = errno;
+    [[maybe_unused]] ssize_t w = ::write(report[1], &e, sizeof e);
+    ::_exit(127);
+  }
+  ::close(io[1]);
+  ::close(report[1]);
+  if (pid < 0) {
+    *error = std::strerror(errno);
+    ::close(io[0]);
+    ::close(report[0]);
+    return std::nullopt;
+  }
+  ::setpgid(pid, pid);
+  int e = 0;
+  const bool failed = ::read(report[0], &e, sizeof e) == sizeof e;
+  ::close(report[0]);
+  Worker w{pid, io[0]};
+  if (failed) {
+    ::waitpid(pid, &w.status, 0);
+    ::close(io[0]);
+    *error = std::strerror(e);
+    return std::nullopt;
+  }
+  ::fcntl(io[0], F_SETFL, O_NONBLOCK);
+  return w;
+}
+
+std::vector<std::string> environment() {
+  std::vector<std::string> v;
+  for (char** e = environ; *e; ++e) v.emplace_back(*e);
+  return v;
+}
+
+std::string self_executable() {
+  char buf[4096];
+  const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (n <= 0) throw UsageError("cannot find this executable (/proc/self/exe)");
+  return std::string(buf, static_cast<std::size_t>(n));
+}
+
+std::string number(double v) { return fmt::format("{}", v); }
+
+std::string joined(const std::vector<std::string>& items, const std::string& sep = ",") {
+  std::string s;
+  for (const auto& i : items) s += (s.empty() ? "" : sep) + i;
+  return s;
+}
+
+std::string shell_words(const std::vector<std::string>& argv) {
+  std::string s;
+  for (const auto& a : argv) {
+    const bool plain = !a.empty() && a.find_first_of(" \t'\"*?$\\;&|<>()") == std::string::npos;
+    s += (s.empty() ? "" : " ") + (plain ? a : "'" + a + "'");
+  }
+  return s;
+}
+
+// What one worker runs: the shared-memory benchmarks, or those of one process-per-rank
+// backend at one rank count.
+struct Job {
+  const Backend* backend = nullptr;  // null: shared memory, one worker process
+  int ranks = 0;
+  std::vector<const Planned*> items;
+};
+
+// Distinct values in plan order.
+template <class F> std::vector<std::string> distinct(const std::vector<const Planned*>& items, F&& f) {
+  std::vector<std::string> out;
+  for (const Planned* p : items) {
+    std::string v = f(*p);
+    if (!v.empty() && std::find(out.begin(), out.end(), v) == out.end()) out.push_back(std::move(v));
+  }
+  return out;
+}
+
+// The worker's command line: selectors whose product holds the items (the worker runs only
+// those listed in `only`), and the run options.
+std::vector<std::string> worker_command(const std::vector<const Planned*>& items, const RunOptions& o,
+                                        const std::string& journal, const std::string& only) {
+  std::vector<std::string> ops = distinct(items, [](const Planned& p) {
+    return p.problem.primitive == Primitive::reduce ? std::string(name(p.problem.op)) : std::string();
+  });
+  std::vector<std::string> a = {
+      self_executable(), o.timing ? "run" : "validate",
+      "--impl", joined(distinct(items, [](const Planned& p) { return p.impl->name; })),
+      "--primitive", joined(distinct(items, [](const Planned& p) { return std::string(name(p.problem.primitive)); })),
+      "--dtype", joined(distinct(items, [](const Planned& p) { return std::string(name(p.problem.dtype)); })),
+      "--op", ops.empty() ? "sum" : joined(ops),
+      "--ranks", joined(distinct(items, [](const Planned& p) { return std::to_string(p.problem.ranks); })),
+      "--count", joined(distinct(items, [](const Planned& p) { return std::to_string(p.problem.count); })),
+      "--root", joined(distinct(items, [](const Planned& p) { return std::to_string(p.problem.root); })),
+      "--validate", std::to_string(o.validate_rounds),
+      "--check", o.mode == validate::Mode::exact ? "exact" : "random",
+      "--seed", std::to_string(o.seed),
+      "--timeout", number(o.timeout),
+      "--quiet", "--worker", journal, "--only", only};
+  if (o.timing) {
+    a.insert(a.end(), {"--repetitions", std::to_string(o.repetitions), "--min-time", number(o.min_time), "--warmup", number(o.warmup),
+                       "--cache", o.cold ? "cold" : "hot", "--ceilings", number(o.read_GBps) + "," + number(o.copy_GBps)});
+  }
+  for (const auto& p : o.plugins) a.insert(a.end(), {"--plugin", p});
+  return a;
+}
+
+std::string phase_words(const std::string& phase) {
+  if (phase == "setup") return "while allocating its buffers";
+  if (phase == "validation") return "during validation";
+  if (phase == "warm-up") return "during the warm-up";
+  if (phase == "timed loop") return "during the timed loop";
+  if (phase == "check after timing") return "during the check after timing";
+  if (phase == "teardown") return "while freeing its buffers";
+  return "while starting the benchmark";
+}
+
+std::string death(const Worker& w, const std::string& who) {
+  if (WIFEXITED(w.status)) return fmt::format("{} exited with status {}", who, WEXITSTATUS(w.status));
+  if (WIFSIGNALED(w.status)) {
+    const int sig = WTERMSIG(w.status);
+    std::string s = fmt::format("{} was killed by {} ({})", who, signal_name(sig), ::strsignal(sig));
+    if (sig == SIGKILL) s += ", by the OOM killer or another process";
+    return s;
+  }
+  return who + " ended";
+}
+
+class Supervisor {
+ public:
+  Supervisor(const RunOptions& opts, Results& results, Saver& saver, Console& console, const std::string& journal)
+      : opts_(opts), results_(results), saver_(saver), console_(console), journal_(journal), writer_(journal), reader_(journal) {}
+
+  int interrupted() const { return interrupted_; }
+  const std::string& fatal() const { return fatal_; }
+
+  void run(const Job& job) {
+    std::map<std::string, const Planned*> by_name;
+    for (const Planned* p : job.items) by_name[p->name] = p;
+    std::set<std::string> finished;
+    const std::string who = job.backend ? "the MPI job" : "the worker";
+    while (true) {
+      std::vector<const Planned*> todo;
+      for (const Planned* p : job.items)
+        if (!finished.count(p->name)) todo.push_back(p);
+      if (todo.empty()) return;
+      if (stopped()) return not_run(todo, stop_reason());
+
+      const std::string only = journal_ + ".plan";
+      {
+        std::ofstream f(only, std::ios::trunc);
+        for (const Planned* p : todo) f << p->name << "\n";
+        if (!f.flush()) return fail_all(todo, "cannot write the worker's plan '" + only + "': " + std::strerror(errno));
+      }
+      std::vector<std::string> cmd = worker_command(todo, opts_, journal_, only);
+      Launch how{cmd, environment()};
+      if (job.backend) {
+        how = job.backend->launch(job.ranks, cmd);
+        if (!opts_.quiet)
+          err(fmt::format("launching {} benchmark{} on {} ranks ({}): {}\n", todo.size(), todo.size() == 1 ? "" : "s", job.ranks,
+                          job.backend->name, shell_words(how.argv)));
+      }
+      std::string why;
+      std::optional<Worker> w = spawn(how.argv, how.environment, &why);
+      if (!w) return not_run(todo, fmt::format("cannot start '{}': {}", how.argv[0], why));
+
+      std::string current, phase, last_line, hung;
+      bool started = false;
+      json worker_context;
+      double progress = now_seconds();
+      auto handle = [&](const json& line) {
+        if (line.contains("worker")) worker_context = line["worker"];
+        if (line.contains("start")) {
+          current = line["start"].get<std::string>(), phase.clear(), started = true, progress = now_seconds();
+          console_.starting(done_, current);
+        }
+        if (line.contains("phase")) phase = line["phase"].get<std::string>();
+        if (line.contains("done")) {
+          const std::string n = line["done"].get<std::string>();
+          if (by_name.count(n) && !finished.count(n)) {
+            finished.insert(n);
+            results_.add(line), ++done_;
+            console_.row(n, line["entries"], line.value("failure", ""));
+            save();
+          }
+          current.clear(), phase.clear(), progress = now_seconds();
+        }
+      };
+      std::string pending;  // the worker's output, forwarded line by line
+      auto forward = [&] {
+        char buf[8192];
+        for (ssize_t k; (k = ::read(w->output, buf, sizeof buf)) > 0;) pending.append(buf, static_cast<std::size_t>(k));
+        for (std::size_t nl; (nl = pending.find('\n')) != std::string::npos; pending.erase(0, nl + 1)) {
+          std::string l = pending.substr(0, nl);
+          if (!l.empty()) last_line = l;
+          err(l + "\n");
+        }
+      };
+      while (!w->poll_exit()) {
+        pollfd fds[2] = {{w->output, POLLIN, 0}, {g_signal_pipe[0], POLLIN, 0}};
+        ::poll(fds, 2, 50);
+        forward();
+        for (const json& line : reader_.read_new()) handle(line);
+        if (stopped()) break;
+        if (now_seconds() - progress > opts_.timeout) {
+          hung = fmt::format("hung: no progress for {:g} s (--timeout {:g})", now_seconds() - progress, opts_.timeout);
+          break;
+        }
+      }
+      w->terminate(stopped() || !hung.empty() ? 3.0 : 0.0);
+      forward();
+      ::close(w->output);
+      if (!pending.empty()) err(pending + "\n"), last_line = pending;
+      for (const json& line : reader_.read_new()) handle(line);
+
+      if (job.backend) {
+        json launch = {{"ranks", job.ranks}, {"backend", job.backend->name}, {"command", shell_words(how.argv)},
+                       {"exit_status", WIFEXITED(w->status) ? WEXITSTATUS(w->status) : -1}};
+        if (worker_context.is_object()) {
+          launch["world_size"] = worker_context.value("world_size", 0);
+          launch["hosts"] = worker_context.value("hosts", json::object());
+        }
+        results_.launched(std::move(launch));
+      }
+      if (WIFEXITED(w->status) && WEXITSTATUS(w->status) == kJournalFailed && fatal_.empty())
+        fatal_ = last_line.empty() ? "the worker could not append to the journal '" + journal_ + "'" : last_line;
+
+      std::string reason = !stop_reason().empty() ? stop_reason() : !hung.empty() ? hung : death(*w, who);
+      const std::string tail = last_line.empty() || !hung.empty() || interrupted_ ? "" : " (last output: " + last_line.substr(0, 200) + ")";
+      if (!current.empty() && by_name.count(current)) {
+        fail(*by_name[current], fmt::format("{} {}{}", reason, phase_words(phase), tail));
+        finished.insert(current);
+      } else if (!started) {
+        // Nothing ran: the same start would fail the same way for the rest.
+        std::vector<const Planned*> rest;
+        for (const Planned* p : todo)
+          if (!finished.count(p->name)) rest.push_back(p);
+        return not_run(rest, reason + " before running any benchmark" + tail);
+      }
+    }
+  }
+
+  void not_run(const std::vector<const Planned*>& items, const std::string& why) {
+    for (const Planned* p : items) fail(*p, "not run: " + why);
+  }
+
+  std::string stop_reason() const {
+    if (interrupted_) return "interrupted: primbench received " + signal_name(interrupted_);
+    if (!fatal_.empty()) return "the run stopped: " + fatal_;
+    return "";
+  }
+
+ private:
+  bool stopped() {
+    if (g_signal && !interrupted_) interrupted_ = g_signal;
+    return interrupted_ || !fatal_.empty();
+  }
+  void fail_all(const std::vector<const Planned*>& items, const std::string& why) {
+    if (fatal_.empty()) fatal_ = why;
+    not_run(items, why);
+  }
+  // The benchmark's error entry, kept in the journal too.
+  void fail(const Planned& p, const std::string& why) {
+    json entries = json::array({error_entry(p, why)});
+    label(entries, p, true);
+    json done = {{"done", p.name}, {"entries", entries}, {"status", "error"}, {"failure", why}};
+    results_.add(done), ++done_;
+    console_.row(p.name, entries, why);
+    try {
+      writer_.append(done);
+    } catch (const JournalError& e) {
+      if (fatal_.empty()) fatal_ = e.what();
+    }
+    save();
+  }
+  void save() {
+    try {
+      saver_.maybe();
+    } catch (const WriteError& e) {
+      if (fatal_.empty()) fatal_ = e.what();
+    }
+  }
+
+  const RunOptions& opts_;
+  Results& results_;
+  Saver& saver_;
+  Console& console_;
+  std::string journal_;
+  Journal writer_;
+  JournalReader reader_;  // one for the whole run: each line is read once
+  std::size_t done_ = 0;
+  int interrupted_ = 0;
+  std::string fatal_;
+};
+
+std::vector<Job> jobs(const std::vector<Planned>& plan) {
+  Job local;
+  std::map<std::pair<int, std::string>, Job> launched;  // rank counts ascending, plan order within
+  for (const Planned& p : plan) {
+    const Backend* b = registry().backend(p.impl->backend());
+    if (b && b->process_per_rank()) {
+      Job& j = launched[{p.problem.ranks, b->name}];
+      j.backend = b, j.ranks = p.problem.ranks;
+      j.items.push_back(&p);
+    } else {
+      local.items.push_back(&p);
+    }
+  }
+  std::vector<Job> out;
+  if (!local.items.empty()) out.push_back(std::move(local));
+  for (auto& [key, j] : launched) out.push_back(std::move(j));
+  return out;
+}
+
+// A run's lines from an earlier journal: the benchmarks it finished and passed.
+void merge_stale(const std::string& journal, Resumed& r) {
+  std::map<std::string, json> passed;
+  JournalReader reader(journal);
+  for (const json& line : reader.read_new())
+    if (line.contains("done") && line.value("status", "") == "passed") passed[line["done"].get<std::string>()] = line["entries"];
+  std::vector<Planned> todo;
+  for (Planned& p : r.todo) {
+    if (auto it = passed.find(p.name); it != passed.end())
+      for (const json& e : it->second) r.benchmarks.push_back(e);
+    else
+      todo.push_back(std::move(p));
+  }
+  r.todo = std::move(todo);
+}
+
+}  // namespace
+
+int supervise(const std::vector<Planned>& requested, const RunOptions& opts) {
+  // --out first: a file that cannot be written is found before anything is measured.
+  std::optional<ResultsFile> file;
+  std::string journal;
+  if (!opts.out.empty()) {
+    file.emplace(opts.out);
+    journal = file->journal();
+  } else {
+    const char* tmp = std::getenv("TMPDIR");
+    journal = std::string(tmp && *tmp ? tmp : "/tmp") + "/primbench-XXXXXX.journal";
+    const int fd = ::mkstemps(journal.data(), 8);
+    if (fd < 0) throw UsageError("cannot create a journal in " + journal.substr(0, journal.rfind('/')) + ": " + std::strerror(errno));
+    ::close(fd);
+  }
+  Resumed resumed = opts.resume ? resume_file(opts.out, requested) : Resumed{json::array(), requested};
+  if (file && !file->stale_journal().empty()) {
+    if (opts.resume) merge_stale(file->stale_journal(), resumed);
+    file->forget_stale();
+  }
+  const std::vector<Planned>& plan = resumed.todo;
+  install_signals();
+
+  Results results(opts, std::move(resumed.benchmarks));
+  Saver saver(file ? &*file : nullptr, results);
+  RunOptions worker = opts;
+  if (opts.timing) {
+    const Ceilings c = measure_ceilings(opts, true);
+    results.set_ceilings(c);
+    worker.read_GBps = c.host_read_GBps, worker.copy_GBps = c.host_copy_GBps;
+  }
+  Console console(opts.quiet, plan.size());
+  console.header();
+  int status = kOk;
+  std::string fatal;
+  {
+    Supervisor sup(worker, results, saver, console, journal);
+    for (const Job& job : jobs(plan)) sup.run(job);
+    status = results.status();
+    fatal = sup.fatal();
+    if (sup.interrupted()) status = 128 + sup.interrupted();
+    else if (!fatal.empty()) status = std::max(status, int(kIncomplete));
+  }
+  std::remove((journal + ".plan").c_str());
+  bool written = !file.has_value();
+  if (file) {
+    try {
+      saver.save(true);
+      written = true;
+    } catch (const WriteError& e) {
+      if (fatal.empty()) fatal = e.what();
+      status = std::max(status, int(kIncomplete));
+    }
+  }
+  if (written) file ? file->finish() : (void)std::remove(journal.c_str());
+  if (!fatal.empty()) err("primbench: error: " + fatal + "\n");
+  if (status > 128)
+    err(fmt::format("primbench: interrupted by {}: {} benchmarks{}; run the same command with --resume to finish\n",
+                    signal_name(status - 128), results.size(), file ? " written to " + opts.out : ""));
+  else if (!opts.quiet)
+    err(fmt::format("{} benchmarks, {}{}\n", plan.size(), status == kOk ? "all validated" : "SOME FAILED",
+                    file ? "; results: " + opts.out : ""));
+  Output::get().drain(std::min(opts.timeout, 5.0));
+  return status;
+}
+
+int run_worker(const std::vector<Planned>& plan, const RunOptions& opts, const std::string& journal) {
+  try {
+    Journal j(journal);
+    execute(plan, opts, [&](const json& line) { j.append(line); });
+  } catch (const JournalError& e) {
+    std::fprintf(stderr, "primbench: error: %s\n", e.what());
+    return kJournalFailed;
+  }
+  return kOk;
+}
+
+int run_in_mpi_job(const std::vector<Planned>& requested, const RunOptions& opts) {
+  World& w = world();
+  const bool leader = w.rank() == 0;
+  std::optional<ResultsFile> file;
+  std::string problem;
+  if (leader && !opts.out.empty()) try {
+      file.emplace(opts.out);
+    } catch (const UsageError& e) {
+      problem = e.what();
+    }
+  if (std::string e = w.first_error(problem); !e.empty()) throw UsageError(e);
+  // Every rank plans the same: from --out alone (the journal is rank 0's).
+  Resumed resumed = opts.resume ? resume_file(opts.out, requested) : Resumed{json::array(), requested};
+  if (file && !file->stale_journal().empty()) file->forget_stale();
+  Results results(opts, std::move(resumed.benchmarks));
+  Saver saver(file ? &*file : nullptr, results);
+  Console console(opts.quiet || !leader, resumed.todo.size());
+  console.header();
+  std::optional<Journal> journal;
+  if (file) journal.emplace(file->journal());
+  RunOptions o = opts;
+  o.supervised = false;
+  if (opts.timing) {
+    const Ceilings c = measure_ceilings(opts, leader);
+    results.set_ceilings(c);
+    o.read_GBps = c.host_read_GBps, o.copy_GBps = c.host_copy_GBps;
+  }
+  try {
+    execute(resumed.todo, o, [&](const json& line) {
+      if (journal) journal->append(line);
+      if (line.contains("start")) console.starting(results.size(), line["start"].get<std::string>());
+      if (line.contains("done")) {
+        results.add(line);
+        console.row(line["done"].get<std::string>(), line["entries"], line.value("failure", ""));
+        saver.maybe();
+      }
+    });
+    if (file) saver.save(true), file->finish();
+  } catch (const std::runtime_error& e) {  // JournalError, WriteError
+    err(std::string("primbench: error: ") + e.what() + "\n");
+    Output::get().drain(5);
+    return kIncomplete;
+  }
+  const int status = static_cast<int>(w.max(results.status()));
+  if (leader && !opts.quiet)
+    err(fmt::format("{} benchmarks, {}{}\n", resumed.todo.size(), status == kOk ? "all validated" : "SOME FAILED",
+                    file ? "; results: " + opts.out : ""));
+  Output::get().drain(5);
+  return status;
+}
+
+}  // namespace primbench
