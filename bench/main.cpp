@@ -79,11 +79,14 @@ void try_plugins(const std::vector<std::string>& plugins) {
   const pid_t pid = ::fork();
   if (pid == 0) {
     ::close(ok[0]);
+    std::string loading;
     try {
-      for (const auto& p : plugins) load_plugin(p);
-    } catch (const std::exception& e) {
+      for (const auto& p : plugins) loading = p, load_plugin(p);
+    } catch (const UsageError& e) {
       std::fprintf(stderr, "primbench: error: %s\n", e.what());
-      std::fflush(stderr);
+      ::_exit(kUsage);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "primbench: error: plugin '%s' threw from a static initialiser while loading: %s\n", loading.c_str(), e.what());
       ::_exit(kUsage);
     }
     [[maybe_unused]] ssize_t w = ::write(ok[1], "y", 1);  // loaded: not merely exited

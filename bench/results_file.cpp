@@ -90,7 +90,7 @@ void ResultsFile::write(const std::string& text, bool sync) {
   if (!err && ::rename(tmp.c_str(), target_.c_str()) != 0) err = errno;
   if (err) {
     ::unlink(tmp.c_str());
-    throw WriteError("cannot write results to '" + path_ + "': " + std::strerror(err) + " (the last complete file is kept)");
+    throw WriteError("cannot write results to '" + path_ + "': " + std::strerror(err));
   }
 }
 

@@ -46,6 +46,7 @@ Resumed resume(const std::string& text, const std::string& path, const std::vect
   for (const Planned& p : plan) planned.insert(p.name);
 
   Resumed r;
+  r.context = doc["context"];
   for (json& e : doc["benchmarks"]) {
     const std::string b = benchmark_of(e);
     if (!planned.count(b) || !failed.count(b)) r.benchmarks.push_back(std::move(e));
@@ -57,7 +58,7 @@ Resumed resume(const std::string& text, const std::string& path, const std::vect
 
 Resumed resume_file(const std::string& path, const std::vector<Planned>& plan) {
   std::error_code missing;
-  if (!std::filesystem::exists(path, missing)) return Resumed{json::array(), plan};
+  if (!std::filesystem::exists(path, missing)) return Resumed{json::array(), plan, json()};
   std::ifstream f(path, std::ios::binary);
   if (!f) throw UsageError("--resume: cannot read '" + path + "': " + std::strerror(errno));
   std::ostringstream text;

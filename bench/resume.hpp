@@ -12,6 +12,7 @@ namespace primbench {
 struct Resumed {
   nlohmann::json benchmarks = nlohmann::json::array();  // the earlier entries to keep
   std::vector<Planned> todo;                            // the planned benchmarks still to run
+  nlohmann::json context;                               // the earlier file's context
 };
 
 // Keeps every earlier entry except those of planned benchmarks that failed (error or failed

@@ -151,7 +151,12 @@ int status_of(const std::string& s) {
 
 class Results {
  public:
-  Results(const RunOptions& opts, json kept) : opts_(opts), benchmarks_(std::move(kept)) {
+  // `kept`: an earlier run's entries and context (--resume), which this run's add to.
+  Results(const RunOptions& opts, json kept, json context) : opts_(opts), benchmarks_(std::move(kept)) {
+    if (context.is_object() && context.contains("primbench")) {
+      context.erase("primbench");
+      gb_context_ = std::move(context);
+    }
     for (const json& e : benchmarks_) family_ = std::max(family_, e.value("family_index", std::size_t{0}) + 1);
   }
   void set_ceilings(const Ceilings& c) { ceilings_ = c; }
@@ -164,7 +169,7 @@ class Results {
     }
     ++family_;
     status_ = std::max(status_, status_of(done.value("status", "error")));
-    if (gb_context_.is_null() && done.contains("context")) gb_context_ = done["context"];
+    if (done.contains("context") && !fresh_context_) gb_context_ = done["context"], fresh_context_ = true;
   }
   void launched(json launch) { launches_.push_back(std::move(launch)); }
   int status() const { return status_; }
@@ -185,6 +190,7 @@ class Results {
   json benchmarks_;
   json gb_context_;
   json launches_ = json::array();
+  bool fresh_context_ = false;  // Google Benchmark's context from this run, not the resumed one
   std::size_t family_ = 0;
   int status_ = kOk;
 };
@@ -451,9 +457,7 @@ std::string death(const Worker& w, const std::string& who) {
   if (WIFEXITED(w.status)) return fmt::format("{} exited with status {}", who, WEXITSTATUS(w.status));
   if (WIFSIGNALED(w.status)) {
     const int sig = WTERMSIG(w.status);
-    std::string s = fmt::format("{} was killed by {} ({})", who, signal_name(sig), ::strsignal(sig));
-    if (sig == SIGKILL) s += ", by the OOM killer or another process";
-    return s;
+    return fmt::format("{} was killed by {} ({})", who, signal_name(sig), ::strsignal(sig));
   }
   return who + " ended";
 }
@@ -535,7 +539,7 @@ class Supervisor {
         for (const json& line : reader_.read_new()) handle(line);
         if (stopped()) break;
         if (now_seconds() - progress > opts_.timeout) {
-          hung = fmt::format("hung: no progress for {:g} s (--timeout {:g})", now_seconds() - progress, opts_.timeout);
+          hung = fmt::format("hung: no progress for {:.0f} s (--timeout {:g})", now_seconds() - progress, opts_.timeout);
           break;
         }
       }
@@ -554,21 +558,28 @@ class Supervisor {
         }
         results_.launched(std::move(launch));
       }
-      if (WIFEXITED(w->status) && WEXITSTATUS(w->status) == kJournalFailed && fatal_.empty())
-        fatal_ = last_line.empty() ? "the worker could not append to the journal '" + journal_ + "'" : last_line;
-
+      const bool journal_failed = WIFEXITED(w->status) && WEXITSTATUS(w->status) == kJournalFailed;
       std::string reason = !stop_reason().empty() ? stop_reason() : !hung.empty() ? hung : death(*w, who);
-      const std::string tail = last_line.empty() || !hung.empty() || interrupted_ ? "" : " (last output: " + last_line.substr(0, 200) + ")";
+      std::string tail = last_line.empty() || !hung.empty() || interrupted_ ? "" : " (last output: " + last_line.substr(0, 200) + ")";
+      if (hung.empty() && !interrupted_ && WIFSIGNALED(w->status) && WTERMSIG(w->status) == SIGKILL)
+        tail += " (SIGKILL comes from the OOM killer or another process)";
       if (!current.empty() && by_name.count(current)) {
-        fail(*by_name[current], fmt::format("{} {}{}", reason, phase_words(phase), tail));
+        const std::string why = fmt::format("{} {}{}", reason, phase_words(phase), tail);
+        if (!stopped() && !journal_failed) err(fmt::format("primbench: error: {}: {}\n", current, why));
+        fail(*by_name[current], why);
         finished.insert(current);
       } else if (!started) {
         // Nothing ran: the same start would fail the same way for the rest.
         std::vector<const Planned*> rest;
         for (const Planned* p : todo)
           if (!finished.count(p->name)) rest.push_back(p);
-        return not_run(rest, reason + " before running any benchmark" + tail);
+        const std::string why = reason + " before running any benchmark" + tail;
+        if (!stopped() && !journal_failed) err(fmt::format("primbench: error: {} benchmark{} not run: {}\n", rest.size(), rest.size() == 1 ? "" : "s", why));
+        not_run(rest, why);
       }
+      // The worker could not append (its own line about it would say why; so does this one's).
+      if (journal_failed && fatal_.empty()) fatal_ = "the worker could not append to the journal '" + journal_ + "'";
+      if (!started) return;
     }
   }
 
@@ -606,6 +617,7 @@ class Supervisor {
     save();
   }
   void save() {
+    if (!fatal_.empty()) return;  // one attempt at the end, not one per benchmark left
     try {
       saver_.maybe();
     } catch (const WriteError& e) {
@@ -676,15 +688,21 @@ int supervise(const std::vector<Planned>& requested, const RunOptions& opts) {
     if (fd < 0) throw UsageError("cannot create a journal in " + journal.substr(0, journal.rfind('/')) + ": " + std::strerror(errno));
     ::close(fd);
   }
-  Resumed resumed = opts.resume ? resume_file(opts.out, requested) : Resumed{json::array(), requested};
+  Resumed resumed = opts.resume ? resume_file(opts.out, requested) : Resumed{json::array(), requested, json()};
   if (file && !file->stale_journal().empty()) {
     if (opts.resume) merge_stale(file->stale_journal(), resumed);
     file->forget_stale();
   }
   const std::vector<Planned>& plan = resumed.todo;
+  if (plan.empty()) {  // --resume with everything measured: the file stays as it is
+    if (!opts.quiet) err("nothing to run: every planned benchmark already passed in " + opts.out + "\n");
+    if (file) file->finish();
+    Output::get().drain(5);
+    return kOk;
+  }
   install_signals();
 
-  Results results(opts, std::move(resumed.benchmarks));
+  Results results(opts, std::move(resumed.benchmarks), std::move(resumed.context));
   Saver saver(file ? &*file : nullptr, results);
   RunOptions worker = opts;
   if (opts.timing) {
@@ -716,7 +734,11 @@ int supervise(const std::vector<Planned>& requested, const RunOptions& opts) {
     }
   }
   if (written) file ? file->finish() : (void)std::remove(journal.c_str());
-  if (!fatal.empty()) err("primbench: error: " + fatal + "\n");
+  if (!fatal.empty())
+    err("primbench: error: " + fatal +
+        (!file ? "" : written ? "; the results so far are in " + opts.out
+                              : "; the last complete results are in " + opts.out + " and the journal " + journal +
+                                    " keeps the rest: run the same command with --resume once this is fixed") + "\n");
   if (status > 128)
     err(fmt::format("primbench: interrupted by {}: {} benchmarks{}; run the same command with --resume to finish\n",
                     signal_name(status - 128), results.size(), file ? " written to " + opts.out : ""));
@@ -731,9 +753,8 @@ int run_worker(const std::vector<Planned>& plan, const RunOptions& opts, const s
   try {
     Journal j(journal);
     execute(plan, opts, [&](const json& line) { j.append(line); });
-  } catch (const JournalError& e) {
-    std::fprintf(stderr, "primbench: error: %s\n", e.what());
-    return kJournalFailed;
+  } catch (const JournalError&) {
+    return kJournalFailed;  // the supervisor, failing to append in turn, says why
   }
   return kOk;
 }
@@ -750,9 +771,9 @@ int run_in_mpi_job(const std::vector<Planned>& requested, const RunOptions& opts
     }
   if (std::string e = w.first_error(problem); !e.empty()) throw UsageError(e);
   // Every rank plans the same: from --out alone (the journal is rank 0's).
-  Resumed resumed = opts.resume ? resume_file(opts.out, requested) : Resumed{json::array(), requested};
+  Resumed resumed = opts.resume ? resume_file(opts.out, requested) : Resumed{json::array(), requested, json()};
   if (file && !file->stale_journal().empty()) file->forget_stale();
-  Results results(opts, std::move(resumed.benchmarks));
+  Results results(opts, std::move(resumed.benchmarks), std::move(resumed.context));
   Saver saver(file ? &*file : nullptr, results);
   Console console(opts.quiet || !leader, resumed.todo.size());
   console.header();

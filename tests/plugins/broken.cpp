@@ -1,8 +1,12 @@
 // Deliberately broken implementations, test-only, loaded as a plugin (--plugin) exactly as a
 // user's library would be. The validator must catch every one of them; the fault injectors
 // (crash, hang, exception) show that a failing implementation loses no other results.
+#include <unistd.h>
+
 #include <chrono>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <limits>
 #include <csignal>
 #include <cstring>
@@ -141,14 +145,48 @@ class Racy final : public HostCollective {
   std::vector<std::thread> writers_;
 };
 
-// Fault injectors: correct until timed, then crash, hang or throw.
-template <int Kind> struct Fault final : Broken {
+// Unbounded recursion that the optimiser cannot turn into a loop.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Winfinite-recursion"
+int overflow(int depth) {
+  volatile char frame[256];
+  frame[0] = static_cast<char>(depth);
+  return overflow(depth + 1) + frame[0];
+}
+#pragma GCC diagnostic pop
+
+// Ignores SIGTERM and leaves a child in a session of its own, which also ignores it: only
+// SIGKILL of both ends it. The child's pid goes to $PRIMBENCH_TEST_PIDFILE.
+[[noreturn]] void stubborn() {
+  std::signal(SIGTERM, SIG_IGN);
+  if (const pid_t child = ::fork(); child == 0) {
+    ::setsid();
+    for (;;) ::pause();
+  } else if (const char* file = std::getenv("PRIMBENCH_TEST_PIDFILE")) {
+    if (FILE* f = std::fopen(file, "w")) std::fprintf(f, "%d\n", child), std::fclose(f);
+  }
+  for (;;) ::pause();
+}
+
+// Fault injectors: correct through validation and the warm-up (4 runs with --warmup 0), then
+// crash, hang, throw or end the process in the first timed iteration.
+enum class FaultKind { segv, hang, exception, exit0, exit7, abort, stack, sigkill, stubborn };
+template <FaultKind Kind> struct Fault final : Broken {
   using Broken::Broken;
   void after() override {
-    if (++runs_ <= 4) return;  // pass the validation rounds first
-    if constexpr (Kind == 0) std::raise(SIGSEGV);
-    if constexpr (Kind == 1) std::this_thread::sleep_for(std::chrono::hours(1));
-    if constexpr (Kind == 2) throw std::runtime_error("injected failure");
+    if (++runs_ <= 4) return;
+    if constexpr (Kind == FaultKind::segv) std::raise(SIGSEGV);
+    if constexpr (Kind == FaultKind::hang) std::this_thread::sleep_for(std::chrono::hours(1));
+    if constexpr (Kind == FaultKind::exception) throw std::runtime_error("injected failure");
+    if constexpr (Kind == FaultKind::exit0) std::exit(0);
+    if constexpr (Kind == FaultKind::exit7) ::_exit(7);
+    if constexpr (Kind == FaultKind::abort) std::abort();
+    if constexpr (Kind == FaultKind::stack) {  // with the default SIGSEGV action, as a user's runtime may restore it
+      std::signal(SIGSEGV, SIG_DFL);
+      runs_ += overflow(0);
+    }
+    if constexpr (Kind == FaultKind::sigkill) std::raise(SIGKILL);  // what the OOM killer does
+    if constexpr (Kind == FaultKind::stubborn) stubborn();
   }
   int runs_ = 0;
 };
@@ -164,9 +202,15 @@ PRIMBENCH_REGISTER("broken.send_modified", SendModified);
 PRIMBENCH_REGISTER("broken.one_ulp", OneUlp);
 PRIMBENCH_REGISTER("broken.race", Racy);
 PRIMBENCH_BACKEND("fault", [] { return Availability{true, "", "test-only"}; });
-PRIMBENCH_REGISTER("fault.crash", Fault<0>);
-PRIMBENCH_REGISTER("fault.hang", Fault<1>);
-PRIMBENCH_REGISTER("fault.throw", Fault<2>);
+PRIMBENCH_REGISTER("fault.crash", Fault<FaultKind::segv>);
+PRIMBENCH_REGISTER("fault.hang", Fault<FaultKind::hang>);
+PRIMBENCH_REGISTER("fault.throw", Fault<FaultKind::exception>);
+PRIMBENCH_REGISTER("fault.exit0", Fault<FaultKind::exit0>);
+PRIMBENCH_REGISTER("fault.exit7", Fault<FaultKind::exit7>);
+PRIMBENCH_REGISTER("fault.abort", Fault<FaultKind::abort>);
+PRIMBENCH_REGISTER("fault.stack_overflow", Fault<FaultKind::stack>);
+PRIMBENCH_REGISTER("fault.sigkill", Fault<FaultKind::sigkill>);
+PRIMBENCH_REGISTER("fault.stubborn", Fault<FaultKind::stubborn>);
 // A device backend with 64 MiB free, for the memory check (refused before it allocates).
 PRIMBENCH_BACKEND("tinydevice", [] {
   Availability a{true, "", "test-only"};
