@@ -133,9 +133,9 @@ class Hostile(unittest.TestCase):
             ([cmd, "--impl", ","], "empty implementation pattern"),
             ([cmd, "--impl", "seq.ref", "--count", "1G", "--ranks", "4096"], None),
             ([cmd, "--dtype", "f32,"], "unknown dtype ''"),
-            ([cmd, "--validate", "-3"], "--validate must be at least 1"),
+            ([cmd, "--validate", "-3"], "--validate must be 1 to 1000"),
             ([cmd, "--validate", "many"], None),
-            ([cmd, "--timeout", "0"], "--timeout must be a positive"),
+            ([cmd, "--timeout", "0"], "--timeout must be a number of seconds above 0"),
             ([cmd, "--timeout", "nan"], "--timeout"),
             ([cmd, "--seed", "-1"], None),
             ([cmd, "--check", ""], None),
@@ -158,11 +158,13 @@ class Hostile(unittest.TestCase):
             (["run", "--ceilings", "nan,nan"], "malformed --ceilings"),
             (["run", "--cache", "HOT"], "unknown --cache"),
             (["run", "--impl", "seq.ref", "--ranks", "1", "--count", "1", "--out", "/nonexistent-dir/r.json", *FAST],
-             "cannot write"),
+             "does not exist"),
             (["run", "--impl", "seq.ref", "--ranks", "1", "--count", "1", "--out", self.tmp, *FAST], None),
+            (["run", "--impl", "seq.ref", "--ranks", "1", "--count", "1", "--resume", "--out", f["directory"], *FAST],
+             "is a directory"),
         ] + [(["run", "--impl", "seq.ref", "--ranks", "1", "--count", "1", "--resume", "--out", f[k], *FAST], "--resume")
              for k in ("empty", "blank", "truncated", "foreign", "array", "gbench_foreign", "binary", "nested",
-                       "huge_truncated", "directory")])
+                       "huge_truncated")])
 
     def test_validate(self):
         self.table(self.selector_cases("validate") + [
