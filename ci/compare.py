@@ -124,7 +124,7 @@ def _stats(xs: list) -> dict:
 
 
 def compare(base: dict, head: dict, alpha=0.01, min_effect=0.05, max_cv=0.10,
-            recheck_margin=0.5, metric="real_time") -> dict:
+            recheck_margin=0.5, metric="real_time", allow_gone=False) -> dict:
     """The verdict of every benchmark named in either side; see ci/README.md for the rules."""
     names = sorted(base["names"] | head["names"])
     paired = [n for n in names if base["samples"].get(n) and head["samples"].get(n)
@@ -168,7 +168,9 @@ def compare(base: dict, head: dict, alpha=0.01, min_effect=0.05, max_cv=0.10,
     counts = {v: sum(r["verdict"] == v for r in rows) for v in VERDICTS}
     regressions = [r["name"] for r in rows if r["regression"]]
     new_failures = [r["name"] for r in rows if r["new_failure"]]
-    status = 1 if regressions or new_failures else 0
+    # A head that lost benchmarks (a run cut short) is not a pass unless that is intended.
+    gone = [r["name"] for r in rows if r["verdict"] == "GONE"]
+    status = 1 if regressions or new_failures or (gone and not allow_gone) else 0
     return {
         "schema": SCHEMA,
         "base": {"files": base["paths"], "revisions": base["revisions"]},
@@ -181,6 +183,7 @@ def compare(base: dict, head: dict, alpha=0.01, min_effect=0.05, max_cv=0.10,
         "counts": counts,
         "regressions": regressions,
         "new_failures": new_failures,
+        "gone": gone,
         "recheck": [r["name"] for r in rows if r["recheck"]],
         "benchmarks": rows,
     }
@@ -356,6 +359,8 @@ def parse_args(argv):
                     help="per-repetition sample: real_time (the repetition's mean, default) or "
                          "t_p50 (the median of its iterations: not moved by preemption spikes "
                          "on a shared machine; what ci/regress uses)")
+    ap.add_argument("--allow-gone", action="store_true",
+                    help="pass even when benchmarks of BASE are missing from HEAD (removed on purpose)")
     ap.add_argument("--md", metavar="FILE", help="write a Markdown summary for a pull request")
     ap.add_argument("--json", metavar="FILE", help="write the machine-readable verdicts")
     ap.add_argument("--quiet", action="store_true", help="no console table")
@@ -377,7 +382,7 @@ def main(argv) -> int:
         raise ResultsError("need at least one BASE and one HEAD results file")
     rep = compare(load_side(base_paths, args.metric), load_side(head_paths, args.metric),
                   alpha=args.alpha, min_effect=args.min_effect, max_cv=args.max_cv,
-                  recheck_margin=args.recheck_margin, metric=args.metric)
+                  recheck_margin=args.recheck_margin, metric=args.metric, allow_gone=args.allow_gone)
     if args.md:
         write_atomic(args.md, markdown(rep))
     if args.json:

@@ -130,13 +130,16 @@ class Verdicts(Case):
         self.assertIn("too few samples", rows[A]["reason"])
         self.assertIn(A, rep["recheck"])
 
-    def test_missing_entries_are_new_and_gone(self):
+    def test_missing_entries_are_new_and_gone_and_gone_fails_unless_allowed(self):
         base = {A: synth.samples(1, 10, 1000.0, 0.02), B: synth.samples(2, 10, 1000.0, 0.02)}
         head = {A: synth.samples(3, 10, 1000.0, 0.02), C: synth.samples(4, 10, 1000.0, 0.02)}
         code, rows, rep = self.verdicts(*self.pair(base, head))
-        self.assertEqual(code, 0)
+        self.assertEqual(code, 1)  # a head missing a benchmark of the base is not complete
+        self.assertEqual(rep["gone"], [B])
         self.assertEqual((rows[B]["verdict"], rows[C]["verdict"]), ("GONE", "NEW"))
         self.assertEqual(rep["settings"]["compared"], 1)
+        code, rows, rep = self.verdicts(*self.pair(base, head), "--allow-gone")
+        self.assertEqual(code, 0)
 
     def test_validation_failure_in_head_is_failed_and_exit_1(self):
         base = {A: synth.samples(1, 10, 1000.0, 0.02), B: synth.samples(2, 10, 1000.0, 0.02)}
