@@ -1,6 +1,7 @@
 #include "journal.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -9,8 +10,12 @@
 namespace primbench {
 
 Journal::Journal(const std::string& path) : path_(path) {
-  fd_ = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-  if (fd_ < 0) throw JournalError("cannot open the journal '" + path + "': " + std::strerror(errno));
+  const int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) throw JournalError("cannot open the journal '" + path + "': " + std::strerror(errno));
+  // Far from the low numbers an implementation might write to or close by mistake.
+  fd_ = ::fcntl(fd, F_DUPFD_CLOEXEC, 700);
+  if (fd_ < 0) fd_ = fd;
+  else ::close(fd);
 }
 
 Journal::~Journal() {
@@ -30,10 +35,30 @@ void Journal::append(const nlohmann::json& line) {
   }
 }
 
+namespace {
+// A line as written, or, after stray bytes from someone else on the same file, the last object
+// that starts within it.
+nlohmann::json parse_line(std::string_view line) {
+  nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
+  if (j.is_object()) return j;
+  for (std::size_t at = line.rfind("{\""); at != std::string_view::npos && at > 0; at = line.rfind("{\"", at - 1)) {
+    j = nlohmann::json::parse(line.substr(at), nullptr, false);
+    if (j.is_object()) return j;
+  }
+  return nullptr;
+}
+}  // namespace
+
 std::vector<nlohmann::json> JournalReader::read_new() {
   std::vector<nlohmann::json> lines;
   const int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return lines;
+  struct stat st{};
+  if (::fstat(fd, &st) == 0 && (st.st_ino != inode_ || st.st_size < offset_)) {
+    // Replaced or truncated under us: read the new file from its start.
+    if (inode_ != 0) offset_ = 0, partial_.clear();
+    inode_ = st.st_ino;
+  }
   char buf[1 << 16];
   for (;;) {
     const ssize_t k = ::pread(fd, buf, sizeof buf, offset_);
@@ -44,8 +69,7 @@ std::vector<nlohmann::json> JournalReader::read_new() {
   ::close(fd);
   std::size_t begin = 0;
   for (std::size_t nl; (nl = partial_.find('\n', begin)) != std::string::npos; begin = nl + 1) {
-    nlohmann::json j = nlohmann::json::parse(partial_.begin() + static_cast<std::ptrdiff_t>(begin),
-                                             partial_.begin() + static_cast<std::ptrdiff_t>(nl), nullptr, false);
+    nlohmann::json j = parse_line(std::string_view(partial_).substr(begin, nl - begin));
     if (j.is_object()) lines.push_back(std::move(j));  // a torn line (a crash mid-write) is skipped
   }
   partial_.erase(0, begin);

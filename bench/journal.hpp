@@ -38,11 +38,12 @@ class JournalReader {
 
  private:
   std::string path_;
+  unsigned long inode_ = 0;
   long long offset_ = 0;
   std::string partial_;
 };
 
-// Exit status of a worker whose journal could not be written.
-inline constexpr int kJournalFailed = 4;
+// A worker's message to the supervisor on its stderr: kept as the reason, not forwarded.
+inline constexpr char kWorkerSays[] = "primbench: worker: ";
 
 }  // namespace primbench

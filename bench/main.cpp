@@ -1,6 +1,7 @@
 // primbench: one entry point. list | run | validate here; report, compare and history are the
 // Python tools in reports/ and ci/, run with Debian's python3.
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -140,6 +141,13 @@ void check_memory(const std::vector<Planned>& plan) {
   }
 }
 
+std::set<std::string> names_in(const std::string& path) {
+  std::ifstream f(path);
+  std::set<std::string> names;
+  for (std::string line; std::getline(f, line);) names.insert(line);
+  return names;
+}
+
 int exec_python(const std::string& script, int argc, char** argv) {
   const std::string path = std::string(kSourceDir) + "/" + script;
   std::vector<std::string> args = {"/usr/bin/python3", path};
@@ -250,6 +258,7 @@ int main_impl(int argc, char** argv) {
   opts.command_line = joined(argc, argv);
   opts.plugins = plugins;
   opts.timing = run_cmd->parsed();
+  if (opts.timing && run_cmd->count("--out") && opts.out.empty()) throw UsageError("empty --out (expected a results file name)");
   if (opts.timing && opts.out.empty()) opts.out = "primbench.json";
   if (check != "exact" && check != "random") throw UsageError("unknown --check '" + check + "' (accepted: exact, random)");
   opts.mode = check == "exact" ? validate::Mode::exact : validate::Mode::random;
@@ -274,14 +283,11 @@ int main_impl(int argc, char** argv) {
   }
   if (!ceilings.empty()) {
     const auto parts = split(ceilings, ',');
-    try {
-      if (parts.size() != 2) throw std::invalid_argument("");
-      opts.read_GBps = std::stod(parts[0]);
-      opts.copy_GBps = std::stod(parts[1]);
-    } catch (const std::exception&) {
-      opts.read_GBps = -1;
-    }
-    if (!(opts.read_GBps > 0 && opts.copy_GBps > 0))
+    auto number = [](const std::string& t, double* v) {
+      const auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), *v);
+      return ec == std::errc() && end == t.data() + t.size() && *v > 0 && std::isfinite(*v);
+    };
+    if (parts.size() != 2 || !number(parts[0], &opts.read_GBps) || !number(parts[1], &opts.copy_GBps))
       throw UsageError("malformed --ceilings '" + ceilings + "' (accepted: READ,COPY in GB/s, e.g. 20,10)");
   }
 
@@ -305,9 +311,7 @@ int main_impl(int argc, char** argv) {
     unavailable.insert(unavailable.end(), skipped.begin(), skipped.end());
   }
   if (worker) {
-    std::ifstream f(worker_only);
-    std::set<std::string> only;
-    for (std::string line; std::getline(f, line);) only.insert(line);
+    const std::set<std::string> only = names_in(worker_only);  // closed before anything runs
     std::erase_if(planned, [&](const Planned& p) { return !only.count(p.name); });
     return run_worker(planned, opts, worker_journal);
   }
@@ -324,6 +328,10 @@ int main_impl(int argc, char** argv) {
 }  // namespace primbench
 
 int main(int argc, char** argv) {
+  // A closed stdin, stdout or stderr would hand its number to the next file opened (the
+  // journal), and the console would write into it.
+  for (int fd = 0; fd <= 2; ++fd)
+    if (::fcntl(fd, F_GETFD) == -1) ::open("/dev/null", O_RDWR);
   try {
     return primbench::main_impl(argc, argv);
   } catch (const primbench::Reported&) {

@@ -9,6 +9,8 @@
 #include <cstring>
 #include <filesystem>
 
+#include <fmt/format.h>
+
 #include "selection.hpp"
 
 namespace primbench {
@@ -17,16 +19,41 @@ namespace fs = std::filesystem;
 
 namespace {
 std::string why() { return std::strerror(errno); }
+
+// Where writing `path` lands: through every symlink, existing target or not.
+fs::path resolve(const std::string& path, const std::string& what) {
+  fs::path p = fs::absolute(path);
+  for (int hops = 0; hops < 40; ++hops) {
+    std::error_code ec;
+    if (!fs::is_symlink(fs::symlink_status(p, ec))) return fs::weakly_canonical(p, ec);
+    const fs::path to = fs::read_symlink(p, ec);
+    if (ec) break;
+    p = to.is_absolute() ? to : p.parent_path() / to;
+  }
+  throw UsageError(what + " is a loop of symlinks");
+}
+
+// The journal's file name: hidden, next to the results, within NAME_MAX.
+std::string journal_name(const std::string& file) {
+  const std::string name = "." + file + ".primbench-journal";
+  if (name.size() + 12 <= 255) return name;  // room for the ".plan" and temporaries beside it
+  return fmt::format(".primbench-journal-{:016x}", std::hash<std::string>{}(file));
+}
 }  // namespace
 
 ResultsFile::ResultsFile(const std::string& path) : path_(path) {
   const std::string what = "--out '" + path + "'";
-  std::error_code ec;
-  fs::path target = fs::weakly_canonical(fs::absolute(path, ec), ec);  // a symlink's target
-  if (ec || target.filename().empty()) throw UsageError(what + " is not a file name");
+  if (path.find(".primbench-journal") != std::string::npos)
+    throw UsageError(what + " is a name primbench keeps for its journals (choose another)");
+  // The directory as written must exist ("missing/../r.json" is no more valid than the shell says).
+  const fs::path given = fs::path(path).parent_path();
+  struct stat st{};
+  if (!given.empty() && ::stat(given.c_str(), &st) != 0)
+    throw UsageError(what + ": directory '" + given.string() + "' does not exist (create it first)");
+  const fs::path target = resolve(path, what);
+  if (target.filename().empty()) throw UsageError(what + " is not a file name");
   target_ = target.string();
   dir_ = target.parent_path().string();
-  struct stat st{};
   if (::stat(dir_.c_str(), &st) != 0)
     throw UsageError(what + ": directory '" + dir_ + "' does not exist (create it first)");
   if (!S_ISDIR(st.st_mode)) throw UsageError(what + ": '" + dir_ + "' is not a directory");
@@ -44,7 +71,7 @@ ResultsFile::ResultsFile(const std::string& path) : path_(path) {
   ::close(fd);
   ::unlink(probe.c_str());
 
-  journal_ = dir_ + "/." + target.filename().string() + ".primbench-journal";
+  journal_ = dir_ + "/" + journal_name(target.filename().string());
   for (;;) {
     lock_ = ::open(journal_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (lock_ < 0) throw UsageError(what + ": cannot create its journal '" + journal_ + "': " + why());
@@ -71,7 +98,7 @@ void ResultsFile::forget_stale() {
 }
 
 void ResultsFile::write(const std::string& text, bool sync) {
-  std::string tmp = dir_ + "/." + fs::path(target_).filename().string() + ".XXXXXX.tmp";
+  std::string tmp = journal_ + ".XXXXXX.tmp";
   const int fd = ::mkstemps(tmp.data(), 4);
   if (fd < 0) throw WriteError("cannot write results next to '" + path_ + "': " + why());
   struct stat st{};

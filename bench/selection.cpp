@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <limits>
+#include <set>
 #include <thread>
 
 namespace primbench {
@@ -164,6 +165,7 @@ std::vector<Planned> plan(const Selection& s, Registry& registry, std::vector<st
   const std::vector<std::size_t> counts = parse_sizes(s.counts.empty() ? "1:16M:x8" : s.counts, "count");
 
   std::vector<Planned> out;
+  std::set<std::string> planned;  // repeated selector values (`--count 8,8`, `--root 0,last` at P=1) plan once
   for (const Implementation* impl : impls) {
     if (const Availability& a = registry.availability(impl->backend()); !a.available) {
       if (unavailable) unavailable->push_back(impl->name + ": unavailable: " + a.reason);
@@ -191,7 +193,8 @@ std::vector<Planned> plan(const Selection& s, Registry& registry, std::vector<st
                   throw UsageError("the selection gives more than " + std::to_string(kMaxPlan) +
                                    " benchmarks (narrow --impl, --primitive, --dtype, --op, --ranks or --count)");
                 Problem p{prim, static_cast<int>(P), n, dt, op, static_cast<int>(root)};
-                out.push_back({impl, p, benchmark_name(*impl, p)});
+                if (std::string name = benchmark_name(*impl, p); planned.insert(name).second)
+                  out.push_back({impl, p, std::move(name)});
               }
   }
   return out;

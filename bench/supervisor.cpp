@@ -157,7 +157,9 @@ class Results {
       context.erase("primbench");
       gb_context_ = std::move(context);
     }
-    for (const json& e : benchmarks_) family_ = std::max(family_, e.value("family_index", std::size_t{0}) + 1);
+    for (const json& e : benchmarks_)
+      if (e.contains("family_index") && e["family_index"].is_number_unsigned())
+        family_ = std::max(family_, e["family_index"].get<std::size_t>() + 1);
   }
   void set_ceilings(const Ceilings& c) { ceilings_ = c; }
   void add(const json& done) {
@@ -222,9 +224,10 @@ class Saver {
 
 int g_signal_pipe[2] = {-1, -1};
 volatile sig_atomic_t g_signal = 0;
+volatile sig_atomic_t g_signal_from = 0;  // the sender's pid
 
-void on_signal(int sig) {
-  if (!g_signal) g_signal = sig;
+void on_signal(int sig, siginfo_t* info, void*) {
+  if (!g_signal) g_signal = sig, g_signal_from = info ? info->si_pid : 0;
   const int saved = errno;
   const char c = static_cast<char>(sig);
   [[maybe_unused]] ssize_t w = ::write(g_signal_pipe[1], &c, 1);
@@ -234,7 +237,8 @@ void on_signal(int sig) {
 void install_signals() {
   if (::pipe2(g_signal_pipe, O_CLOEXEC | O_NONBLOCK) != 0) throw std::runtime_error("cannot create a pipe");
   struct sigaction sa{};
-  sa.sa_handler = on_signal;
+  sa.sa_sigaction = on_signal;
+  sa.sa_flags = SA_SIGINFO;
   sigemptyset(&sa.sa_mask);
   for (int sig : {SIGINT, SIGTERM, SIGHUP}) ::sigaction(sig, &sa, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
@@ -250,6 +254,27 @@ std::string signal_name(int sig) {
 
 // ---- workers
 
+pid_t parent_of(pid_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat;
+  std::getline(f, stat);
+  const std::size_t close = stat.rfind(')');
+  char state = 0;
+  int ppid = 0;
+  if (close == std::string::npos || std::sscanf(stat.c_str() + close + 1, " %c %d", &state, &ppid) != 2) return 0;
+  return ppid;
+}
+
+// Whether `pid` is one of this process's descendants (a worker, a launcher, a rank).
+bool descendant(pid_t pid) {
+  const pid_t self = ::getpid();
+  for (int depth = 0; pid > 1 && depth < 64; ++depth) {
+    pid = parent_of(pid);
+    if (pid == self) return true;
+  }
+  return false;
+}
+
 // Every child of this process (the subreaper's orphans included), from /proc.
 std::vector<pid_t> children() {
   std::vector<pid_t> out;
@@ -258,15 +283,7 @@ std::vector<pid_t> children() {
   if (!d) return out;
   while (dirent* e = ::readdir(d)) {
     const pid_t pid = static_cast<pid_t>(std::atoi(e->d_name));
-    if (pid <= 0) continue;
-    std::ifstream f(std::string("/proc/") + e->d_name + "/stat");
-    std::string stat;
-    std::getline(f, stat);
-    const std::size_t close = stat.rfind(')');  // the command name may hold anything
-    if (close == std::string::npos) continue;
-    char state = 0;
-    int ppid = 0;
-    if (std::sscanf(stat.c_str() + close + 1, " %c %d", &state, &ppid) == 2 && ppid == self) out.push_back(pid);
+    if (pid > 0 && parent_of(pid) == self) out.push_back(pid);
   }
   ::closedir(d);
   return out;
@@ -295,15 +312,18 @@ struct Worker {
     if (w == pid) exited = true;
     return exited;
   }
-  // SIGTERM to its process group, SIGKILL after a grace period, then every orphan.
+  // SIGTERM to its process group, SIGKILL after a grace period, then every orphan. The worker
+  // itself is signalled too, in case it left its group.
   void terminate(double grace) {
     if (!exited) {
-      ::kill(-pid, SIGTERM);
+      ::kill(-pid, SIGTERM), ::kill(pid, SIGTERM);
       const double until = now_seconds() + grace;
       while (!poll_exit() && now_seconds() < until) std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
     ::kill(-pid, SIGKILL);
-    if (!exited && ::waitpid(pid, &status, 0) == pid) exited = true;
+    if (!exited) ::kill(pid, SIGKILL);
+    for (const double until = now_seconds() + 10; !poll_exit() && now_seconds() < until;)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
     sweep();
   }
 };
@@ -462,6 +482,17 @@ std::string death(const Worker& w, const std::string& who) {
   return who + " ended";
 }
 
+// A finished benchmark's line as a worker writes it: entries of that benchmark only.
+bool well_formed(const json& done, const std::string& name) {
+  const json* entries = done.contains("entries") ? &done["entries"] : nullptr;
+  if (!entries || !entries->is_array()) return false;
+  const std::string prefix = name + "/manual_time";
+  for (const json& e : *entries)
+    if (!e.is_object() || !e.contains("name") || !e["name"].is_string() || e["name"].get<std::string>().rfind(prefix, 0) != 0)
+      return false;
+  return !done.contains("status") || done["status"].is_string();
+}
+
 class Supervisor {
  public:
   Supervisor(const RunOptions& opts, Results& results, Saver& saver, Console& console, const std::string& journal)
@@ -505,48 +536,73 @@ class Supervisor {
       json worker_context;
       double progress = now_seconds();
       auto handle = [&](const json& line) {
-        if (line.contains("worker")) worker_context = line["worker"];
-        if (line.contains("start")) {
-          current = line["start"].get<std::string>(), phase.clear(), started = true, progress = now_seconds();
-          console_.starting(done_, current);
-        }
-        if (line.contains("phase")) phase = line["phase"].get<std::string>();
-        if (line.contains("done")) {
-          const std::string n = line["done"].get<std::string>();
-          if (by_name.count(n) && !finished.count(n)) {
-            finished.insert(n);
-            results_.add(line), ++done_;
-            console_.row(n, line["entries"], line.value("failure", ""));
-            save();
+        try {
+          if (line.contains("worker")) worker_context = line["worker"];
+          if (line.contains("start")) {
+            current = line["start"].get<std::string>(), phase.clear(), started = true, progress = now_seconds();
+            console_.starting(done_, current);
           }
-          current.clear(), phase.clear(), progress = now_seconds();
+          if (line.contains("phase")) phase = line["phase"].get<std::string>();
+          if (line.contains("done")) {
+            const std::string n = line["done"].get<std::string>();
+            if (by_name.count(n) && !finished.count(n) && well_formed(line, n)) {
+              finished.insert(n);
+              results_.add(line), ++done_;
+              console_.row(n, line["entries"], line.value("failure", ""));
+              save();
+            }
+            current.clear(), phase.clear(), progress = now_seconds();
+          }
+        } catch (const json::exception&) {
+          // Not the worker's own line (an implementation writing to the journal): ignored.
         }
       };
-      std::string pending;  // the worker's output, forwarded line by line
+      // The worker's output, forwarded in whole lines; its own messages to the supervisor kept.
+      std::string pending, says;
       auto forward = [&] {
-        char buf[8192];
-        for (ssize_t k; (k = ::read(w->output, buf, sizeof buf)) > 0;) pending.append(buf, static_cast<std::size_t>(k));
-        for (std::size_t nl; (nl = pending.find('\n')) != std::string::npos; pending.erase(0, nl + 1)) {
-          std::string l = pending.substr(0, nl);
-          if (!l.empty()) last_line = l;
-          err(l + "\n");
+        char buf[1 << 16];
+        for (int pass = 0; pass < 16; ++pass) {  // bounded: a worker that never stops writing still times out
+          const ssize_t k = ::read(w->output, buf, sizeof buf);
+          if (k <= 0) break;
+          pending.append(buf, static_cast<std::size_t>(k));
         }
+        std::string shown;
+        std::size_t begin = 0;
+        for (std::size_t nl; (nl = pending.find('\n', begin)) != std::string::npos; begin = nl + 1) {
+          const std::string_view l(pending.data() + begin, nl - begin);
+          if (l.rfind(kWorkerSays, 0) == 0) {
+            says = l.substr(std::strlen(kWorkerSays));
+            continue;
+          }
+          if (!l.empty()) last_line = l.substr(0, 200);
+          shown.append(l).push_back('\n');
+        }
+        pending.erase(0, begin);
+        if (pending.size() > (1 << 16)) shown += pending + "\n", last_line = pending.substr(0, 200), pending.clear();
+        if (!shown.empty()) err(std::move(shown));
       };
+      std::string poked;  // a signal to the supervisor that came from the worker's own processes
       while (!w->poll_exit()) {
         pollfd fds[2] = {{w->output, POLLIN, 0}, {g_signal_pipe[0], POLLIN, 0}};
         ::poll(fds, 2, 50);
         forward();
         for (const json& line : reader_.read_new()) handle(line);
+        if (g_signal && !interrupted_ && descendant(static_cast<pid_t>(g_signal_from))) {
+          poked = fmt::format("sent {} to primbench itself", signal_name(g_signal));
+          g_signal = 0;
+          for (char c; ::read(g_signal_pipe[0], &c, 1) == 1;) {}
+          break;
+        }
         if (stopped()) break;
         if (now_seconds() - progress > opts_.timeout) {
           hung = fmt::format("hung: no progress for {:.0f} s (--timeout {:g})", now_seconds() - progress, opts_.timeout);
           break;
         }
       }
-      w->terminate(stopped() || !hung.empty() ? 3.0 : 0.0);
+      w->terminate(stopped() || !hung.empty() || !poked.empty() ? 3.0 : 0.0);
       forward();
       ::close(w->output);
-      if (!pending.empty()) err(pending + "\n"), last_line = pending;
+      if (!pending.empty()) err(pending + "\n"), last_line = pending.substr(0, 200);
       for (const json& line : reader_.read_new()) handle(line);
 
       if (job.backend) {
@@ -558,28 +614,26 @@ class Supervisor {
         }
         results_.launched(std::move(launch));
       }
-      const bool journal_failed = WIFEXITED(w->status) && WEXITSTATUS(w->status) == kJournalFailed;
-      std::string reason = !stop_reason().empty() ? stop_reason() : !hung.empty() ? hung : death(*w, who);
-      std::string tail = last_line.empty() || !hung.empty() || interrupted_ ? "" : " (last output: " + last_line.substr(0, 200) + ")";
-      if (hung.empty() && !interrupted_ && WIFSIGNALED(w->status) && WTERMSIG(w->status) == SIGKILL)
+      const bool killed = !hung.empty() || !poked.empty() || interrupted_;
+      std::string reason = !stop_reason().empty() ? stop_reason() : !hung.empty() ? hung : !poked.empty() ? who + " " + poked : death(*w, who);
+      std::string tail = !says.empty() ? " (" + says + ")" : last_line.empty() || killed ? "" : " (last output: " + last_line + ")";
+      if (!killed && WIFSIGNALED(w->status) && WTERMSIG(w->status) == SIGKILL)
         tail += " (SIGKILL comes from the OOM killer or another process)";
       if (!current.empty() && by_name.count(current)) {
         const std::string why = fmt::format("{} {}{}", reason, phase_words(phase), tail);
-        if (!stopped() && !journal_failed) err(fmt::format("primbench: error: {}: {}\n", current, why));
         fail(*by_name[current], why);
         finished.insert(current);
+        if (!stopped()) err(fmt::format("primbench: error: {}: {}\n", current, why));
       } else if (!started) {
         // Nothing ran: the same start would fail the same way for the rest.
         std::vector<const Planned*> rest;
         for (const Planned* p : todo)
           if (!finished.count(p->name)) rest.push_back(p);
         const std::string why = reason + " before running any benchmark" + tail;
-        if (!stopped() && !journal_failed) err(fmt::format("primbench: error: {} benchmark{} not run: {}\n", rest.size(), rest.size() == 1 ? "" : "s", why));
         not_run(rest, why);
+        if (!stopped()) err(fmt::format("primbench: error: {} benchmark{} not run: {}\n", rest.size(), rest.size() == 1 ? "" : "s", why));
+        return;
       }
-      // The worker could not append (its own line about it would say why; so does this one's).
-      if (journal_failed && fatal_.empty()) fatal_ = "the worker could not append to the journal '" + journal_ + "'";
-      if (!started) return;
     }
   }
 
@@ -661,13 +715,24 @@ void merge_stale(const std::string& journal, Resumed& r) {
   std::map<std::string, json> passed;
   JournalReader reader(journal);
   for (const json& line : reader.read_new())
-    if (line.contains("done") && line.value("status", "") == "passed") passed[line["done"].get<std::string>()] = line["entries"];
+    if (line.contains("done") && line["done"].is_string() && line.value("status", json()) == "passed" &&
+        well_formed(line, line["done"].get<std::string>()))
+      passed[line["done"].get<std::string>()] = line["entries"];
+  std::size_t family = 0;
+  for (const json& e : r.benchmarks)
+    if (e.is_object() && e.contains("family_index") && e["family_index"].is_number_unsigned())
+      family = std::max(family, e["family_index"].get<std::size_t>() + 1);
   std::vector<Planned> todo;
   for (Planned& p : r.todo) {
-    if (auto it = passed.find(p.name); it != passed.end())
-      for (const json& e : it->second) r.benchmarks.push_back(e);
-    else
+    if (auto it = passed.find(p.name); it != passed.end()) {
+      for (json e : it->second) {
+        e["family_index"] = family, e["per_family_instance_index"] = 0;
+        r.benchmarks.push_back(std::move(e));
+      }
+      ++family;
+    } else {
       todo.push_back(std::move(p));
+    }
   }
   r.todo = std::move(todo);
 }
@@ -734,14 +799,15 @@ int supervise(const std::vector<Planned>& requested, const RunOptions& opts) {
     }
   }
   if (written) file ? file->finish() : (void)std::remove(journal.c_str());
+  if (g_signal && status < 128) status = 128 + g_signal;  // arrived during the last write: still said
   if (!fatal.empty())
     err("primbench: error: " + fatal +
         (!file ? "" : written ? "; the results so far are in " + opts.out
                               : "; the last complete results are in " + opts.out + " and the journal " + journal +
                                     " keeps the rest: run the same command with --resume once this is fixed") + "\n");
   if (status > 128)
-    err(fmt::format("primbench: interrupted by {}: {} benchmarks{}; run the same command with --resume to finish\n",
-                    signal_name(status - 128), results.size(), file ? " written to " + opts.out : ""));
+    err(fmt::format("primbench: interrupted by {}{}\n", signal_name(status - 128),
+                    file ? fmt::format(": results so far written to {}; run the same command with --resume to finish", opts.out) : ""));
   else if (!opts.quiet)
     err(fmt::format("{} benchmarks, {}{}\n", plan.size(), status == kOk ? "all validated" : "SOME FAILED",
                     file ? "; results: " + opts.out : ""));
@@ -753,8 +819,9 @@ int run_worker(const std::vector<Planned>& plan, const RunOptions& opts, const s
   try {
     Journal j(journal);
     execute(plan, opts, [&](const json& line) { j.append(line); });
-  } catch (const JournalError&) {
-    return kJournalFailed;  // the supervisor, failing to append in turn, says why
+  } catch (const JournalError& e) {
+    std::fprintf(stderr, "%s%s\n", kWorkerSays, e.what());
+    return kIncomplete;
   }
   return kOk;
 }

@@ -11,6 +11,7 @@
 #include <csignal>
 #include <cstring>
 #include <stdexcept>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -170,7 +171,7 @@ int overflow(int depth) {
 
 // Fault injectors: correct through validation and the warm-up (4 runs with --warmup 0), then
 // crash, hang, throw or end the process in the first timed iteration.
-enum class FaultKind { segv, hang, exception, exit0, exit7, abort, stack, sigkill, stubborn };
+enum class FaultKind { segv, hang, exception, exit0, exit7, abort, stack, sigkill, stubborn, leave_group, flood, signal_parent };
 template <FaultKind Kind> struct Fault final : Broken {
   using Broken::Broken;
   void after() override {
@@ -187,6 +188,18 @@ template <FaultKind Kind> struct Fault final : Broken {
     }
     if constexpr (Kind == FaultKind::sigkill) std::raise(SIGKILL);  // what the OOM killer does
     if constexpr (Kind == FaultKind::stubborn) stubborn();
+    if constexpr (Kind == FaultKind::leave_group) {  // into the supervisor's process group, then hang
+      ::setpgid(0, ::getpgid(::getppid()));
+      for (;;) ::pause();
+    }
+    if constexpr (Kind == FaultKind::flood) {  // output without end, never finishing
+      static const std::string line(99, 'x');
+      for (;;) [[maybe_unused]] ssize_t w = ::write(2, (line + "\n").c_str(), 100);
+    }
+    if constexpr (Kind == FaultKind::signal_parent) {  // the supervisor, as if the user had pressed ^C
+      ::kill(::getppid(), SIGINT);
+      for (;;) ::pause();
+    }
   }
   int runs_ = 0;
 };
@@ -211,6 +224,9 @@ PRIMBENCH_REGISTER("fault.abort", Fault<FaultKind::abort>);
 PRIMBENCH_REGISTER("fault.stack_overflow", Fault<FaultKind::stack>);
 PRIMBENCH_REGISTER("fault.sigkill", Fault<FaultKind::sigkill>);
 PRIMBENCH_REGISTER("fault.stubborn", Fault<FaultKind::stubborn>);
+PRIMBENCH_REGISTER("fault.leave_group", Fault<FaultKind::leave_group>);
+PRIMBENCH_REGISTER("fault.flood", Fault<FaultKind::flood>);
+PRIMBENCH_REGISTER("fault.signal_parent", Fault<FaultKind::signal_parent>);
 // A device backend with 64 MiB free, for the memory check (refused before it allocates).
 PRIMBENCH_BACKEND("tinydevice", [] {
   Availability a{true, "", "test-only"};

@@ -1,0 +1,740 @@
+"""primbench run and validate as a supervisor, under attack.
+
+Every way a worker process, an MPI launcher, a signal or the output file can end a run, and what
+survives in --out: each injected fault (crash, hang, throw, exit(0), _exit(7), abort, stack
+overflow, SIGKILL, a TERM-ignoring process that forks a child into its own session) loses none
+of the other benchmarks and leaves no process or temporary file behind; --resume after a crash
+and after SIGTERM/SIGINT/SIGHUP; MPI launches stopped by SIGTERM and a launcher that ignores it;
+--out that is a device, FIFO, directory, symlink, missing or read-only directory, locked by
+another run, or on a full disk; stdout closed early or never read; option ranges and plugins
+refused before anything runs; validate under the supervisor; the journal written while a run
+goes.
+
+Needs PRIMBENCH_BIN, PRIMBENCH_BROKEN_PLUGIN, PRIMBENCH_NAMED_PLUGINS (colon-separated),
+PRIMBENCH_THROWING_PLUGIN and PRIMBENCH_MPI ("1" where the MPI backend was built); ctest sets
+them all. Uses the standard library only. Timings of benchmarks are never asserted; only
+generous bounds on how long a kill takes.
+"""
+import collections
+import json
+import os
+import resource
+import signal
+import stat
+import subprocess
+import tempfile
+import time
+import unittest
+
+BIN = os.environ.get("PRIMBENCH_BIN", "build/release/bench/primbench")
+PLUGIN = os.environ.get("PRIMBENCH_BROKEN_PLUGIN", "build/release/tests/libprimbench_broken.so")
+NAMED = [p for p in os.environ.get("PRIMBENCH_NAMED_PLUGINS", "").split(":") if p]
+THROWING = os.environ.get("PRIMBENCH_THROWING_PLUGIN", "")
+MPI = os.environ.get("PRIMBENCH_MPI") == "1"
+FAST = ["--min-time", "0.002", "--warmup", "0", "--repetitions", "2", "--ceilings", "20,10", "--quiet"]
+FAULT_PROBLEM = ["--primitive", "gather", "--ranks", "2", "--count", "8"]
+# A run of many tiny benchmarks that takes many seconds: something to interrupt.
+LONG = ["run", "--impl", "seq.ref", "--primitive", "gather", "--ranks", "1", "--count", "1:2000:+1", *FAST]
+LONG_COUNT = 2000
+# The bad name each named plugin registers, by the tag in its file name.
+BAD_NAMES = {"duplicate": "'thread.flat'", "slash": "'mine/x.y'", "space": "'mine. x'", "star": "'mine.*'",
+             "empty": "''", "nodot": "'mine'"}
+
+
+def primbench(*args, timeout=120, env=None, cwd=None, preexec_fn=None):
+    full_env = dict(os.environ, **(env or {}))
+    return subprocess.run([BIN, *args], capture_output=True, text=True, timeout=timeout, env=full_env, cwd=cwd,
+                          preexec_fn=preexec_fn)
+
+
+def load(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def by_impl(doc):
+    out = collections.defaultdict(list)
+    for b in doc["benchmarks"]:
+        out[b["impl"]].append(b)
+    return out
+
+
+def bench_name(entry):
+    """The benchmark an entry belongs to: its name without /manual_time and any aggregate suffix."""
+    name = entry["name"]
+    at = name.find("/manual_time")
+    return name[:at] if at >= 0 else name
+
+
+def cmdline(pid):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def alive(pid):
+    """True while pid exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
+def pids():
+    return [int(e) for e in os.listdir("/proc") if e.isdigit()]
+
+
+def procs_mentioning(text):
+    """Live processes (not this one) whose command line contains text."""
+    return [(p, cmdline(p)) for p in pids() if p != os.getpid() and text in cmdline(p) and alive(p)]
+
+
+def descendants(root):
+    """Every process below root, as (pid, start time) so that a reused pid is not mistaken."""
+    parent, start = {}, {}
+    for p in pids():
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            parent[p], start[p] = int(fields[1]), fields[19]
+        except (OSError, IndexError, ValueError):
+            pass
+    out, todo = [], [root]
+    while todo:
+        q = todo.pop()
+        for p, pp in parent.items():
+            if pp == q:
+                out.append((p, start[p]))
+                todo.append(p)
+    return out
+
+
+def still_there(procs):
+    """Those of (pid, start time) still alive as the same process."""
+    left = []
+    for pid, started in procs:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[19] == started and fields[0] not in ("Z", "X"):
+            left.append((pid, cmdline(pid)))
+    return left
+
+
+def wait_until(predicate, timeout, step=0.02):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(step)
+    return predicate()
+
+
+def journal_lines(path):
+    """The complete JSON lines of a journal now (a torn last line is left out)."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError:
+        return []
+    lines = []
+    for raw in data.split(b"\n")[:-1]:
+        try:
+            lines.append(json.loads(raw))
+        except ValueError:
+            pass
+    return lines
+
+
+def journal_of(out):
+    return os.path.join(os.path.dirname(out), "." + os.path.basename(out) + ".primbench-journal")
+
+
+def done_count(out, status=None):
+    return sum(1 for line in journal_lines(journal_of(out))
+               if "done" in line and (status is None or line.get("status") == status))
+
+
+def allow_core_dumps():
+    soft, hard = resource.getrlimit(resource.RLIMIT_CORE)
+    resource.setrlimit(resource.RLIMIT_CORE, (hard, hard))
+
+
+def mount_tmpfs(test, directory, options):
+    """Mounts a tmpfs on directory for the test, or skips it where mounting is not allowed."""
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", directory], capture_output=True, text=True)
+    if r.returncode != 0:
+        test.skipTest(f"cannot mount a tmpfs here: {r.stderr.strip()}")
+    test.addCleanup(subprocess.run, ["umount", "-l", directory], capture_output=True)
+
+
+class Case(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory(prefix="primbench-supervised-")
+        self.addCleanup(self.tmp.cleanup)
+        self.dir = self.tmp.name
+        self.out = os.path.join(self.dir, "r.json")
+
+    def assert_one_line_error(self, r, *expected):
+        self.assertEqual(r.returncode, 2, f"stdout: {r.stdout}\nstderr: {r.stderr}")
+        lines = r.stderr.strip().splitlines()
+        self.assertEqual(len(lines), 1, r.stderr)
+        self.assertTrue(lines[0].startswith("primbench: error: "), lines[0])
+        for text in expected:
+            self.assertIn(text, lines[0])
+        self.assertNotIn("Traceback", r.stderr)
+        self.assertEqual(r.stdout, "")
+        return lines[0]
+
+    def assert_nothing_left_running(self):
+        wait_until(lambda: not procs_mentioning(self.dir), 5)
+        self.assertEqual(procs_mentioning(self.dir), [], "processes of this run are still there")
+
+    def assert_passing(self, entries, what):
+        iterations = [b for b in entries if b["run_type"] == "iteration"]
+        self.assertEqual(len(iterations), 2, f"{what}: expected 2 iteration entries, got {len(iterations)}")
+        self.assertTrue(all(not b.get("error_occurred") for b in entries), f"{what}: {entries}")
+
+
+class WorkerFaults(Case):
+    """A fault in the first timed iteration of one implementation: exit 3, the implementations
+    before and after it measured, exactly one error entry with the reason, nothing left behind."""
+
+    def run_fault(self, impl, extra=(), env=None):
+        os.mkdir(os.path.join(self.dir, "out"))
+        out = os.path.join(self.dir, "out", "r.json")
+        t0 = time.monotonic()
+        r = primbench("run", "--plugin", PLUGIN, "--impl", f"seq.ref,{impl},thread.flat", *FAULT_PROBLEM,
+                      "--out", out, *FAST, *extra, env=env, timeout=120)
+        return r, out, time.monotonic() - t0
+
+    def check(self, r, out, impl, *reasons):
+        name = f"gather/{impl}/f32/ranks:2/count:8/root:0"
+        with self.subTest("exit status 3"):
+            self.assertEqual(r.returncode, 3, r.stderr)
+        doc = load(out)
+        e = by_impl(doc)
+        with self.subTest("seq.ref before the fault is measured"):
+            self.assert_passing(e["seq.ref"], "seq.ref")
+        with self.subTest("thread.flat after the fault is measured"):
+            self.assert_passing(e["thread.flat"], "thread.flat")
+        with self.subTest("exactly one error entry with the reason"):
+            self.assertEqual(len(e[impl]), 1, json.dumps(e[impl], indent=1))
+            self.assertTrue(e[impl][0].get("error_occurred"), e[impl][0])
+            self.assertTrue(any(reason in e[impl][0].get("error_message", "") for reason in reasons),
+                            f"{e[impl][0].get('error_message')!r} has none of {reasons}")
+            self.assertEqual(bench_name(e[impl][0]), name)
+        with self.subTest("stderr names the benchmark"):
+            self.assertIn(name, r.stderr)
+        with self.subTest("no temporary file left, the journal removed"):
+            self.assertEqual(sorted(os.listdir(os.path.dirname(out))), ["r.json"])
+        with self.subTest("no process left behind"):
+            self.assert_nothing_left_running()
+
+    def test_sigsegv_in_the_timed_loop_is_reported_and_the_run_goes_on(self):
+        r, out, _ = self.run_fault("fault.crash")
+        self.check(r, out, "fault.crash", "the worker was killed by SIGSEGV (Segmentation fault) during the timed loop")
+
+    def test_hang_is_ended_by_the_timeout_and_the_run_goes_on(self):
+        r, out, took = self.run_fault("fault.hang", ["--timeout", "2"])
+        self.check(r, out, "fault.hang", "hung: no progress for 2 s (--timeout 2) during the timed loop")
+        self.assertLess(took, 2 + 15, "the hang was not ended in time")
+
+    def test_exception_gives_one_error_entry_and_the_worker_goes_on(self):
+        r, out, _ = self.run_fault("fault.throw")
+        self.check(r, out, "fault.throw", "exception: injected failure")
+
+    def test_exit_0_in_the_timed_loop_is_not_a_success(self):
+        r, out, _ = self.run_fault("fault.exit0")
+        self.check(r, out, "fault.exit0", "the worker exited with status 0 during the timed loop")
+
+    def test_exit_7_in_the_timed_loop_is_reported(self):
+        r, out, _ = self.run_fault("fault.exit7")
+        self.check(r, out, "fault.exit7", "the worker exited with status 7 during the timed loop")
+
+    def test_abort_is_reported(self):
+        r, out, _ = self.run_fault("fault.abort")
+        self.check(r, out, "fault.abort", "killed by SIGABRT")
+
+    def test_stack_overflow_is_reported(self):
+        r, out, _ = self.run_fault("fault.stack_overflow")
+        # Under a sanitizer the overflow may end the worker with an exit status instead.
+        self.check(r, out, "fault.stack_overflow", "killed by SIGSEGV", "exited with status")
+
+    def test_sigkill_as_from_the_oom_killer_is_reported(self):
+        r, out, _ = self.run_fault("fault.sigkill")
+        self.check(r, out, "fault.sigkill", "killed by SIGKILL")
+
+    def test_term_ignoring_worker_and_its_setsid_child_are_killed(self):
+        pidfile = os.path.join(self.dir, "child.pid")
+        r, out, took = self.run_fault("fault.stubborn", ["--timeout", "2"], env={"PRIMBENCH_TEST_PIDFILE": pidfile})
+        self.check(r, out, "fault.stubborn", "hung: no progress for 2 s (--timeout 2)")
+        self.assertLess(took, 2 + 15, "the run did not end within --timeout + 15 s")
+        with open(pidfile) as f:
+            child = int(f.read().strip())
+        self.assertTrue(wait_until(lambda: not alive(child), 5),
+                        f"the stubborn worker's child {child} is still running: {cmdline(child)}")
+
+
+class ResumeAndCompleteness(Case):
+    PROBLEM = ["--primitive", "gather", "--ranks", "2", "--count", "8"]
+
+    def run_impls(self, impls, *extra, problem=None):
+        return primbench("run", "--plugin", PLUGIN, "--impl", impls, *(problem or self.PROBLEM), "--out", self.out,
+                         *FAST, *extra, timeout=120)
+
+    def test_resume_after_a_deterministic_crash_reruns_only_the_crash(self):
+        r = self.run_impls("seq.ref,fault.crash,thread.flat")
+        self.assertEqual(r.returncode, 3, r.stderr)
+        first = by_impl(load(self.out))
+        self.assert_passing(first["thread.flat"], "thread.flat (after the crash)")
+        self.assert_passing(first["seq.ref"], "seq.ref")
+        kept = {impl: json.dumps(first[impl], sort_keys=True) for impl in ("seq.ref", "thread.flat")}
+
+        r = self.run_impls("seq.ref,fault.crash,thread.flat", "--resume")
+        self.assertEqual(r.returncode, 3, r.stderr)
+        self.assertIn("gather/fault.crash/f32/ranks:2/count:8/root:0", r.stderr)
+        self.assertNotIn("seq.ref", r.stderr)
+        self.assertNotIn("thread.flat", r.stderr)
+        second = by_impl(load(self.out))
+        for impl in ("seq.ref", "thread.flat"):
+            self.assertEqual(json.dumps(second[impl], sort_keys=True), kept[impl], f"{impl} was measured again")
+        self.assertEqual(len(second["fault.crash"]), 1, second["fault.crash"])
+        self.assertIn("SIGSEGV", second["fault.crash"][0]["error_message"])
+        names = [(b["name"], b.get("repetition_index")) for b in load(self.out)["benchmarks"]]
+        self.assertEqual(len(names), len(set(names)), "duplicate entries after --resume")
+        self.assertEqual(sorted(os.listdir(self.dir)), ["r.json"])
+
+    def test_a_run_with_crashes_has_an_entry_for_every_planned_benchmark_and_fails_compare(self):
+        problem = ["--primitive", "gather,scatter", "--ranks", "2", "--count", "8,16"]
+        planned = {f"{p}/{i}/f32/ranks:2/count:{n}/root:0" for p in ("gather", "scatter")
+                   for i in ("seq.ref", "fault.crash", "thread.flat") for n in (8, 16)}
+        r = self.run_impls("seq.ref,fault.crash,thread.flat", problem=problem)
+        self.assertEqual(r.returncode, 3, r.stderr)
+        doc = load(self.out)
+        per_bench = collections.defaultdict(list)
+        for b in doc["benchmarks"]:
+            per_bench[bench_name(b)].append(b)
+        self.assertEqual(set(per_bench), planned)
+        for name, entries in per_bench.items():
+            if "/fault.crash/" in name:
+                self.assertEqual(len(entries), 1, name)
+                self.assertTrue(entries[0]["error_occurred"], name)
+                self.assertIn(name, r.stderr)
+            else:
+                self.assert_passing(entries, name)
+        # Against a clean base the crashed benchmarks fail the gate: the head is not complete.
+        base = os.path.join(self.dir, "base.json")
+        r = primbench("run", "--impl", "seq.ref,thread.flat", *problem, "--out", base, *FAST)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        c = primbench("compare", base, self.out, timeout=120)
+        self.assertEqual(c.returncode, 1, c.stdout + c.stderr)
+        self.assertNotIn("Traceback", c.stderr)
+        for name in planned:
+            self.assertIn(name, c.stdout)
+        crashed = [line for line in c.stdout.splitlines() if "/fault.crash/" in line]
+        self.assertEqual(len(crashed), 4, c.stdout)
+        self.assertTrue(all(line.startswith("FAILED") for line in crashed), c.stdout)
+
+
+class Signals(Case):
+    """SIGTERM, SIGINT or SIGHUP to primbench: 128+signal, every finished benchmark kept, the rest
+    as error entries, a line saying where; --resume then completes."""
+
+    def interrupt(self, sig, code):
+        p = subprocess.Popen([BIN, *LONG, "--out", self.out], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            self.assertTrue(wait_until(lambda: done_count(self.out, "passed") >= 20 or p.poll() is not None, 60),
+                            "no benchmark finished")
+            self.assertIsNone(p.poll(), "the run ended before it could be interrupted")
+            finished = {line["done"] for line in journal_lines(journal_of(self.out))
+                        if "done" in line and line.get("status") == "passed"}
+            os.kill(p.pid, sig)
+            _, err = p.communicate(timeout=30)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        name = signal.Signals(sig).name
+        self.assertEqual(p.returncode, code, err)
+        doc = load(self.out)
+        per_bench = collections.defaultdict(list)
+        for b in doc["benchmarks"]:
+            per_bench[bench_name(b)].append(b)
+        self.assertEqual(len(per_bench), LONG_COUNT, "not every planned benchmark has an entry")
+        for bench in finished:
+            self.assert_passing(per_bench[bench], bench)
+        failed = {k: v for k, v in per_bench.items() if any(b.get("error_occurred") for b in v)}
+        self.assertTrue(failed, "no benchmark was left to run")
+        not_run = [k for k, v in failed.items() if v[0]["error_message"] == f"not run: interrupted: primbench received {name}"]
+        self.assertGreaterEqual(len(not_run), len(failed) - 1, collections.Counter(v[0]["error_message"] for v in failed.values()))
+        for k, v in failed.items():
+            self.assertEqual(len(v), 1, k)
+            self.assertIn(f"interrupted: primbench received {name}", v[0]["error_message"])
+        where = [line for line in err.splitlines() if self.out in line and "--resume" in line]
+        self.assertTrue(where, f"no stderr line says where the results are: {err!r}")
+        kept = {k: json.dumps(v, sort_keys=True) for k, v in per_bench.items() if k not in failed}
+
+        r = primbench(*LONG, "--out", self.out, "--resume", timeout=120)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        entries = load(self.out)["benchmarks"]
+        per_bench = collections.defaultdict(list)
+        for b in entries:
+            per_bench[bench_name(b)].append(b)
+        self.assertEqual(len(per_bench), LONG_COUNT)
+        for k, v in per_bench.items():
+            self.assert_passing(v, k)
+        keys = [(b["name"], b.get("repetition_index")) for b in entries]
+        self.assertEqual(len(keys), len(set(keys)), "duplicate entries after --resume")
+        for k, text in kept.items():
+            self.assertEqual(json.dumps(per_bench[k], sort_keys=True), text, f"{k} was measured again")
+        self.assertEqual(sorted(os.listdir(self.dir)), ["r.json"])
+        self.assert_nothing_left_running()
+
+    def test_sigterm_exits_143_and_resume_completes(self):
+        self.interrupt(signal.SIGTERM, 143)
+
+    def test_sigint_exits_130_and_resume_completes(self):
+        self.interrupt(signal.SIGINT, 130)
+
+    def test_sighup_exits_129_and_resume_completes(self):
+        self.interrupt(signal.SIGHUP, 129)
+
+
+@unittest.skipUnless(MPI, "the MPI backend is not built (PRIMBENCH_MPI != 1)")
+class MpiLaunches(Case):
+    def test_sigterm_during_an_mpi_launch_keeps_results_and_leaves_no_rank(self):
+        args = ["run", "--impl", "mpi.*", "--ranks", "3", "--count", "1:64K:x2", "--min-time", "0.05", "--warmup", "0",
+                "--repetitions", "2", "--ceilings", "20,10", "--quiet", "--out", self.out]
+        p = subprocess.Popen([BIN, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            self.assertTrue(wait_until(lambda: done_count(self.out, "passed") >= 2 or p.poll() is not None, 60),
+                            "no MPI benchmark finished")
+            time.sleep(0.5)
+            self.assertIsNone(p.poll(), "the run ended before it could be interrupted")
+            below = descendants(p.pid)
+            self.assertTrue(any("mpirun" in cmdline(pid) for pid, _ in below), "no mpirun below primbench")
+            os.kill(p.pid, signal.SIGTERM)
+            _, err = p.communicate(timeout=30)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        self.assertEqual(p.returncode, 143, err)
+        doc = load(self.out)
+        passing = [b for b in doc["benchmarks"] if b["impl"].startswith("mpi.") and not b.get("error_occurred")
+                   and b["run_type"] == "iteration"]
+        self.assertTrue(passing, "no finished MPI result in --out")
+        self.assertTrue(any("not run: interrupted: primbench received SIGTERM" in b.get("error_message", "")
+                            for b in doc["benchmarks"]))
+        self.assertTrue(wait_until(lambda: not still_there(below), 10),
+                        f"left behind: {still_there(below)}")
+        self.assert_nothing_left_running()
+        self.assertEqual([(pid, c) for pid, c in procs_mentioning("mpirun") + procs_mentioning("orted")
+                          if self.dir in c], [])
+
+    def test_a_launcher_ignoring_sigterm_and_its_child_are_killed(self):
+        launcher = os.path.join(self.dir, "mpirun.sh")
+        pidfile = os.path.join(self.dir, "child.pid")
+        with open(launcher, "w") as f:
+            f.write("#!/bin/bash\n"
+                    "trap '' TERM\n"
+                    "(trap '' TERM; exec sleep 1000) &\n"
+                    f"echo $! > '{pidfile}'\n"
+                    "sleep 1000\n")
+        os.chmod(launcher, 0o755)
+        t0 = time.monotonic()
+        r = primbench("run", "--impl", "mpi.native", "--ranks", "2", "--count", "8", "--timeout", "2",
+                      "--out", self.out, *FAST, env={"PRIMBENCH_MPIRUN": launcher}, timeout=60)
+        took = time.monotonic() - t0
+        self.assertEqual(r.returncode, 3, r.stderr)
+        self.assertLess(took, 20, "the TERM-ignoring launcher was not ended in time")
+        entries = load(self.out)["benchmarks"]
+        self.assertEqual(len(entries), 3, entries)  # gather, scatter, reduce
+        for b in entries:
+            self.assertTrue(b["error_occurred"])
+            self.assertIn("not run: hung", b["error_message"])
+        with open(pidfile) as f:
+            child = int(f.read().strip())
+        self.assertTrue(wait_until(lambda: not alive(child), 5), f"the launcher's child {child} is still running")
+        self.assert_nothing_left_running()
+
+
+class OutputFile(Case):
+    """--out that cannot hold results is refused before anything runs (exit 2, one line)."""
+
+    RUN = ["run", "--impl", "seq.ref", "--primitive", "gather", "--ranks", "1", "--count", "8", *FAST]
+
+    def refused(self, out, *expected):
+        t0 = time.monotonic()
+        r = primbench(*self.RUN, "--out", out, timeout=60)
+        self.assertLess(time.monotonic() - t0, 10, "refusing took long: something ran")
+        return self.assert_one_line_error(r, *expected)
+
+    def test_dev_null_is_refused_and_stays_a_device(self):
+        self.refused("/dev/null", "not a regular file")
+        self.assertTrue(stat.S_ISCHR(os.stat("/dev/null").st_mode))
+        self.assertFalse(os.path.exists("/dev/.null.primbench-journal"))
+
+    def test_fifo_is_refused(self):
+        fifo = os.path.join(self.dir, "r.json")
+        os.mkfifo(fifo)
+        self.refused(fifo, "not a regular file")
+        self.assertTrue(stat.S_ISFIFO(os.stat(fifo).st_mode))
+        self.assertEqual(os.listdir(self.dir), ["r.json"])
+
+    def test_directory_is_refused(self):
+        os.mkdir(self.out)
+        self.refused(self.out, "is a directory")
+        self.assertEqual(os.listdir(self.dir), ["r.json"])
+        self.assertEqual(os.listdir(self.out), [])
+
+    def test_missing_directory_is_refused(self):
+        self.refused(os.path.join(self.dir, "nosuch", "r.json"), "does not exist")
+        self.assertEqual(os.listdir(self.dir), [])
+
+    def test_symlink_to_a_file_is_followed_and_stays_a_link(self):
+        target = os.path.join(self.dir, "target.json")
+        with open(target, "w") as f:
+            f.write("{}")
+        link = os.path.join(self.dir, "link.json")
+        os.symlink("target.json", link)
+        r = primbench(*self.RUN, "--out", link)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertTrue(os.path.islink(link))
+        self.assertEqual(os.readlink(link), "target.json")
+        self.assert_passing(load(target)["benchmarks"], "seq.ref")
+        self.assertEqual(sorted(os.listdir(self.dir)), ["link.json", "target.json"])
+
+    def test_read_only_directory_is_refused(self):
+        ro = os.path.join(self.dir, "ro")
+        os.mkdir(ro)
+        mount_tmpfs(self, ro, "ro,size=1m")
+        self.refused(os.path.join(ro, "r.json"), "Read-only")
+        self.assertEqual(os.listdir(ro), [])
+
+    def test_a_second_run_on_the_same_out_is_refused_and_the_first_completes(self):
+        args = ["run", "--impl", "seq.ref", "--primitive", "gather", "--ranks", "1", "--count", "1:1000:+1", *FAST]
+        p = subprocess.Popen([BIN, *args, "--out", self.out], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            self.assertTrue(wait_until(lambda: done_count(self.out) >= 5 or p.poll() is not None, 60))
+            second = primbench(*self.RUN, "--out", self.out, timeout=60)
+            still_running = p.poll() is None
+            _, err = p.communicate(timeout=120)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        self.assertTrue(still_running, "the first run ended before the second: nothing was tested")
+        self.assert_one_line_error(second, "another primbench run")
+        self.assertEqual(p.returncode, 0, err)
+        per_bench = collections.defaultdict(list)
+        for b in load(self.out)["benchmarks"]:
+            per_bench[bench_name(b)].append(b)
+        self.assertEqual(len(per_bench), 1000)
+        for k, v in per_bench.items():
+            self.assert_passing(v, k)
+        self.assertEqual(os.listdir(self.dir), ["r.json"])
+
+    def test_full_disk_ends_the_run_with_one_line_and_the_last_good_file(self):
+        full = os.path.join(self.dir, "full")
+        os.mkdir(full)
+        mount_tmpfs(self, full, "size=256k")
+        out = os.path.join(full, "r.json")
+        r = primbench("run", "--impl", "seq.ref", "--primitive", "gather", "--ranks", "1", "--count", "1:400:+1",
+                      *FAST, "--out", out, timeout=120)
+        self.assertEqual(r.returncode, 3, r.stderr)
+        self.assertEqual(len([line for line in r.stderr.splitlines() if "No space left" in line]), 1, r.stderr)
+        self.assertNotIn("Traceback", r.stderr)
+        doc = load(out)
+        self.assertIn("benchmarks", doc)
+        self.assertEqual([n for n in os.listdir(full) if n.endswith(".tmp")], [])
+        self.assert_nothing_left_running()
+
+
+class Pipes(Case):
+    RUN = ["run", "--impl", "seq.ref,thread.flat", "--primitive", "gather", "--ranks", "2", "--count", "1:50:+1",
+           "--min-time", "0.002", "--warmup", "0", "--repetitions", "2", "--ceilings", "20,10"]
+
+    def complete(self, count):
+        per_bench = collections.defaultdict(list)
+        for b in load(self.out)["benchmarks"]:
+            per_bench[bench_name(b)].append(b)
+        self.assertEqual(len(per_bench), count)
+        for k, v in per_bench.items():
+            self.assert_passing(v, k)
+
+    def test_stdout_closed_after_one_line_does_not_stop_the_run(self):
+        p = subprocess.Popen([BIN, *self.RUN, "--out", self.out], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        try:
+            first = p.stdout.readline()
+            p.stdout.close()
+            rc = p.wait(timeout=120)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        self.assertTrue(first, "nothing on stdout")
+        self.assertEqual(rc, 0)
+        self.complete(100)
+        self.assertEqual(os.listdir(self.dir), ["r.json"])
+
+    def test_a_full_stdout_pipe_nobody_reads_does_not_hang_the_run(self):
+        r, w = os.pipe()
+        try:
+            p = subprocess.Popen([BIN, "run", "--impl", "seq.ref", "--primitive", "gather", "--ranks", "1",
+                                  "--count", "1:2000:+1", "--min-time", "0.002", "--warmup", "0", "--repetitions", "2",
+                                  "--ceilings", "20,10", "--out", self.out], stdout=w, stderr=subprocess.DEVNULL)
+            os.close(w)
+            w = -1
+            try:
+                rc = p.wait(timeout=120)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+                self.fail("primbench did not end with stdout a full pipe nobody reads")
+        finally:
+            if w >= 0:
+                os.close(w)
+            os.close(r)
+        self.assertEqual(rc, 0)
+        self.complete(2000)
+
+
+class OptionRanges(Case):
+    BASE = ["run", "--impl", "seq.ref", "--primitive", "gather", "--ranks", "1", "--count", "8", "--ceilings", "20,10",
+            "--quiet"]
+    TIMING = ["--min-time", "0.002", "--warmup", "0", "--repetitions", "2"]
+    CASES = [
+        (["--timeout", "1e10", *TIMING], "--timeout"),
+        (["--min-time", "1e300", "--warmup", "0", "--repetitions", "2"], "--min-time"),
+        (["--min-time", "1e6"], "--timeout 300"),
+        (["--repetitions", "1000000", "--min-time", "0.002", "--warmup", "0"], "--repetitions"),
+        (["--seed", "18446744073709551616", *TIMING], "--seed"),
+        (["--seed", "-1", *TIMING], "--seed"),
+        (["--seed", "abc", *TIMING], "--seed"),
+    ]
+
+    def test_out_of_range_options_are_refused_before_anything_runs(self):
+        for extra, expected in self.CASES:
+            with self.subTest(args=extra):
+                t0 = time.monotonic()
+                r = primbench(*self.BASE, *extra, "--out", self.out, timeout=60)
+                self.assertLess(time.monotonic() - t0, 10, "refusing took long: something ran")
+                self.assert_one_line_error(r, expected)
+                self.assertEqual(os.listdir(self.dir), [], "something was written")
+
+    def test_the_largest_seed_is_accepted(self):
+        r = primbench(*self.BASE, *self.TIMING, "--seed", "18446744073709551615", "--out", self.out)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assert_passing(load(self.out)["benchmarks"], "seq.ref")
+
+
+class Plugins(Case):
+    def refused(self, *args):
+        r = primbench("list", *args, cwd=self.dir, preexec_fn=allow_core_dumps, timeout=60)
+        line = self.assert_one_line_error(r)
+        self.assertNotIn("terminate called", r.stderr)
+        self.assertEqual([n for n in os.listdir(self.dir) if n.startswith("core")], [], "a core dump was left")
+        return line
+
+    @unittest.skipUnless(NAMED, "PRIMBENCH_NAMED_PLUGINS not set")
+    def test_plugins_registering_a_taken_or_malformed_name_are_refused(self):
+        for path in NAMED:
+            with self.subTest(plugin=os.path.basename(path)):
+                line = self.refused("--plugin", path)
+                self.assertIn(path, line)
+                tag = os.path.basename(path).removeprefix("libprimbench_named_").removesuffix(".so")
+                if tag in BAD_NAMES:
+                    self.assertIn(f"registers {BAD_NAMES[tag]}", line)
+
+    @unittest.skipUnless(THROWING, "PRIMBENCH_THROWING_PLUGIN not set")
+    def test_a_plugin_throwing_from_a_static_initialiser_is_refused(self):
+        line = self.refused("--plugin", THROWING)
+        self.assertIn("static initialiser", line)
+        self.assertIn(THROWING, line)
+
+    def test_the_same_plugin_given_twice_is_refused(self):
+        line = self.refused("--plugin", PLUGIN, "--plugin", PLUGIN)
+        self.assertIn("given twice", line)
+        other_spelling = os.path.join(os.path.dirname(PLUGIN), ".", os.path.basename(PLUGIN))
+        line = self.refused("--plugin", PLUGIN, "--plugin", other_spelling)
+        self.assertIn("given twice", line)
+
+
+class Validate(Case):
+    def test_validate_is_supervised_and_leaves_no_journal(self):
+        # The fault plugin is correct for its first 4 runs: with 5 validation rounds the crash comes
+        # during validation.
+        r = primbench("validate", "--plugin", PLUGIN, "--impl", "seq.ref,fault.crash,thread.flat", *FAULT_PROBLEM,
+                      "--validate", "5", env={"TMPDIR": self.dir}, timeout=120)
+        self.assertEqual(r.returncode, 3, r.stdout + r.stderr)
+        rows = {line.split()[0]: line for line in r.stdout.splitlines() if line.startswith("gather/")}
+        self.assertRegex(rows["gather/seq.ref/f32/ranks:2/count:8/root:0"], r"\bpassed\b")
+        self.assertRegex(rows["gather/thread.flat/f32/ranks:2/count:8/root:0"], r"\bpassed\b")
+        self.assertIn("SIGSEGV", rows["gather/fault.crash/f32/ranks:2/count:8/root:0"])
+        self.assertIn("gather/fault.crash/f32/ranks:2/count:8/root:0", r.stderr)
+        self.assertEqual(os.listdir(self.dir), [], "a journal was left in TMPDIR")
+        self.assert_nothing_left_running()
+
+
+class Journal(Case):
+    KEYS = {"worker", "start", "phase", "done", "finished"}
+
+    def test_the_journal_is_appended_while_running_and_removed_at_the_end(self):
+        journal = journal_of(self.out)
+        args = ["run", "--impl", "seq.ref", "--primitive", "gather", "--ranks", "1", "--count", "1:300:+1",
+                "--repetitions", "1", "--min-time", "0.0005", "--warmup", "0", "--ceilings", "20,10", "--quiet",
+                "--out", self.out]
+        for attempt in range(3):
+            seen, previous, grew = 0, b"", True
+            p = subprocess.Popen([BIN, *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            try:
+                while p.poll() is None:
+                    try:
+                        with open(journal, "rb") as f:
+                            data = f.read()
+                    except OSError:
+                        data = None
+                    if data and p.poll() is None:
+                        seen += 1
+                        grew = grew and data.startswith(previous)
+                        previous = data
+                    time.sleep(0.001)
+                err = p.communicate(timeout=120)[1]
+            finally:
+                if p.poll() is None:
+                    p.kill()
+                    p.wait()
+            self.assertEqual(p.returncode, 0, err)
+            if seen:
+                break
+            os.remove(self.out)
+        self.assertTrue(seen, "never saw the journal while the run went on")
+        self.assertTrue(grew, "the journal was rewritten, not appended to")
+        lines = previous.split(b"\n")
+        complete = lines[:-1]
+        self.assertTrue(complete, previous[:200])
+        for raw in complete:
+            line = json.loads(raw)
+            self.assertIsInstance(line, dict)
+            self.assertTrue(self.KEYS & set(line), f"a journal line with none of {self.KEYS}: {raw[:200]!r}")
+        per_bench = collections.defaultdict(list)
+        for b in load(self.out)["benchmarks"]:
+            per_bench[bench_name(b)].append(b)
+        self.assertEqual(len(per_bench), 300)
+        for k, v in per_bench.items():
+            self.assertEqual(len([b for b in v if b["run_type"] == "iteration"]), 1, k)
+            self.assertTrue(all(not b.get("error_occurred") for b in v), k)
+        self.assertFalse(os.path.exists(journal), "the journal was left after a complete run")
+        self.assertEqual(os.listdir(self.dir), ["r.json"])
+
+
+if __name__ == "__main__":
+    unittest.main()
