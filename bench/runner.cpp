@@ -170,13 +170,13 @@ json run_one_gb(const Planned& pl, Bench& bench, const RunOptions& opts, json* g
 }  // namespace
 
 // Adds primbench's fields to Google Benchmark's entries of one benchmark.
-void label(json& entries, const Planned& pl, bool failed) {
+void label(json& entries, const Planned& pl, const std::string& validation) {
   for (json& e : entries) {
     e["primitive"] = std::string(name(pl.problem.primitive));
     e["impl"] = pl.impl->name;
     e["dtype"] = std::string(name(pl.problem.dtype));
     if (pl.problem.primitive == Primitive::reduce) e["op"] = std::string(name(pl.problem.op));
-    e["validation"] = failed ? "failed" : "passed";
+    e["validation"] = validation;
   }
 }
 
@@ -286,8 +286,7 @@ void execute(const std::vector<Planned>& plan, const RunOptions& opts, const Sin
           if (std::string error = w.first_error(validate::check(*c, opts.mode, seed)); !error.empty())
             failure = "validation failed after timing: " + pl.impl->name + " " + error, validation_failed = true;
         }
-        if (!failure.empty())  // no timing of a wrong result survives
-          for (json& e : entries) e = error_entry(pl, failure);
+        if (!failure.empty()) entries = json::array();  // no timing of a wrong result survives
       }
       note({{"phase", "teardown"}});
     } catch (const std::bad_alloc&) {
@@ -299,9 +298,9 @@ void execute(const std::vector<Planned>& plan, const RunOptions& opts, const Sin
     }
     if (watchdog) watchdog->disarm();
     if (!failure.empty() && entries.empty()) entries.push_back(error_entry(pl, failure));
-    label(entries, pl, !failure.empty());
-    json done = {{"done", pl.name}, {"entries", std::move(entries)},
-                 {"status", failure.empty() ? "passed" : validation_failed ? "failed" : "error"}};
+    const char* status = failure.empty() ? "passed" : validation_failed ? "failed" : "error";
+    label(entries, pl, status);
+    json done = {{"done", pl.name}, {"entries", std::move(entries)}, {"status", status}};
     if (!failure.empty()) done["failure"] = failure;
     if (!gb_context.is_null() && !context_sent) done["context"] = gb_context, context_sent = true;
     note(done);

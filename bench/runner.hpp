@@ -43,8 +43,9 @@ void execute(const std::vector<Planned>& plan, const RunOptions& opts, const Sin
 
 // The entry Google Benchmark would write for a benchmark that was never timed.
 nlohmann::json error_entry(const Planned& pl, const std::string& message);
-// Adds primbench's fields (primitive, impl, dtype, op, validation) to a benchmark's entries.
-void label(nlohmann::json& entries, const Planned& pl, bool failed);
+// Adds primbench's fields (primitive, impl, dtype, op, validation) to a benchmark's entries;
+// validation is "passed", "failed" (a wrong result) or "error" (it could not finish).
+void label(nlohmann::json& entries, const Planned& pl, const std::string& validation);
 
 // A benchmark's name from Google Benchmark's run name: `<name>/manual_time` without the suffix.
 std::string benchmark_name(std::string run_name);

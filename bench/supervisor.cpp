@@ -549,6 +549,7 @@ class Supervisor {
               finished.insert(n);
               results_.add(line), ++done_;
               console_.row(n, line["entries"], line.value("failure", ""));
+              if (line.value("status", "") == "error") err(fmt::format("primbench: error: {}: {}\n", n, line.value("failure", "error")));
               save();
             }
             current.clear(), phase.clear(), progress = now_seconds();
@@ -659,7 +660,7 @@ class Supervisor {
   // The benchmark's error entry, kept in the journal too.
   void fail(const Planned& p, const std::string& why) {
     json entries = json::array({error_entry(p, why)});
-    label(entries, p, true);
+    label(entries, p, "error");
     json done = {{"done", p.name}, {"entries", entries}, {"status", "error"}, {"failure", why}};
     results_.add(done), ++done_;
     console_.row(p.name, entries, why);

@@ -277,7 +277,7 @@ def summary_line(rep: dict) -> str:
     c, s = rep["counts"], rep["settings"]
     head = "FAIL" if rep["exit_status"] else "PASS"
     return (f"{head}: {len(rep['regressions'])} regression(s), "
-            f"{len(rep['new_failures'])} new validation failure(s); "
+            f"{len(rep['new_failures'])} new failure(s); "
             + ", ".join(f"{c[v]} {v.lower()}" for v in VERDICTS)
             + f" (alpha {s['alpha']:g}, Holm over {s['compared']}, min effect {s['min_effect']:.0%})")
 

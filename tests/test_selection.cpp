@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include "selection.hpp"
 
 namespace primbench {
@@ -50,10 +52,24 @@ TEST(Selection, PlansTheCrossProductAndNamesEachBenchmark) {
   s.counts = "0,5";
   s.roots = "0,last";
   const auto plan = primbench::plan(s, registry());
-  // gather: 2 ranks x 2 counts x roots (P=1: 0, last=0; P=3: 0, 2) = 8; reduce: x2 ops = 16.
-  EXPECT_EQ(plan.size(), 24u);
+  // gather: counts x roots, P=1: 2 x 1 (last is 0 again, planned once), P=3: 2 x 2 = 6;
+  // reduce: x2 ops = 12.
+  EXPECT_EQ(plan.size(), 18u);
   EXPECT_EQ(plan.front().name, "gather/seq.ref/f32/ranks:1/count:0/root:0");
   EXPECT_EQ(plan.back().name, "reduce/seq.ref/f32/max/ranks:3/count:5/root:2");
+}
+
+TEST(Selection, RepeatedValuesPlanEachBenchmarkOnce) {
+  Selection s;
+  s.impls = "seq.ref,seq.*";
+  s.primitives = "gather,gather";
+  s.ranks = "2,2";
+  s.counts = "16,16,8:16:x2";
+  s.roots = "last,last,1";
+  const auto plan = primbench::plan(s, registry());
+  std::set<std::string> names;
+  for (const auto& p : plan) EXPECT_TRUE(names.insert(p.name).second) << p.name << " planned twice";
+  EXPECT_EQ(plan.size(), 2u);  // counts 16 and 8, root 1
 }
 
 TEST(Selection, RootAboveEveryRankCountIsAnError) {

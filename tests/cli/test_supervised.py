@@ -282,6 +282,35 @@ class WorkerFaults(Case):
                         f"the stubborn worker's child {child} is still running: {cmdline(child)}")
 
 
+    def test_a_worker_that_joins_the_supervisors_process_group_is_still_killed(self):
+        r, out, took = self.run_fault("fault.leave_group", ["--timeout", "2"])
+        self.check(r, out, "fault.leave_group", "hung: no progress for 2 s")
+        self.assertLess(took, 2 + 15)
+
+    def test_a_worker_flooding_its_output_is_still_ended_by_the_timeout(self):
+        r, out, took = self.run_fault("fault.flood", ["--timeout", "2"])
+        self.check(r, out, "fault.flood", "hung: no progress for 2 s")
+        self.assertLess(took, 2 + 15)
+
+    def test_a_signal_from_the_worker_to_the_supervisor_is_that_benchmarks_failure(self):
+        r, out, _ = self.run_fault("fault.signal_parent")
+        self.check(r, out, "fault.signal_parent", "the worker sent SIGINT to primbench itself during the timed loop")
+
+    def test_closed_stderr_and_stdout_do_not_end_up_in_the_journal(self):
+        # A closed descriptor's number would otherwise go to the journal, and the table into it.
+        os.mkdir(os.path.join(self.dir, "out"))
+        out = os.path.join(self.dir, "out", "r.json")
+        args = [BIN, "run", "--plugin", PLUGIN, "--impl", "seq.ref,fault.crash,thread.flat", "--primitive", "gather",
+                "--ranks", "2", "--count", "8,16", "--out", out, *FAST[:-1]]  # not --quiet: a table and progress to write
+        r = subprocess.run(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120,
+                           preexec_fn=lambda: (os.close(1), os.close(2)))
+        self.assertEqual(r.returncode, 3)
+        e = by_impl(load(out))
+        for impl in ("seq.ref", "thread.flat"):
+            self.assertEqual(len([b for b in e[impl] if b["run_type"] == "iteration"]), 4, impl)
+            self.assertFalse(any(b.get("error_occurred") for b in e[impl]), impl)
+
+
 class ResumeAndCompleteness(Case):
     PROBLEM = ["--primitive", "gather", "--ranks", "2", "--count", "8"]
 
@@ -476,6 +505,24 @@ class OutputFile(Case):
         r = primbench(*self.RUN, "--out", out, timeout=60)
         self.assertLess(time.monotonic() - t0, 10, "refusing took long: something ran")
         return self.assert_one_line_error(r, *expected)
+
+    def test_a_journal_name_is_refused(self):
+        self.refused(os.path.join(self.dir, ".r.json.primbench-journal"), "keeps for its journals")
+
+    def test_a_dangling_symlink_gets_its_target_written(self):
+        link = os.path.join(self.dir, "link.json")
+        os.symlink("target.json", link)
+        r = primbench(*self.RUN, "--out", link, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertTrue(os.path.islink(link))
+        entries = load(os.path.join(self.dir, "target.json"))["benchmarks"]
+        self.assertEqual(len([b for b in entries if b["run_type"] == "iteration"]), 2)
+
+    def test_a_long_file_name_works(self):
+        out = os.path.join(self.dir, "r" * 240 + ".json")
+        r = primbench(*self.RUN, "--out", out, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(os.listdir(self.dir), [os.path.basename(out)])
 
     def test_dev_null_is_refused_and_stays_a_device(self):
         self.refused("/dev/null", "not a regular file")
