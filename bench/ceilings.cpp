@@ -60,4 +60,21 @@ HostCeilings measure_host_ceilings() {
   return c;
 }
 
+double measure_cache_copy_GBps() {
+  const int threads = std::max(1u, std::thread::hardware_concurrency());
+  constexpr std::size_t kBytes = 8 << 10, kRounds = 2000;  // source and destination fit in a 32 KiB L1
+  std::vector<std::vector<std::byte>> src(threads, std::vector<std::byte>(kBytes, std::byte{1})), dst = src;
+  double best = 0;
+  for (int rep = 0; rep < 5; ++rep) {
+    const double s = on_all_cores(static_cast<std::size_t>(threads), threads, [&](int t, std::size_t, std::size_t) {
+      for (std::size_t r = 0; r < kRounds; ++r) {
+        std::memcpy(dst[t].data(), src[t].data(), kBytes);
+        asm volatile("" : : "r"(dst[t].data()) : "memory");  // every copy happens
+      }
+    });
+    best = std::max(best, static_cast<double>(kBytes) * kRounds * threads / s / 1e9);
+  }
+  return best;
+}
+
 }  // namespace primbench

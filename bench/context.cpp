@@ -37,6 +37,7 @@ Ceilings measure_ceilings(const RunOptions& opts, bool leader) {
       c.host_read_GBps = h.read_GBps;
       c.host_copy_GBps = h.copy_GBps;
     }
+    c.host_cache_copy_GBps = opts.cache_copy_GBps > 0 ? opts.cache_copy_GBps : measure_cache_copy_GBps();
   }
   Registry& reg = registry();
   for (const std::string& b : reg.backend_names())
@@ -51,7 +52,8 @@ nlohmann::json primbench_context(const std::string& command_line, const Ceilings
     const Availability& a = reg.availability(b);
     backends[b] = {{"available", a.available}, {"reason", a.reason}, {"version", a.version}};
   }
-  nlohmann::json ceil = {{"host_read_GBps", ceilings.host_read_GBps}, {"host_copy_GBps", ceilings.host_copy_GBps}};
+  nlohmann::json ceil = {{"host_read_GBps", ceilings.host_read_GBps}, {"host_copy_GBps", ceilings.host_copy_GBps},
+                         {"host_cache_copy_GBps", ceilings.host_cache_copy_GBps}};
   if (ceilings.device_copy_GBps > 0) ceil["device_copy_GBps"] = ceilings.device_copy_GBps;
   nlohmann::json hosts = nlohmann::json::object();  // ranks per host, for process-per-rank runs
   for (const std::string& h : world().hosts()) hosts[h] = hosts.value(h, 0) + 1;

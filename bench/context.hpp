@@ -11,10 +11,12 @@ struct RunOptions;
 struct Ceilings {
   double host_read_GBps = 0;
   double host_copy_GBps = 0;
+  double host_cache_copy_GBps = 0;  // L1-resident copy on all cores: the plausibility limit
   double device_copy_GBps = 0;  // read + written, from a device backend's probe
 };
 
 // Host ceilings measured (or taken from the options) on the leader; device ceiling from probes.
+// The cache ceiling is measured unless given (it takes milliseconds).
 Ceilings measure_ceilings(const RunOptions& opts, bool leader);
 
 nlohmann::json primbench_context(const std::string& command_line, const Ceilings& ceilings);

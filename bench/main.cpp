@@ -74,37 +74,50 @@ void load_plugin(const std::string& path) {
 // A plugin's static initialisers run in a child first: one that throws or crashes is a clear
 // error here, not the end of the supervisor.
 void try_plugins(const std::vector<std::string>& plugins) {
-  int ok[2];
-  if (::pipe(ok) != 0) return;
+  int ok[2], errs[2];
+  if (::pipe(ok) != 0 || ::pipe(errs) != 0) return;
   std::fflush(nullptr);
   const pid_t pid = ::fork();
   if (pid == 0) {
-    ::close(ok[0]);
-    std::string loading;
+    ::close(ok[0]), ::close(errs[0]);
+    ::dup2(errs[1], 2);
+    std::size_t loading = 0;
     try {
-      for (const auto& p : plugins) loading = p, load_plugin(p);
+      for (; loading < plugins.size(); ++loading) {
+        [[maybe_unused]] ssize_t w = ::write(ok[1], "L", 1);  // one per plugin started
+        load_plugin(plugins[loading]);
+      }
     } catch (const UsageError& e) {
       std::fprintf(stderr, "primbench: error: %s\n", e.what());
       ::_exit(kUsage);
     } catch (const std::exception& e) {
-      std::fprintf(stderr, "primbench: error: plugin '%s' threw from a static initialiser while loading: %s\n", loading.c_str(), e.what());
+      std::fprintf(stderr, "primbench: error: plugin '%s' threw from a static initialiser while loading: %s\n",
+                   plugins[loading].c_str(), e.what());
       ::_exit(kUsage);
     }
-    [[maybe_unused]] ssize_t w = ::write(ok[1], "y", 1);  // loaded: not merely exited
+    [[maybe_unused]] ssize_t w = ::write(ok[1], "Y", 1);  // loaded: not merely exited
     ::_exit(kOk);
   }
-  ::close(ok[1]);
-  char c = 0;
-  const bool loaded = pid > 0 && ::read(ok[0], &c, 1) == 1;
-  ::close(ok[0]);
+  ::close(ok[1]), ::close(errs[1]);
+  std::string progress, said;
+  char buf[4096];
+  for (ssize_t k; (k = ::read(ok[0], buf, sizeof buf)) > 0;) progress.append(buf, static_cast<std::size_t>(k));
+  for (ssize_t k; (k = ::read(errs[0], buf, sizeof buf)) > 0;) said.append(buf, static_cast<std::size_t>(k));
+  ::close(ok[0]), ::close(errs[0]);
   int status = 0;
   if (pid < 0 || ::waitpid(pid, &status, 0) != pid) return;
-  if (loaded) return;
-  if (WIFEXITED(status) && WEXITSTATUS(status) == kUsage) throw Reported{};
+  if (!progress.empty() && progress.back() == 'Y') return;
+  if (WIFEXITED(status) && WEXITSTATUS(status) == kUsage && said.rfind("primbench: error: ", 0) == 0) {
+    std::fputs(said.substr(0, said.find('\n') + 1).c_str(), stderr);  // its one line
+    throw Reported{};
+  }
+  const std::string& culprit = plugins[std::min(plugins.size(), std::max<std::size_t>(progress.size(), 1)) - 1];
   const std::string how = WIFSIGNALED(status) ? std::string("was killed by ") + ::strsignal(WTERMSIG(status))
                                               : "exited with status " + std::to_string(WEXITSTATUS(status));
-  throw UsageError("loading the plugins (" + joined(plugins) + ") " + how +
-                   ": a static initialiser in one of them throws, crashes or exits");
+  std::replace(said.begin(), said.end(), '\n', ' ');
+  while (!said.empty() && said.back() == ' ') said.pop_back();
+  throw UsageError("loading plugin '" + culprit + "' " + how + ": a static initialiser in it throws, crashes or exits" +
+                   (said.empty() ? "" : " (it said: " + said.substr(0, 300) + ")"));
 }
 
 std::size_t available_memory() {
@@ -227,7 +240,9 @@ int main_impl(int argc, char** argv) {
   run_cmd->add_option("--cache", cache, "hot (default) or cold (caches flushed before every iteration)");
   run_cmd->add_option("--out", opts.out, "JSON results file (default primbench.json)");
   run_cmd->add_flag("--resume", opts.resume, "keep the passing results already in --out; run only the failed and missing");
-  run_cmd->add_option("--ceilings", ceilings, "READ,COPY host ceilings in GB/s instead of measuring them");
+  run_cmd->add_option("--ceilings", ceilings, "READ,COPY[,CACHE] host ceilings in GB/s instead of measuring them");
+  run_cmd->add_option("--check-iterations", opts.check_iterations,
+                      "timed iterations checked per benchmark besides the last, at most (default 48; 0: the last only)");
   CLI::App* validate_cmd = app.add_subcommand("validate", "validation only; exit 1 on any failure");
   add_selectors(validate_cmd);
 
@@ -268,6 +283,7 @@ int main_impl(int argc, char** argv) {
   if (opts.validate_rounds < 1 || opts.validate_rounds > 1000)
     throw UsageError("--validate must be 1 to 1000 rounds: results are never reported unvalidated");
   if (opts.repetitions < 1 || opts.repetitions > 100000) throw UsageError("--repetitions must be 1 to 100000");
+  if (opts.check_iterations < 0 || opts.check_iterations > 100000) throw UsageError("--check-iterations must be 0 to 100000");
   if (!(opts.timeout > 0 && opts.timeout <= kMaxTimeout))
     throw UsageError(fmt::format("--timeout must be a number of seconds above 0 and at most {:g} (a week)", kMaxTimeout));
   if (!(opts.min_time > 0 && std::isfinite(opts.min_time))) throw UsageError("--min-time must be a positive number of seconds");
@@ -287,8 +303,9 @@ int main_impl(int argc, char** argv) {
       const auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), *v);
       return ec == std::errc() && end == t.data() + t.size() && *v > 0 && std::isfinite(*v);
     };
-    if (parts.size() != 2 || !number(parts[0], &opts.read_GBps) || !number(parts[1], &opts.copy_GBps))
-      throw UsageError("malformed --ceilings '" + ceilings + "' (accepted: READ,COPY in GB/s, e.g. 20,10)");
+    if ((parts.size() != 2 && parts.size() != 3) || !number(parts[0], &opts.read_GBps) || !number(parts[1], &opts.copy_GBps) ||
+        (parts.size() == 3 && !number(parts[2], &opts.cache_copy_GBps)))
+      throw UsageError("malformed --ceilings '" + ceilings + "' (accepted: READ,COPY[,CACHE] in GB/s, e.g. 20,10)");
   }
 
   std::vector<std::string> unavailable;

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
@@ -25,6 +26,15 @@ namespace {
 using nlohmann::json;
 
 // ---- measurement
+
+// Memory traffic faster than this is not a measurement: twice the fastest copy this machine was
+// measured to do (host: an L1-resident copy on all cores; device: its copy ceiling, times ten
+// for what its caches may add).
+double plausible_GBps(Memory memory, const Ceilings& c) {
+  if (memory == Memory::device) return c.device_copy_GBps > 0 ? 20 * c.device_copy_GBps : HUGE_VAL;
+  const double fastest = std::max({c.host_cache_copy_GBps, c.host_copy_GBps, c.host_read_GBps});
+  return fastest > 0 ? 2 * fastest : HUGE_VAL;
+}
 
 struct Traffic {
   double bytes;    // nccl-tests "size": what algbw is computed from
@@ -58,32 +68,90 @@ double percentile(std::vector<double>& v, double q) {
   return v[k];
 }
 
-// One benchmark's state across Google Benchmark's calls of its body.
+// One benchmark's state across Google Benchmark's calls of its body (one per repetition).
 struct Bench {
+  std::string impl;
   Collective* collective;
   const RunOptions* opts;
   Traffic traffic;
-  std::string failure;  // an exception inside the timed loop
+  double plausible_GBps;       // memory traffic faster than this cannot be true
+  std::uint64_t seed;          // of the inputs the timed loop runs on
+  std::int64_t total;          // timed iterations over all repetitions
+  std::uint64_t sample_below;  // an iteration is checked when its hash is below this
+  double budget;               // seconds the sampled checks may take in all
+  double spent = 0;            // seconds they took so far, the slowest rank's (agreed at each check)
+  std::int64_t iteration = 0;  // over all repetitions
+  int checked = 0;             // iterations checked so far
+  std::string failure;         // an exception, a wrong result or an implausible time in the loop
+  bool wrong = false;          // the failure is a wrong result or an implausible time
 };
+
+// Whether timed iteration i is one of the sample checked (the same decision on every MPI rank).
+bool sampled(const Bench& b, std::int64_t i) {
+  return b.spent < b.budget && validate::mix(b.seed ^ validate::mix(static_cast<std::uint64_t>(i))) < b.sample_below;
+}
 
 void body(benchmark::State& state, Bench& b) {
   Collective& c = *b.collective;
   World& w = world();
+  const validate::Mode mode = b.opts->mode;
   const std::size_t local = c.local_ranks().size();
   std::vector<double> seconds(local), rank_total(local, 0.0), iterations;
   iterations.reserve(1 << 16);
+  auto stop = [&](std::string why, bool wrong) {
+    b.failure = std::move(why), b.wrong = wrong;
+    state.SkipWithError(b.failure.c_str());
+  };
   try {
     for (auto _ : state) {
+      // Outside the window: the last iteration runs on fresh inputs (a cached result is then
+      // wrong) into poisoned outputs (a lazy loop leaves the poison); sampled ones into
+      // poisoned outputs (an intermittent error is seen).
+      const std::int64_t i = b.iteration++;
+      const bool last = i == b.total - 1, check = last || sampled(b, i);
+      const std::uint64_t seed = last ? b.seed + 1 : b.seed;
+      const double check_start = now_seconds();
+      validate::Spots spots;
+      if (last) validate::prepare(c, mode, seed);
+      else if (check) spots = validate::poison(c, validate::mix(b.seed + static_cast<std::uint64_t>(i)), 256);
+      double check_time = now_seconds() - check_start;
       if (b.opts->cold) c.flush_caches();
+      std::fill(seconds.begin(), seconds.end(), -1.0);
       c.run(seconds);
-      const double t = w.max(*std::max_element(seconds.begin(), seconds.end()));
+      // A time that is not a finite positive number becomes infinite here, so every rank sees it.
+      double mine = 0;
+      for (double s : seconds) mine = std::max(mine, s > 0 && std::isfinite(s) ? s : HUGE_VAL);
+      const double t = w.max(mine);
+      if (!std::isfinite(t) || t < 1e-9 || t > b.opts->timeout) {
+        double shown = 0;
+        for (double s : seconds) shown = !(s > 0 && std::isfinite(s)) || s < 1e-9 || s > b.opts->timeout ? s : shown;
+        stop(fmt::format("implausible timing: iteration {} took {:g} s as the implementation measured it (a time must be "
+                         "positive, finite, at least 1 ns and below --timeout)", i, std::isfinite(t) ? t : shown), true);
+        break;
+      }
+      if (const double GBps = b.traffic.memory / t / 1e9; b.traffic.memory > 0 && GBps > b.plausible_GBps) {
+        stop(fmt::format("implausible timing: iteration {} took {:g} s, {:.4g} GB/s of memory traffic, more than twice "
+                         "this machine's fastest measured copy ({:.4g} GB/s)", i, t, GBps, b.plausible_GBps / 2), true);
+        break;
+      }
       state.SetIterationTime(t);
       iterations.push_back(t);
-      for (std::size_t i = 0; i < local; ++i) rank_total[i] += seconds[i];
+      for (std::size_t k = 0; k < local; ++k) rank_total[k] += seconds[k];
+      if (check) {
+        ++b.checked;
+        const double t0 = now_seconds();
+        std::string error = validate::check(c, mode, seed, last ? nullptr : &spots);
+        check_time += now_seconds() - t0;
+        if (!last) b.spent = w.max(b.spent + check_time);  // the same on every rank, as the decisions
+        if (error = w.first_error(error); !error.empty()) {
+          stop(fmt::format("validation failed in timed iteration {} of {}{}: {} {}", i + 1, b.total,
+                           last ? " (the last, on fresh inputs)" : "", b.impl, error), true);
+          break;
+        }
+      }
     }
   } catch (const std::exception& e) {
-    b.failure = std::string("exception: ") + e.what();
-    state.SkipWithError(b.failure.c_str());
+    stop(std::string("exception: ") + e.what(), false);
     return;
   }
   const double iters = static_cast<double>(iterations.size());
@@ -107,6 +175,7 @@ void body(benchmark::State& state, Bench& b) {
   k["t_rank_avg"] = w.sum(sum) / p.ranks;
   k["t_p50"] = percentile(iterations, 0.50);
   k["t_p99"] = percentile(iterations, 0.99);
+  k["checked_iterations"] = b.checked;  // so far, over this and the earlier repetitions
 }
 
 // Warm-up that also sets the iteration count: runs the collective for at least --warmup
@@ -135,7 +204,7 @@ std::int64_t warm_up_and_count(Collective& c, const RunOptions& opts) {
 template <class Timing>
 json run_one_gb(const Planned& pl, Bench& bench, const RunOptions& opts, json* gb_context, Timing&& timing) {
   const std::int64_t iterations = warm_up_and_count(*bench.collective, opts);
-  timing();
+  timing(iterations);
   benchmark::ClearRegisteredBenchmarks();
   benchmark::RegisterBenchmark(pl.name.c_str(), [&bench](benchmark::State& s) { body(s, bench); })
       ->UseManualTime()
@@ -258,6 +327,8 @@ void execute(const std::vector<Planned>& plan, const RunOptions& opts, const Sin
   note({{"worker", primbench_context(opts.command_line, ceilings)}});
   std::optional<Watchdog> watchdog;
   if (!opts.supervised) watchdog.emplace(opts.timeout, sink);
+  const double run_start = now_seconds();
+  double checks_spent = 0;  // seconds of sampled checks in this run so far
   json gb_context;
   bool context_sent = false;  // Google Benchmark's context goes with the first timed benchmark
   for (const Planned& pl : plan) {
@@ -273,19 +344,23 @@ void execute(const std::vector<Planned>& plan, const RunOptions& opts, const Sin
       const std::string error = validate::rounds(*c, opts.mode, opts.seed, opts.validate_rounds);
       if (!error.empty()) failure = "validation failed: " + pl.impl->name + " " + error, validation_failed = true;
       if (opts.timing && failure.empty()) {
-        // The timed runs work on real inputs of a fresh seed, and are checked once more after
-        // the timed loop: they must have left the same correct result.
-        const std::uint64_t seed = opts.seed + static_cast<std::uint64_t>(opts.validate_rounds);
-        validate::prepare(*c, opts.mode, seed);
-        Bench bench{c.get(), &opts, traffic(pl.problem, c->memory(), ceilings), ""};
+        // The warm-up and the timed loop run on the last validation round's inputs and result.
+        Bench bench{pl.impl->name, c.get(), &opts, traffic(pl.problem, c->memory(), ceilings), plausible_GBps(c->memory(), ceilings),
+                    opts.seed + static_cast<std::uint64_t>(opts.validate_rounds) - 1, 0, 0, 0};
         note({{"phase", "warm-up"}});
-        entries = run_one_gb(pl, bench, opts, &gb_context, [&] { note({{"phase", "timed loop"}}); });
+        entries = run_one_gb(pl, bench, opts, &gb_context, [&](std::int64_t iterations) {
+          // Up to --check-iterations sampled over the loop, while all the sampled checks of
+          // this run cost less than 5 % of its time: the few iterations of a large count leave
+          // room for the many of the small ones.
+          bench.total = iterations * opts.repetitions;
+          bench.budget = 0.05 * (w.max(now_seconds() - run_start) + opts.repetitions * opts.min_time) - checks_spent;
+          const double share = std::min(1.0, opts.check_iterations / static_cast<double>(bench.total));
+          bench.sample_below = share >= 1 ? ~std::uint64_t{0} : static_cast<std::uint64_t>(share * 18446744073709551615.0);
+          note({{"phase", "timed loop"}});
+        });
+        checks_spent += bench.spent;
         failure = bench.failure;
-        if (failure.empty()) {
-          note({{"phase", "check after timing"}});
-          if (std::string error = w.first_error(validate::check(*c, opts.mode, seed)); !error.empty())
-            failure = "validation failed after timing: " + pl.impl->name + " " + error, validation_failed = true;
-        }
+        validation_failed = bench.wrong;
         if (!failure.empty()) entries = json::array();  // no timing of a wrong result survives
       }
       note({{"phase", "teardown"}});

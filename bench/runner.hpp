@@ -29,6 +29,8 @@ struct RunOptions {
   bool quiet = false;
   bool timing = true;         // false: `validate`, no timing
   double read_GBps = 0, copy_GBps = 0;  // given ceilings; 0 = measure
+  double cache_copy_GBps = 0;           // given cache ceiling (workers get the supervisor's); 0 = measure
+  int check_iterations = 48;            // timed iterations checked per benchmark at most (besides the last)
   std::string command_line;
   std::vector<std::string> plugins;  // loaded with --plugin; launched ranks load them too
   bool resume = false;        // keep the passing results already in `out`, run the rest

@@ -133,7 +133,7 @@ class Console {
     else if (shown.is_null() || shown.value("error_occurred", false))
       out(fmt::format("{:<64} {:>10} {:>10} {:>10} {:>6}  passed\n", name, "-", "-", "-", "-"));
     else
-      out(fmt::format("{:<64} {:>10} {:>10.3f} {:>10.3f} {:>5.1f}%  passed\n", name, human_time(shown.value("real_time", 0.0) * 1e-9),
+      out(fmt::format("{:<64} {:>10} {:>10.3f} {:>10.3f} {:>5.1f}%  passed\n", name, human_time(shown.value("t_p50", 0.0)),
                       shown.value("algbw", 0.0), shown.value("busbw", 0.0), 100 * shown.value("peak_fraction", 0.0)));
   }
 
@@ -457,7 +457,8 @@ std::vector<std::string> worker_command(const std::vector<const Planned*>& items
       "--quiet", "--worker", journal, "--only", only};
   if (o.timing) {
     a.insert(a.end(), {"--repetitions", std::to_string(o.repetitions), "--min-time", number(o.min_time), "--warmup", number(o.warmup),
-                       "--cache", o.cold ? "cold" : "hot", "--ceilings", number(o.read_GBps) + "," + number(o.copy_GBps)});
+                       "--cache", o.cold ? "cold" : "hot", "--check-iterations", std::to_string(o.check_iterations),
+                       "--ceilings", number(o.read_GBps) + "," + number(o.copy_GBps) + "," + number(o.cache_copy_GBps)});
   }
   for (const auto& p : o.plugins) a.insert(a.end(), {"--plugin", p});
   return a;
@@ -774,7 +775,7 @@ int supervise(const std::vector<Planned>& requested, const RunOptions& opts) {
   if (opts.timing) {
     const Ceilings c = measure_ceilings(opts, true);
     results.set_ceilings(c);
-    worker.read_GBps = c.host_read_GBps, worker.copy_GBps = c.host_copy_GBps;
+    worker.read_GBps = c.host_read_GBps, worker.copy_GBps = c.host_copy_GBps, worker.cache_copy_GBps = c.host_cache_copy_GBps;
   }
   Console console(opts.quiet, plan.size());
   console.header();
@@ -852,7 +853,7 @@ int run_in_mpi_job(const std::vector<Planned>& requested, const RunOptions& opts
   if (opts.timing) {
     const Ceilings c = measure_ceilings(opts, leader);
     results.set_ceilings(c);
-    o.read_GBps = c.host_read_GBps, o.copy_GBps = c.host_copy_GBps;
+    o.read_GBps = c.host_read_GBps, o.copy_GBps = c.host_copy_GBps, o.cache_copy_GBps = c.host_cache_copy_GBps;
   }
   try {
     execute(resumed.todo, o, [&](const json& line) {

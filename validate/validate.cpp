@@ -11,12 +11,6 @@
 namespace primbench::validate {
 namespace {
 
-std::uint64_t mix(std::uint64_t x) {  // splitmix64 finaliser
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
 
 // Exponent budget of a product of P factors 2^e: the result stays exact and far from overflow
 // (and, for floats, from subnormals).
@@ -183,16 +177,20 @@ template <class T> Reduced<T> reduced(const Problem& p, Mode mode, const std::ve
   return {static_cast<T>(acc), acc, tol};
 }
 
-template <class T> std::string check_typed(Collective& c, Mode mode, std::uint64_t seed) {
+// `spots`: null for every element, else the receive elements to check per local rank (send
+// buffers are then checked at the same indices where they have them).
+template <class T> std::string check_typed(Collective& c, Mode mode, std::uint64_t seed, const Spots* spots) {
   const Problem& p = c.problem();
   const std::size_t n = p.count;
   std::ostringstream first;
   std::size_t wrong = 0;
   std::vector<Inputs<T>> inputs;
   for (int r = 0; r < p.ranks; ++r) inputs.emplace_back(p, mode, seed, r);
-  auto note = [&](const std::string& what) {
-    if (wrong++ == 0) first << what;
-  };  // (messages are built only for wrong elements)
+  // The message is built for the first wrong element only: a wrong 16M-element result is
+  // reported as fast as a right one is checked.
+  auto note = [&](auto&& what) {
+    if (wrong++ == 0) first << what();
+  };
 
   for (int rank : c.local_ranks()) {
     for (bool is_send : {true, false}) {
@@ -201,24 +199,38 @@ template <class T> std::string check_typed(Collective& c, Mode mode, std::uint64
       const char* which = is_send ? "send" : "recv";
       std::ptrdiff_t at = 0;
       if (v.guard_broken(&at)) {
-        note("rank " + std::to_string(rank) + " " + which + " guard overwritten at byte " +
-             std::to_string(at) + (at < 0 ? " (write before the start)" : " (write past the end)") +
-             " of a " + std::to_string(b.bytes) + "-byte buffer");
+        note([&] {
+          return "rank " + std::to_string(rank) + " " + which + " guard overwritten at byte " + std::to_string(at) +
+                 (at < 0 ? " (write before the start)" : " (write past the end)") + " of a " + std::to_string(b.bytes) +
+                 "-byte buffer";
+        });
       }
       const T* data = reinterpret_cast<const T*>(v.payload());
+      const std::vector<std::size_t>* only = spots ? &spots->at(rank) : nullptr;
+      // Every element, or only the spots: one loop over positions k for both.
+      auto positions = [&](std::size_t count, auto&& f) {
+        if (!only) {
+          for (std::size_t i = 0; i < count; ++i) f(i);
+        } else {
+          for (std::size_t i : *only)
+            if (i < count) f(i);
+        }
+      };
       if (is_send) {
         const std::size_t count = p.send_count(rank);
         const Inputs<T>& own = inputs[rank];
-        for (std::size_t i = 0; i < count; ++i) {
+        positions(count, [&](std::size_t i) {
           const T want = own(i);
           if (!same_bits(data[i], want))
-            note("rank " + std::to_string(rank) + " send buffer modified at element " +
-                 std::to_string(i) + ": expected " + show(want) + " got " + show(data[i]));
-        }
+            note([&] {
+              return "rank " + std::to_string(rank) + " send buffer modified at element " + std::to_string(i) + ": expected " +
+                     show(want) + " got " + show(data[i]);
+            });
+        });
         continue;
       }
       const std::size_t count = p.recv_count(rank);
-      for (std::size_t i = 0; i < count; ++i) {
+      positions(count, [&](std::size_t i) {
         T want{};
         long double exact = 0, tol = 0;
         switch (p.primitive) {
@@ -234,13 +246,15 @@ template <class T> std::string check_typed(Collective& c, Mode mode, std::uint64
         }
         const T got = data[i];
         const bool ok = tol == 0 ? same_bits(got, want) : std::fabs(static_cast<long double>(got) - exact) <= tol;
-        if (ok) continue;
-        std::string where = "recv element " + std::to_string(i);
-        if (p.primitive == Primitive::gather)
-          where += " (block of rank " + std::to_string(i / n) + ", element " + std::to_string(i % n) + ")";
-        note("rank " + std::to_string(rank) + " " + where + ": expected " + show(want) + " got " + show(got) +
-             (tol > 0 ? " (tolerance " + show(static_cast<double>(tol)) + ")" : ""));
-      }
+        if (ok) return;
+        note([&] {
+          std::string where = "recv element " + std::to_string(i);
+          if (p.primitive == Primitive::gather)
+            where += " (block of rank " + std::to_string(i / n) + ", element " + std::to_string(i % n) + ")";
+          return "rank " + std::to_string(rank) + " " + where + ": expected " + show(want) + " got " + show(got) +
+                 (tol > 0 ? " (tolerance " + show(static_cast<double>(tol)) + ")" : "");
+        });
+      });
     }
   }
   if (wrong == 0) return "";
@@ -288,9 +302,32 @@ void prepare(Collective& c, Mode mode, std::uint64_t seed) {
   });
 }
 
-std::string check(Collective& c, Mode mode, std::uint64_t seed) {
+Spots poison(Collective& c, std::uint64_t key, std::size_t per_buffer) {
+  const Problem& p = c.problem();
+  Spots spots(static_cast<std::size_t>(p.ranks));
+  const bool host = c.memory() == Memory::host;
+  for (int rank : c.local_ranks()) {
+    const Buffer r = c.recv(rank);
+    const std::size_t count = p.recv_count(rank), elem = p.elem_bytes();
+    if (!host || count <= 2 * per_buffer) {  // small, or on a device: all of it
+      fill(c, r, kPoison);
+      spots[rank].resize(count);
+      for (std::size_t i = 0; i < count; ++i) spots[rank][i] = i;
+      continue;
+    }
+    std::vector<std::size_t>& at = spots[rank];
+    for (std::size_t b = 0; b * p.count < count; ++b)  // every block's first and last element
+      at.push_back(b * p.count), at.push_back(std::min(count, (b + 1) * p.count) - 1);
+    for (std::size_t k = 0; k < per_buffer; ++k)
+      at.push_back(static_cast<std::size_t>((mix(key ^ mix(k + (static_cast<std::uint64_t>(rank) << 32))) >> 11) % count));
+    for (std::size_t i : at) std::memset(r.data + i * elem, static_cast<int>(kPoison), elem);
+  }
+  return spots;
+}
+
+std::string check(Collective& c, Mode mode, std::uint64_t seed, const Spots* spots) {
   return with_dtype(c.problem().dtype,
-                    [&](auto tag) { return check_typed<typename decltype(tag)::type>(c, mode, seed); });
+                    [&](auto tag) { return check_typed<typename decltype(tag)::type>(c, mode, seed, spots); });
 }
 
 std::string rounds(Collective& c, Mode mode, std::uint64_t seed, int rounds) {

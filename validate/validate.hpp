@@ -15,6 +15,14 @@ namespace primbench::validate {
 //        the rigorous bound gamma(P-1) (SPEC §3).
 enum class Mode { exact, random };
 
+// splitmix64's finaliser: the hash every input, and every sampling decision, is drawn from.
+inline std::uint64_t mix(std::uint64_t x) {
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+
 inline constexpr std::byte kPoison{0xA5};  // output payload before every run
 inline constexpr std::byte kGuard{0xC3};   // guard bytes around every buffer
 
@@ -24,10 +32,18 @@ template <class T> T input(const Problem& p, Mode mode, std::uint64_t seed, int 
 // Fills send buffers, poisons receive buffers and writes guards, for every local rank.
 void prepare(Collective& c, Mode mode, std::uint64_t seed);
 
+// Receive-buffer elements of each rank (indexed by rank; empty for ranks not local).
+using Spots = std::vector<std::vector<std::size_t>>;
+
+// Poisons, for a check of one timed iteration at the cost of a few hundred elements whatever the
+// count: `per_buffer` elements of each local receive buffer drawn from `key`, and the first and
+// last element of each block (all of a small buffer, or of one in device memory). Returns them.
+Spots poison(Collective& c, std::uint64_t key, std::size_t per_buffer);
+
 // Checks guards, unchanged send buffers and every output element after one run on inputs from
-// prepare(c, mode, seed). Returns "" when correct, else one line: the first wrong rank and
-// element, expected and got, and how many elements were wrong.
-std::string check(Collective& c, Mode mode, std::uint64_t seed);
+// prepare(c, mode, seed) — or only the elements in `spots`. Returns "" when correct, else one
+// line: the first wrong rank and element, expected and got, and how many elements were wrong.
+std::string check(Collective& c, Mode mode, std::uint64_t seed, const Spots* spots = nullptr);
 
 // prepare, run, check for `rounds` fresh seeds starting at `seed`; first failure or "".
 std::string rounds(Collective& c, Mode mode, std::uint64_t seed, int rounds);
