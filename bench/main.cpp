@@ -219,9 +219,9 @@ int main_impl(int argc, char** argv) {
     sub->add_option("--op", sel.ops, "sum, prod, min, max for reduce (default sum)");
     sub->add_option("--ranks", sel.ranks, "rank counts: list or range, e.g. 2,4 or 1:8:x2 (default 1..cores)");
     sub->add_option("--count", sel.counts, "elements per rank: list or range with K/M/G, e.g. 1:64M:x4 (default 1:16M:x8)");
-    sub->add_option("--root", sel.roots, "root ranks, or 'last' (default 0)");
+    sub->add_option("--root", sel.roots, "root ranks, 'mid' or 'last' (run's default 0)");
     sub->add_option("--validate", opts.validate_rounds, "validation rounds before timing, fresh seed each (default 3)");
-    sub->add_option("--check", check, "exact (bit-exact by construction) or random (rigorous error bound)");
+    sub->add_option("--check", check, "exact (bit-exact by construction) or random (rigorous error bound); validate: both (default)");
     sub->add_option("--seed", seed, "first validation seed, 0 to 2^64-1 (default 1)");
     sub->add_flag("--quiet", opts.quiet, "no progress or table");
     sub->add_option("--timeout", opts.timeout, "seconds one benchmark may take before the run ends (default 300)");
@@ -275,8 +275,16 @@ int main_impl(int argc, char** argv) {
   opts.timing = run_cmd->parsed();
   if (opts.timing && run_cmd->count("--out") && opts.out.empty()) throw UsageError("empty --out (expected a results file name)");
   if (opts.timing && opts.out.empty()) opts.out = "primbench.json";
-  if (check != "exact" && check != "random") throw UsageError("unknown --check '" + check + "' (accepted: exact, random)");
-  opts.mode = check == "exact" ? validate::Mode::exact : validate::Mode::random;
+  if (!opts.timing && !validate_cmd->count("--check")) check = "both";
+  if (check != "exact" && check != "random" && (opts.timing || check != "both"))
+    throw UsageError("unknown --check '" + check + "' (accepted: exact, random" + (opts.timing ? ")" : ", both)"));
+  opts.mode = check == "random" ? validate::Mode::random : validate::Mode::exact;
+  opts.both_modes = check == "both";
+  // validate's defaults are a conformance sweep; run's a timing suite (README).
+  std::vector<Selection> selections = {sel};
+  if (!opts.timing && !worker)
+    selections = conformance(sel, !validate_cmd->count("--dtype"), !validate_cmd->count("--op"), !validate_cmd->count("--ranks"),
+                             !validate_cmd->count("--count"), !validate_cmd->count("--root"));
   if (cache != "hot" && cache != "cold") throw UsageError("unknown --cache '" + cache + "' (accepted: hot, cold)");
   opts.cold = cache == "cold";
   // Numbers that cannot work are refused before anything runs.
@@ -313,8 +321,16 @@ int main_impl(int argc, char** argv) {
   // launched) every process runs the same plan: process-per-rank problems with the job's rank
   // count, nothing shared-memory.
   const int job = world().size();
-  if (job > 1 && sel.ranks.empty()) sel.ranks = std::to_string(job);
-  std::vector<Planned> planned = plan(sel, registry(), &unavailable);
+  const bool ranks_given = (opts.timing ? run_cmd : validate_cmd)->count("--ranks") > 0;
+  std::vector<Planned> planned;
+  std::set<std::string> names;
+  for (Selection& part : selections) {
+    if (job > 1 && !ranks_given) part.ranks = std::to_string(job);
+    for (Planned& p : plan(part, registry(), &unavailable))
+      if (names.insert(p.name).second) planned.push_back(std::move(p));
+  }
+  std::sort(unavailable.begin(), unavailable.end());
+  unavailable.erase(std::unique(unavailable.begin(), unavailable.end()), unavailable.end());
   if (job > 1) {
     std::set<std::string> skipped;
     std::erase_if(planned, [&](const Planned& p) {

@@ -341,7 +341,8 @@ void execute(const std::vector<Planned>& plan, const RunOptions& opts, const Sin
       note({{"phase", "setup"}});
       std::unique_ptr<Collective> c = pl.impl->make(pl.problem);
       note({{"phase", "validation"}});
-      const std::string error = validate::rounds(*c, opts.mode, opts.seed, opts.validate_rounds);
+      std::string error = validate::rounds(*c, opts.mode, opts.seed, opts.validate_rounds);
+      if (error.empty() && opts.both_modes) error = validate::rounds(*c, validate::Mode::random, opts.seed, opts.validate_rounds);
       if (!error.empty()) failure = "validation failed: " + pl.impl->name + " " + error, validation_failed = true;
       if (opts.timing && failure.empty()) {
         // The warm-up and the timed loop run on the last validation round's inputs and result.

@@ -19,6 +19,7 @@ enum Exit { kOk = 0, kValidationFailed = 1, kUsage = 2, kIncomplete = 3 };
 struct RunOptions {
   int validate_rounds = 3;
   validate::Mode mode = validate::Mode::exact;
+  bool both_modes = false;    // validate in exact and then random mode (validate's default)
   std::uint64_t seed = 1;
   int repetitions = 3;
   double min_time = 0.02;     // wall seconds per repetition (sets the iteration count)

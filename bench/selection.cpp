@@ -122,6 +122,24 @@ std::size_t footprint(const Problem& p) {
   return 2 * bytes;
 }
 
+std::vector<Selection> conformance(Selection s, bool dtypes, bool ops, bool ranks, bool counts, bool roots) {
+  const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  if (ranks) s.ranks = "1:" + std::to_string(std::max(5u, cores + 1)) + ":+1";
+  Selection large = s;
+  if (dtypes) s.dtypes = "i32,i64,f32,f64";
+  if (ops) s.ops = "sum,prod,min,max";
+  if (roots) s.roots = "0,mid,last";
+  if (!counts) return {s};
+  s.counts = "0,1,2,3,7,8,9,15,16,17,63,64,65,1000,1027";
+  // Past the L2, where checking costs most: both element widths, integer and floating, an
+  // arithmetic op and a comparison, the first and last root.
+  large.counts = "65539,1048579";
+  if (dtypes) large.dtypes = "i32,f64";
+  if (ops) large.ops = "sum,max";
+  if (roots) large.roots = "0,last";
+  return {s, large};
+}
+
 std::vector<Planned> plan(const Selection& s, Registry& registry, std::vector<std::string>* unavailable) {
   const int cores = std::max(1u, std::thread::hardware_concurrency());
 
@@ -180,11 +198,13 @@ std::vector<Planned> plan(const Selection& s, Registry& registry, std::vector<st
                 std::size_t root = 0;
                 if (root_text == "last") {
                   root = P - 1;
+                } else if (root_text == "mid") {
+                  root = P / 2;
                 } else {
                   root = parse_size(root_text, "root");
                   if (root >= *std::max_element(ranks.begin(), ranks.end()))
                     throw UsageError("root " + root_text + " is not below any rank count" +
-                                     " (accepted: 0 to ranks-1, or 'last')");
+                                     " (accepted: 0 to ranks-1, 'mid' or 'last')");
                   if (root >= P) continue;  // only the larger rank counts have this root
                 }
                 if (n > std::numeric_limits<std::size_t>::max() / 16 / P)

@@ -27,8 +27,14 @@ struct Selection {
   std::string ops;          // default: sum
   std::string ranks;        // default: 1, 2, 4, ... up to and including the core count
   std::string counts;       // default: 1 element to 16M elements, x4
-  std::string roots = "0";  // ranks, or "last"
+  std::string roots = "0";  // ranks, "mid" (P/2) or "last" (P-1)
 };
+
+// `primbench validate`'s defaults, a conformance sweep, for each selector not given (true): every
+// dtype and op; ranks 1 to max(5, cores + 1) (odd, non-powers of two, a prime above 4); roots 0,
+// mid, last; counts at the edges of blocks and vectors — and two non-round counts past the L2
+// for fewer dtypes, ops and roots. The plan is the union of the selections returned.
+std::vector<Selection> conformance(Selection s, bool dtypes, bool ops, bool ranks, bool counts, bool roots);
 
 struct Planned {
   const Implementation* impl;

@@ -451,7 +451,7 @@ std::vector<std::string> worker_command(const std::vector<const Planned*>& items
       "--count", joined(distinct(items, [](const Planned& p) { return std::to_string(p.problem.count); })),
       "--root", joined(distinct(items, [](const Planned& p) { return std::to_string(p.problem.root); })),
       "--validate", std::to_string(o.validate_rounds),
-      "--check", o.mode == validate::Mode::exact ? "exact" : "random",
+      "--check", o.both_modes ? "both" : o.mode == validate::Mode::exact ? "exact" : "random",
       "--seed", std::to_string(o.seed),
       "--timeout", number(o.timeout),
       "--quiet", "--worker", journal, "--only", only};

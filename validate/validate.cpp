@@ -4,6 +4,7 @@
 #include <cstring>
 #include <limits>
 #include <sstream>
+#include <thread>
 #include <vector>
 
 #include "primbench/dispatch.hpp"
@@ -177,20 +178,58 @@ template <class T> Reduced<T> reduced(const Problem& p, Mode mode, const std::ve
   return {static_cast<T>(acc), acc, tol};
 }
 
+// Chunks, one per core, for a range large enough (the validator's hashing is what validation
+// of a large problem spends its time on).
+std::size_t chunks_for(std::size_t count) {
+  return count >= (std::size_t{1} << 18) ? std::min<std::size_t>(16, std::max(1u, std::thread::hardware_concurrency())) : 1;
+}
+
+// f(chunk, begin, end) over [0, count) in chunks_for(count) chunks, one thread each.
+template <class F> void parallel_for(std::size_t count, F&& f) {
+  const std::size_t threads = chunks_for(count);
+  if (threads <= 1) return f(std::size_t{0}, std::size_t{0}, count);
+  std::vector<std::thread> pool;
+  for (std::size_t k = 0; k < threads; ++k) pool.emplace_back([&, k] { f(k, count * k / threads, count * (k + 1) / threads); });
+  for (auto& t : pool) t.join();
+}
+
+// Wrong elements seen: how many, and the message of the first (built for that one only, so a
+// wrong 16M-element result is reported as fast as a right one is checked).
+struct Tally {
+  std::size_t wrong = 0;
+  std::string first;
+  template <class F> void note(F&& what) {
+    if (wrong++ == 0) first = what();
+  }
+  void add(Tally&& later) {
+    if (wrong == 0) first = std::move(later.first);
+    wrong += later.wrong;
+  }
+};
+
+// f(i, tally) for every i below count, or for those in `only`; chunks merged in index order.
+template <class F> void scan(std::size_t count, const std::vector<std::size_t>* only, Tally& tally, F&& f) {
+  if (only) {
+    for (std::size_t i : *only)
+      if (i < count) f(i, tally);
+    return;
+  }
+  const std::size_t chunks = chunks_for(count);
+  std::vector<Tally> parts(chunks);
+  parallel_for(count, [&](std::size_t k, std::size_t lo, std::size_t hi) {
+    for (std::size_t i = lo; i < hi; ++i) f(i, parts[k]);
+  });
+  for (Tally& t : parts) tally.add(std::move(t));
+}
+
 // `spots`: null for every element, else the receive elements to check per local rank (send
 // buffers are then checked at the same indices where they have them).
 template <class T> std::string check_typed(Collective& c, Mode mode, std::uint64_t seed, const Spots* spots) {
   const Problem& p = c.problem();
   const std::size_t n = p.count;
-  std::ostringstream first;
-  std::size_t wrong = 0;
+  Tally tally;
   std::vector<Inputs<T>> inputs;
   for (int r = 0; r < p.ranks; ++r) inputs.emplace_back(p, mode, seed, r);
-  // The message is built for the first wrong element only: a wrong 16M-element result is
-  // reported as fast as a right one is checked.
-  auto note = [&](auto&& what) {
-    if (wrong++ == 0) first << what();
-  };
 
   for (int rank : c.local_ranks()) {
     for (bool is_send : {true, false}) {
@@ -199,7 +238,7 @@ template <class T> std::string check_typed(Collective& c, Mode mode, std::uint64
       const char* which = is_send ? "send" : "recv";
       std::ptrdiff_t at = 0;
       if (v.guard_broken(&at)) {
-        note([&] {
+        tally.note([&] {
           return "rank " + std::to_string(rank) + " " + which + " guard overwritten at byte " + std::to_string(at) +
                  (at < 0 ? " (write before the start)" : " (write past the end)") + " of a " + std::to_string(b.bytes) +
                  "-byte buffer";
@@ -207,22 +246,13 @@ template <class T> std::string check_typed(Collective& c, Mode mode, std::uint64
       }
       const T* data = reinterpret_cast<const T*>(v.payload());
       const std::vector<std::size_t>* only = spots ? &spots->at(rank) : nullptr;
-      // Every element, or only the spots: one loop over positions k for both.
-      auto positions = [&](std::size_t count, auto&& f) {
-        if (!only) {
-          for (std::size_t i = 0; i < count; ++i) f(i);
-        } else {
-          for (std::size_t i : *only)
-            if (i < count) f(i);
-        }
-      };
       if (is_send) {
         const std::size_t count = p.send_count(rank);
         const Inputs<T>& own = inputs[rank];
-        positions(count, [&](std::size_t i) {
+        scan(count, only, tally, [&](std::size_t i, Tally& t) {
           const T want = own(i);
           if (!same_bits(data[i], want))
-            note([&] {
+            t.note([&] {
               return "rank " + std::to_string(rank) + " send buffer modified at element " + std::to_string(i) + ": expected " +
                      show(want) + " got " + show(data[i]);
             });
@@ -230,7 +260,7 @@ template <class T> std::string check_typed(Collective& c, Mode mode, std::uint64
         continue;
       }
       const std::size_t count = p.recv_count(rank);
-      positions(count, [&](std::size_t i) {
+      scan(count, only, tally, [&](std::size_t i, Tally& t) {
         T want{};
         long double exact = 0, tol = 0;
         switch (p.primitive) {
@@ -247,7 +277,7 @@ template <class T> std::string check_typed(Collective& c, Mode mode, std::uint64
         const T got = data[i];
         const bool ok = tol == 0 ? same_bits(got, want) : std::fabs(static_cast<long double>(got) - exact) <= tol;
         if (ok) return;
-        note([&] {
+        t.note([&] {
           std::string where = "recv element " + std::to_string(i);
           if (p.primitive == Primitive::gather)
             where += " (block of rank " + std::to_string(i / n) + ", element " + std::to_string(i % n) + ")";
@@ -257,9 +287,9 @@ template <class T> std::string check_typed(Collective& c, Mode mode, std::uint64
       });
     }
   }
-  if (wrong == 0) return "";
-  return p.describe() + " (" + (mode == Mode::exact ? "exact" : "random") + ", seed " +
-         std::to_string(seed) + "): " + first.str() + "; " + std::to_string(wrong) + " wrong";
+  if (tally.wrong == 0) return "";
+  return p.describe() + " (" + (mode == Mode::exact ? "exact" : "random") + ", seed " + std::to_string(seed) + "): " + tally.first +
+         "; " + std::to_string(tally.wrong) + " wrong";
 }
 
 }  // namespace
@@ -291,7 +321,9 @@ void prepare(Collective& c, Mode mode, std::uint64_t seed) {
       std::memset(base + kGuardBytes + s.bytes, static_cast<int>(kGuard), kGuardBytes);
       T* payload = reinterpret_cast<T*>(base + kGuardBytes);
       const Inputs<T> in(p, mode, seed, rank);
-      for (std::size_t i = 0; i < p.send_count(rank); ++i) payload[i] = in(i);
+      parallel_for(p.send_count(rank), [&](std::size_t, std::size_t lo, std::size_t hi) {
+        for (std::size_t i = lo; i < hi; ++i) payload[i] = in(i);
+      });
       if (!host) c.write(s.data - kGuardBytes, staging.data(), staging.size());
       const Buffer r = c.recv(rank);
       fill(c, r, kPoison);

@@ -361,7 +361,7 @@ def parse(argv):
     ap.add_argument("--count", default="1:16M:x8")
     ap.add_argument("--root", default="0")
     ap.add_argument("--validate", type=int, default=3)
-    ap.add_argument("--check", default="exact", choices=("exact", "random"))
+    ap.add_argument("--check", default="exact", choices=("exact", "random", "both"))
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--timeout", type=float, default=300)  # enforced by the launching primbench
     ap.add_argument("--repetitions", type=int, default=3)
@@ -456,16 +456,20 @@ def main(argv):
             note({"phase": "setup"})
             coll = Collective(comm, impl, p)
             note({"phase": "validation"})
-            for k in range(opts.validate):
-                coll.prepare(opts.check, opts.seed + k)
-                coll.run()
-                failure = first_error(comm, coll.check(opts.check, opts.seed + k))
+            modes = ("exact", "random") if opts.check == "both" else (opts.check,)
+            for mode in modes:
+                for k in range(opts.validate):
+                    coll.prepare(mode, opts.seed + k)
+                    coll.run()
+                    failure = first_error(comm, coll.check(mode, opts.seed + k))
+                    if failure:
+                        failure = f"validation failed: {impl} {failure}"
+                        break
                 if failure:
-                    failure = f"validation failed: {impl} {failure}"
                     break
             if not failure and not opts.validate_only:
                 post = opts.seed + opts.validate
-                coll.prepare(opts.check, post)
+                coll.prepare(modes[0], post)
                 note({"phase": "warm-up"})
                 t_end = MPI.Wtime() + opts.warmup
                 while comm.allreduce(MPI.Wtime() < t_end, op=MPI.LAND):
@@ -473,7 +477,7 @@ def main(argv):
                 note({"phase": "timed loop"})
                 reps = [repetition(comm, coll, opts, scratch) for _ in range(opts.repetitions)]
                 note({"phase": "check after timing"})
-                failure = first_error(comm, coll.check(opts.check, post))
+                failure = first_error(comm, coll.check(modes[0], post))
                 if failure:
                     failure = f"validation failed after timing: {impl} {failure}"
                 else:
