@@ -150,6 +150,9 @@ void body(benchmark::State& state, Bench& b) {
         }
       }
     }
+  } catch (const std::bad_alloc&) {
+    stop("std::bad_alloc thrown by the implementation during the timed loop", false);
+    return;
   } catch (const std::exception& e) {
     stop(std::string("exception: ") + e.what(), false);
     return;
@@ -337,10 +340,12 @@ void execute(const std::vector<Planned>& plan, const RunOptions& opts, const Sin
     std::string failure;
     bool validation_failed = false;
     json entries = json::array();
+    std::string phase;
+    auto enter = [&](const char* p) { phase = p, note({{"phase", p}}); };
     try {
-      note({{"phase", "setup"}});
+      enter("setup");
       std::unique_ptr<Collective> c = pl.impl->make(pl.problem);
-      note({{"phase", "validation"}});
+      enter("validation");
       std::string error = validate::rounds(*c, opts.mode, opts.seed, opts.validate_rounds);
       if (error.empty() && opts.both_modes) error = validate::rounds(*c, validate::Mode::random, opts.seed, opts.validate_rounds);
       if (!error.empty()) failure = "validation failed: " + pl.impl->name + " " + error, validation_failed = true;
@@ -348,7 +353,7 @@ void execute(const std::vector<Planned>& plan, const RunOptions& opts, const Sin
         // The warm-up and the timed loop run on the last validation round's inputs and result.
         Bench bench{pl.impl->name, c.get(), &opts, traffic(pl.problem, c->memory(), ceilings), plausible_GBps(c->memory(), ceilings),
                     opts.seed + static_cast<std::uint64_t>(opts.validate_rounds) - 1, 0, 0, 0};
-        note({{"phase", "warm-up"}});
+        enter("warm-up");
         entries = run_one_gb(pl, bench, opts, &gb_context, [&](std::int64_t iterations) {
           // Up to --check-iterations sampled over the loop, while all the sampled checks of
           // this run cost less than 5 % of its time: the few iterations of a large count leave
@@ -357,16 +362,17 @@ void execute(const std::vector<Planned>& plan, const RunOptions& opts, const Sin
           bench.budget = 0.05 * (w.max(now_seconds() - run_start) + opts.repetitions * opts.min_time) - checks_spent;
           const double share = std::min(1.0, opts.check_iterations / static_cast<double>(bench.total));
           bench.sample_below = share >= 1 ? ~std::uint64_t{0} : static_cast<std::uint64_t>(share * 18446744073709551615.0);
-          note({{"phase", "timed loop"}});
+          enter("timed loop");
         });
         checks_spent += bench.spent;
         failure = bench.failure;
         validation_failed = bench.wrong;
         if (!failure.empty()) entries = json::array();  // no timing of a wrong result survives
       }
-      note({{"phase", "teardown"}});
+      enter("teardown");
     } catch (const std::bad_alloc&) {
-      failure = "out of memory allocating the buffers";
+      failure = phase == "setup" ? "out of memory allocating the buffers (std::bad_alloc from the implementation's constructor)"
+                                 : "std::bad_alloc thrown by the implementation during " + phase;
     } catch (const JournalError&) {
       throw;  // nothing could be kept: the run ends
     } catch (const std::exception& e) {

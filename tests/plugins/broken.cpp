@@ -7,6 +7,8 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <random>
+#include <type_traits>
 #include <limits>
 #include <csignal>
 #include <cstring>
@@ -28,11 +30,19 @@ class Broken : public HostCollective {
   }
   void run(std::span<double> seconds) override {
     const double t0 = now_seconds();
-    with_dtype(problem().dtype, [&](auto tag) { body<typename decltype(tag)::type>(); });
-    std::fill(seconds.begin(), seconds.end(), now_seconds() - t0);
+    ++calls_;
+    if (!idle()) with_dtype(problem().dtype, [&](auto tag) { body<typename decltype(tag)::type>(); });
+    std::fill(seconds.begin(), seconds.end(), clock(now_seconds() - t0));
   }
 
  protected:
+  int calls_ = 0;  // run() calls so far: 3 validation rounds, then the warm-up, then the timed loop
+  // Whether this call does no work at all.
+  virtual bool idle() { return false; }
+  // The time reported for a call that took `measured` seconds.
+  virtual double clock(double measured) const { return measured; }
+  // Rank r's part left out (gather, scatter: its block; reduce: its contribution).
+  virtual bool skipped(int) const { return false; }
   // Where rank r's block goes in the root's buffer (gather) or comes from (scatter).
   virtual int block_of(int r) const { return r; }
   virtual int root() const { return problem().root; }
@@ -45,17 +55,22 @@ class Broken : public HostCollective {
     const std::size_t n = p.count, m = elements(n);
     switch (p.primitive) {
       case Primitive::gather:
-        for (int r = 0; r < ranks_done(); ++r) std::memcpy(recv_ptr<T>(root()) + block_of(r) * n, send_ptr<T>(r), m * sizeof(T));
+        for (int r = 0; r < ranks_done(); ++r)
+          if (!skipped(r)) std::memcpy(recv_ptr<T>(root()) + block_of(r) * n, send_ptr<T>(r), m * sizeof(T));
         break;
       case Primitive::scatter:
-        for (int r = 0; r < ranks_done(); ++r) std::memcpy(recv_ptr<T>(r), send_ptr<T>(root()) + block_of(r) * n, m * sizeof(T));
+        for (int r = 0; r < ranks_done(); ++r)
+          if (!skipped(r)) std::memcpy(recv_ptr<T>(r), send_ptr<T>(root()) + block_of(r) * n, m * sizeof(T));
         break;
       case Primitive::reduce:
         with_op(p.op, [&](auto op) {
           T* out = recv_ptr<T>(root());
+          int first = 0;
+          while (first + 1 < ranks_done() && skipped(first)) ++first;
           for (std::size_t i = 0; i < m; ++i) {
-            T acc = send_ptr<T>(0)[i];
-            for (int r = 1; r < ranks_done(); ++r) acc = decltype(op)::template apply<T>(acc, send_ptr<T>(r)[i]);
+            T acc = send_ptr<T>(first)[i];
+            for (int r = first + 1; r < ranks_done(); ++r)
+              if (!skipped(r)) acc = combine<T>(op, acc, send_ptr<T>(r)[i]);
             out[i] = acc;
           }
         });
@@ -63,6 +78,21 @@ class Broken : public HostCollective {
     }
     after();
   }
+  // One step of the reduction (a bug may compare or accumulate differently).
+  template <class T, class O> T combine(O, T a, T b) const {
+    if constexpr (std::is_same_v<T, double>)
+      if (accumulate_in_float_) return static_cast<double>(static_cast<float>(a) + static_cast<float>(b));
+    if constexpr (std::is_same_v<O, Min> || std::is_same_v<O, Max>)
+      if (unsigned_compare_) {
+        using U = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
+        U ua, ub;
+        std::memcpy(&ua, &a, sizeof a), std::memcpy(&ub, &b, sizeof b);
+        return std::is_same_v<O, Min> ? (ua < ub ? a : b) : (ua > ub ? a : b);
+      }
+    return O::template apply<T>(a, b);
+  }
+  bool accumulate_in_float_ = false;  // f64 sums in f32 (only the op is sum where it is set)
+  bool unsigned_compare_ = false;     // min and max on the bits as unsigned integers
 };
 
 struct WrongOrder final : Broken {  // blocks in reverse rank order
@@ -112,6 +142,87 @@ struct OneUlp final : Broken {  // the last element of the output one ulp off
       else
         *last += 1;
     });
+  }
+};
+
+// Bugs real implementations have, each caught by the default `primbench validate` sweep (or by
+// `run`, for those of the timed loop and the clock).
+struct RootSkippedUnlessZero final : Broken {  // the root's own contribution forgotten when root != 0
+  using Broken::Broken;
+  bool skipped(int r) const override { return problem().root != 0 && r == problem().root && problem().ranks > 1; }
+};
+struct WrongAtLastRoot final : Broken {  // right for every root but P-1, where the blocks come reversed
+  using Broken::Broken;
+  int block_of(int r) const override {
+    const Problem& p = problem();
+    return p.ranks > 1 && p.root == p.ranks - 1 ? p.ranks - 1 - r : r;
+  }
+  // reduce: the last rank's contribution left out at that root
+  bool skipped(int r) const override {
+    const Problem& p = problem();
+    return p.primitive == Primitive::reduce && p.ranks > 1 && p.root == p.ranks - 1 && r == p.ranks - 1;
+  }
+};
+struct WrongForOddRanks final : Broken {  // the last rank forgotten when P is odd
+  using Broken::Broken;
+  int ranks_done() const override { return problem().ranks > 1 && problem().ranks % 2 == 1 ? problem().ranks - 1 : problem().ranks; }
+};
+struct NoVectorTail final : Broken {  // a loop of 8-element vectors without its scalar tail
+  using Broken::Broken;
+  std::size_t elements(std::size_t n) const override { return n / 8 * 8; }
+};
+struct HalfWidth final : Broken {  // 8-byte elements copied as if they were 4 bytes
+  using Broken::Broken;
+  std::size_t elements(std::size_t n) const override { return problem().elem_bytes() == 8 ? n / 2 : n; }
+};
+struct WritesAtCountZero final : Broken {  // one element written even when there are none
+  using Broken::Broken;
+  void after() override {
+    if (problem().count == 0) std::memset(recv(problem().root).data, 0, problem().elem_bytes());
+  }
+};
+struct UnsignedMinMax final : Broken {
+  explicit UnsignedMinMax(const Problem& p) : Broken(p) { unsigned_compare_ = true; }
+};
+struct F64SumInF32 final : Broken {
+  explicit F64SumInF32(const Problem& p) : Broken(p) { accumulate_in_float_ = p.op == Op::sum; }
+};
+struct Lazy final : Broken {  // does the work in validation and the first warm-up call only
+  using Broken::Broken;
+  bool idle() override { return calls_ > 4; }
+};
+struct Caching final : Broken {  // from the warm-up on, hands out the result it computed then
+  using Broken::Broken;
+  bool idle() override {
+    const Buffer out = recv(problem().root);
+    if (calls_ == 4) cached_.assign(out.data, out.data + out.bytes);
+    if (calls_ <= 4) return false;
+    std::copy(cached_.begin(), cached_.end(), out.data);
+    return true;
+  }
+  std::vector<std::byte> cached_;
+};
+struct Intermittent final : Broken {  // the last rank's part left out on 10 % of calls
+  using Broken::Broken;
+  bool idle() override {
+    miss_ = std::uniform_real_distribution<double>(0, 1)(rng_) < 0.1;
+    return false;
+  }
+  bool skipped(int r) const override { return miss_ && r == problem().ranks - 1; }
+  std::mt19937_64 rng_{std::random_device{}()};
+  bool miss_ = false;
+};
+template <int Kind> struct LyingClock final : Broken {  // right results, a clock that lies
+  using Broken::Broken;
+  double clock(double measured) const override {
+    switch (Kind) {
+      case 0: return -measured;
+      case 1: return 0;
+      case 2: return std::numeric_limits<double>::quiet_NaN();
+      case 3: return std::numeric_limits<double>::infinity();
+      case 4: return 1e-15;
+      default: return 1e30;
+    }
   }
 };
 
@@ -214,6 +325,24 @@ PRIMBENCH_REGISTER("broken.write_past_end", WritePastEnd);
 PRIMBENCH_REGISTER("broken.send_modified", SendModified);
 PRIMBENCH_REGISTER("broken.one_ulp", OneUlp);
 PRIMBENCH_REGISTER("broken.race", Racy);
+PRIMBENCH_BACKEND("bug", [] { return Availability{true, "", "test-only"}; });
+PRIMBENCH_REGISTER("bug.root_skipped_unless_zero", RootSkippedUnlessZero);
+PRIMBENCH_REGISTER("bug.wrong_at_last_root", WrongAtLastRoot);
+PRIMBENCH_REGISTER("bug.wrong_for_odd_ranks", WrongForOddRanks);
+PRIMBENCH_REGISTER("bug.no_vector_tail", NoVectorTail);
+PRIMBENCH_REGISTER("bug.half_width", HalfWidth);
+PRIMBENCH_REGISTER("bug.writes_at_count_zero", WritesAtCountZero);
+PRIMBENCH_REGISTER("bug.unsigned_min_max", UnsignedMinMax);
+PRIMBENCH_REGISTER("bug.f64_sum_in_f32", F64SumInF32);
+PRIMBENCH_REGISTER("bug.lazy", Lazy);
+PRIMBENCH_REGISTER("bug.caching", Caching);
+PRIMBENCH_REGISTER("bug.intermittent", Intermittent);
+PRIMBENCH_REGISTER("bug.clock_negative", LyingClock<0>);
+PRIMBENCH_REGISTER("bug.clock_zero", LyingClock<1>);
+PRIMBENCH_REGISTER("bug.clock_nan", LyingClock<2>);
+PRIMBENCH_REGISTER("bug.clock_inf", LyingClock<3>);
+PRIMBENCH_REGISTER("bug.clock_femtosecond", LyingClock<4>);
+PRIMBENCH_REGISTER("bug.clock_1e30_s", LyingClock<5>);
 PRIMBENCH_BACKEND("fault", [] { return Availability{true, "", "test-only"}; });
 PRIMBENCH_REGISTER("fault.crash", Fault<FaultKind::segv>);
 PRIMBENCH_REGISTER("fault.hang", Fault<FaultKind::hang>);

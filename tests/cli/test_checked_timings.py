@@ -1,0 +1,117 @@
+"""A timing is kept only if the timed loop produced the result and could be true; `primbench
+validate` by default catches the bugs real implementations have.
+
+The bug.* implementations of the test plugin (tests/plugins/broken.cpp) each have one: the
+validation bugs must be caught by `primbench validate` with its default selectors (the
+conformance sweep), the timed-loop and clock bugs by `primbench run`.
+
+Needs PRIMBENCH_BIN and PRIMBENCH_BROKEN_PLUGIN (ctest sets both). PRIMBENCH_FULL_SWEEP=1 (the
+release build) runs the whole default sweep; otherwise (sanitizer builds, several times slower)
+its block- and vector-edge counts only, where each of these bugs already shows.
+"""
+import json
+import os
+import subprocess
+import tempfile
+import unittest
+
+BIN = os.environ.get("PRIMBENCH_BIN", "build/release/bench/primbench")
+PLUGIN = os.environ.get("PRIMBENCH_BROKEN_PLUGIN", "build/release/tests/libprimbench_broken.so")
+FULL_SWEEP = os.environ.get("PRIMBENCH_FULL_SWEEP") == "1"
+SMALL_COUNTS = "0,1,2,3,7,8,9,15,16,17,63,64,65,1000,1027"
+
+VALIDATION_BUGS = ["bug.root_skipped_unless_zero", "bug.wrong_at_last_root", "bug.wrong_for_odd_ranks",
+                   "bug.no_vector_tail", "bug.half_width", "bug.writes_at_count_zero", "bug.unsigned_min_max",
+                   "bug.f64_sum_in_f32"]
+CLOCK_BUGS = {"bug.clock_negative", "bug.clock_zero", "bug.clock_nan", "bug.clock_inf", "bug.clock_femtosecond",
+              "bug.clock_1e30_s"}
+
+
+def primbench(*args, timeout=1800):
+    return subprocess.run([BIN, *args], capture_output=True, text=True, timeout=timeout)
+
+
+class DefaultValidateCatchesRealBugs(unittest.TestCase):
+    def test_each_bug_fails_the_default_sweep_and_correct_implementations_pass_it(self):
+        impls = ",".join(VALIDATION_BUGS + ["seq.ref"])
+        extra = [] if FULL_SWEEP else ["--count", SMALL_COUNTS]
+        r = primbench("validate", "--plugin", PLUGIN, "--impl", impls, "--quiet", *extra)
+        self.assertEqual(r.returncode, 1, r.stderr[-3000:])
+        r = primbench("validate", "--plugin", PLUGIN, "--impl", impls, *extra)
+        failed = {line.split("/")[1] for line in r.stdout.splitlines() if "FAILED" in line}
+        for bug in VALIDATION_BUGS:
+            self.assertIn(bug, failed, f"the default validate sweep did not catch {bug}")
+        self.assertNotIn("seq.ref", failed)
+
+    def test_the_sweep_has_every_dtype_op_odd_and_prime_ranks_three_roots_and_edge_counts(self):
+        r = primbench("validate", "--impl", "seq.ref", "--count", "0,9")
+        self.assertEqual(r.returncode, 0, r.stderr[-2000:])
+        names = [line.split()[0] for line in r.stdout.splitlines()[1:] if line.strip()]
+        for part in ("/i32/", "/i64/", "/f32/", "/f64/", "/sum/", "/prod/", "/min/", "/max/", "ranks:3/", "ranks:5/",
+                     "ranks:5/count:9/root:0", "ranks:5/count:9/root:2", "ranks:5/count:9/root:4", "count:0/"):
+            self.assertTrue(any(part in n for n in names), f"no benchmark with {part!r} in the sweep")
+        self.assertEqual(len(names), len(set(names)), "a benchmark planned twice")
+
+
+class TimedLoopAndClock(unittest.TestCase):
+    """`run` keeps no timing of a lazy, caching, intermittent or lying implementation."""
+
+    def run_bug(self, impl, *extra):
+        with tempfile.TemporaryDirectory() as d:
+            out = os.path.join(d, "r.json")
+            r = primbench("run", "--plugin", PLUGIN, "--impl", f"seq.ref,{impl}", "--primitive", "gather",
+                          "--ranks", "2", "--count", "1K", "--repetitions", "3", "--quiet", "--out", out, *extra,
+                          timeout=300)
+            with open(out) as f:
+                doc = json.load(f)
+        return r, doc
+
+    def assert_no_timing(self, impl, reason, *extra):
+        r, doc = self.run_bug(impl, *extra)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        entries = [b for b in doc["benchmarks"] if b["impl"] == impl]
+        self.assertEqual(len(entries), 1, entries)
+        self.assertTrue(entries[0]["error_occurred"])
+        self.assertEqual(entries[0]["validation"], "failed")
+        self.assertIn(reason, entries[0]["error_message"])
+        self.assertEqual(entries[0]["real_time"], 0.0)  # no time survives
+        ok = [b for b in doc["benchmarks"] if b["impl"] == "seq.ref"]
+        self.assertTrue(ok and not any(b.get("error_occurred") for b in ok))
+        return entries[0]["error_message"]
+
+    def test_a_lazy_timed_loop_is_caught_by_the_last_iteration(self):
+        self.assert_no_timing("bug.lazy", "(the last, on fresh inputs)")
+
+    def test_a_cached_result_is_caught_by_fresh_inputs(self):
+        self.assert_no_timing("bug.caching", "(the last, on fresh inputs)")
+
+    def test_an_implementation_wrong_on_10_percent_of_calls_is_caught(self):
+        # 200 sampled checks: caught but for a chance of 0.9^200 (~1e-9), so the test is
+        # deterministic in practice; the default 48 give 0.9^52 (README).
+        self.assert_no_timing("bug.intermittent", "validation failed", "--check-iterations", "200")
+
+    def test_every_lying_clock_is_an_implausible_timing(self):
+        for impl in sorted(CLOCK_BUGS):
+            with self.subTest(impl=impl):
+                self.assert_no_timing(impl, "implausible timing")
+
+    def test_correct_runs_say_how_many_timed_iterations_were_checked(self):
+        r, doc = self.run_bug("thread.flat")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        last = [b for b in doc["benchmarks"] if b["run_type"] == "iteration" and b["repetition_index"] == 2]
+        for b in last:
+            self.assertGreaterEqual(b["checked_iterations"], 1, b["name"])  # the last one at least
+
+
+class FailuresReportTheirFirstElement(unittest.TestCase):
+    def test_a_wrong_large_result_names_its_first_element_and_counts_the_rest(self):
+        r = primbench("validate", "--plugin", PLUGIN, "--impl", "broken.partial_write", "--primitive", "gather",
+                      "--dtype", "f32", "--ranks", "2", "--count", "4M", "--root", "0", "--check", "exact")
+        self.assertEqual(r.returncode, 1, r.stderr)
+        row = [line for line in r.stdout.splitlines() if "FAILED" in line][0]
+        self.assertIn("element 2097152", row)  # the first one partial_write leaves out
+        self.assertIn("; 4194304 wrong", row)
+
+
+if __name__ == "__main__":
+    unittest.main()
