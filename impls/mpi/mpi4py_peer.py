@@ -368,7 +368,9 @@ def parse(argv):
     ap.add_argument("--min-time", type=float, default=0.05)
     ap.add_argument("--warmup", type=float, default=0.01)
     ap.add_argument("--cache", default="hot", choices=("hot", "cold"))
-    ap.add_argument("--ceilings", default="0,0")
+    ap.add_argument("--ceilings", default="0,0")  # READ,COPY[,CACHE]
+    ap.add_argument("--check-iterations", type=int, default=48,
+                    help="accepted for primbench's sake: the peer checks its result after the timed loop only")
     ap.add_argument("--out", default="")
     ap.add_argument("--quiet", action="store_true")
     ap.add_argument("--validate-only", action="store_true", help="validation rounds only, no timing")
@@ -414,8 +416,8 @@ def main(argv):
     try:
         opts = parse(argv)
         ceilings = [float(x) for x in opts.ceilings.split(",")]
-        if opts.validate < 1 or opts.repetitions < 1 or len(ceilings) != 2:
-            raise Usage("--validate and --repetitions must be at least 1; --ceilings is READ,COPY")
+        if opts.validate < 1 or opts.repetitions < 1 or len(ceilings) not in (2, 3):
+            raise Usage("--validate and --repetitions must be at least 1; --ceilings is READ,COPY[,CACHE]")
         todo = plan(opts, P)
         if opts.only:
             with open(opts.only) as f:
