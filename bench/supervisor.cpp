@@ -227,7 +227,10 @@ volatile sig_atomic_t g_signal = 0;
 volatile sig_atomic_t g_signal_from = 0;  // the sender's pid
 
 void on_signal(int sig, siginfo_t* info, void*) {
-  if (!g_signal) g_signal = sig, g_signal_from = info ? info->si_pid : 0;
+  if (!g_signal) {
+    g_signal_from = info ? info->si_pid : 0;
+    g_signal = sig;
+  }
   const int saved = errno;
   const char c = static_cast<char>(sig);
   [[maybe_unused]] ssize_t w = ::write(g_signal_pipe[1], &c, 1);
