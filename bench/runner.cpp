@@ -98,65 +98,64 @@ void body(benchmark::State& state, Bench& b) {
   const std::size_t local = c.local_ranks().size();
   std::vector<double> seconds(local), rank_total(local, 0.0), iterations;
   iterations.reserve(1 << 16);
-  auto stop = [&](std::string why, bool wrong) {
-    b.failure = std::move(why), b.wrong = wrong;
-    state.SkipWithError(b.failure.c_str());
+  // A failure ends the measuring, not Google Benchmark's loop: the remaining iterations (and
+  // repetitions) pass as nothing, since SkipWithError in some repetitions and not others
+  // crashes its statistics (ComputeStats, Debian's 1.7.1). Their entries are dropped anyway.
+  auto stop = [&](std::string why, bool wrong) { b.failure = std::move(why), b.wrong = wrong; };
+  auto iteration = [&] {
+    // Outside the window: the last iteration runs on fresh inputs (a cached result is then
+    // wrong) into poisoned outputs (a lazy loop leaves the poison); sampled ones into
+    // poisoned outputs (an intermittent error is seen).
+    const std::int64_t i = b.iteration++;
+    const bool last = i == b.total - 1, check = last || sampled(b, i);
+    const std::uint64_t seed = last ? b.seed + 1 : b.seed;
+    const double check_start = now_seconds();
+    validate::Spots spots;
+    if (last) validate::prepare(c, mode, seed);
+    else if (check) spots = validate::poison(c, validate::mix(b.seed + static_cast<std::uint64_t>(i)), 256);
+    double check_time = now_seconds() - check_start;
+    if (b.opts->cold) c.flush_caches();
+    std::fill(seconds.begin(), seconds.end(), -1.0);
+    c.run(seconds);
+    // A time that is not a finite positive number becomes infinite here, so every rank sees it.
+    double mine = 0;
+    for (double s : seconds) mine = std::max(mine, s > 0 && std::isfinite(s) ? s : HUGE_VAL);
+    const double t = w.max(mine);
+    if (!std::isfinite(t) || t < 1e-9 || t > b.opts->timeout) {
+      double shown = 0;
+      for (double s : seconds) shown = !(s > 0 && std::isfinite(s)) || s < 1e-9 || s > b.opts->timeout ? s : shown;
+      return stop(fmt::format("implausible timing: iteration {} took {:g} s as the implementation measured it (a time must "
+                              "be positive, finite, at least 1 ns and below --timeout)", i, std::isfinite(t) ? t : shown), true);
+    }
+    if (const double GBps = b.traffic.memory / t / 1e9; b.traffic.memory > 0 && GBps > b.plausible_GBps)
+      return stop(fmt::format("implausible timing: iteration {} took {:g} s, {:.4g} GB/s of memory traffic, more than twice "
+                              "this machine's fastest measured copy ({:.4g} GB/s)", i, t, GBps, b.plausible_GBps / 2), true);
+    state.SetIterationTime(t);
+    iterations.push_back(t);
+    for (std::size_t k = 0; k < local; ++k) rank_total[k] += seconds[k];
+    if (!check) return;
+    ++b.checked;
+    const double t0 = now_seconds();
+    std::string error = validate::check(c, mode, seed, last ? nullptr : &spots);
+    check_time += now_seconds() - t0;
+    if (!last) b.spent = w.max(b.spent + check_time);  // the same on every rank, as the decisions
+    if (error = w.first_error(error); !error.empty())
+      stop(fmt::format("validation failed in timed iteration {} of {}{}: {} {}", i + 1, b.total,
+                       last ? " (the last, on fresh inputs)" : "", b.impl, error), true);
   };
-  try {
-    for (auto _ : state) {
-      // Outside the window: the last iteration runs on fresh inputs (a cached result is then
-      // wrong) into poisoned outputs (a lazy loop leaves the poison); sampled ones into
-      // poisoned outputs (an intermittent error is seen).
-      const std::int64_t i = b.iteration++;
-      const bool last = i == b.total - 1, check = last || sampled(b, i);
-      const std::uint64_t seed = last ? b.seed + 1 : b.seed;
-      const double check_start = now_seconds();
-      validate::Spots spots;
-      if (last) validate::prepare(c, mode, seed);
-      else if (check) spots = validate::poison(c, validate::mix(b.seed + static_cast<std::uint64_t>(i)), 256);
-      double check_time = now_seconds() - check_start;
-      if (b.opts->cold) c.flush_caches();
-      std::fill(seconds.begin(), seconds.end(), -1.0);
-      c.run(seconds);
-      // A time that is not a finite positive number becomes infinite here, so every rank sees it.
-      double mine = 0;
-      for (double s : seconds) mine = std::max(mine, s > 0 && std::isfinite(s) ? s : HUGE_VAL);
-      const double t = w.max(mine);
-      if (!std::isfinite(t) || t < 1e-9 || t > b.opts->timeout) {
-        double shown = 0;
-        for (double s : seconds) shown = !(s > 0 && std::isfinite(s)) || s < 1e-9 || s > b.opts->timeout ? s : shown;
-        stop(fmt::format("implausible timing: iteration {} took {:g} s as the implementation measured it (a time must be "
-                         "positive, finite, at least 1 ns and below --timeout)", i, std::isfinite(t) ? t : shown), true);
-        break;
-      }
-      if (const double GBps = b.traffic.memory / t / 1e9; b.traffic.memory > 0 && GBps > b.plausible_GBps) {
-        stop(fmt::format("implausible timing: iteration {} took {:g} s, {:.4g} GB/s of memory traffic, more than twice "
-                         "this machine's fastest measured copy ({:.4g} GB/s)", i, t, GBps, b.plausible_GBps / 2), true);
-        break;
-      }
-      state.SetIterationTime(t);
-      iterations.push_back(t);
-      for (std::size_t k = 0; k < local; ++k) rank_total[k] += seconds[k];
-      if (check) {
-        ++b.checked;
-        const double t0 = now_seconds();
-        std::string error = validate::check(c, mode, seed, last ? nullptr : &spots);
-        check_time += now_seconds() - t0;
-        if (!last) b.spent = w.max(b.spent + check_time);  // the same on every rank, as the decisions
-        if (error = w.first_error(error); !error.empty()) {
-          stop(fmt::format("validation failed in timed iteration {} of {}{}: {} {}", i + 1, b.total,
-                           last ? " (the last, on fresh inputs)" : "", b.impl, error), true);
-          break;
-        }
+  for (auto _ : state) {
+    if (b.failure.empty()) {
+      try {
+        iteration();
+      } catch (const std::bad_alloc&) {
+        stop("std::bad_alloc thrown by the implementation during the timed loop", false);
+      } catch (const std::exception& e) {
+        stop(std::string("exception: ") + e.what(), false);
       }
     }
-  } catch (const std::bad_alloc&) {
-    stop("std::bad_alloc thrown by the implementation during the timed loop", false);
-    return;
-  } catch (const std::exception& e) {
-    stop(std::string("exception: ") + e.what(), false);
-    return;
+    if (!b.failure.empty()) state.SetIterationTime(1e-9);
   }
+  if (!b.failure.empty()) return;
   const double iters = static_cast<double>(iterations.size());
   if (iters == 0) return;
   const double mean = std::accumulate(iterations.begin(), iterations.end(), 0.0) / iters;
