@@ -73,15 +73,18 @@ class TimedLoopAndClock(unittest.TestCase):
         self.assertEqual(len(entries), 1, entries)
         self.assertTrue(entries[0]["error_occurred"])
         self.assertEqual(entries[0]["validation"], "failed")
-        self.assertIn(reason, entries[0]["error_message"])
+        reasons = reason if isinstance(reason, tuple) else (reason,)
+        self.assertTrue(any(x in entries[0]["error_message"] for x in reasons), entries[0]["error_message"])
         self.assertEqual(entries[0]["real_time"], 0.0)  # no time survives
         ok = [b for b in doc["benchmarks"] if b["impl"] == "seq.ref"]
         self.assertTrue(ok and not any(b.get("error_occurred") for b in ok))
         return entries[0]["error_message"]
 
     def test_a_lazy_timed_loop_is_caught(self):
-        # by the first sampled iteration, or at the latest by the last one
-        self.assert_no_timing("bug.lazy", "validation failed in timed iteration")
+        # by the first sampled iteration, or at the latest by the last one; or, where doing
+        # nothing is faster than the cache copy measured at start (sanitized builds measure a
+        # slow one), as an implausible timing even before
+        self.assert_no_timing("bug.lazy", ("validation failed in timed iteration", "implausible timing"))
 
     def test_a_cached_result_is_caught_by_fresh_inputs(self):
         self.assert_no_timing("bug.caching", "(the last, on fresh inputs)")
