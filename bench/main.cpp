@@ -33,12 +33,6 @@ std::string joined(int argc, char** argv) {
   return s;
 }
 
-std::string joined(const std::vector<std::string>& items) {
-  std::string s;
-  for (const auto& i : items) s += (s.empty() ? "" : ", ") + i;
-  return s;
-}
-
 // An error already printed by a child process.
 struct Reported {};
 

@@ -1,6 +1,5 @@
 #include "resume.hpp"
 
-#include "runner.hpp"
 
 #include <cerrno>
 #include <cstring>

@@ -76,13 +76,13 @@ struct Bench {
   Traffic traffic;
   double plausible_GBps;       // memory traffic faster than this cannot be true
   std::uint64_t seed;          // of the inputs the timed loop runs on
-  std::int64_t total;          // timed iterations over all repetitions
-  std::uint64_t sample_below;  // an iteration is checked when its hash is below this
-  double budget;               // seconds the sampled checks may take in all
+  std::int64_t total = 0;      // timed iterations over all repetitions
+  std::uint64_t sample_below = 0;  // an iteration is checked when its hash is below this
+  double budget = 0;           // seconds the sampled checks may take in all
   double spent = 0;            // seconds they took so far, the slowest rank's (agreed at each check)
   std::int64_t iteration = 0;  // over all repetitions
   int checked = 0;             // iterations checked so far
-  std::string failure;         // an exception, a wrong result or an implausible time in the loop
+  std::string failure{};       // an exception, a wrong result or an implausible time in the loop
   bool wrong = false;          // the failure is a wrong result or an implausible time
 };
 
@@ -260,13 +260,6 @@ json error_entry(const Planned& pl, const std::string& message) {
               {"error_occurred", true}, {"error_message", message}};
 }
 
-std::string benchmark_name(std::string run_name) {
-  constexpr std::string_view suffix = "/manual_time";
-  if (run_name.size() >= suffix.size() && run_name.compare(run_name.size() - suffix.size(), suffix.size(), suffix) == 0)
-    run_name.resize(run_name.size() - suffix.size());
-  return run_name;
-}
-
 // Repetitions go to Google Benchmark as its own flag, so they stay out of the names.
 void configure_google_benchmark(const RunOptions& opts) {
   static std::vector<std::string> args;
@@ -350,8 +343,10 @@ void execute(const std::vector<Planned>& plan, const RunOptions& opts, const Sin
       if (!error.empty()) failure = "validation failed: " + pl.impl->name + " " + error, validation_failed = true;
       if (opts.timing && failure.empty()) {
         // The warm-up and the timed loop run on the last validation round's inputs and result.
-        Bench bench{pl.impl->name, c.get(), &opts, traffic(pl.problem, c->memory(), ceilings), plausible_GBps(c->memory(), ceilings),
-                    opts.seed + static_cast<std::uint64_t>(opts.validate_rounds) - 1, 0, 0, 0};
+        Bench bench{.impl = pl.impl->name, .collective = c.get(), .opts = &opts,
+                    .traffic = traffic(pl.problem, c->memory(), ceilings),
+                    .plausible_GBps = plausible_GBps(c->memory(), ceilings),
+                    .seed = opts.seed + static_cast<std::uint64_t>(opts.validate_rounds) - 1};
         enter("warm-up");
         entries = run_one_gb(pl, bench, opts, &gb_context, [&](std::int64_t iterations) {
           // Up to --check-iterations sampled over the loop, while all the sampled checks of

@@ -50,7 +50,4 @@ nlohmann::json error_entry(const Planned& pl, const std::string& message);
 // validation is "passed", "failed" (a wrong result) or "error" (it could not finish).
 void label(nlohmann::json& entries, const Planned& pl, const std::string& validation);
 
-// A benchmark's name from Google Benchmark's run name: `<name>/manual_time` without the suffix.
-std::string benchmark_name(std::string run_name);
-
 }  // namespace primbench

@@ -107,6 +107,13 @@ bool glob_match(const std::string& pattern, const std::string& text) {
   return p == pattern.size();
 }
 
+std::string benchmark_name(std::string run_name) {
+  constexpr std::string_view suffix = "/manual_time";
+  if (run_name.size() >= suffix.size() && run_name.compare(run_name.size() - suffix.size(), suffix.size(), suffix) == 0)
+    run_name.resize(run_name.size() - suffix.size());
+  return run_name;
+}
+
 std::string benchmark_name(const Implementation& impl, const Problem& p) {
   std::string s = std::string(name(p.primitive)) + "/" + impl.name + "/" + std::string(name(p.dtype));
   if (p.primitive == Primitive::reduce) s += "/" + std::string(name(p.op));

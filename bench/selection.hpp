@@ -49,6 +49,8 @@ std::vector<Planned> plan(const Selection& s, Registry& registry,
                           std::vector<std::string>* unavailable = nullptr);
 
 std::string benchmark_name(const Implementation& impl, const Problem& p);
+// A benchmark's name from Google Benchmark's run name: `<name>/manual_time` without the suffix.
+std::string benchmark_name(std::string run_name);
 
 // Bytes a problem allocates on all ranks, guards and staging included (for the memory check).
 std::size_t footprint(const Problem& p);
