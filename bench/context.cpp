@@ -2,7 +2,10 @@
 
 #include <unistd.h>
 
+#include <benchmark/benchmark.h>
+
 #include <fstream>
+#include <sstream>
 
 #include "ceilings.hpp"
 #include "primbench/primbench.hpp"
@@ -67,6 +70,19 @@ nlohmann::json primbench_context(const std::string& command_line, const Ceilings
           {"hosts", hosts},
           {"ceilings", ceil},
           {"backends", backends}};
+}
+
+nlohmann::json google_benchmark_context() {
+  using Context = benchmark::BenchmarkReporter::Context;
+  if (!Context::executable_name) Context::executable_name = "primbench";
+  std::ostringstream out, err;
+  benchmark::JSONReporter reporter;
+  reporter.SetOutputStream(&out);
+  reporter.SetErrorStream(&err);
+  reporter.ReportContext(Context());
+  reporter.Finalize();
+  const nlohmann::json doc = nlohmann::json::parse(out.str(), nullptr, false);
+  return doc.is_object() && doc.contains("context") ? doc["context"] : nlohmann::json::object();
 }
 
 }  // namespace primbench

@@ -21,4 +21,9 @@ Ceilings measure_ceilings(const RunOptions& opts, bool leader);
 
 nlohmann::json primbench_context(const std::string& command_line, const Ceilings& ceilings);
 
+// Google Benchmark's own context for this machine (date, host_name, num_cpus, mhz_per_cpu,
+// caches, load_avg, library_build_type, …), written by its JSONReporter without timing anything:
+// every results file carries it, whatever ran or failed.
+nlohmann::json google_benchmark_context();
+
 }  // namespace primbench

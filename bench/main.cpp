@@ -1,4 +1,4 @@
-// primbench: one entry point. list | run | validate here; report, compare and history are the
+// primbench: one entry point. list | run | validate here; report, export, compare and history are the
 // Python tools in reports/ and ci/, run with Debian's python3.
 #include <dlfcn.h>
 #include <fcntl.h>
@@ -191,6 +191,7 @@ int main_impl(int argc, char** argv) {
     if (cmd == "report") return exec_python("reports/report.py", argc, argv);
     if (cmd == "compare") return exec_python("ci/compare.py", argc, argv);
     if (cmd == "history") return exec_python("ci/history.py", argc, argv);
+    if (cmd == "export") return exec_python("reports/export.py", argc, argv);
   }
 
   CLI::App app{"primbench: validated benchmarks of gather, scatter and reduce across backends"};
@@ -233,6 +234,9 @@ int main_impl(int argc, char** argv) {
   run_cmd->add_option("--warmup", opts.warmup, "wall seconds of untimed warm-up runs, at least one (default 0.01)");
   run_cmd->add_option("--cache", cache, "hot (default) or cold (caches flushed before every iteration)");
   run_cmd->add_option("--out", opts.out, "JSON results file (default primbench.json)");
+  run_cmd->add_flag("--aggregates-only", opts.aggregates_only,
+                    "write only the mean/median/stddev/cv entries of a benchmark with repetitions (Google Benchmark's "
+                    "--benchmark_report_aggregates_only); errors are always written");
   run_cmd->add_flag("--resume", opts.resume, "keep the passing results already in --out; run only the failed and missing");
   run_cmd->add_option("--ceilings", ceilings, "READ,COPY[,CACHE] host ceilings in GB/s instead of measuring them");
   run_cmd->add_option("--check-iterations", opts.check_iterations,

@@ -178,6 +178,9 @@ void body(benchmark::State& state, Bench& b) {
   k["t_p50"] = percentile(iterations, 0.50);
   k["t_p99"] = percentile(iterations, 0.99);
   k["checked_iterations"] = b.checked;  // so far, over this and the earlier repetitions
+  // bytes_per_second: the bytes the collective moves over the measured (manual) time, which is
+  // what Google Benchmark divides a rate by; the field Conbench and others track.
+  state.SetBytesProcessed(static_cast<std::int64_t>(t.bytes) * state.iterations());
 }
 
 // Warm-up that also sets the iteration count: runs the collective for at least --warmup
@@ -204,7 +207,7 @@ std::int64_t warm_up_and_count(Collective& c, const RunOptions& opts) {
 }
 
 template <class Timing>
-json run_one_gb(const Planned& pl, Bench& bench, const RunOptions& opts, json* gb_context, Timing&& timing) {
+json run_one_gb(const Planned& pl, Bench& bench, const RunOptions& opts, Timing&& timing) {
   const std::int64_t iterations = warm_up_and_count(*bench.collective, opts);
   timing(iterations);
   benchmark::ClearRegisteredBenchmarks();
@@ -224,7 +227,6 @@ json run_one_gb(const Planned& pl, Bench& bench, const RunOptions& opts, json* g
   static const std::regex dangling(R"(,(\n\s*\}))");
   text = std::regex_replace(text, dangling, "$1");
   json doc = json::parse(text);
-  if (gb_context && gb_context->is_null() && doc.contains("context")) *gb_context = doc["context"];
   // The count is a measurement setting, not part of the benchmark's identity: names stay
   // <primitive>/<impl>/.../root:<r>/manual_time across runs and machines.
   const std::string suffix = "/iterations:" + std::to_string(iterations);
@@ -319,13 +321,11 @@ void execute(const std::vector<Planned>& plan, const RunOptions& opts, const Sin
   };
   Ceilings ceilings;
   if (opts.timing) ceilings = measure_ceilings(opts, leader);
-  note({{"worker", primbench_context(opts.command_line, ceilings)}});
+  note({{"worker", primbench_context(opts.command_line, ceilings)}, {"context", google_benchmark_context()}});
   std::optional<Watchdog> watchdog;
   if (!opts.supervised) watchdog.emplace(opts.timeout, sink);
   const double run_start = now_seconds();
   double checks_spent = 0;  // seconds of sampled checks in this run so far
-  json gb_context;
-  bool context_sent = false;  // Google Benchmark's context goes with the first timed benchmark
   for (const Planned& pl : plan) {
     note({{"start", pl.name}});
     if (watchdog) watchdog->arm(pl.name);
@@ -348,7 +348,7 @@ void execute(const std::vector<Planned>& plan, const RunOptions& opts, const Sin
                     .plausible_GBps = plausible_GBps(c->memory(), ceilings),
                     .seed = opts.seed + static_cast<std::uint64_t>(opts.validate_rounds) - 1};
         enter("warm-up");
-        entries = run_one_gb(pl, bench, opts, &gb_context, [&](std::int64_t iterations) {
+        entries = run_one_gb(pl, bench, opts, [&](std::int64_t iterations) {
           // Up to --check-iterations sampled over the loop, while all the sampled checks of
           // this run cost less than 5 % of its time: the few iterations of a large count leave
           // room for the many of the small ones.
@@ -378,7 +378,6 @@ void execute(const std::vector<Planned>& plan, const RunOptions& opts, const Sin
     label(entries, pl, status);
     json done = {{"done", pl.name}, {"entries", std::move(entries)}, {"status", status}};
     if (!failure.empty()) done["failure"] = failure;
-    if (!gb_context.is_null() && !context_sent) done["context"] = gb_context, context_sent = true;
     note(done);
   }
   note({{"finished", true}});

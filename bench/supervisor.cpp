@@ -164,21 +164,29 @@ class Results {
   void set_ceilings(const Ceilings& c) { ceilings_ = c; }
   void add(const json& done) {
     const json& entries = done["entries"];
+    const bool aggregated = std::any_of(entries.begin(), entries.end(), [](const json& e) { return e.value("run_type", "") == "aggregate"; });
     for (json e : entries) {
+      if (opts_.aggregates_only && aggregated && e.value("run_type", "") != "aggregate") continue;
       e["family_index"] = family_;
       e["per_family_instance_index"] = 0;
       benchmarks_.push_back(std::move(e));
     }
     ++family_;
     status_ = std::max(status_, status_of(done.value("status", "error")));
-    if (done.contains("context") && !fresh_context_) gb_context_ = done["context"], fresh_context_ = true;
+  }
+  // Google Benchmark's context from a worker or the first MPI rank: that of the machine that ran.
+  void context(const json& c) {
+    if (!fresh_context_ && c.is_object() && !c.empty()) gb_context_ = c, fresh_context_ = true;
   }
   void launched(json launch) { launches_.push_back(std::move(launch)); }
   int status() const { return status_; }
   std::size_t size() const { return family_; }
 
   std::string text() const {
-    json c = gb_context_.is_null() ? json::object() : gb_context_;
+    // This process's own fills in what no worker said (nothing started, a peer without Google
+    // Benchmark, a resumed file from an older primbench).
+    json c = own_context_;
+    if (gb_context_.is_object()) c.update(gb_context_);
     c["primbench"] = primbench_context(opts_.command_line, ceilings_);
     if (!launches_.empty())
       c["primbench"]["launched"] = {{"mpi_library", registry().availability("mpi").version}, {"launches", launches_}};
@@ -191,6 +199,7 @@ class Results {
   Ceilings ceilings_;
   json benchmarks_;
   json gb_context_;
+  const json own_context_ = google_benchmark_context();
   json launches_ = json::array();
   bool fresh_context_ = false;  // Google Benchmark's context from this run, not the resumed one
   std::size_t family_ = 0;
@@ -542,6 +551,7 @@ class Supervisor {
       auto handle = [&](const json& line) {
         try {
           if (line.contains("worker")) worker_context = line["worker"];
+          if (line.contains("context")) results_.context(line["context"]);
           if (line.contains("start")) {
             current = line["start"].get<std::string>(), phase.clear(), started = true, progress = now_seconds();
             console_.starting(done_, current);
@@ -861,6 +871,7 @@ int run_in_mpi_job(const std::vector<Planned>& requested, const RunOptions& opts
   try {
     execute(resumed.todo, o, [&](const json& line) {
       if (journal) journal->append(line);
+      if (line.contains("context")) results.context(line["context"]);
       if (line.contains("start")) console.starting(results.size(), line["start"].get<std::string>());
       if (line.contains("done")) {
         results.add(line);

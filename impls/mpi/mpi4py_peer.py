@@ -313,19 +313,21 @@ def entries(impl, p, reps, tr, family):
         counters = {"ranks": float(p["ranks"]), "count": float(p["count"]), "root": float(p["root"]),
                     "bytes": float(tr["bytes"]), "algbw": algbw, "busbw": algbw * tr["bus"], "membw": membw,
                     "peak_fraction": membw / tr["ceiling"] if tr["ceiling"] > 0 else 0.0,
+                    "bytes_per_second": tr["bytes"] / mean if mean > 0 else 0.0,
                     **{k: r[k] for k in ("t_rank_min", "t_rank_avg", "t_rank_max", "t_p50", "t_p99")}}
         rows.append({"name": name, "family_index": family, "per_family_instance_index": 0, "run_name": name,
                      "run_type": "iteration", "repetitions": len(reps), "repetition_index": i, "threads": 1,
                      "iterations": r["iterations"], "real_time": mean * 1e9, "cpu_time": mean * 1e9,
                      "time_unit": "ns", **counters, **labels(impl, p, False)})
     if len(reps) > 1:
+        repetitions = list(rows)  # the aggregates are over these alone, never over earlier aggregates
         keys = ["real_time", "cpu_time"] + [k for k in rows[0] if isinstance(rows[0][k], float) and k not in ("real_time", "cpu_time")]
         for agg in ("mean", "median", "stddev", "cv"):
             e = {"name": f"{name}_{agg}", "family_index": family, "per_family_instance_index": 0, "run_name": name,
                  "run_type": "aggregate", "repetitions": len(reps), "threads": 1, "aggregate_name": agg,
                  "aggregate_unit": "percentage" if agg == "cv" else "time", "iterations": len(reps), "time_unit": "ns"}
             for k in keys:
-                v = np.array([row[k] for row in rows], dtype=np.float64)
+                v = np.array([row[k] for row in repetitions], dtype=np.float64)
                 m, sd = float(v.mean()), float(v.std(ddof=1))
                 val = {"mean": m, "median": float(np.median(v)), "stddev": sd, "cv": sd / m if m != 0 else None}[agg]
                 if val is not None:  # Google Benchmark's undefined cv is left out, as the runner does

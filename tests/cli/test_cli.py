@@ -16,6 +16,11 @@ COMPARE = "/usr/share/benchmark/compare.py"
 FAST = ["--min-time", "0.002", "--warmup", "0", "--repetitions", "2", "--ceilings", "20,10", "--quiet"]
 
 
+def repeated(n):
+    """FAST with n repetitions."""
+    return [str(n) if a == "2" and FAST[i - 1] == "--repetitions" else a for i, a in enumerate(FAST)]
+
+
 def primbench(*args, timeout=120):
     return subprocess.run([BIN, *args], capture_output=True, text=True, timeout=timeout)
 
@@ -152,6 +157,75 @@ class Runs(unittest.TestCase):
         r = primbench("validate", "--plugin", PLUGIN, "--impl", "broken.one_ulp", "--primitive", "reduce",
                       "--ranks", "2", "--count", "3", "--quiet")
         self.assertEqual(r.returncode, 1)
+
+
+GB_CONTEXT = ("date", "host_name", "executable", "num_cpus", "mhz_per_cpu", "cpu_scaling_enabled", "caches",
+              "load_avg", "library_build_type")
+
+
+class Dashboards(unittest.TestCase):
+    """What dashboards read: Google Benchmark's full context, bytes_per_second, aggregates-only files."""
+
+    def setUp(self):
+        self.dir = tempfile.TemporaryDirectory()
+        self.out = os.path.join(self.dir.name, "r.json")
+
+    def tearDown(self):
+        self.dir.cleanup()
+
+    def load(self):
+        with open(self.out) as f:
+            return json.load(f)
+
+    def assert_full_context(self, doc):
+        ctx = doc["context"]
+        for key in GB_CONTEXT:
+            self.assertIn(key, ctx)
+        self.assertGreater(ctx["num_cpus"], 0)
+        self.assertTrue(ctx["caches"] and all("size" in c and "level" in c for c in ctx["caches"]), ctx["caches"])
+        self.assertIn("primbench", ctx)
+
+    def test_every_file_carries_google_benchmarks_context_even_when_nothing_was_timed(self):
+        r = primbench("run", "--impl", "seq.ref", "--ranks", "2", "--count", "8", "--out", self.out, *FAST)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assert_full_context(self.load())
+        r = primbench("run", "--plugin", PLUGIN, "--impl", "broken.wrong_order", "--primitive", "gather",
+                      "--ranks", "2", "--count", "4", "--out", self.out, *FAST)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        doc = self.load()
+        self.assertTrue(all(b["error_occurred"] for b in doc["benchmarks"]))
+        self.assert_full_context(doc)
+
+    def test_bytes_per_second_is_the_bytes_moved_over_the_measured_time(self):
+        r = primbench("run", "--impl", "seq.ref,thread.flat", "--ranks", "2", "--count", "1,4K",
+                      "--out", self.out, *repeated(3))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        iterations = [b for b in self.load()["benchmarks"] if b["run_type"] == "iteration"]
+        self.assertTrue(iterations)
+        for b in iterations:
+            self.assertAlmostEqual(b["bytes_per_second"] / (b["bytes"] / (b["real_time"] * 1e-9)), 1.0, places=9)
+            self.assertAlmostEqual(b["bytes_per_second"] / 1e9, b["algbw"], delta=1e-9 * b["algbw"] + 1e-12)
+        medians = [b for b in self.load()["benchmarks"] if b.get("aggregate_name") == "median"]
+        self.assertTrue(medians and all(b["bytes_per_second"] > 0 for b in medians))
+
+    def test_aggregates_only_keeps_one_set_of_aggregates_per_benchmark_and_every_error(self):
+        r = primbench("run", "--plugin", PLUGIN, "--impl", "seq.ref,broken.wrong_order", "--primitive", "gather",
+                      "--ranks", "2", "--count", "4,64", "--out", self.out, "--aggregates-only", *repeated(3))
+        self.assertEqual(r.returncode, 1, r.stderr)
+        doc = self.load()
+        good = [b for b in doc["benchmarks"] if b["impl"] == "seq.ref"]
+        bad = [b for b in doc["benchmarks"] if b["impl"] == "broken.wrong_order"]
+        self.assertEqual(sorted(b["aggregate_name"] for b in good), sorted(["mean", "median", "stddev", "cv"] * 2))
+        self.assertTrue(all(b["run_type"] == "aggregate" for b in good))
+        self.assertEqual(len(bad), 2)
+        self.assertTrue(all(b["error_occurred"] and b["validation"] == "failed" for b in bad))
+        # The tools read it: the report renders, and compare says what it lacks rather than guessing.
+        rep = primbench("report", self.out, "-o", os.path.join(self.dir.name, "report"))
+        self.assertEqual(rep.returncode, 0, rep.stderr)
+        r = primbench("run", "--impl", "seq.ref", "--primitive", "gather", "--ranks", "2", "--count", "4",
+                      "--out", self.out, "--aggregates-only", *repeated(1))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual([b["run_type"] for b in self.load()["benchmarks"]], ["iteration"])  # no aggregates of one
 
 
 class Faults(unittest.TestCase):

@@ -6,6 +6,7 @@ of broken MPI implementations).
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import tempfile
 import time
@@ -34,6 +35,30 @@ def mpirun(np, *args, timeout=240):
 
 def names(doc):
     return {b["run_name"].removesuffix("/manual_time") for b in doc["benchmarks"]}
+
+
+def check_aggregates(test, doc):
+    """Recomputes every aggregate from its benchmark's repetitions, as Google Benchmark defines them."""
+    reps = {}
+    for b in doc["benchmarks"]:
+        if b["run_type"] == "iteration":
+            reps.setdefault(b["run_name"], []).append(b)
+    checked = 0
+    for a in (b for b in doc["benchmarks"] if b["run_type"] == "aggregate"):
+        rows = reps[a["run_name"]]
+        test.assertEqual(a["repetitions"], len(rows), a["name"])
+        for key, value in a.items():
+            if not isinstance(value, float) or key not in rows[0]:
+                continue
+            v = [r[key] for r in rows]
+            mean = statistics.fmean(v)
+            want = {"mean": mean, "median": statistics.median(v), "stddev": statistics.stdev(v),
+                    "cv": statistics.stdev(v) / mean if mean else None}[a["aggregate_name"]]
+            # Google Benchmark's stddev is sqrt(E[x^2] - E[x]^2): it cancels to within 1e-6 of the mean.
+            delta = {"stddev": 1e-6 * abs(mean), "cv": 1e-6}.get(a["aggregate_name"], 1e-9 * abs(want)) + 1e-12
+            test.assertAlmostEqual(value, want, delta=delta, msg=f"{a['name']} {key}")
+            checked += 1
+    test.assertGreater(checked, 0)
 
 
 class Case(unittest.TestCase):
@@ -96,6 +121,17 @@ class Semantics(Case):
         self.assertEqual(sum(launch["hosts"].values()), 2)
         self.assertIn("--ceilings", launch["command"])  # ranks reuse this run's measured ceilings
         self.assertTrue(ctx["backends"]["mpi"]["version"])
+        check_aggregates(self, doc)
+
+    def test_an_mpi_only_run_carries_the_ranks_google_benchmark_context(self):
+        p = primbench("run", "--impl", "mpi.native", "--ranks", "2", "--primitive", "gather", "--count", "8",
+                      "--repetitions", "1", "--min-time", "0.002", "--warmup", "0", "--out", self.out)
+        self.ok(p)
+        ctx = self.load()["context"]
+        for key in ("date", "host_name", "executable", "num_cpus", "mhz_per_cpu", "caches", "load_avg", "library_build_type"):
+            self.assertIn(key, ctx)
+        self.assertTrue(ctx["caches"])
+        self.assertIn("primbench", ctx["executable"])  # written by a rank, which is primbench too
 
 
 class Broken(Case):
@@ -226,7 +262,7 @@ class Peer(Case):
 
     def test_peer_in_the_same_json(self):
         p = primbench("run", "--impl", "mpi4py.*,mpi.native", "--ranks", "2", "--primitive", "gather,scatter,reduce",
-                      "--op", "sum,max", "--count", "0,100", "--root", "1", "--repetitions", "2", "--min-time", "0.002",
+                      "--op", "sum,max", "--count", "0,100", "--root", "1", "--repetitions", "3", "--min-time", "0.002",
                       "--warmup", "0", "--out", self.out)
         self.ok(p)
         doc = self.load()
@@ -242,6 +278,12 @@ class Peer(Case):
             self.assertIn(k, it)
         self.assertGreater(it["peak_fraction"], 0)  # the launcher passed the measured ceilings
         self.assertEqual({b.get("aggregate_name") for b in peer} - {None}, {"mean", "median", "stddev", "cv"})
+        check_aggregates(self, doc)  # the peer's and the C++ runner's alike
+        for b in (b for b in doc["benchmarks"] if b["run_type"] == "iteration" and b["bytes"] > 0):
+            self.assertAlmostEqual(b["bytes_per_second"], b["bytes"] / (b["real_time"] * 1e-9), delta=1e-6 * b["bytes_per_second"])
+        # Nothing of Google Benchmark ran in this process: the context is still complete.
+        for key in ("date", "host_name", "num_cpus", "mhz_per_cpu", "caches", "library_build_type"):
+            self.assertIn(key, doc["context"])
 
     def test_peer_validation_catches_wrong_results(self):
         # The peer's validator against itself: random-mode reduce at 3 ranks, and exact mode.
