@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <climits>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <stdexcept>
@@ -21,6 +22,36 @@ bool started_by_launcher() {
   for (const char* v : {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "PMI_SIZE"})
     if (std::getenv(v)) return true;
   return false;
+}
+
+int env_int(const char* name) {
+  const char* v = std::getenv(name);
+  if (!v || !*v) return -1;
+  char* end = nullptr;
+  const long n = std::strtol(v, &end, 10);
+  return *end == '\0' && n >= 0 && n <= INT_MAX ? static_cast<int>(n) : -1;
+}
+
+// How many processes the launcher says it started, and which one this is (-1: it does not say).
+// srun sets SLURM_STEP_NUM_TASKS for the tasks of a step, never in a batch script itself.
+struct Launched {
+  const char* variable = nullptr;
+  int size = -1, rank = -1;
+};
+Launched launched() {
+  for (auto [size, rank] : {std::pair{"OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_RANK"}, std::pair{"PMI_SIZE", "PMI_RANK"},
+                            std::pair{"SLURM_STEP_NUM_TASKS", "SLURM_PROCID"}})
+    if (env_int(size) >= 0) return {size, env_int(size), env_int(rank)};
+  return {};
+}
+
+// A launcher that started P processes which do not form one MPI world of P (an MPI library
+// that cannot speak to that launcher: P singletons; srun without --mpi) would give P separate
+// one-rank runs that each look complete. That is refused with one line, from the first task.
+[[noreturn]] void refuse(const Launched& l, const std::string& what) {
+  if (l.rank <= 0)
+    std::fprintf(stderr, "primbench: error: the launcher started %d processes (%s) but %s\n", l.size, l.variable, what.c_str());
+  std::exit(2);
 }
 
 class MpiWorld final : public World {
@@ -70,12 +101,25 @@ void finalize() {
   if (!done) MPI_Finalize();
 }
 
+std::string library_version();
+
 bool g_running = [] {
-  if (!started_by_launcher()) return false;
+  const Launched l = launched();
+  if (!started_by_launcher()) {
+    if (l.size > 1)
+      refuse(l, "none of them has an MPI connection (no PMIx or PMI in its environment): use srun --mpi=pmix "
+                "(srun --mpi=list shows what this Slurm offers)");
+    return false;
+  }
   int provided = 0;
   // Only the main thread calls MPI; rank threads of other backends and the watchdog never do.
   MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided);
   std::atexit(finalize);
+  int size = 0;
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  if (l.size >= 0 && l.size != size)
+    refuse(l, "this primbench's MPI (" + library_version() + ") sees a world of " + std::to_string(size) +
+                  ": it cannot talk to that launcher (use the mpiexec of the MPI primbench was built with, or srun --mpi=pmix)");
   set_world(std::make_unique<MpiWorld>());
   return true;
 }();

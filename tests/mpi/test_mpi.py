@@ -251,6 +251,31 @@ class UserLauncher(Case):
         self.assertEqual(p.returncode, 2, p.stderr)
         self.assertIn("this MPI job has 2 processes", p.stderr)
 
+    def separate_processes(self, env_of_task, *args):
+        """Starts two primbench processes the way a launcher would, each with its task's environment."""
+        procs = []
+        for task in range(2):
+            env = {k: v for k, v in os.environ.items() if not k.startswith(("OMPI_", "PMIX_", "PMI_", "SLURM_"))}
+            env.update(env_of_task(task))
+            procs.append(subprocess.Popen([BIN, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+        return [(p.wait(timeout=120), *p.communicate()) for p in procs]
+
+    def test_processes_that_do_not_form_one_world_are_refused_not_run_as_one_rank_jobs(self):
+        # What MPICH's hydra does to an Open MPI binary (PMI_SIZE/PMI_RANK; Open MPI then starts as a
+        # singleton), and what srun without --mpi does (SLURM_STEP_NUM_TASKS, no PMI at all).
+        run = ["run", "--impl", "mpi.native", "--count", "8", "--repetitions", "1", "--out", self.out]
+        for env_of_task, says in (
+                (lambda t: {"PMI_SIZE": "2", "PMI_RANK": str(t)}, "(PMI_SIZE) but this primbench's MPI"),
+                (lambda t: {"SLURM_STEP_NUM_TASKS": "2", "SLURM_PROCID": str(t), "SLURM_JOB_ID": "7"},
+                 "(SLURM_STEP_NUM_TASKS) but none of them has an MPI connection")):
+            with self.subTest(says=says):
+                results = self.separate_processes(env_of_task, *run)
+                self.assertEqual([r[0] for r in results], [2, 2], results)
+                lines = [l for r in results for l in r[2].splitlines()]
+                self.assertEqual(len(lines), 1, lines)  # from the first task only
+                self.assertIn("the launcher started 2 processes " + says, lines[0])
+                self.assertFalse(os.path.exists(self.out))
+
 
 class Peer(Case):
     """The mpi4py peer, run by `primbench run` beside the C++ implementations."""
