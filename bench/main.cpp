@@ -134,10 +134,19 @@ std::string gib(double bytes) {
 // Refuses, before anything is allocated, a problem that would not fit in memory.
 // Device backends are also held to their free device memory: buffers and guards on the device,
 // the validator's staging copy on the host.
+constexpr std::size_t kProcessBytes = std::size_t{24} << 20;
+
 void check_memory(const std::vector<Planned>& plan) {
   const std::size_t avail = available_memory();
   for (const Planned& p : plan) {
-    const std::size_t need = footprint(p.problem);
+    const Backend* backend = registry().backend(p.impl->backend());
+    if (backend && p.problem.count > backend->max_count)
+      throw UsageError(fmt::format("{}: count {} is more than one {} call takes ({} elements per rank)", p.name,
+                                   p.problem.count, backend->name, backend->max_count));
+    std::size_t need = footprint(p.problem);
+    // A process per rank costs its own memory before any buffer (an Open MPI rank: 18 MiB
+    // resident at P=4 here, growing with P), and the launcher as much again: 24 MiB each.
+    if (backend && backend->process_per_rank()) need += (static_cast<std::size_t>(p.problem.ranks) + 1) * kProcessBytes;
     if (need > avail / 10 * 9)
       throw UsageError(p.name + " needs about " + gib(need) + " but only " + gib(avail) +
                        " of memory is available (use a smaller --count or --ranks)");

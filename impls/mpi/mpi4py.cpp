@@ -4,6 +4,7 @@
 // ranks.
 //   mpi4py.pickle  comm.gather / comm.scatter / comm.reduce on Python objects (pickled)
 //   mpi4py.buffer  comm.Gather / comm.Scatter / comm.Reduce on NumPy buffers
+#include <climits>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -85,7 +86,7 @@ Launch launch_peer(int ranks, const std::vector<std::string>& program) {
   return launch(ranks, peer);
 }
 
-PRIMBENCH_BACKEND("mpi4py", probe, launch_peer);
+PRIMBENCH_BACKEND("mpi4py", probe, launch_peer, static_cast<std::size_t>(INT_MAX));
 PRIMBENCH_REGISTER("mpi4py.pickle", Peer);
 PRIMBENCH_REGISTER("mpi4py.buffer", Peer);
 

@@ -65,6 +65,36 @@ class BadInput(unittest.TestCase):
                 self.assertEqual(r.stdout, "")
 
 
+def mem_available_gib():
+    with open("/proc/meminfo") as f:
+        return next(int(l.split()[1]) for l in f if l.startswith("MemAvailable:")) / 2**20
+
+
+class Limits(unittest.TestCase):
+    """What a backend's library or the machine cannot take is refused before anything runs."""
+
+    def setUp(self):
+        if "mpi.native" not in primbench("list").stdout:
+            self.skipTest("the MPI backend is not built")
+
+    def refused(self, args, says):
+        r = primbench(*args)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
+        self.assertIn(says, r.stderr)
+
+    def test_a_count_past_mpis_int_counts_is_refused(self):
+        self.refused(["run", "--impl", "mpi.native", "--ranks", "1", "--count", "2G", "--primitive", "gather"],
+                     "count 2147483648 is more than one mpi call takes (2147483647 elements per rank)")
+
+    def test_many_ranks_count_each_process_and_are_refused_when_they_cannot_fit(self):
+        # 4096 MPI ranks of one element: no buffer to speak of, 96 GiB of processes.
+        if mem_available_gib() > 90:
+            self.skipTest("this machine could hold 4096 MPI ranks")
+        self.refused(["run", "--impl", "mpi.native", "--ranks", "4096", "--count", "1", "--primitive", "gather"],
+                     "of memory is available")
+
+
 class Runs(unittest.TestCase):
     def setUp(self):
         self.dir = tempfile.TemporaryDirectory()

@@ -159,6 +159,9 @@ struct Backend {
   // Set for backends whose ranks are separate processes (one local rank per process), started
   // by the backend's own launcher (MPI: mpirun); the supervisor knows nothing else of it.
   Launcher launch = {};
+  // Elements per rank one call of the backend's library can take (MPI: an int count); larger
+  // problems are refused before anything runs.
+  std::size_t max_count = SIZE_MAX;
   bool process_per_rank() const { return static_cast<bool>(launch); }
 };
 
