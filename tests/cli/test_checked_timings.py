@@ -105,6 +105,16 @@ class TimedLoopAndClock(unittest.TestCase):
         last = [b for b in doc["benchmarks"] if b["run_type"] == "iteration" and b["repetition_index"] == 2]
         for b in last:
             self.assertGreaterEqual(b["checked_iterations"], 1, b["name"])  # the last one at least
+        # --check-iterations is a cap on the sampled ones: at most that many, plus the last.
+        for cap in (0, 5):
+            with self.subTest(cap=cap):
+                r, doc = self.run_bug("thread.flat", "--check-iterations", str(cap))
+                self.assertEqual(r.returncode, 0, r.stderr)
+                last = [b for b in doc["benchmarks"] if b["run_type"] == "iteration" and b["repetition_index"] == 2]
+                self.assertTrue(last)
+                for b in last:
+                    self.assertLessEqual(b["checked_iterations"], cap + 1, b["name"])
+                    self.assertGreaterEqual(b["checked_iterations"], 1, b["name"])
 
 
 class FailuresReportTheirFirstElement(unittest.TestCase):
