@@ -17,10 +17,9 @@ import math
 import os
 import statistics
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "reports"))
-from results import ArgParser, ResultsError, cli_main, load  # noqa: E402
+from results import ArgParser, ResultsError, cli_main, load, write_atomic  # noqa: E402
 
 VERDICTS = ("FAILED", "SLOWER", "NOISY", "FASTER", "SAME", "NEW", "GONE")
 SCHEMA = "primbench-compare/1"
@@ -324,17 +323,6 @@ def markdown(rep: dict) -> str:
             lines += [f"<details><summary>{len(rows)} {what}</summary>", ""] + table(rows) \
                 + ["", "</details>", ""]
     return "\n".join(lines)
-
-
-def write_atomic(path: str, text: str) -> None:
-    d = os.path.dirname(os.path.abspath(path))
-    try:
-        fd, tmp = tempfile.mkstemp(dir=d, prefix=".compare-")
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except OSError as e:
-        raise ResultsError(f"{path}: cannot write: {e.strerror}") from None
 
 
 # ---------------------------------------------------------------- main

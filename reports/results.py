@@ -9,8 +9,10 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import re
 import sys
+import tempfile
 from dataclasses import dataclass, field
 
 TIME_UNITS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}
@@ -41,6 +43,7 @@ class Entry:
     counters: dict = field(default_factory=dict)
     error: str | None = None
     source: str = ""
+    validation: str | None = None  # "passed", "failed", "error"; None where the file has none
 
     @property
     def key(self) -> str:
@@ -112,6 +115,9 @@ def _entry(b: dict, path: str, i: int) -> Entry:
                 and k not in ("real_time", "cpu_time", "iterations", "repetitions",
                               "repetition_index", "threads", "family_index",
                               "per_family_instance_index")}
+    validation = b.get("validation")
+    if validation is not None and not isinstance(validation, str):
+        validation = json.dumps(validation)
     root = m.group("root")
     return Entry(
         name=run_name,
@@ -131,6 +137,7 @@ def _entry(b: dict, path: str, i: int) -> Entry:
         counters=counters,
         error=error,
         source=path,
+        validation=validation,
     )
 
 
@@ -154,6 +161,38 @@ def load(path: str) -> Results:
         raise ResultsError(f"{path}: not Google Benchmark JSON (needs 'context' and 'benchmarks')")
     entries = [_entry(b, path, i) for i, b in enumerate(doc["benchmarks"])]
     return Results(path=path, context=doc["context"], entries=entries)
+
+
+def write_atomic(path: str, text: str) -> None:
+    """Write text to path through a temporary file in the same directory and rename(2), so a
+    reader never sees half a file. A symlink's target is written and the link kept; the file
+    gets the usual umask-derived mode. Raises ResultsError (one line) when it cannot."""
+    target = os.path.realpath(path)
+    d = os.path.dirname(target)
+    tmp = None
+    try:
+        if os.path.isdir(target):
+            raise IsADirectoryError(21, "Is a directory")
+        if os.path.exists(target) and not os.path.isfile(target):
+            # Renaming over /dev/null (as root) would replace the device for the whole machine.
+            raise ResultsError(f"{path}: is not a regular file (a device, FIFO or socket); "
+                               "results are written only to regular files")
+        fd, tmp = tempfile.mkstemp(dir=d, prefix=".primbench-")
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, target)
+        tmp = None
+    except OSError as e:
+        raise ResultsError(f"{path}: cannot write: {e.strerror or e}") from None
+    finally:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
 
 
 class ArgParser(argparse.ArgumentParser):
