@@ -4,6 +4,7 @@
 
 #include <benchmark/benchmark.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 
@@ -60,7 +61,7 @@ nlohmann::json primbench_context(const std::string& command_line, const Ceilings
   if (ceilings.device_copy_GBps > 0) ceil["device_copy_GBps"] = ceilings.device_copy_GBps;
   nlohmann::json hosts = nlohmann::json::object();  // ranks per host, for process-per-rank runs
   for (const std::string& h : world().hosts()) hosts[h] = hosts.value(h, 0) + 1;
-  return {{"version", kVersion},
+  nlohmann::json c = {{"version", kVersion},
           {"git_revision", kGitRevision},
           {"build_type", kBuildType},
           {"compiler", kCompiler},
@@ -70,6 +71,15 @@ nlohmann::json primbench_context(const std::string& command_line, const Ceilings
           {"hosts", hosts},
           {"ceilings", ceil},
           {"backends", backends}};
+  // Under Slurm: the job and step this ran in, as srun set them for the tasks.
+  nlohmann::json slurm = nlohmann::json::object();
+  for (auto [key, variable] : {std::pair{"job_id", "SLURM_JOB_ID"}, std::pair{"step_id", "SLURM_STEP_ID"},
+                               std::pair{"nodelist", "SLURM_JOB_NODELIST"}, std::pair{"ntasks", "SLURM_NTASKS"},
+                               std::pair{"tasks_per_node", "SLURM_STEP_TASKS_PER_NODE"}, std::pair{"cluster", "SLURM_CLUSTER_NAME"},
+                               std::pair{"partition", "SLURM_JOB_PARTITION"}, std::pair{"mpi_type", "SLURM_MPI_TYPE"}})
+    if (const char* v = std::getenv(variable)) slurm[key] = v;
+  if (!slurm.empty()) c["slurm"] = slurm;
+  return c;
 }
 
 nlohmann::json google_benchmark_context() {

@@ -1,4 +1,5 @@
-# MPI backend: mpi.native, mpi.linear, mpi.binomial, and the mpi4py peer's placeholders.
+# MPI backend: mpi.native, mpi.linear, mpi.binomial, the variants (mpi.inplace, mpi.nonblocking,
+# mpi.persistent), and the mpi4py peer's placeholders.
 # include()d from impls/CMakeLists.txt, so variables set here are in that scope.
 option(PRIMBENCH_WITH_MPI "Build the MPI backend when MPI is found" ON)
 if(PRIMBENCH_WITH_MPI)
@@ -10,6 +11,7 @@ elseif(NOT MPI_CXX_FOUND)
   primbench_backend_status(mpi OFF "MPI not found (apt-get install libopenmpi-dev openmpi-bin)")
 else()
   add_library(primbench_mpi OBJECT ${CMAKE_CURRENT_LIST_DIR}/world.cpp ${CMAKE_CURRENT_LIST_DIR}/mpi.cpp
+                                   ${CMAKE_CURRENT_LIST_DIR}/variants.cpp
                                    ${CMAKE_CURRENT_LIST_DIR}/mpi4py.cpp ${CMAKE_CURRENT_LIST_DIR}/launch.cpp)
   target_include_directories(primbench_mpi PUBLIC ${CMAKE_CURRENT_LIST_DIR})
   target_link_libraries(primbench_mpi PUBLIC primbench_api MPI::MPI_CXX)

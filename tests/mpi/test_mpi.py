@@ -102,7 +102,8 @@ class Semantics(Case):
         self.ok(p)
         doc = self.load()
         impls = {b["impl"] for b in doc["benchmarks"]}
-        self.assertEqual(impls, {"mpi.native", "mpi.linear", "mpi.binomial", "thread.flat"})
+        self.assertEqual(impls, {"mpi.native", "mpi.linear", "mpi.binomial", "mpi.inplace", "mpi.nonblocking",
+                                 "mpi.persistent", "thread.flat"})
         self.assertIn("reduce/mpi.binomial/f32/sum/ranks:2/count:1024/root:1", names(doc))
         for b in doc["benchmarks"]:
             self.assertEqual(b["validation"], "passed")
