@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "ceilings.hpp"
+#include "machine.hpp"
 #include "primbench/primbench.hpp"
 #include "runner.hpp"
 #include "version.hpp"
@@ -70,6 +71,8 @@ nlohmann::json primbench_context(const std::string& command_line, const Ceilings
           {"world_size", world().size()},
           {"hosts", hosts},
           {"ceilings", ceil},
+          {"host", host_settings()},
+          {"hugepages", huge_pages()},
           {"backends", backends}};
   // Under Slurm: the job and step this ran in, as srun set them for the tasks.
   nlohmann::json slurm = nlohmann::json::object();

@@ -206,6 +206,8 @@ int main_impl(int argc, char** argv) {
   CLI::App app{"primbench: validated benchmarks of gather, scatter and reduce across backends"};
   app.set_version_flag("--version", std::string("primbench ") + kVersion + " (" + kGitRevision + ")");
   app.require_subcommand(1);
+  app.footer("Also: primbench report | export | compare | history ARGS (the Python tools in reports/ and ci/; "
+             "each takes --help).");
   std::vector<std::string> plugins;
   Selection sel;
   RunOptions opts;
@@ -243,6 +245,8 @@ int main_impl(int argc, char** argv) {
   run_cmd->add_option("--warmup", opts.warmup, "wall seconds of untimed warm-up runs, at least one (default 0.01)");
   run_cmd->add_option("--cache", cache, "hot (default) or cold (caches flushed before every iteration)");
   run_cmd->add_option("--out", opts.out, "JSON results file (default primbench.json)");
+  run_cmd->add_flag("--hugepages", opts.huge_pages,
+                    "host buffers of 2 MiB or more aligned to huge pages and madvise(MADV_HUGEPAGE)d (for THP's madvise mode)");
   run_cmd->add_flag("--aggregates-only", opts.aggregates_only,
                     "write only the mean/median/stddev/cv entries of a benchmark with repetitions (Google Benchmark's "
                     "--benchmark_report_aggregates_only); errors are always written");
@@ -278,6 +282,7 @@ int main_impl(int argc, char** argv) {
         throw UsageError(std::string("empty ") + flag + " (see primbench " + sub->get_name() + " --help for what is accepted)");
 
   opts.command_line = joined(argc, argv);
+  set_huge_pages(opts.huge_pages);
   opts.plugins = plugins;
   opts.timing = run_cmd->parsed();
   if (opts.timing && run_cmd->count("--out") && opts.out.empty()) throw UsageError("empty --out (expected a results file name)");
@@ -324,21 +329,23 @@ int main_impl(int argc, char** argv) {
   }
 
   std::vector<std::string> unavailable;
-  // Inside an MPI job of several processes (a user's mpirun or srun, or the ranks a supervisor
+  // Inside an MPI job of any size (a user's mpirun or srun, or the ranks a supervisor
   // launched) every process runs the same plan: process-per-rank problems with the job's rank
   // count, nothing shared-memory.
+  // An MPI world knows its hosts, even a world of one process.
   const int job = world().size();
+  const bool in_job = job > 1 || !world().hosts().empty();
   const bool ranks_given = (opts.timing ? run_cmd : validate_cmd)->count("--ranks") > 0;
   std::vector<Planned> planned;
   std::set<std::string> names;
   for (Selection& part : selections) {
-    if (job > 1 && !ranks_given) part.ranks = std::to_string(job);
+    if (in_job && !ranks_given) part.ranks = std::to_string(job);
     for (Planned& p : plan(part, registry(), &unavailable))
       if (names.insert(p.name).second) planned.push_back(std::move(p));
   }
   std::sort(unavailable.begin(), unavailable.end());
   unavailable.erase(std::unique(unavailable.begin(), unavailable.end()), unavailable.end());
-  if (job > 1) {
+  if (in_job) {
     std::set<std::string> skipped;
     std::erase_if(planned, [&](const Planned& p) {
       const Backend* b = registry().backend(p.impl->backend());
@@ -361,7 +368,7 @@ int main_impl(int argc, char** argv) {
     throw UsageError("nothing to run: every selected implementation is unavailable here" +
                      (unavailable.empty() ? std::string() : " (" + unavailable.front() + ")"));
   check_memory(planned);
-  return job > 1 ? run_in_mpi_job(planned, opts) : supervise(planned, opts);
+  return in_job ? run_in_mpi_job(planned, opts) : supervise(planned, opts);
 }
 
 }  // namespace

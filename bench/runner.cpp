@@ -19,6 +19,8 @@
 
 #include "context.hpp"
 #include "journal.hpp"
+#include "machine.hpp"
+#include "reference.hpp"
 
 namespace primbench {
 namespace {
@@ -84,7 +86,28 @@ struct Bench {
   int checked = 0;             // iterations checked so far
   std::string failure{};       // an exception, a wrong result or an implausible time in the loop
   bool wrong = false;          // the failure is a wrong result or an implausible time
+  Reference* reference = nullptr;  // host memory: measured before every repetition
+  CpuSample since{};           // the machine at the benchmark's start
 };
+
+// The reference's memory bandwidth now (GB/s, the median of a few trials while they take less
+// than a quarter of a repetition) and the trials' spread, (max - min) / median. Every rank
+// measures its share at once; a trial lasts as long as the slowest.
+std::pair<double, double> measure_reference(Bench& b) {
+  World& w = world();
+  // First the implementation's own threads go back to sleep: a pool that spins or yields while
+  // it waits for the next call (thread.*, TBB) would otherwise take cores from the reference.
+  std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  std::vector<double> GBps;
+  const double start = now_seconds();
+  do {
+    const double s = w.max(b.reference->trial());
+    GBps.push_back(s > 0 ? b.traffic.memory / s / 1e9 : 0);
+  } while (GBps.size() < 5 && w.max(now_seconds() - start) < 0.25 * b.opts->min_time);
+  std::sort(GBps.begin(), GBps.end());
+  const double median = GBps[GBps.size() / 2];
+  return {median, median > 0 ? (GBps.back() - GBps.front()) / median : 0};
+}
 
 // Whether timed iteration i is one of the sample checked (the same decision on every MPI rank).
 bool sampled(const Bench& b, std::int64_t i) {
@@ -103,6 +126,8 @@ void body(benchmark::State& state, Bench& b) {
   // repetitions) pass as nothing, since SkipWithError in some repetitions and not others
   // crashes its statistics (ComputeStats, Debian's 1.7.1). Their entries are dropped anyway.
   auto stop = [&](std::string why, bool wrong) { b.failure = std::move(why), b.wrong = wrong; };
+  double ref_GBps = b.traffic.ceiling, ref_spread = 0;
+  if (b.reference && b.failure.empty()) std::tie(ref_GBps, ref_spread) = measure_reference(b);
   auto iteration = [&] {
     // Outside the window: the last iteration runs on fresh inputs (a cached result is then
     // wrong) into poisoned outputs (a lazy loop leaves the poison); sampled ones into
@@ -173,16 +198,42 @@ void body(benchmark::State& state, Bench& b) {
   k["algbw"] = mean > 0 ? t.bytes / mean / 1e9 : 0;
   k["busbw"] = k["algbw"] * t.bus;
   k["membw"] = mean > 0 ? t.memory / mean / 1e9 : 0;
-  k["peak_fraction"] = t.ceiling > 0 ? k["membw"] / t.ceiling : 0;
+  // Against the reference measured just before this repetition at this working set; the
+  // start-of-run ceiling's fraction is kept beside it.
+  k["ref_GBps"] = ref_GBps;
+  k["ref_spread"] = ref_spread;
+  k["peak_fraction"] = ref_GBps > 0 ? k["membw"] / ref_GBps : 0;
+  k["ceiling_fraction"] = t.ceiling > 0 ? k["membw"] / t.ceiling : 0;
   k["t_rank_min"] = w.min(mn);
   k["t_rank_max"] = w.max(mx);
   k["t_rank_avg"] = w.sum(sum) / p.ranks;
   k["t_p50"] = percentile(iterations, 0.50);
   k["t_p99"] = percentile(iterations, 0.99);
   k["checked_iterations"] = b.checked;  // so far, over this and the earlier repetitions
+  // The machine since the benchmark started (setup, validation, warm-up and the repetitions so
+  // far): /proc counts in ticks of 10 ms, too coarse for one repetition.
+  const CpuSample now = sample_cpu();
+  const std::vector<std::string> hosts = w.hosts();
+  const bool one_host = std::all_of(hosts.begin(), hosts.end(), [&](const std::string& h) { return h == hosts[0]; });
+  const long long own = now.self - b.since.self;
+  const MachineState m = machine_state(b.since, now, one_host ? static_cast<long long>(w.sum(static_cast<double>(own))) : own);
+  k["load_avg"] = m.load_avg;
+  k["online_cpus"] = m.online_cpus;
+  k["steal_pct"] = w.max(m.steal_pct);
+  k["others_cpu_pct"] = w.max(m.others_cpu_pct);
+  k["huge_pages_kib"] = w.sum(m.huge_pages_kib);
   // bytes_per_second: the bytes the collective moves over the measured (manual) time, which is
   // what Google Benchmark divides a rate by; the field Conbench and others track.
   state.SetBytesProcessed(static_cast<std::int64_t>(t.bytes) * state.iterations());
+}
+
+// The reference's threads in this process: every core, shared among the ranks on this host.
+int reference_threads() {
+  World& w = world();
+  const std::vector<std::string> hosts = w.hosts();
+  const long here = hosts.empty() ? 1 : std::count(hosts.begin(), hosts.end(), hosts[static_cast<std::size_t>(w.rank())]);
+  const long cores = std::max(1u, std::thread::hardware_concurrency());
+  return static_cast<int>(std::max(1L, cores / std::max(1L, here)));
 }
 
 // Warm-up that also sets the iteration count: runs the collective for at least --warmup
@@ -336,6 +387,7 @@ void execute(const std::vector<Planned>& plan, const RunOptions& opts, const Sin
     json entries = json::array();
     std::string phase;
     auto enter = [&](const char* p) { phase = p, note({{"phase", p}}); };
+    const CpuSample since = sample_cpu();
     try {
       enter("setup");
       std::unique_ptr<Collective> c = pl.impl->make(pl.problem);
@@ -348,7 +400,14 @@ void execute(const std::vector<Planned>& plan, const RunOptions& opts, const Sin
         Bench bench{.impl = pl.impl->name, .collective = c.get(), .opts = &opts,
                     .traffic = traffic(pl.problem, c->memory(), ceilings),
                     .plausible_GBps = plausible_GBps(c->memory(), ceilings),
-                    .seed = opts.seed + static_cast<std::uint64_t>(opts.validate_rounds) - 1};
+                    .seed = opts.seed + static_cast<std::uint64_t>(opts.validate_rounds) - 1,
+                    .since = since};
+        std::optional<Reference> reference;
+        if (c->memory() == Memory::host) {
+          const double share = static_cast<double>(c->local_ranks().size()) / pl.problem.ranks;
+          reference.emplace(pl.problem, share, reference_threads(), opts.cold);
+          bench.reference = &*reference;
+        }
         enter("warm-up");
         entries = run_one_gb(pl, bench, opts, [&](std::int64_t iterations) {
           // Up to --check-iterations sampled over the loop, while all the sampled checks of

@@ -34,6 +34,7 @@ struct RunOptions {
   int check_iterations = 48;            // timed iterations checked per benchmark at most (besides the last)
   std::string command_line;
   std::vector<std::string> plugins;  // loaded with --plugin; launched ranks load them too
+  bool huge_pages = false;       // --hugepages: host buffers madvise(MADV_HUGEPAGE)d
   bool aggregates_only = false;  // --out keeps a benchmark's aggregates, not its repetitions
   bool resume = false;        // keep the passing results already in `out`, run the rest
   bool supervised = true;     // false: no supervisor ends a hang (an MPI job a user launched)

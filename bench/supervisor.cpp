@@ -22,6 +22,7 @@
 #include <thread>
 
 #include "context.hpp"
+#include "machine.hpp"
 #include "journal.hpp"
 #include "results_file.hpp"
 #include "resume.hpp"
@@ -133,8 +134,23 @@ class Console {
     else if (shown.is_null() || shown.value("error_occurred", false))
       out(fmt::format("{:<64} {:>10} {:>10} {:>10} {:>6}  passed\n", name, "-", "-", "-", "-"));
     else
-      out(fmt::format("{:<64} {:>10} {:>10.3f} {:>10.3f} {:>5.1f}%  passed\n", name, human_time(shown.value("t_p50", 0.0)),
-                      shown.value("algbw", 0.0), shown.value("busbw", 0.0), 100 * shown.value("peak_fraction", 0.0)));
+      out(fmt::format("{:<64} {:>10} {:>10.3f} {:>10.3f} {:>5.1f}%  passed{}\n", name, human_time(shown.value("t_p50", 0.0)),
+                      shown.value("algbw", 0.0), shown.value("busbw", 0.0), 100 * shown.value("peak_fraction", 0.0),
+                      contention(entries)));
+  }
+
+  // "  (busy: …)" when the machine was contended while the benchmark ran: from its last
+  // repetition, whose machine-state counters cover the whole benchmark.
+  static std::string contention(const json& entries) {
+    const json* last = nullptr;
+    for (const json& e : entries)
+      if (e.value("run_type", "") == "iteration" && e.contains("steal_pct") &&
+          (!last || e.value("repetition_index", 0) >= last->value("repetition_index", 0)))
+        last = &e;
+    if (!last) return "";
+    const std::string b = busy(last->value("steal_pct", 0.0), last->value("others_cpu_pct", 0.0),
+                               last->value("load_avg", 0.0), last->value("online_cpus", 0.0));
+    return b.empty() ? "" : "  (" + b + ")";
   }
 
  private:
@@ -471,6 +487,7 @@ std::vector<std::string> worker_command(const std::vector<const Planned*>& items
     a.insert(a.end(), {"--repetitions", std::to_string(o.repetitions), "--min-time", number(o.min_time), "--warmup", number(o.warmup),
                        "--cache", o.cold ? "cold" : "hot", "--check-iterations", std::to_string(o.check_iterations),
                        "--ceilings", number(o.read_GBps) + "," + number(o.copy_GBps) + "," + number(o.cache_copy_GBps)});
+    if (o.huge_pages) a.push_back("--hugepages");
   }
   for (const auto& p : o.plugins) a.insert(a.end(), {"--plugin", p});
   return a;

@@ -105,6 +105,12 @@ def load_side(paths: list, metric: str = "real_time") -> dict:
         rev = res.primbench.get("git_revision")
         if rev and rev not in side["revisions"]:
             side["revisions"].append(rev)
+    passed = side["names"] - set(side["failures"])
+    if passed and not any(side["samples"].get(n) for n in passed):
+        # Aggregates alone carry no samples to test: every verdict would be NOISY, and a 10x
+        # slowdown would pass.
+        raise ResultsError(f"{', '.join(paths)}: no per-repetition entries to compare (written with "
+                           "--aggregates-only?); compare needs the repetitions")
     return side
 
 

@@ -180,7 +180,7 @@ def bencher(benches) -> str:
             if s is not None:
                 measures[slug] = _bmf_metric(s)
         doc[b.name] = measures
-    return json.dumps(doc, indent=1) + "\n"
+    return json.dumps(doc, indent=1, allow_nan=False) + "\n"
 
 
 def _g(x: float) -> str:
@@ -206,7 +206,7 @@ def github(benches, bandwidth: bool) -> str:
             lines.insert(1, f"min-max: {_g(s.lower)}-{_g(s.upper)} {unit}")
         item["extra"] = "\n".join(lines)
         out.append(item)
-    return json.dumps(out, indent=1) + "\n"
+    return json.dumps(out, indent=1, allow_nan=False) + "\n"
 
 
 def _tags(b: Bench) -> dict:
@@ -262,7 +262,7 @@ def conbench(benches, sources) -> str:
         res.update(stats=stats, tags=_tags(b), context=context, info=info,
                    validation={"status": b.validation})
         out.append(res)
-    return json.dumps(out, indent=1) + "\n"
+    return json.dumps(out, indent=1, allow_nan=False) + "\n"
 
 
 def _num(x) -> str:
@@ -321,6 +321,10 @@ def parse_args(argv):
 
 def main(argv) -> int:
     args = parse_args(argv)
+    if args.out != "-" and os.path.exists(args.out):
+        for p in args.inputs:
+            if os.path.exists(p) and os.path.samefile(p, args.out):
+                raise results.ResultsError(f"{args.out}: is one of the inputs; the export would replace the results")
     sources = [results.load(p) for p in args.inputs]
     benches = collect(sources)
     text = render(args.format, benches, sources)
@@ -332,7 +336,8 @@ def main(argv) -> int:
     failed = [b for b in benches if not b.ok]
     for b in failed:
         msg = " ".join(str(b.error).split())
-        print(f"{b.name}: {msg}", file=sys.stderr)
+        name = " ".join(b.name.split())  # one line each, whatever the name holds
+        print(f"{name}: {msg}", file=sys.stderr)
     exported = len(benches) - len(failed)
     agg = sum(1 for b in benches if b.ok and b.aggregates_only)
     where = "stdout" if args.out == "-" else args.out

@@ -11,6 +11,7 @@ import json
 import math
 import os
 import re
+import stat
 import sys
 import tempfile
 from dataclasses import dataclass, field
@@ -79,8 +80,12 @@ class Results:
 def _num(v, what, path):
     if isinstance(v, bool) or not isinstance(v, (int, float)):
         raise ResultsError(f"{path}: {what} is not a number")
-    if not math.isfinite(v) or v < 0:
-        raise ResultsError(f"{path}: {what} is {v}, expected a finite non-negative number")
+    try:
+        f = float(v)  # an integer of hundreds of digits does not fit
+    except OverflowError:
+        f = math.inf
+    if not math.isfinite(f) or f < 0:
+        raise ResultsError(f"{path}: {what} is {str(v)[:40]}, expected a finite non-negative number")
     return v
 
 
@@ -109,12 +114,21 @@ def _entry(b: dict, path: str, i: int) -> Entry:
         unit = b.get("time_unit", "ns")
         if unit not in TIME_UNITS:
             raise ResultsError(f"{path}: benchmark '{b['name']}' has unknown time_unit '{unit}'")
-        time_s = _num(b.get("real_time"), f"real_time of '{b['name']}'", path) * TIME_UNITS[unit]
+        time_s = float(_num(b.get("real_time"), f"real_time of '{b['name']}'", path)) * TIME_UNITS[unit]
+        if not math.isfinite(time_s * 1e9):
+            raise ResultsError(f"{path}: real_time of '{b['name']}' is too large to be a time")
     counters = {k: v for k, v in b.items()
                 if isinstance(v, (int, float)) and not isinstance(v, bool)
                 and k not in ("real_time", "cpu_time", "iterations", "repetitions",
                               "repetition_index", "threads", "family_index",
                               "per_family_instance_index")}
+    for k, v in counters.items():
+        try:
+            finite = math.isfinite(float(v))
+        except OverflowError:
+            finite = False
+        if not finite:
+            raise ResultsError(f"{path}: counter {k} of '{b['name']}' is not a finite number")
     validation = b.get("validation")
     if validation is not None and not isinstance(validation, str):
         validation = json.dumps(validation)
@@ -144,6 +158,9 @@ def _entry(b: dict, path: str, i: int) -> Entry:
 def load(path: str) -> Results:
     """Read one results file; raises ResultsError (one line) on anything unusable."""
     try:
+        # Only a regular file: a FIFO without a writer would block, /dev/zero never end.
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise ResultsError(f"{path}: is not a regular file (a directory, device, FIFO or socket)")
         with open(path, "rb") as f:
             raw = f.read()
     except OSError as e:

@@ -1,3 +1,6 @@
+#include <sys/mman.h>
+
+#include <atomic>
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
@@ -64,10 +67,23 @@ std::string Problem::describe() const {
 
 void HostBuffer::Free::operator()(std::byte* p) const { std::free(p); }
 
+namespace {
+std::atomic<bool> g_huge_pages{false};
+constexpr std::size_t kHugePage = std::size_t{2} << 20;
+}  // namespace
+
+void set_huge_pages(bool on) { g_huge_pages = on; }
+bool huge_pages() { return g_huge_pages; }
+
 HostBuffer::HostBuffer(std::size_t bytes) : bytes_(bytes) {
-  const std::size_t total = (bytes + 2 * kGuardBytes + 63) / 64 * 64;
-  auto* p = static_cast<std::byte*>(std::aligned_alloc(64, total));
+  // With --hugepages a buffer of at least one huge page is aligned to them and advised to the
+  // kernel (madvise, as THP's "madvise" mode wants), before its first touch.
+  const bool huge = g_huge_pages && bytes >= kHugePage;
+  const std::size_t align = huge ? kHugePage : 64;
+  const std::size_t total = (bytes + 2 * kGuardBytes + align - 1) / align * align;
+  auto* p = static_cast<std::byte*>(std::aligned_alloc(align, total));
   if (!p) throw std::bad_alloc();
+  if (huge) ::madvise(p, total, MADV_HUGEPAGE);
   std::memset(p, 0, total);  // first touch, by the allocating thread
   base_.reset(p);
 }

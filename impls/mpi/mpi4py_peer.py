@@ -373,6 +373,7 @@ def parse(argv):
     ap.add_argument("--ceilings", default="0,0")  # READ,COPY[,CACHE]
     ap.add_argument("--check-iterations", type=int, default=48,
                     help="accepted for primbench's sake: the peer checks its result after the timed loop only")
+    ap.add_argument("--hugepages", action="store_true", help="accepted; numpy allocates the peer's buffers")
     ap.add_argument("--out", default="")
     ap.add_argument("--quiet", action="store_true")
     ap.add_argument("--validate-only", action="store_true", help="validation rounds only, no timing")

@@ -252,10 +252,73 @@ class Dashboards(unittest.TestCase):
         # The tools read it: the report renders, and compare says what it lacks rather than guessing.
         rep = primbench("report", self.out, "-o", os.path.join(self.dir.name, "report"))
         self.assertEqual(rep.returncode, 0, rep.stderr)
+        c = primbench("compare", self.out, self.out)  # aggregates have no samples to test
+        self.assertEqual(c.returncode, 2, c.stdout + c.stderr)
+        self.assertIn("no per-repetition entries to compare", c.stderr)
         r = primbench("run", "--impl", "seq.ref", "--primitive", "gather", "--ranks", "2", "--count", "4",
                       "--out", self.out, "--aggregates-only", *repeated(1))
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual([b["run_type"] for b in self.load()["benchmarks"]], ["iteration"])  # no aggregates of one
+
+
+class BesideEachBenchmark(unittest.TestCase):
+    """The reference measured beside each benchmark, and the machine's state while it ran."""
+
+    def setUp(self):
+        self.dir = tempfile.TemporaryDirectory()
+        self.out = os.path.join(self.dir.name, "r.json")
+
+    def tearDown(self):
+        self.dir.cleanup()
+
+    def run_small(self, table=False):
+        fast = [a for a in repeated(3) if not (table and a == "--quiet")]
+        r = primbench("run", "--impl", "seq.ref,thread.flat", "--primitive", "gather,reduce", "--ranks", "2",
+                      "--count", "1K,256K", "--out", self.out, *fast)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with open(self.out) as f:
+            return r, json.load(f)
+
+    def test_peak_fraction_is_against_the_reference_measured_at_the_benchmarks_own_size(self):
+        _, doc = self.run_small()
+        ceilings = doc["context"]["primbench"]["ceilings"]
+        host = doc["context"]["primbench"]["host"]
+        for key in ("transparent_hugepage", "scaling_governor", "online_cpus"):
+            self.assertIn(key, host)
+        iterations = [b for b in doc["benchmarks"] if b["run_type"] == "iteration"]
+        self.assertEqual(len(iterations), 2 * 2 * 2 * 3)
+        refs = {}
+        for b in iterations:
+            self.assertGreater(b["ref_GBps"], 0, b["name"])
+            self.assertGreaterEqual(b["ref_spread"], 0, b["name"])
+            self.assertAlmostEqual(b["peak_fraction"], b["membw"] / b["ref_GBps"], delta=1e-9 * b["peak_fraction"])
+            ceiling = ceilings["host_read_GBps" if b["primitive"] == "reduce" else "host_copy_GBps"]
+            self.assertAlmostEqual(b["ceiling_fraction"], b["membw"] / ceiling, delta=1e-9 * b["ceiling_fraction"])
+            refs.setdefault(b["count"], []).append(b["ref_GBps"])
+        # Measured per repetition, not one figure copied: the repetitions' references differ.
+        self.assertTrue(all(len(set(v)) > 1 for v in refs.values()), refs)
+
+    def test_the_machines_state_is_recorded_and_contention_flagged(self):
+        hogs = [subprocess.Popen(["/bin/sh", "-c", "while :; do :; done"]) for _ in range(os.cpu_count() or 1)]
+        try:
+            r, doc = self.run_small(table=True)
+        finally:
+            for h in hogs:
+                h.kill()
+                h.wait()
+        last = {}
+        for b in doc["benchmarks"]:
+            if b["run_type"] == "iteration":
+                for key in ("load_avg", "online_cpus", "steal_pct", "others_cpu_pct", "huge_pages_kib"):
+                    self.assertIsInstance(b[key], (int, float), key)
+                self.assertEqual(b["online_cpus"], os.sysconf("SC_NPROCESSORS_ONLN"))
+                last[b["run_name"]] = b
+        # One busy loop per core took about half of every CPU from this run.
+        for b in last.values():
+            self.assertGreater(b["others_cpu_pct"] + b["steal_pct"], 10, b["name"])
+        rows = [l for l in r.stdout.splitlines() if "passed" in l]
+        self.assertEqual(len(rows), 8, r.stdout)
+        self.assertTrue(all("(busy: steal " in l and "% of CPU, load " in l for l in rows), r.stdout)
 
 
 class Faults(unittest.TestCase):

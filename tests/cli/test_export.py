@@ -320,6 +320,35 @@ class Export(unittest.TestCase):
         self.assertEqual(r.returncode, 2, r.stderr)
         self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
         self.assertIn("cannot write", r.stderr)
+        # The output may not be an input: the results would be replaced by the export.
+        with open(self.good) as f:
+            before = f.read()
+        copy = write("copy.json", before)
+        r = subprocess.run([*EXPORT, copy, "--format", "csv", "-o", copy], capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("is one of the inputs", r.stderr)
+        with open(copy) as f:
+            self.assertEqual(f.read(), before)
+        # Numbers past a float, and inputs that never end or never come, are one line and exit 2.
+        huge = json.loads(before)
+        next(b for b in huge["benchmarks"] if b["run_type"] == "iteration")["real_time"] = 10 ** 400
+        inf_counter = json.loads(before)
+        next(b for b in inf_counter["benchmarks"] if b["run_type"] == "iteration")["algbw"] = 10 ** 400
+        seconds = json.loads(before)
+        b = next(b for b in seconds["benchmarks"] if b["run_type"] == "iteration")
+        b["real_time"], b["time_unit"] = 1e300, "s"
+        fifo_in = os.path.join(d, "fifo-in")
+        os.mkfifo(fifo_in)
+        for path, says in ((write("huge.json", json.dumps(huge)), "finite"),
+                           (write("inf_counter.json", json.dumps(inf_counter)), "not a finite number"),
+                           (write("seconds.json", json.dumps(seconds)), "too large to be a time"),
+                           (fifo_in, "not a regular file"), ("/dev/zero", "not a regular file")):
+            with self.subTest(input=os.path.basename(path)):
+                r = subprocess.run([*EXPORT, path, "--format", "github"], capture_output=True, text=True, timeout=60)
+                self.assertEqual(r.returncode, 2, r.stderr)
+                self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
+                self.assertIn(says, r.stderr)
+                self.assertEqual(r.stdout, "")
         # A device or FIFO is never renamed over (as root that would replace /dev/null for everyone).
         fifo = os.path.join(d, "fifo")
         os.mkfifo(fifo)

@@ -95,6 +95,16 @@ class Semantics(Case):
                       "--check", "random", "--validate", "2")
         self.ok(p)
 
+    def test_in_place_moves_what_the_others_move(self):
+        # At P = 1 an in-place collective moves nothing in MPI: the root's own block is still
+        # put in place inside the window, so its bandwidth is that of the same bytes.
+        p = primbench("run", "--impl", "mpi.inplace,mpi.native", "--ranks", "1,2", "--count", "4K,64K",
+                      "--repetitions", "2", "--min-time", "0.002", "--warmup", "0", "--out", self.out)
+        self.ok(p)
+        doc = self.load()
+        self.assertTrue(all(b["validation"] == "passed" for b in doc["benchmarks"]))
+        self.assertEqual(len({b["run_name"] for b in doc["benchmarks"]}), 2 * 2 * 2 * 3)
+
     def test_run_writes_one_json_with_shared_memory_and_mpi(self):
         p = primbench("run", "--impl", "mpi.*,thread.flat", "--ranks", "2", "--primitive", "gather,reduce",
                       "--count", "1K", "--root", "1", "--repetitions", "2", "--min-time", "0.002",
@@ -246,6 +256,18 @@ class UserLauncher(Case):
         self.assertEqual(sum(doc["context"]["primbench"]["hosts"].values()), 3)
         self.assertIn("thread.flat: skipped", p.stderr)
         self.assertEqual(p.stdout.count("passed"), 2)  # only rank 0 prints
+
+    def test_a_one_process_job_runs_its_problems_in_place(self):
+        # mpirun -np 1 (or srun -n 1): the one-rank MPI problems run in this process, nothing is
+        # launched from inside the job, shared-memory implementations are skipped.
+        p = mpirun(1, "run", "--impl", "mpi.native,mpi.inplace,seq.ref", "--primitive", "gather", "--count", "8,4K",
+                   "--repetitions", "1", "--min-time", "0.002", "--warmup", "0", "--out", self.out, timeout=120)
+        self.ok(p)
+        doc = self.load()
+        self.assertEqual(names(doc), {f"gather/{i}/f32/ranks:1/count:{n}/root:0" for i in ("mpi.native", "mpi.inplace")
+                                      for n in (8, 4096)})
+        self.assertTrue(all(b["validation"] == "passed" for b in doc["benchmarks"]))
+        self.assertIn("seq.ref: skipped", p.stderr)
 
     def test_mismatched_ranks_is_a_clear_error(self):
         p = mpirun(2, "validate", "--impl", "mpi.native", "--ranks", "4", "--count", "8")

@@ -58,6 +58,10 @@ struct Buffer {
 
 // A guarded, 64-byte aligned host allocation. The constructor touches every byte, so the thread
 // that constructs it is the one the OS places its pages next to (first touch).
+// --hugepages: host buffers of 2 MiB or more are aligned to huge pages and madvise(MADV_HUGEPAGE)d.
+void set_huge_pages(bool on);
+bool huge_pages();
+
 class HostBuffer {
  public:
   HostBuffer() = default;

@@ -1,0 +1,37 @@
+// The machine's state during a benchmark, from /proc: load, steal, and the CPU time that other
+// processes took, so a result measured under contention says so.
+#pragma once
+
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace primbench {
+
+struct CpuSample {
+  double wall = 0;            // seconds
+  long long busy = 0;         // ticks all CPUs spent on any process (user, nice, system, irq)
+  long long steal = 0;        // ticks the hypervisor gave to other guests
+  long long total = 0;        // all ticks
+  long long self = 0;         // ticks this process took (all its threads)
+};
+CpuSample sample_cpu();
+
+struct MachineState {
+  double load_avg = 0;        // 1-minute load average at the end
+  double online_cpus = 0;
+  double steal_pct = 0;       // of all CPU time over the interval
+  double others_cpu_pct = 0;  // other processes' CPU time over the interval, % of all CPUs
+  double huge_pages_kib = 0;  // this process's memory in transparent huge pages at the end
+};
+// Between two samples; `self_ticks` is what this run's own processes took (the MPI ranks on
+// this host together).
+MachineState machine_state(const CpuSample& from, const CpuSample& to, long long self_ticks);
+
+// "busy: steal 12 %, others 35 % of CPU, load 5.2 on 2 cores", or "" when nothing competed.
+std::string busy(double steal_pct, double others_cpu_pct, double load_avg, double online_cpus);
+
+// Transparent huge pages and the frequency governor, for the context ("" where unreadable).
+nlohmann::json host_settings();
+
+}  // namespace primbench

@@ -1,0 +1,147 @@
+#include "reference.hpp"
+
+#include <pthread.h>
+#include <sched.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+
+#include "primbench/dispatch.hpp"
+
+namespace primbench {
+
+namespace {
+constexpr std::size_t kTimeable = 256 << 10;  // bytes a thread moves per trial at least (hot)
+
+// The CPUs this process may use, read before main: a backend's pool pins the thread that calls
+// it (thread.* pins rank 0's), and threads started from there would inherit that one CPU.
+const std::vector<int> g_cpus = [] {
+  std::vector<int> cpus;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) == 0)
+    for (int c = 0; c < CPU_SETSIZE; ++c)
+      if (CPU_ISSET(c, &set)) cpus.push_back(c);
+  return cpus;
+}();
+
+// Thread t of the reference on a CPU of its own while there are enough (as thread.* pins its
+// ranks), else anywhere this process may run.
+void place(std::size_t t, std::size_t threads) {
+  if (g_cpus.empty()) return;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (threads <= g_cpus.size()) CPU_SET(g_cpus[t], &set);
+  else
+    for (int c : g_cpus) CPU_SET(c, &set);
+  pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+}
+}  // namespace
+
+Reference::Reference(const Problem& p, double share, int threads, bool cold)
+    : problem_(p), cold_(cold), parts_(static_cast<std::size_t>(std::max(1, threads))) {
+  const std::size_t block = p.count * p.elem_bytes();
+  const std::size_t P = static_cast<std::size_t>(p.ranks);
+  // This process's bytes: gather/scatter copy P blocks; reduce reads P slices of one block.
+  const std::size_t total = static_cast<std::size_t>(
+      static_cast<double>(p.primitive == Primitive::reduce ? block : P * block) * share + 0.5);
+  const std::size_t n = parts_.size(), elem = p.elem_bytes();
+  const std::size_t per = (total / elem + n - 1) / n * elem;  // bytes per thread, whole elements
+  const std::size_t moved = std::max<std::size_t>(1, p.primitive == Primitive::reduce ? P * per : per);
+  rounds_ = cold ? 1 : static_cast<int>(std::clamp<std::size_t>(kTimeable / moved, 1, 4096));
+  for (std::size_t t = 0; t < n; ++t)
+    pool_.emplace_back([this, t, per, total] {
+      place(t, parts_.size());
+      // Allocated and first touched by the thread that moves them.
+      Part& part = parts_[t];
+      const std::size_t lo = std::min(total, per * t), mine = std::min(total, per * (t + 1)) - lo;
+      const int sources = problem_.primitive == Primitive::reduce ? problem_.ranks : 1;
+      for (int s = 0; s < sources; ++s) part.src.emplace_back(mine);
+      part.dst = HostBuffer(mine);
+      {
+        std::lock_guard l(m_);
+        ++allocated_;
+      }
+      cv_.notify_all();
+      work(static_cast<int>(t));
+    });
+  std::unique_lock l(m_);
+  cv_.wait(l, [&] { return allocated_ == static_cast<int>(n); });
+}
+
+Reference::~Reference() {
+  {
+    std::lock_guard l(m_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  for (auto& t : pool_) t.join();
+}
+
+void Reference::passes(Part& part) const {
+  const Buffer dst = part.dst.view();
+  if (problem_.primitive != Primitive::reduce) {
+    for (int r = 0; r < rounds_; ++r) {
+      std::memcpy(dst.data, part.src[0].view().data, dst.bytes);
+      asm volatile("" : : "r"(dst.data) : "memory");  // every pass happens
+    }
+    return;
+  }
+  // The bandwidth-optimal read-P-write-1 of a shared-memory reduce (combine_all: tiles in L1,
+  // large results streamed out), as the best host implementations do it.
+  with_dtype(problem_.dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    std::vector<const T*> src;
+    for (const HostBuffer& b : part.src) src.push_back(b.view().as<T>());
+    const bool stream = problem_.count * sizeof(T) >= kStreamBytes;
+    for (int r = 0; r < rounds_; ++r) {
+      combine_all<Sum>(dst.as<T>(), src.data(), static_cast<int>(src.size()), 0, dst.bytes / sizeof(T), stream);
+      asm volatile("" : : "r"(dst.data) : "memory");
+    }
+    if (stream) stream_fence();
+  });
+}
+
+void Reference::work(int t) {
+  int seen = 0;
+  for (;;) {
+    {
+      std::unique_lock l(m_);
+      cv_.wait(l, [&] { return stop_ || generation_ != seen; });
+      if (stop_) return;
+      seen = generation_;
+    }
+    Part& part = parts_[static_cast<std::size_t>(t)];
+    if (cold_) {
+      for (const HostBuffer& s : part.src) s.evict();
+      part.dst.evict();
+    }
+    // Every thread starts together, as the ceilings probe's do.
+    arrived_.fetch_add(1);
+    while (arrived_.load() < static_cast<int>(parts_.size())) std::this_thread::yield();
+    const double t0 = now_seconds();
+    passes(part);
+    part.seconds = (now_seconds() - t0) / rounds_;
+    {
+      std::lock_guard l(m_);
+      ++done_;
+    }
+    cv_.notify_all();
+  }
+}
+
+double Reference::trial() {
+  {
+    std::lock_guard l(m_);
+    arrived_ = 0, done_ = 0, ++generation_;
+  }
+  cv_.notify_all();
+  std::unique_lock l(m_);
+  cv_.wait(l, [&] { return done_ == static_cast<int>(parts_.size()); });
+  double slowest = 0;
+  for (const Part& p : parts_) slowest = std::max(slowest, p.seconds);
+  return slowest;
+}
+
+}  // namespace primbench

@@ -1,0 +1,53 @@
+// The reference measured beside each benchmark: its memory-traffic pattern at its own working
+// set — a copy for gather and scatter, read P vectors and write one for reduce — run by the
+// cores of this process on buffers each of its threads allocates and first touches, as a rank
+// does its own. The runner measures it just before every repetition, so the benchmark and its
+// reference see the same machine, and `peak_fraction` is the one over the other.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "primbench/primbench.hpp"
+
+namespace primbench {
+
+class Reference {
+ public:
+  // `share`: the part of the problem's traffic this process moves (1 for a shared-memory
+  // backend; a rank's 1/P for a process per rank), over `threads` threads.
+  Reference(const Problem& p, double share, int threads, bool cold);
+  ~Reference();
+  Reference(const Reference&) = delete;
+  Reference& operator=(const Reference&) = delete;
+
+  // Seconds one pass of this process's share takes: the slowest thread's, threads started
+  // together; a pass repeated until it is long enough to time (hot caches), or once after the
+  // buffers are evicted (cold).
+  double trial();
+
+ private:
+  struct Part {
+    std::vector<HostBuffer> src;  // gather/scatter: one; reduce: P
+    HostBuffer dst;
+    double seconds = 0;
+  };
+  void work(int t);
+  void passes(Part& part) const;  // rounds_ passes of this part
+
+  Problem problem_;
+  bool cold_;
+  int rounds_ = 1;
+  std::vector<Part> parts_;
+  std::vector<std::thread> pool_;
+  std::mutex m_;
+  std::condition_variable cv_;
+  int generation_ = 0, done_ = 0, allocated_ = 0;
+  std::atomic<int> arrived_{0};
+  bool stop_ = false;
+};
+
+}  // namespace primbench
