@@ -298,6 +298,18 @@ class BesideEachBenchmark(unittest.TestCase):
         # Measured per repetition, not one figure copied: the repetitions' references differ.
         self.assertTrue(all(len(set(v)) > 1 for v in refs.values()), refs)
 
+    def test_hugepages_are_advised_and_recorded(self):
+        r = primbench("run", "--impl", "seq.ref", "--primitive", "gather", "--ranks", "2", "--count", "2M",
+                      "--hugepages", "--out", self.out, *repeated(1))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with open(self.out) as f:
+            doc = json.load(f)
+        self.assertIs(doc["context"]["primbench"]["hugepages"], True)
+        thp = doc["context"]["primbench"]["host"]["transparent_hugepage"]
+        (b,) = [b for b in doc["benchmarks"] if b["run_type"] == "iteration"]
+        if thp in ("always", "madvise"):  # 2 x 8 MiB of sends, 16 MiB received: the kernel gave huge pages
+            self.assertGreater(b["huge_pages_kib"], 0)
+
     def test_the_machines_state_is_recorded_and_contention_flagged(self):
         hogs = [subprocess.Popen(["/bin/sh", "-c", "while :; do :; done"]) for _ in range(os.cpu_count() or 1)]
         try:
