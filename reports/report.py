@@ -17,8 +17,8 @@ from pathlib import Path
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import results  # noqa: E402  (the shared loader, next to this file)
-from report_model import (CEILING_LABELS, CEILING_SHORT, file_ceilings,  # noqa: E402
-                          fmt_bytes, fmt_count, fmt_seconds, impl_sort_key)
+from report_model import (CEILING_LABELS, CEILING_SHORT, REFERENCE_SHORT,  # noqa: E402
+                          file_ceilings, fmt_bytes, fmt_count, fmt_seconds, impl_sort_key)
 from results import ArgParser, ResultsError  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -28,8 +28,11 @@ FIGURE_CAPTIONS = {
             "elements each rank contributes. Markers: median of the repetitions; bars: "
             "fastest to slowest repetition.",
     "bandwidth": "Algorithm bandwidth (bytes the collective moves / time) against bytes "
-                 "moved; the dotted line is this machine's measured ceiling, drawn where the "
-                 "fraction of ceiling reaches 100 %.",
+                 "moved. Dash-dotted: the reference measured beside each benchmark (its own "
+                 "memory traffic at its own working set, just before each repetition), where "
+                 "the fraction of peak reaches 100 %; dotted: the start-of-run ceiling "
+                 "(buffers far larger than any cache), where the fraction of ceiling reaches "
+                 "100 %.",
     "speedup": "Median time of the baseline divided by the implementation's median time, "
                "on the same problem; above 1× is faster than the baseline.",
     "scaling": "Time per collective as the rank count grows, at a fixed count per rank "
@@ -77,11 +80,78 @@ def f_pct(x):
     return "–" if x is None else f"{100 * x:.3g} %"
 
 
-def f_ceiling(row):
-    """'31 % of device copy': the fraction and which measured limit it is of."""
-    if row.get("peak_fraction") is None:
+def f_fraction(x, basis, kind):
+    """'28 % of reference copy': a peak fraction and what it is against (the reference beside
+    the benchmark, or an older file's start-of-run ceiling; 'computed' where no counter)."""
+    if x is None:
         return "–"
-    return f"{f_pct(row['peak_fraction'])} of {CEILING_SHORT[row['ceiling']]}"
+    if basis == "reference":
+        return f"{f_pct(x)} of {REFERENCE_SHORT[kind]}"
+    if basis == "ceiling":
+        return f"{f_pct(x)} of {CEILING_SHORT[kind]} ceiling"
+    if basis == "computed":
+        return f"{f_pct(x)} of {CEILING_SHORT[kind]} ceiling (computed)"
+    return f"{f_pct(x)} (mixed: reference and ceiling)"
+
+
+def f_ceiling(row):
+    """The fastest row's median fraction of peak, saying what it is of."""
+    return f_fraction(row.get("peak_fraction"), row.get("fraction_basis"), row.get("ceiling"))
+
+
+def f_point_fraction(p):
+    """A benchmark's peak_fraction as written (median of its repetitions' counters)."""
+    if p.peak_fraction is None:
+        return "–"
+    return f_pct(p.peak_fraction) + {"ceiling": " (of ceiling)",
+                                     "computed": " (computed)"}.get(p.fraction_basis, "")
+
+
+def f_ref(p):
+    if p.ref_gbps is None:
+        return "–"
+    return f_bw(p.ref_gbps) + (f" (spread {f_pct(p.ref_spread)})" if p.ref_spread else "")
+
+
+def f_cell(p):
+    """A scaling-table time; ⚠ where it was measured under contention."""
+    if p is None:
+        return "–"
+    return f_time(p.time) + (" ⚠" if p.busy else "")
+
+
+def busy_list(points, limit=3) -> str:
+    """'seq.ref (P=2, n=1K), thread.flat (P=2, n=1M)': the busy measurements a ranking uses."""
+    names = [f"{p.impl} ({where(p)})" for p in points]
+    more = len(names) - limit
+    return ", ".join(names[:limit]) + (f" and {more} more" if more > 0 else "")
+
+
+def busy_note(row) -> str:
+    if not row.get("busy"):
+        return ""
+    n = len(row["busy"])
+    return (f"⚠ rests on {n} measurement{'s' if n != 1 else ''} under contention: "
+            f"{busy_list(row['busy'])}")
+
+
+def contention_line(rep) -> str | None:
+    """The summary line: 'N of M benchmarks measured under contention: ...'; None where no
+    file records the machine's state."""
+    c = rep.contention()
+    if c is None:
+        return None
+    more = (f" {c['unknown']} more record no machine state." if c["unknown"] else "")
+    if not c["busy"]:
+        return (f"0 of {c['of']} benchmarks measured under contention (steal < 5 % and others "
+                f"< 10 % of CPU over each benchmark).{more}")
+    worst = [f"steal up to {c['steal_max']:.0f} %" if c["steal_max"] >= 0.5 else "",
+             f"others up to {c['others_max']:.0f} % of CPU" if c["others_max"] >= 0.5 else ""]
+    return (f"{c['busy']} of {c['of']} benchmarks measured under contention: "
+            f"{', '.join(w for w in worst if w)} while they "
+            "ran, so their times may be slower than this machine allows; they are listed "
+            "under 'Measured under contention', marked ⚠ in the tables and ringed in the "
+            f"figures.{more}")
 
 
 def f_x(x):
@@ -120,6 +190,21 @@ def environment(sources) -> list:
                                  "reason": str(b.get("reason") or "")})
         cpus = ctx.get("num_cpus")
         mhz = ctx.get("mhz_per_cpu")
+        host = pb.get("host") if isinstance(pb.get("host"), dict) else None
+        state = []
+        if host is not None:
+            thp = str(host.get("transparent_hugepage") or "") or "unreadable"
+            defrag = str(host.get("transparent_hugepage_defrag") or "") or "unreadable"
+            state.append(f"transparent huge pages {thp} (defrag {defrag})")
+            state.append("frequency governor " + (str(host.get("scaling_governor") or "")
+                                                  or "unreadable"))
+            if host.get("online_cpus"):
+                state.append(f"{host['online_cpus']} online CPUs")
+        huge = [e.counters["huge_pages_kib"] for e in res.entries
+                if "huge_pages_kib" in e.counters and e.run_type == "iteration"]
+        if huge:
+            state.append("huge pages used by the benchmarks: "
+                         + (f"up to {f_bytes(max(huge) * 1024)}" if max(huge) > 0 else "none"))
         envs.append({
             "path": res.path,
             "entries": len(res.entries),
@@ -134,6 +219,7 @@ def environment(sources) -> list:
             "compiler": str(pb.get("compiler") or ""),
             "command": str(pb.get("command_line") or ctx.get("executable") or ""),
             "ceilings": [f"{CEILING_LABELS[k]} {v:.4g} GB/s" for k, v in ceil.items()],
+            "host_state": "; ".join(state),
             "backends": backends,
         })
     return envs
@@ -144,6 +230,7 @@ def sections(rep) -> list:
     for prim in rep.primitives():
         h = rep.headline(prim)
         sec = {"primitive": prim, "headline": config_label(*h) if h else None,
+               "busy": [p for p in rep.busy if p.primitive == prim],
                "others": [config_label(*c) for c in rep.other_configs(prim)],
                "fastest": rep.fastest(prim), "has_baseline": rep.has_baseline(prim),
                "speedups": rep.speedups(prim), "figures": [], "scaling": []}
@@ -151,7 +238,7 @@ def sections(rep) -> list:
             series = rep.scaling_series(prim, n)
             if series:
                 ranks = sorted({p.ranks for ps in series.values() for p in ps})
-                rows = [(impl, {p.ranks: p.time for p in ps}) for impl, ps in
+                rows = [(impl, {p.ranks: p for p in ps}) for impl, ps in
                         sorted(series.items(), key=lambda kv: impl_sort_key(kv[0]))]
                 sec["scaling"].append({"count": n, "ranks": ranks, "rows": rows})
         out.append(sec)
@@ -185,12 +272,23 @@ def markdown(rep, secs, envs, generated) -> str:
                  f"timed, {failed} FAILED validation**"
                  + (f", {untimed} without timing" if untimed else "") + ".")
         L.append("")
+        line = contention_line(rep)
+        if line:
+            L += [("⚠ " if rep.busy else "") + line, ""]
     if rep.failures:
         L += [f"## ❌ Validation failures ({failed})", "",
               "These results are wrong and are not plotted or ranked.", ""]
         L += md_table(["benchmark", "file", "error"],
                       [(f"`{p.name}`", p.source, "; ".join(sorted(set(p.errors))))
                        for p in rep.failures])
+    if rep.busy:
+        L += [f"## ⚠ Measured under contention ({len(rep.busy)})", "",
+              "Other processes or the hypervisor took CPU time while these ran (steal ≥ 5 % "
+              "or others ≥ 10 % of all CPU time, over the whole benchmark): their times may "
+              "be slower than the machine allows. Rerun them on a quiet machine before "
+              "trusting a ranking that rests on them.", ""]
+        L += md_table(["benchmark", "file", "machine state"],
+                      [(f"`{p.name}`", p.source, f"({p.busy})") for p in rep.busy])
     if rep.notes:
         L += ["Notes:", ""] + [f"- {n}" for n in rep.notes] + [""]
     for sec in secs:
@@ -198,11 +296,16 @@ def markdown(rep, secs, envs, generated) -> str:
         L += [f"## {prim}", ""]
         L += ["### Fastest validated implementation", "",
               "Per size band (bytes the collective moves) and rank count, over every dtype "
-              "and op run; *wins* = problems in the band where it was fastest.", ""]
+              "and op run; *wins* = problems in the band where it was fastest. *Fraction of "
+              "peak*: the median of its `peak_fraction` counters, membw over the reference "
+              "measured beside each benchmark (the same memory traffic at the same working "
+              "set, just before each repetition); older files hold it against the start-of-run "
+              "ceiling instead, and say so.", ""]
         rows = []
         for r in sec["fastest"]:
             excl = ("not eligible (failed validation): " + ", ".join(r["excluded"])) \
                 if r["excluded"] else ""
+            excl = "; ".join(x for x in (excl, busy_note(r)) if x)
             if r["impl"] is None:
                 rows.append((r["band"], r["ranks"], "none validated", "", "", "", "", "", excl))
                 continue
@@ -213,16 +316,18 @@ def markdown(rep, secs, envs, generated) -> str:
                          f_range(r["tmin"], r["tmax"]), f_bw(r["algbw"]),
                          f_ceiling(r), ru, excl))
         L += md_table(["bytes moved", "ranks", "fastest", "wins", "time", "best algbw (GB/s)",
-                       "of ceiling (median)", "runner-up", "note"], rows)
+                       "fraction of peak (median)", "runner-up", "note"], rows)
         L += [f"### Speedup over {rep.baseline}", ""]
         if not sec["has_baseline"]:
             L += [f"Baseline `{rep.baseline}` has no passing results for {prim}; no speedups.",
                   ""]
         elif sec["speedups"]:
-            L += md_table(["implementation", "problems", "geometric mean", "min", "max"],
+            L += md_table(["implementation", "problems", "geometric mean", "min", "max", "note"],
                           [(s["impl"], s["problems"], f_x(s["gmean"]),
                             f"{f_x(s['min'])} ({where(s['min_at'])})",
-                            f"{f_x(s['max'])} ({where(s['max_at'])})")
+                            f"{f_x(s['max'])} ({where(s['max_at'])})",
+                            f"⚠ {s['busy']} of {s['problems']} under contention"
+                            if s["busy"] else "")
                            for s in sec["speedups"]])
         else:
             L += ["No other implementation ran the same problems as the baseline.", ""]
@@ -230,7 +335,7 @@ def markdown(rep, secs, envs, generated) -> str:
             L += [f"### Scaling with rank count ({sec['headline']}, "
                   f"{f_count(sc['count'])} elements per rank)", ""]
             L += md_table(["implementation"] + [f"P={P}" for P in sc["ranks"]],
-                          [(impl, *[f_time(t.get(P)) for P in sc["ranks"]])
+                          [(impl, *[f_cell(t.get(P)) for P in sc["ranks"]])
                            for impl, t in sc["rows"]])
     if rep.points:
         L += ["## Validation status", ""]
@@ -239,9 +344,10 @@ def markdown(rep, secs, envs, generated) -> str:
                        for a, b, c, d, e in rep.validation_counts()])
     L += ["## Environment", ""]
     L += md_table(["file", "machine", "git revision", "build", "compiler", "ceilings",
-                   "backends", "command line"],
+                   "host state", "backends", "command line"],
                   [(e["path"], e["machine"], e["revision"], e["build"], e["compiler"],
                     "; ".join(e["ceilings"]) or "not recorded",
+                    e["host_state"] or "not recorded",
                     ", ".join(f"{b['name']} {b['version']}".strip() if b["available"]
                               else f"{b['name']} (unavailable: {b['reason'] or 'no reason'})"
                               for b in e["backends"]) or "not recorded",
@@ -298,9 +404,12 @@ def main(argv) -> int:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(HERE / "templates")),
                              autoescape=True, trim_blocks=True, lstrip_blocks=True,
                              undefined=jinja2.StrictUndefined)
+    pal = report_plots.palette(rep.impls())
     env.globals.update(f_time=f_time, f_bytes=f_bytes, f_bw=f_bw, f_pct=f_pct, f_x=f_x,
-                       f_ceiling=f_ceiling, f_range=f_range,
-                       f_count=f_count, style=report_plots.style)
+                       f_ceiling=f_ceiling, f_range=f_range, f_cell=f_cell,
+                       f_point_fraction=f_point_fraction, f_ref=f_ref, busy_note=busy_note,
+                       f_count=f_count, style=lambda impl: pal[impl],
+                       contention=contention_line(rep))
     html = env.get_template("index.html.j2").render(
         rep=rep, sections=secs, envs=envs, generated=generated)
     try:
@@ -316,6 +425,9 @@ def main(argv) -> int:
     if rep.failures:
         print(f"report: {len(rep.failures)} benchmark(s) FAILED validation "
               "(listed at the top of the report)", file=sys.stderr)
+    if rep.busy:
+        print(f"report: {len(rep.busy)} benchmark(s) measured under contention "
+              "(marked in the report)", file=sys.stderr)
     if os.environ.get("PRIMBENCH_REPORT_TIMING"):
         print(f"report: rendered in {time.monotonic() - t0:.1f} s", file=sys.stderr)
     print(f"report: {out / 'index.html'}")

@@ -20,6 +20,15 @@ CEILING_LABELS = {"host_copy": "host memory copy", "host_read": "host memory rea
                   "device_copy": "device-to-device copy"}
 CEILING_SHORT = {"host_copy": "host copy", "host_read": "host read",
                  "device_copy": "device copy"}
+# What peak_fraction is held against in files that measure a reference beside each benchmark
+# (the counter ref_GBps): the benchmark's own memory-traffic pattern at its own working set.
+# Device memory has no reference of its own: there ref_GBps is the device copy ceiling.
+REFERENCE_SHORT = {"host_copy": "reference copy", "host_read": "reference read-P-write-1",
+                   "device_copy": "device copy ceiling"}
+# Machine state since the benchmark started (cumulative: the last repetition covers it all).
+MACHINE_KEYS = ("load_avg", "online_cpus", "steal_pct", "others_cpu_pct", "huge_pages_kib")
+BUSY_STEAL_PCT = 5.0     # the same thresholds as the console's "(busy: ...)"
+BUSY_OTHERS_PCT = 10.0
 
 
 # ---- units as people read them ------------------------------------------------------------
@@ -53,6 +62,20 @@ def ceiling_kind(primitive: str, impl: str) -> str:
     return "host_read" if primitive == "reduce" else "host_copy"
 
 
+def busy_text(machine: dict | None) -> str:
+    """The console's words for a contended benchmark, "" when nothing competed:
+    "busy: steal 12 %, others 35 % of CPU, load 5.2 on 2 cores"."""
+    if not machine:
+        return ""
+    steal = machine.get("steal_pct", 0.0)
+    others = machine.get("others_cpu_pct", 0.0)
+    if steal < BUSY_STEAL_PCT and others < BUSY_OTHERS_PCT:
+        return ""
+    load, cpus = machine.get("load_avg", 0.0), machine.get("online_cpus", 0.0)
+    return (f"busy: steal {steal:.0f} %, others {others:.0f} % of CPU, "
+            f"load {load:.1f} on {cpus:.0f} cores")
+
+
 def band_of(nbytes: float) -> int:
     for i, (lo, hi, _) in enumerate(BANDS):
         if lo <= nbytes < hi:
@@ -84,6 +107,15 @@ class Point:
     hi: float | None = None
     bytes: float | None = None
     peak_fraction: float | None = None
+    # what peak_fraction is against: "reference" (ref_GBps, measured beside the benchmark),
+    # "ceiling" (an older file's counter: the start-of-run ceiling), "computed" (no counter:
+    # computed here over the file's start-of-run ceiling), None (no fraction)
+    fraction_basis: str | None = None
+    ceiling_fraction: float | None = None        # against the start-of-run ceiling
+    ref_gbps: float | None = None                # median of the repetitions' references
+    ref_spread: float | None = None
+    machine: dict = field(default_factory=dict)  # last repetition's machine state
+    busy: str = ""                               # "busy: steal ..." when contended
     errors: list = field(default_factory=list)
     derived: list = field(default_factory=list)  # counters computed here, not read
 
@@ -165,13 +197,49 @@ def _point(name: str, entries: list, ceilings: dict) -> Point:
     elif p.dtype in ELEM_SIZE:
         p.bytes = (p.count if p.primitive == "reduce" else p.ranks * p.count) * ELEM_SIZE[p.dtype]
         p.derived.append("bytes")
-    fractions = [e.counters["peak_fraction"] for e in with_counters
-                 if "peak_fraction" in e.counters]
-    if fractions:
-        p.peak_fraction = _median(fractions)
-    elif p.algbw is not None and ceilings.get(p.ceiling):
-        p.peak_fraction = p.algbw / ceilings[p.ceiling]
-        p.derived.append("peak_fraction")
+    def median_of(key, among=None):
+        xs = [e.counters[key] for e in (with_counters if among is None else among)
+              if key in e.counters]
+        return _median(xs)
+
+    p.ref_gbps = median_of("ref_GBps")
+    p.ref_spread = median_of("ref_spread")
+    p.ceiling_fraction = median_of("ceiling_fraction")
+    if p.ref_gbps is not None:
+        # peak_fraction as written: membw over the reference beside each repetition; it is 0
+        # where the reference is 0 (not measured), which is no fraction at all
+        p.peak_fraction = median_of("peak_fraction", [e for e in with_counters
+                                                      if e.counters.get("ref_GBps", 0) > 0])
+        p.fraction_basis = "reference" if p.peak_fraction is not None else None
+    elif any("peak_fraction" in e.counters for e in with_counters):
+        # a file from before the reference: its peak_fraction is over the start-of-run ceiling
+        p.peak_fraction = median_of("peak_fraction")
+        p.fraction_basis = "ceiling"
+        if p.ceiling_fraction is None:
+            p.ceiling_fraction = p.peak_fraction
+    elif ceilings.get(p.ceiling):
+        # no counter at all (older files, the mpi4py peer): computed here, and labelled so
+        traffic = median_of("membw")
+        if traffic is None:
+            traffic = p.algbw
+        if traffic is not None:
+            p.peak_fraction = traffic / ceilings[p.ceiling]
+            p.fraction_basis = "computed"
+            p.derived.append("peak_fraction")
+            if p.ceiling_fraction is None:
+                p.ceiling_fraction = p.peak_fraction
+    # the machine while it ran: the last repetition's counters cover the whole benchmark
+    last = None
+    for e in reps:
+        if "steal_pct" in e.counters and (last is None or (e.repetition_index or 0)
+                                          >= (last.repetition_index or 0)):
+            last = e
+    if last is None:    # aggregates only: the median (or mean) of the repetitions' states
+        last = next((a for a in (aggs.get("median"), aggs.get("mean"))
+                     if a is not None and "steal_pct" in a.counters), None)
+    if last is not None:
+        p.machine = {k: float(last.counters[k]) for k in MACHINE_KEYS if k in last.counters}
+        p.busy = busy_text(p.machine)
     return p
 
 
@@ -257,14 +325,16 @@ class Report:
         return out
 
     def speedup_series(self, primitive: str) -> dict:
-        """{ranks: {impl: [(count, speedup over baseline)]}} where both ran the same problem."""
+        """{ranks: {impl: [(count, speedup over baseline, either measured busy)]}} where both
+        ran the same problem."""
         base = {p.problem: p for p in self.slice(primitive) if p.impl == self.baseline}
         out: dict = {}
         for p in self.slice(primitive):
             b = base.get(p.problem)
             if b is None or p.impl == self.baseline:
                 continue
-            out.setdefault(p.ranks, {}).setdefault(p.impl, []).append((p.count, b.time / p.time))
+            out.setdefault(p.ranks, {}).setdefault(p.impl, []).append(
+                (p.count, b.time / p.time, bool(p.busy or b.busy)))
         for per_impl in out.values():
             for xs in per_impl.values():
                 xs.sort()
@@ -295,22 +365,58 @@ class Report:
         return {i: ps for i, ps in out.items() if len(ps) > 1}
 
     def ceiling_lines(self, primitive: str, ranks: int | None = None) -> list:
-        """[(kind, raw GB/s, algbw where peak_fraction = 1)] for the kinds this primitive uses.
+        """[(kind, raw GB/s, algbw where ceiling_fraction = 1)] for the kinds this primitive uses.
 
-        peak_fraction is computed from the memory traffic, which for some primitives grows
-        with the rank count (a reduce reads every rank's input), so the line is drawn where
-        the data of that rank count reach 100 % of the ceiling, not at the raw number."""
+        The fraction of the start-of-run ceiling is computed from the memory traffic, which for
+        some primitives grows with the rank count (a reduce reads every rank's input), so the
+        line is drawn where the data of that rank count reach 100 % of the ceiling, not at the
+        raw number."""
         out = []
         pts = [p for p in self.slice(primitive) if ranks is None or p.ranks == ranks]
         for kind in sorted({p.ceiling for p in pts}):
             raw = self.ceilings.get(kind, (None, None))[0]
-            ratios = [p.algbw / p.peak_fraction for p in pts
-                      if p.ceiling == kind and p.peak_fraction and p.algbw
+            ratios = [p.algbw / p.ceiling_fraction for p in pts
+                      if p.ceiling == kind and p.ceiling_fraction and p.algbw
                       and "peak_fraction" not in p.derived]
             at = _median(ratios) if ratios else raw
             if at:
                 out.append((kind, raw if raw else at, at))
         return out
+
+    def reference_series(self, primitive: str, ranks: int) -> dict:
+        """{kind: [(bytes, algbw at which peak_fraction = 1)]}: the reference measured beside
+        each benchmark, in the algbw terms of the figure (median over the implementations
+        that ran that size), for the points whose file measured one."""
+        per: dict = {}
+        for p in self.slice(primitive):
+            if p.ranks == ranks and p.fraction_basis == "reference" and p.peak_fraction \
+                    and p.algbw:
+                per.setdefault(p.ceiling, {}).setdefault(p.bytes, []).append(
+                    p.algbw / p.peak_fraction)
+        return {kind: sorted((b, _median(v)) for b, v in xs.items())
+                for kind, xs in per.items()}
+
+    # ---- machine state --------------------------------------------------------------------
+    @property
+    def busy(self) -> list:
+        """Timed benchmarks measured under contention (the console's "(busy: ...)")."""
+        return [p for p in self.ok if p.busy]
+
+    @property
+    def with_machine_state(self) -> list:
+        return [p for p in self.ok if p.machine]
+
+    def contention(self) -> dict | None:
+        """What the summary line says; None where no file records the machine's state."""
+        known = self.with_machine_state
+        if not known:
+            return None
+        busy = self.busy
+        return {"busy": len(busy), "of": len(known),
+                "unknown": len(self.ok) - len(known),
+                "steal_max": max((p.machine.get("steal_pct", 0.0) for p in busy), default=0.0),
+                "others_max": max((p.machine.get("others_cpu_pct", 0.0) for p in busy),
+                                  default=0.0)}
 
     # ---- conclusions ------------------------------------------------------------------
     def fastest(self, primitive: str) -> list:
@@ -340,7 +446,8 @@ class Report:
             bad = failed.get(key, set())
             eligible = [p for p in groups.get(key, []) if p.impl not in bad]
             row = {"band": BANDS[band][2], "band_index": band, "ranks": ranks,
-                   "excluded": sorted(bad, key=impl_sort_key), "impl": None}
+                   "excluded": sorted(bad, key=impl_sort_key), "impl": None,
+                   "busy": [p for p in eligible if p.busy]}
             rows.append(row)
             problems: dict = {}
             for p in eligible:
@@ -359,9 +466,14 @@ class Report:
             winner = ranking[0]
             mine = [p for p in eligible if p.impl == winner]
             fr = [p.peak_fraction for p in mine if p.peak_fraction is not None]
+            cf = [p.ceiling_fraction for p in mine if p.ceiling_fraction is not None]
+            bases = {p.fraction_basis for p in mine if p.peak_fraction is not None}
             row.update(impl=winner, wins=wins.get(winner, 0), problems=len(problems),
                        algbw=max((p.algbw for p in mine if p.algbw), default=None),
-                       peak_fraction=_median(fr), ceiling=mine[0].ceiling,
+                       peak_fraction=_median(fr), ceiling_fraction=_median(cf),
+                       fraction_basis=bases.pop() if len(bases) == 1 else
+                       "mixed" if bases else None,
+                       ceiling=mine[0].ceiling,
                        tmin=min(p.time for p in mine), tmax=max(p.time for p in mine),
                        runner_up=None)
             if len(ranking) > 1:
@@ -388,7 +500,8 @@ class Report:
             s = [x for x, _ in xs]
             lo = min(xs, key=lambda t: t[0])[1]
             hi = max(xs, key=lambda t: t[0])[1]
-            rows.append({"impl": impl, "problems": len(s),
+            busy = sum(1 for _, p in xs if p.busy or base[p.problem].busy)
+            rows.append({"impl": impl, "problems": len(s), "busy": busy,
                          "gmean": math.exp(sum(math.log(x) for x in s) / len(s)),
                          "min": min(s), "max": max(s), "min_at": lo, "max_at": hi})
         return rows
@@ -440,11 +553,27 @@ def build(sources: list, baseline: str) -> Report:
             derived.setdefault((p.source, what), 0)
             derived[(p.source, what)] += 1
     for (src, what), n in sorted(derived.items()):
-        how = "from the benchmark name" if what == "bytes" else "as algbw over the file's ceiling"
+        how = "from the benchmark name" if what == "bytes" else \
+            "here as membw (algbw where it has no membw) over the file's start-of-run " \
+            "ceiling, and marked 'computed'"
         rep.notes.append(f"{src}: {n} entries carry no '{what}' counter; computed {how}.")
-    missing_pf = sum(1 for p in points if p.ok and p.peak_fraction is None)
+    old_basis: dict = {}
+    for p in points:
+        if p.fraction_basis == "ceiling":
+            old_basis[p.source] = old_basis.get(p.source, 0) + 1
+    for src, n in sorted(old_basis.items()):
+        rep.notes.append(f"{src}: {n} entries were written before primbench measured a "
+                         "reference beside each benchmark: their peak_fraction is against the "
+                         "start-of-run ceiling (shown as 'of … ceiling').")
+    no_ref = sum(1 for p in points if p.ok and p.peak_fraction is None
+                 and p.ref_gbps is not None)
+    if no_ref:
+        rep.notes.append(f"{no_ref} entries have no fraction of peak: their reference was not "
+                         "measured (ref_GBps 0).")
+    missing_pf = sum(1 for p in points if p.ok and p.peak_fraction is None
+                     and p.ref_gbps is None)
     if missing_pf:
-        rep.notes.append(f"{missing_pf} entries have no fraction of ceiling: their file records "
+        rep.notes.append(f"{missing_pf} entries have no fraction of peak: their file records "
                          "no measured ceiling.")
     if points and not any(p.impl == baseline for p in points):
         rep.notes.append(f"Baseline '{baseline}' is not in the results, so there are no "

@@ -2,6 +2,7 @@
 in every figure and every report, derived from the implementation's name alone."""
 from __future__ import annotations
 
+import colorsys
 import io
 import math
 import zlib
@@ -14,44 +15,61 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import (FixedLocator, FuncFormatter, LogLocator, NullFormatter,  # noqa: E402
                                NullLocator)
 
-from report_model import (CEILING_LABELS, fmt_bytes, fmt_count, fmt_seconds,  # noqa: E402
-                          impl_sort_key)
+from report_model import (CEILING_LABELS, REFERENCE_SHORT, fmt_bytes, fmt_count,  # noqa: E402
+                          fmt_seconds, impl_sort_key)
 
-# A hue family per backend, a shade per algorithm; known algorithms have fixed shades.
-FAMILIES = {
-    "seq": ["#222222"],
-    "thread": ["#1f77b4", "#0b3d91", "#5fa8e0", "#2a5caa"],
-    "tbb": ["#2ca02c", "#126b12", "#7fcf6f", "#4a8f3a"],
-    "mpi": ["#ff7f0e", "#b35000", "#f5b041", "#d35400"],
-    "mpi4py": ["#9467bd", "#5b2c83", "#c39bd3"],
-    "cuda": ["#d62728", "#8b0000", "#f1948a", "#c0392b"],
-}
-KNOWN = {"seq.ref": 0, "thread.flat": 0, "thread.tree": 1, "tbb.parallel_for": 0,
-         "tbb.parallel_reduce": 1, "tbb.flow": 2, "mpi.native": 0, "mpi.linear": 1,
-         "mpi.binomial": 2, "mpi4py.pickle": 0, "mpi4py.buffer": 1, "cuda.memcpy": 0,
-         "cuda.kernel": 1, "cuda.cub": 2}
+# A hue per backend; each backend's implementations present in a report get shades of it, in
+# name order, and markers in the same order, so the colours listed are those of the data.
+HUES = {"seq": "#222222", "thread": "#1f77b4", "tbb": "#2ca02c", "mpi": "#ff7f0e",
+        "mpi4py": "#9467bd", "cuda": "#d62728"}
 OTHER = ["#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf", "#6b4226", "#ad1457",
          "#00796b"]
 MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
 CEILING_COLOURS = {"host_copy": "#555555", "host_read": "#555555", "device_copy": "#8b0000"}
+REFERENCE_COLOUR = "#777777"
+BUSY_COLOUR = "#e69500"     # the ring around a point measured under contention
 
 
 def _h(s: str) -> int:
     return zlib.crc32(s.encode())   # stable across runs, unlike hash()
 
 
-def style(impl: str) -> dict:
-    backend, _, algo = impl.partition(".")
-    if backend in FAMILIES:
-        shades = FAMILIES[backend]
-        i = KNOWN.get(impl, _h(algo) % len(shades))
-        colour = shades[i % len(shades)]
-    else:
-        i = _h(impl)
-        colour = OTHER[i % len(OTHER)]
-    marker = MARKERS[i % len(MARKERS)]
-    return {"color": colour, "marker": marker,
-            "linestyle": "--" if impl == "seq.ref" else "-"}
+def _hue(backend: str) -> str:
+    return HUES.get(backend) or OTHER[_h(backend) % len(OTHER)]
+
+
+def _shade(colour: str, i: int, n: int) -> str:
+    """The i-th of n shades of a colour: the colour itself for one, else lightness spread from
+    darker to lighter around it (greys for the black of seq)."""
+    if n <= 1:
+        return colour
+    r, g, b = (int(colour[k:k + 2], 16) / 255 for k in (1, 3, 5))
+    h, light, sat = colorsys.rgb_to_hls(r, g, b)
+    lo, hi = max(0.18, light - 0.22), min(0.78, light + 0.22)
+    light = lo + (hi - lo) * i / (n - 1)
+    r, g, b = colorsys.hls_to_rgb(h, light, sat)
+    return "#" + "".join(f"{round(255 * c):02x}" for c in (r, g, b))
+
+
+def palette(impls) -> dict:
+    """{impl: {color, marker, linestyle}} for the implementations of one report: the hue from
+    the backend prefix, the shade and marker from the implementation's place among its
+    backend's implementations present, in name order."""
+    by_backend: dict = {}
+    for impl in sorted(set(impls)):
+        by_backend.setdefault(impl.partition(".")[0], []).append(impl)
+    out = {}
+    for backend, names in by_backend.items():
+        for i, impl in enumerate(names):
+            out[impl] = {"color": _shade(_hue(backend), i, len(names)),
+                         "marker": MARKERS[i % len(MARKERS)],
+                         "linestyle": "--" if impl == "seq.ref" else "-"}
+    return out
+
+
+def style(impl: str, impls=None) -> dict:
+    """One implementation's style among impls (the report's implementations; alone if None)."""
+    return palette(list(impls or ()) + [impl])[impl]
 
 
 # ---- tick placement ---------------------------------------------------------------------
@@ -94,16 +112,21 @@ def _new(n_panels: int, title: str):
     return fig, axes
 
 
-def _legend(fig, impls: list, extra: list = ()):
-    handles = [Line2D([], [], color=style(i)["color"], marker=style(i)["marker"],
-                      linestyle=style(i)["linestyle"], label=i) for i in impls]
+def _legend(fig, impls: list, pal: dict, extra: list = (), busy: bool = False):
+    handles = [Line2D([], [], color=pal[i]["color"], marker=pal[i]["marker"],
+                      linestyle=pal[i]["linestyle"], label=i) for i in impls]
     handles += list(extra)
+    if busy:
+        handles.append(Line2D([], [], marker="o", markersize=10, markerfacecolor="none",
+                              markeredgecolor=BUSY_COLOUR, markeredgewidth=1.8, linestyle="",
+                              label="measured under contention\n(busy machine)"))
     fig.axes[-1].legend(handles=handles, loc="center left", title="implementation",
                         fontsize=9, title_fontsize=9, frameon=False, borderaxespad=0)
 
 
-def _plot(ax, impl, xs, ys, lo=None, hi=None):
-    st = style(impl)
+def _plot(ax, impl, st, xs, ys, lo=None, hi=None, busy=None):
+    """One implementation's series; points measured under contention get a ring. Returns
+    whether any did."""
     yerr = None
     if lo is not None and any(v is not None for v in lo):
         yerr = [[y - (l if l is not None else y) for y, l in zip(ys, lo)],
@@ -111,6 +134,12 @@ def _plot(ax, impl, xs, ys, lo=None, hi=None):
     ax.errorbar(xs, ys, yerr=yerr, color=st["color"], marker=st["marker"],
                 linestyle=st["linestyle"], linewidth=1.5, markersize=4.5, capsize=2.5,
                 elinewidth=1, label=impl)
+    ringed = [(x, y) for x, y, b in zip(xs, ys, busy or ()) if b]
+    if ringed:
+        ax.scatter([x for x, _ in ringed], [y for _, y in ringed], s=110, facecolors="none",
+                   edgecolors=BUSY_COLOUR, linewidths=1.8, zorder=5,
+                   label=f"{impl} (busy)")
+    return bool(ringed)
 
 
 def _finish(ax):
@@ -124,13 +153,16 @@ def time_figure(rep, primitive, subtitle):
     ranks = rep.panel_ranks(primitive)
     fig, axes = _new(len(ranks), f"{primitive}: time per collective vs count per rank"
                                  f"  ({subtitle})")
+    pal = palette(rep.impls())
     impls = set()
+    busy = False
     for ax, P in zip(axes, ranks):
         xs_all, ys_all = [], []
         for impl, ps in sorted(data.get(P, {}).items()):
             impls.add(impl)
             xs = [p.count for p in ps]
-            _plot(ax, impl, xs, [p.time for p in ps], [p.lo for p in ps], [p.hi for p in ps])
+            busy |= _plot(ax, impl, pal[impl], xs, [p.time for p in ps], [p.lo for p in ps],
+                          [p.hi for p in ps], [bool(p.busy) for p in ps])
             xs_all += xs
             ys_all += [p.time for p in ps]
         ax.set_xscale("log", base=2)
@@ -141,7 +173,7 @@ def time_figure(rep, primitive, subtitle):
         ax.set_xlabel("count per rank (elements)", fontsize=9)
         ax.set_ylabel("time per collective (median; bars min–max)", fontsize=9)
         _finish(ax)
-    _legend(fig, sorted(impls, key=impl_sort_key))
+    _legend(fig, sorted(impls, key=impl_sort_key), pal, busy=busy)
     return fig
 
 
@@ -151,11 +183,15 @@ def bandwidth_figure(rep, primitive, subtitle):
     lines = rep.ceiling_lines(primitive)
     fig, axes = _new(len(ranks), f"{primitive}: algorithm bandwidth vs bytes moved"
                                  f"  ({subtitle})")
+    pal = palette(rep.impls())
     impls = set()
     extra = []
+    busy = False
     for kind, raw, at in lines:
         extra.append(Line2D([], [], color=CEILING_COLOURS[kind], linestyle=":", linewidth=2,
-                            label=f"ceiling: {CEILING_LABELS[kind]}\n({raw:.3g} GB/s measured)"))
+                            label=f"start-of-run ceiling:\n{CEILING_LABELS[kind]}"
+                                  f"\n({raw:.3g} GB/s measured)"))
+    refs_drawn = set()
     for ax, P in zip(axes, ranks):
         xs_all = []
         for impl, ps in sorted(data.get(P, {}).items()):
@@ -167,10 +203,16 @@ def bandwidth_figure(rep, primitive, subtitle):
             # error bars on bandwidth mirror the time bars: slowest repetition = lowest bw
             lo = [p.bytes / p.hi / 1e9 if p.hi else None for p in ps]
             hi = [p.bytes / p.lo / 1e9 if p.lo else None for p in ps]
-            _plot(ax, impl, xs, [p.algbw for p in ps], lo, hi)
+            busy |= _plot(ax, impl, pal[impl], xs, [p.algbw for p in ps], lo, hi,
+                          [bool(p.busy) for p in ps])
             xs_all += xs
         for kind, raw, at in rep.ceiling_lines(primitive, P):
             ax.axhline(at, color=CEILING_COLOURS[kind], linestyle=":", linewidth=2)
+        for kind, pts in rep.reference_series(primitive, P).items():
+            ax.plot([b for b, _ in pts], [y for _, y in pts], color=REFERENCE_COLOUR,
+                    linestyle="-.", linewidth=1.2, marker="x", markersize=4, zorder=1,
+                    label=f"reference ({kind})")
+            refs_drawn.add(kind)
         ax.set_xscale("log", base=2)
         _log_y(ax, lambda v: f"{v:g}")
         if xs_all:
@@ -179,7 +221,11 @@ def bandwidth_figure(rep, primitive, subtitle):
         ax.set_xlabel("bytes moved by the collective", fontsize=9)
         ax.set_ylabel("algbw (GB/s, 1e9 B/s)", fontsize=9)
         _finish(ax)
-    _legend(fig, sorted(impls, key=impl_sort_key), extra)
+    for kind in sorted(refs_drawn):
+        extra.append(Line2D([], [], color=REFERENCE_COLOUR, linestyle="-.", marker="x",
+                            markersize=4, label=f"{REFERENCE_SHORT[kind]}\nbeside each "
+                                                "benchmark\n(100 % of peak)"))
+    _legend(fig, sorted(impls, key=impl_sort_key), pal, extra, busy=busy)
     return fig
 
 
@@ -189,13 +235,16 @@ def speedup_figure(rep, primitive, subtitle):
     if not ranks:
         return None
     fig, axes = _new(len(ranks), f"{primitive}: speedup over {rep.baseline}  ({subtitle})")
+    pal = palette(rep.impls())
     impls = set()
+    busy = False
     for ax, P in zip(axes, ranks):
         xs_all = []
         for impl, pts in sorted(data[P].items()):
             impls.add(impl)
-            _plot(ax, impl, [c for c, _ in pts], [s for _, s in pts])
-            xs_all += [c for c, _ in pts]
+            busy |= _plot(ax, impl, pal[impl], [c for c, _, _ in pts], [s for _, s, _ in pts],
+                          busy=[b for _, _, b in pts])
+            xs_all += [c for c, _, _ in pts]
         ax.axhline(1.0, color="#222222", linestyle="--", linewidth=1)
         ax.set_xscale("log", base=2)
         _log_y(ax, lambda v: f"{v:g}×")
@@ -206,7 +255,7 @@ def speedup_figure(rep, primitive, subtitle):
         ax.set_ylabel(f"speedup over {rep.baseline} (×, >1 faster)", fontsize=9)
         _finish(ax)
     base = Line2D([], [], color="#222222", linestyle="--", label=f"{rep.baseline} (= 1×)")
-    _legend(fig, sorted(impls, key=impl_sort_key), [base])
+    _legend(fig, sorted(impls, key=impl_sort_key), pal, [base], busy=busy)
     return fig
 
 
@@ -216,13 +265,16 @@ def scaling_figure(rep, primitive, subtitle):
         return None
     fig, axes = _new(len(counts), f"{primitive}: scaling with rank count at a fixed size"
                                   f"  ({subtitle})")
+    pal = palette(rep.impls())
     impls = set()
+    busy = False
     for ax, n in zip(axes, counts):
         xs_all = []
         for impl, ps in sorted(rep.scaling_series(primitive, n).items()):
             impls.add(impl)
             xs = [p.ranks for p in ps]
-            _plot(ax, impl, xs, [p.time for p in ps], [p.lo for p in ps], [p.hi for p in ps])
+            busy |= _plot(ax, impl, pal[impl], xs, [p.time for p in ps], [p.lo for p in ps],
+                          [p.hi for p in ps], [bool(p.busy) for p in ps])
             xs_all += xs
         ax.set_xscale("log", base=2)
         _log_y(ax, fmt_seconds)
@@ -235,7 +287,7 @@ def scaling_figure(rep, primitive, subtitle):
         ax.set_xlabel("ranks (P)", fontsize=9)
         ax.set_ylabel("time per collective (median; bars min–max)", fontsize=9)
         _finish(ax)
-    _legend(fig, sorted(impls, key=impl_sort_key))
+    _legend(fig, sorted(impls, key=impl_sort_key), pal, busy=busy)
     return fig
 
 

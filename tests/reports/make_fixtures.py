@@ -4,14 +4,23 @@ The timings come from a simple model, t = latency(impl, P) + bytes / bandwidth(i
 fastest implementation of each size band is known in advance (see test_report.py):
 seq.ref has the lowest latency and wins small messages, tbb.parallel_for has the highest host
 bandwidth and wins large ones, and the cuda.* entries of the GPU file beat both at large sizes.
+
+host_quiet.json and host_busy.json come from a real file, tests/reports/captured/host_run.json
+(`primbench run --impl 'seq.ref,thread.flat' --primitive gather,reduce --ranks 2 --count 1K,1M`,
+with the reference beside each benchmark and the machine-state counters), whose machine-state
+counters are replaced so that the test does not depend on how busy the machine was: quiet
+everywhere, or contended in the benchmarks of BUSY (see test_report.py's Contention).
 """
 from __future__ import annotations
 
+import copy
 import json
 import math
+import statistics
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent / "fixtures"
+CAPTURED = Path(__file__).resolve().parent / "captured" / "host_run.json"
 ELEM = {"i32": 4, "i64": 8, "f32": 4, "f64": 8}
 REP_JITTER = (1.00, 1.03, 0.98)   # per-repetition factor: deterministic "noise"
 
@@ -203,6 +212,60 @@ def mpi4py_file():
             "benchmarks": bench}
 
 
+QUIET = {"steal_pct": 0.0, "others_cpu_pct": 3.0, "load_avg": 0.4, "online_cpus": 2.0}
+# problem -> the machine state of each repetition (cumulative since the benchmark started: the
+# last one covers it all and decides)
+BUSY = {
+    # steal and others: "(busy: steal 12 %, others 35 % of CPU, load 5.2 on 2 cores)"
+    "gather/thread.flat/f32/ranks:2/count:1048576/root:0":
+        [(10.0, 30.0, 4.8), (11.0, 33.0, 5.0), (12.0, 35.0, 5.2)],
+    # other processes only, just over the line
+    "reduce/seq.ref/f32/sum/ranks:2/count:1024/root:0":
+        [(0.0, 14.0, 1.1), (0.0, 13.0, 1.2), (0.0, 10.0, 1.3)],
+    # steal exactly at the line
+    "reduce/thread.flat/f32/sum/ranks:2/count:1048576/root:0":
+        [(6.0, 0.0, 0.5), (5.5, 0.0, 0.5), (5.0, 0.0, 0.5)],
+    # busy early, quiet over the whole benchmark: not busy
+    "gather/seq.ref/f32/ranks:2/count:1024/root:0":
+        [(0.0, 40.0, 2.0), (0.0, 20.0, 1.5), (0.0, 8.0, 1.0)],
+    # just under both lines: not busy
+    "gather/seq.ref/f32/ranks:2/count:1048576/root:0":
+        [(4.9, 9.9, 0.9), (4.9, 9.9, 0.9), (4.9, 9.9, 0.9)],
+}
+
+
+def _problem(b):
+    return b.get("run_name", b["name"]).replace("/manual_time", "")
+
+
+def host_file(busy: bool):
+    """The captured file with its machine state replaced: quiet, or contended as in BUSY."""
+    doc = copy.deepcopy(json.loads(CAPTURED.read_text()))
+    reps: dict = {}
+    for b in doc["benchmarks"]:
+        if "steal_pct" not in b:
+            continue
+        states = BUSY.get(_problem(b)) if busy else None
+        if b.get("run_type") == "iteration":
+            if states:
+                steal, others, load = states[b["repetition_index"]]
+                b.update(steal_pct=steal, others_cpu_pct=others, load_avg=load,
+                         online_cpus=2.0)
+            else:
+                b.update(QUIET)
+            reps.setdefault(_problem(b), []).append(b)
+    for b in doc["benchmarks"]:     # aggregates: over the repetitions, as Google Benchmark's
+        if b.get("run_type") != "aggregate" or "steal_pct" not in b:
+            continue
+        for key in QUIET:
+            xs = [r[key] for r in reps[_problem(b)]]
+            mean = statistics.fmean(xs)
+            sd = statistics.stdev(xs) if len(xs) > 1 else 0.0
+            b[key] = {"mean": mean, "median": statistics.median(xs), "stddev": sd,
+                      "cv": sd / mean if mean else 0.0}[b["aggregate_name"]]
+    return doc
+
+
 def dump(doc):
     """Context indented, one benchmark per line: small files that still diff well."""
     def rounded(b):
@@ -217,6 +280,8 @@ def main(out: Path = HERE):
     out.mkdir(parents=True, exist_ok=True)
     files = {"cpu.json": cpu_file(), "gpu.json": gpu_file(), "mpi4py.json": mpi4py_file()}
     files["empty.json"] = {"context": cpu_file()["context"], "benchmarks": []}
+    files["host_quiet.json"] = host_file(busy=False)
+    files["host_busy.json"] = host_file(busy=True)
     for name, doc in files.items():
         (out / name).write_text(dump(doc))
     text = (out / "mpi4py.json").read_text()

@@ -4,8 +4,12 @@ Run from the repository root:  /usr/bin/python3 -m unittest discover -s tests/re
 """
 from __future__ import annotations
 
+import colorsys
+import json
+import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -106,7 +110,7 @@ class MergedReport(unittest.TestCase):
         self.assertEqual(reduce[("1 – 64 MiB", 4)][2], "**cuda.cub**")
         # the GPU results are held against the device ceiling: 937 GB/s of 1800 GB/s
         self.assertEqual(gather[("1 – 64 MiB", 4)][5], "937")
-        self.assertRegex(gather[("1 – 64 MiB", 4)][6], r"^\d+(\.\d+)? % of device copy$")
+        self.assertRegex(gather[("1 – 64 MiB", 4)][6], r"^\d+(\.\d+)? % of device copy ceiling$")
 
     def test_failures_listed_prominently(self):
         top = self.md.split("## gather", 1)[0]
@@ -224,17 +228,41 @@ class Plotting(unittest.TestCase):
 
     def test_colours_consistent_and_distinct(self):
         known = ["seq.ref", "thread.flat", "thread.tree", "tbb.parallel_for", "mpi.native",
-                 "mpi.linear", "mpi.binomial", "mpi4py.pickle", "mpi4py.buffer",
-                 "cuda.memcpy", "cuda.kernel", "cuda.cub"]
-        colours = [report_plots.style(i)["color"] for i in known]
-        self.assertEqual(len(set(colours)), len(known))
-        for impl in known + ["myplugin.fancy", "thread.experimental"]:
-            self.assertEqual(report_plots.style(impl), report_plots.style(impl))
+                 "mpi.linear", "mpi.binomial", "mpi.persistent", "mpi.inplace",
+                 "mpi.nonblocking", "mpi4py.pickle", "mpi4py.buffer", "cuda.memcpy",
+                 "cuda.kernel", "cuda.cub", "myplugin.fancy"]
+        pal = report_plots.palette(known)
+        self.assertEqual(sorted(pal), sorted(known))     # the data's implementations, no more
+        self.assertEqual(len({st["color"] for st in pal.values()}), len(known))
+        self.assertEqual(pal, report_plots.palette(list(reversed(known))))
+        # a hue per backend prefix: every shade of a backend keeps its hue
+        def hue(c):
+            return colorsys.rgb_to_hls(*(int(c[k:k + 2], 16) / 255 for k in (1, 3, 5)))[0]
+        for backend in ("thread", "mpi", "cuda"):
+            hues = [hue(st["color"]) for i, st in pal.items() if i.startswith(backend + ".")]
+            for h in hues:     # hue is an angle: red sits at both 0 and 1
+                d = abs(h - hues[0]) % 1.0
+                self.assertLess(min(d, 1 - d), 0.01, (backend, hues))
+        self.assertEqual(report_plots.style("thread.experimental"),
+                         report_plots.style("thread.experimental"))
         # the colour is drawn in the figure, not only promised by the legend
+        pal = report_plots.palette(self.rep.impls())
         fig = report_plots.time_figure(self.rep, "gather", "test")
         ax = next(a for a in fig.axes if a.get_title() == "P = 2 ranks")
         for c in ax.containers:
-            self.assertEqual(c.lines[0].get_color(), report_plots.style(c.get_label())["color"])
+            self.assertEqual(c.lines[0].get_color(), pal[c.get_label()]["color"])
+
+    def test_colours_listed_are_those_of_the_data(self):
+        """Issue 15 item 6: the page lists swatches only for implementations that ran."""
+        self.assertFalse(hasattr(report_plots, "KNOWN"))
+        with tempfile.TemporaryDirectory() as tmp:
+            self.assertEqual(run_report(FIX / "host_quiet.json", out=tmp).returncode, 0)
+            html = Path(tmp, "index.html").read_text()
+        glance = html.split('id="at-a-glance"', 1)[1].split("</div>", 1)[0]
+        swatches = re.findall(r'class="swatch" style="background: (#[0-9a-f]{6})"></span>'
+                              r'([\w.]+)', glance)
+        pal = report_plots.palette(["seq.ref", "thread.flat"])
+        self.assertEqual(swatches, [(pal[i]["color"], i) for i in ("seq.ref", "thread.flat")])
 
 
 class CpuOnly(unittest.TestCase):
@@ -256,8 +284,10 @@ class CpuOnly(unittest.TestCase):
         self.assertNotIn("cuda", md_section(md, "gather"))
         # 1 KiB in 541 ns is 1.89 GB/s: 16.9 % of the 11.2 GB/s host copy ceiling; median
         # with the 16-element problem (2.6 %) gives 9.74 %
-        self.assertEqual(rows[("< 8 KiB", 1)][6], "9.74 % of host copy")
-        self.assertTrue(fastest_rows(md, "reduce")[("< 8 KiB", 1)][6].endswith("of host read"))
+        # an older file: its peak_fraction counter is against the start-of-run ceiling
+        self.assertEqual(rows[("< 8 KiB", 1)][6], "9.74 % of host copy ceiling")
+        self.assertTrue(fastest_rows(md, "reduce")[("< 8 KiB", 1)][6].endswith(
+            "of host read ceiling"))
 
 
 class Options(unittest.TestCase):
@@ -340,7 +370,7 @@ class BadInput(unittest.TestCase):
                     self.assert_one_line_error(proc, str(FIX / name), why)
             self.assert_one_line_error(run_report(empty, out=Path(tmp, "out")),
                                        "file is empty")
-            self.assert_one_line_error(run_report(FIX, out=Path(tmp, "out")), "cannot read")
+            self.assert_one_line_error(run_report(FIX, out=Path(tmp, "out")), "is not a regular file")
             self.assertFalse(Path(tmp, "out", "index.html").exists())
 
     def test_bad_arguments(self):
@@ -359,6 +389,258 @@ class BadInput(unittest.TestCase):
             blocker.write_text("x")
             proc = run_report(FIX / "cpu.json", out=blocker / "sub")
             self.assert_one_line_error(proc, "cannot create output directory")
+
+
+BUSY_TEXT = {   # host_busy.json (make_fixtures.BUSY): the benchmarks the report must flag
+    "gather/thread.flat/f32/ranks:2/count:1048576/root:0":
+        "(busy: steal 12 %, others 35 % of CPU, load 5.2 on 2 cores)",
+    "reduce/seq.ref/f32/sum/ranks:2/count:1024/root:0":
+        "(busy: steal 0 %, others 10 % of CPU, load 1.3 on 2 cores)",
+    "reduce/thread.flat/f32/sum/ranks:2/count:1048576/root:0":
+        "(busy: steal 5 %, others 0 % of CPU, load 0.5 on 2 cores)",
+}
+
+
+def html_entry_rows(html: str) -> dict:
+    """{benchmark: (tr attributes, [cell texts])} from the page's list of all entries."""
+    table = html.split("<summary>All ", 1)[1].split("</table>", 1)[0]
+    rows = {}
+    for attrs, body in re.findall(r"<tr([^>]*)>(.*?)</tr>", table, re.S):
+        cells = [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>",
+                                                                          body, re.S)]
+        if cells:
+            rows[cells[0]] = (attrs, cells)
+    return rows
+
+
+class Contention(unittest.TestCase):
+    """A benchmark whose last repetition saw steal >= 5 % or others >= 10 % is flagged."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="primbench-report-")
+        cls.out = {}
+        for name in ("host_busy", "host_quiet"):
+            out = Path(cls.tmp, name)
+            proc = run_report(FIX / f"{name}.json", out=out)
+            cls.out[name] = (proc, (out / "summary.md").read_text() if proc.returncode == 0
+                             else "", (out / "index.html").read_text()
+                             if proc.returncode == 0 else "")
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def test_busy_file_flagged(self):
+        proc, md, html = self.out["host_busy"]
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertIn("report: 3 benchmark(s) measured under contention", proc.stderr)
+        top = md.split("## gather", 1)[0]
+        self.assertIn("⚠ 3 of 8 benchmarks measured under contention: steal up to 12 %, "
+                      "others up to 35 % of CPU while they ran", top)
+        listed = md_section(md, "⚠ Measured under contention (3)")
+        rows = dict(re.findall(r"^\| `([^`]+)` \| [^|]+ \| (\(busy: [^)]*\)) \|$", listed, re.M))
+        self.assertEqual(rows, BUSY_TEXT)
+        # the same note, summary line and row marks on the page
+        self.assertIn('id="contention"', html)
+        self.assertIn("3 of 8 benchmarks measured under contention", html)
+        for name, text in BUSY_TEXT.items():
+            self.assertIn(text, html.split('id="contention"', 1)[1].split("</div>", 1)[0])
+        entries = html_entry_rows(html)
+        self.assertEqual({n for n, (attrs, _) in entries.items() if 'class="busy"' in attrs},
+                         set(BUSY_TEXT))
+        for name, text in BUSY_TEXT.items():
+            self.assertIn("busy" + text, entries[name][1][1])
+
+    def test_last_repetition_decides(self):
+        """Busy early but not over the whole benchmark, or just under both lines: not busy."""
+        _, md, html = self.out["host_busy"]
+        for name in ("gather/seq.ref/f32/ranks:2/count:1024/root:0",
+                     "gather/seq.ref/f32/ranks:2/count:1048576/root:0"):
+            self.assertNotIn(name, md)
+            self.assertNotIn('class="busy"', html_entry_rows(html)[name][0])
+
+    def test_rankings_resting_on_busy_measurements_say_so(self):
+        _, md, _ = self.out["host_busy"]
+        gather = fastest_rows(md, "gather")
+        self.assertEqual(gather[("1 – 64 MiB", 2)][8],
+                         "⚠ rests on 1 measurement under contention: thread.flat (P=2, n=1M)")
+        self.assertEqual(gather[("8 KiB – 1 MiB", 2)][8], "")
+        reduce = fastest_rows(md, "reduce")
+        self.assertEqual(reduce[("< 8 KiB", 2)][8],
+                         "⚠ rests on 1 measurement under contention: seq.ref (P=2, n=1K)")
+        self.assertIn("thread.flat (P=2, n=1M)", reduce[("1 – 64 MiB", 2)][8])
+        self.assertRegex(md_section(md, "gather"), r"\| thread\.flat \| 2 \| [\d.]+× \| .* \| "
+                                                   r"⚠ 1 of 2 under contention \|")
+
+    def test_busy_points_ringed_in_figures(self):
+        rep = report_model.build([results.load(str(FIX / "host_busy.json"))], "seq.ref")
+        fig = report_plots.time_figure(rep, "gather", "test")
+        ax = next(a for a in fig.axes if a.get_title() == "P = 2 ranks")
+        rings = {c.get_label(): [x for x, _ in c.get_offsets()] for c in ax.collections
+                 if c.get_label().endswith("(busy)")}
+        self.assertEqual(rings, {"thread.flat (busy)": [1048576]})
+        legend = [t.get_text() for t in fig.axes[-1].get_legend().get_texts()]
+        self.assertIn("measured under contention\n(busy machine)", legend)
+
+    def test_quiet_file_not_flagged(self):
+        proc, md, html = self.out["host_quiet"]
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertNotIn("under contention (marked", proc.stderr)
+        self.assertIn("0 of 8 benchmarks measured under contention", md)
+        self.assertNotIn("⚠", md)
+        self.assertNotIn("Measured under contention (", md)
+        self.assertNotIn('id="contention"', html)
+        self.assertNotIn('class="busy"', html)
+        self.assertNotIn("(busy:", html)
+
+    def test_aggregates_only(self):
+        """Without repetition entries the median aggregate's machine state is used."""
+        doc = json.loads((FIX / "host_busy.json").read_text())
+        doc["benchmarks"] = [b for b in doc["benchmarks"] if b["run_type"] == "aggregate"]
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp, "aggregates.json")
+            path.write_text(json.dumps(doc))
+            rep = report_model.build([results.load(str(path))], "seq.ref")
+        busy = {p.name: p.busy for p in rep.busy}
+        self.assertEqual(busy["gather/thread.flat/f32/ranks:2/count:1048576/root:0"],
+                         "busy: steal 11 %, others 33 % of CPU, load 5.0 on 2 cores")
+
+    def test_host_state_in_environment(self):
+        _, md, html = self.out["host_quiet"]
+        env = md_section(md, "Environment")
+        self.assertIn("transparent huge pages madvise (defrag madvise); frequency governor "
+                      "unreadable; 2 online CPUs; huge pages used by the benchmarks: none", env)
+        self.assertIn("<th>host state</th><td>transparent huge pages madvise", html)
+
+    @unittest.skipUnless(os.environ.get("PRIMBENCH_BIN"),
+                         "PRIMBENCH_BIN not set: the console's busy rows are not compared")
+    def test_same_words_as_the_console(self):
+        """Whatever the machine's state, the report flags exactly the rows the console did,
+        with the same words."""
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp, "run.json")
+            run = subprocess.run([os.environ["PRIMBENCH_BIN"], "run", "--impl",
+                                  "seq.ref,thread.flat", "--primitive", "gather",
+                                  "--ranks", "2", "--count", "1K", "--out", str(out)],
+                                 capture_output=True, text=True, timeout=300)
+            self.assertEqual(run.returncode, 0, run.stderr)
+            console = {}
+            for line in run.stdout.splitlines():
+                m = re.match(r"^(\S+/root:\d+)\s.*?passed(?:  \((busy: [^)]*)\))?$", line)
+                if m:
+                    console[m.group(1)] = m.group(2) or ""
+            rep = report_model.build([results.load(str(out))], "seq.ref")
+        self.assertTrue(console, run.stdout)
+        self.assertEqual({p.name: p.busy for p in rep.ok}, console)
+
+
+class PeakFraction(unittest.TestCase):
+    """peak_fraction is shown as written: membw over the reference beside each benchmark."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.res = results.load(str(FIX / "host_quiet.json"))
+        cls.rep = report_model.build([cls.res], "seq.ref")
+        cls.tmp = tempfile.mkdtemp(prefix="primbench-report-")
+        proc = run_report(FIX / "host_quiet.json", out=cls.tmp)
+        assert proc.returncode == 0, proc.stderr
+        cls.md = Path(cls.tmp, "summary.md").read_text()
+        cls.html = Path(cls.tmp, "index.html").read_text()
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def counters(self, name, key):
+        return [e.counters[key] for e in self.res.entries
+                if e.name == name and e.run_type == "iteration"]
+
+    def test_counter_used_as_written(self):
+        ceilings = report_model.file_ceilings(self.res.context)
+        recomputed_differs = 0
+        for p in self.rep.ok:
+            self.assertEqual(p.fraction_basis, "reference")
+            self.assertEqual(p.peak_fraction,
+                             statistics.median(self.counters(p.name, "peak_fraction")))
+            self.assertEqual(p.ceiling_fraction,
+                             statistics.median(self.counters(p.name, "ceiling_fraction")))
+            old = p.algbw / ceilings[p.ceiling]
+            recomputed_differs += abs(old / p.peak_fraction - 1) > 0.5
+        self.assertGreater(recomputed_differs, 0)   # so a recomputation would be caught
+        self.assertNotIn("computed", " ".join(self.rep.notes))
+
+    def test_shown_equals_counter(self):
+        entries = html_entry_rows(self.html)
+        for p in self.rep.ok:
+            cells = entries[p.name][1]
+            self.assertEqual(cells[7], f"{100 * p.peak_fraction:.3g} %", p.name)
+            self.assertEqual(cells[8], f"{100 * p.ceiling_fraction:.3g} %", p.name)
+        # a band with one problem: the fastest row shows that benchmark's counter
+        row = fastest_rows(self.md, "gather")[("8 KiB – 1 MiB", 2)]
+        p = next(p for p in self.rep.ok if p.impl == row[2].strip("*") and p.count == 1024
+                 and p.primitive == "gather")
+        self.assertEqual(row[6], f"{100 * p.peak_fraction:.3g} % of reference copy")
+        self.assertTrue(fastest_rows(self.md, "reduce")[("< 8 KiB", 2)][6].endswith(
+            "% of reference read-P-write-1"))
+
+    def test_explained(self):
+        self.assertIn("membw over the reference measured beside each benchmark", self.md)
+        self.assertIn("reference measured beside each benchmark", self.html)
+        self.assertIn("reference read-P-write-1\nbeside each benchmark", "\n".join(
+            t.get_text() for t in report_plots.bandwidth_figure(self.rep, "reduce", "t")
+            .axes[-1].get_legend().get_texts()))
+
+    def test_unmeasured_reference_is_no_fraction(self):
+        res = results.load(str(FIX / "host_quiet.json"))
+        for e in res.entries:
+            if e.impl == "thread.flat":
+                e.counters.update(ref_GBps=0.0, peak_fraction=0.0)
+        rep = report_model.build([res], "seq.ref")
+        self.assertTrue(all(p.peak_fraction is None for p in rep.ok if p.impl == "thread.flat"))
+        self.assertIn("4 entries have no fraction of peak: their reference was not measured "
+                      "(ref_GBps 0).", rep.notes)
+
+
+class OldFiles(unittest.TestCase):
+    """Files from before the reference and the machine state still render, labelled."""
+
+    def test_old_file_without_new_counters(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            proc = run_report(FIX / "cpu.json", out=tmp)
+            self.assertEqual(proc.returncode, 0, proc.stderr)
+            md = Path(tmp, "summary.md").read_text()
+            html = Path(tmp, "index.html").read_text()
+        self.assertNotIn("under contention", md)
+        self.assertNotIn('id="contention-summary"', html)
+        self.assertIn("entries were written before primbench measured a reference beside "
+                      "each benchmark", md)
+        self.assertIn("<th>host state</th><td>not recorded</td>", html)
+
+    def test_old_file_without_peak_fraction_is_computed_and_labelled(self):
+        doc = json.loads((FIX / "cpu.json").read_text())
+        for b in doc["benchmarks"]:
+            b.pop("peak_fraction", None)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp, "old.json")
+            path.write_text(json.dumps(doc))
+            proc = run_report(path, out=Path(tmp, "out"))
+            self.assertEqual(proc.returncode, 0, proc.stderr)
+            md = Path(tmp, "out", "summary.md").read_text()
+        self.assertEqual(fastest_rows(md, "gather")[("< 8 KiB", 1)][6],
+                         "9.74 % of host copy ceiling (computed)")
+        self.assertRegex(md, r"old\.json: \d+ entries carry no 'peak_fraction' counter; "
+                             r"computed here as membw")
+
+    def test_old_and_new_merged(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            proc = run_report(FIX / "cpu.json", FIX / "host_busy.json", out=tmp)
+            self.assertEqual(proc.returncode, 0, proc.stderr)
+            md = Path(tmp, "summary.md").read_text()
+        # cpu.json's 184 timed benchmarks less the 4 that host_busy.json (given later) replaces
+        self.assertRegex(md, r"3 of 8 benchmarks measured under contention: .* 180 more "
+                             r"record no machine state\.")
+        self.assertIn("(mixed: reference and ceiling)", md)
 
 
 class FixturesUpToDate(unittest.TestCase):
