@@ -69,7 +69,8 @@ MachineState machine_state(const CpuSample& from, const CpuSample& to, long long
   return m;
 }
 
-std::string busy(double steal_pct, double others_cpu_pct, double load_avg, double online_cpus) {
+std::string busy(double steal_pct, double others_cpu_pct, double load_avg, double online_cpus, double seconds) {
+  if (seconds < kJudgedSeconds) return "";
   // A twentieth of the machine stolen by the hypervisor, or a tenth taken by other processes,
   // while this benchmark ran. The load average lags by a minute (it still counts the last
   // benchmark's threads), so it is shown, not judged.

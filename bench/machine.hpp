@@ -29,7 +29,10 @@ struct MachineState {
 MachineState machine_state(const CpuSample& from, const CpuSample& to, long long self_ticks);
 
 // "busy: steal 12 %, others 35 % of CPU, load 5.2 on 2 cores", or "" when nothing competed.
-std::string busy(double steal_pct, double others_cpu_pct, double load_avg, double online_cpus);
+// Judged only over at least kJudgedSeconds: /proc counts in 10 ms ticks, and over a shorter
+// interval one tick of a stray process would read as contention.
+inline constexpr double kJudgedSeconds = 0.25;
+std::string busy(double steal_pct, double others_cpu_pct, double load_avg, double online_cpus, double seconds);
 
 // Transparent huge pages and the frequency governor, for the context ("" where unreadable).
 nlohmann::json host_settings();

@@ -217,6 +217,7 @@ void body(benchmark::State& state, Bench& b) {
   const bool one_host = std::all_of(hosts.begin(), hosts.end(), [&](const std::string& h) { return h == hosts[0]; });
   const long long own = now.self - b.since.self;
   const MachineState m = machine_state(b.since, now, one_host ? static_cast<long long>(w.sum(static_cast<double>(own))) : own);
+  k["state_seconds"] = w.max(now.wall - b.since.wall);  // the interval the state is over
   k["load_avg"] = m.load_avg;
   k["online_cpus"] = m.online_cpus;
   k["steal_pct"] = w.max(m.steal_pct);
@@ -399,7 +400,9 @@ void execute(const std::vector<Planned>& plan, const RunOptions& opts, const Sin
         // The warm-up and the timed loop run on the last validation round's inputs and result.
         Bench bench{.impl = pl.impl->name, .collective = c.get(), .opts = &opts,
                     .traffic = traffic(pl.problem, c->memory(), ceilings),
-                    .plausible_GBps = plausible_GBps(c->memory(), ceilings),
+                    // Agreed: under a launcher of your own only rank 0 measured the ceilings, and
+                    // every rank must take the same decision in the loop.
+                    .plausible_GBps = w.min(plausible_GBps(c->memory(), ceilings)),
                     .seed = opts.seed + static_cast<std::uint64_t>(opts.validate_rounds) - 1,
                     .since = since};
         std::optional<Reference> reference;

@@ -149,7 +149,8 @@ class Console {
         last = &e;
     if (!last) return "";
     const std::string b = busy(last->value("steal_pct", 0.0), last->value("others_cpu_pct", 0.0),
-                               last->value("load_avg", 0.0), last->value("online_cpus", 0.0));
+                               last->value("load_avg", 0.0), last->value("online_cpus", 0.0),
+                               last->value("state_seconds", 0.0));
     return b.empty() ? "" : "  (" + b + ")";
   }
 

@@ -26,9 +26,10 @@ CEILING_SHORT = {"host_copy": "host copy", "host_read": "host read",
 REFERENCE_SHORT = {"host_copy": "reference copy", "host_read": "reference read-P-write-1",
                    "device_copy": "device copy ceiling"}
 # Machine state since the benchmark started (cumulative: the last repetition covers it all).
-MACHINE_KEYS = ("load_avg", "online_cpus", "steal_pct", "others_cpu_pct", "huge_pages_kib")
+MACHINE_KEYS = ("load_avg", "online_cpus", "steal_pct", "others_cpu_pct", "huge_pages_kib", "state_seconds")
 BUSY_STEAL_PCT = 5.0     # the same thresholds as the console's "(busy: ...)"
 BUSY_OTHERS_PCT = 10.0
+BUSY_JUDGED_SECONDS = 0.25  # shorter intervals are not judged (/proc counts 10 ms ticks)
 
 
 # ---- units as people read them ------------------------------------------------------------
@@ -69,6 +70,8 @@ def busy_text(machine: dict | None) -> str:
         return ""
     steal = machine.get("steal_pct", 0.0)
     others = machine.get("others_cpu_pct", 0.0)
+    if machine.get("state_seconds", BUSY_JUDGED_SECONDS) < BUSY_JUDGED_SECONDS:
+        return ""
     if steal < BUSY_STEAL_PCT and others < BUSY_OTHERS_PCT:
         return ""
     load, cpus = machine.get("load_avg", 0.0), machine.get("online_cpus", 0.0)
