@@ -332,10 +332,17 @@ class BesideEachBenchmark(unittest.TestCase):
                 last[b["run_name"]] = b
         # One busy loop per core took about half of every CPU from this run.
         for b in last.values():
-            self.assertGreater(b["others_cpu_pct"] + b["steal_pct"], 10, b["name"])
-        rows = [l for l in r.stdout.splitlines() if "passed" in l]
+            if b["state_seconds"] >= 0.25:
+                self.assertGreater(b["others_cpu_pct"] + b["steal_pct"], 10, b["name"])
+        rows = {l.split()[0]: l for l in r.stdout.splitlines() if "passed" in l}
         self.assertEqual(len(rows), 8, r.stdout)
-        self.assertTrue(all("(busy: steal " in l and "% of CPU, load " in l for l in rows), r.stdout)
+        # Judged over a quarter of a second at least (a repetition calibrated on one slow call
+        # can be far shorter): those rows say busy, the others say nothing.
+        judged = [name for name, b in last.items() if b["state_seconds"] >= 0.25]
+        self.assertTrue(judged, r.stdout)
+        for run_name, b in last.items():
+            row = rows[run_name.removesuffix("/manual_time")]
+            self.assertEqual("(busy: steal " in row and "% of CPU, load " in row, b["state_seconds"] >= 0.25, row)
 
 
 class Faults(unittest.TestCase):
