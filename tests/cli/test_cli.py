@@ -95,7 +95,9 @@ class Limits(unittest.TestCase):
                      "of memory is available")
 
 
-class Runs(unittest.TestCase):
+class WithOut(unittest.TestCase):
+    """A temporary directory per test, with `out` the results file in it."""
+
     def setUp(self):
         self.dir = tempfile.TemporaryDirectory()
         self.out = os.path.join(self.dir.name, "r.json")
@@ -106,6 +108,9 @@ class Runs(unittest.TestCase):
     def load(self):
         with open(self.out) as f:
             return json.load(f)
+
+
+class Runs(WithOut):
 
     def test_list_shows_every_backend_with_availability(self):
         r = primbench("list")
@@ -193,19 +198,8 @@ GB_CONTEXT = ("date", "host_name", "executable", "num_cpus", "mhz_per_cpu", "cpu
               "load_avg", "library_build_type")
 
 
-class Dashboards(unittest.TestCase):
+class Dashboards(WithOut):
     """What dashboards read: Google Benchmark's full context, bytes_per_second, aggregates-only files."""
-
-    def setUp(self):
-        self.dir = tempfile.TemporaryDirectory()
-        self.out = os.path.join(self.dir.name, "r.json")
-
-    def tearDown(self):
-        self.dir.cleanup()
-
-    def load(self):
-        with open(self.out) as f:
-            return json.load(f)
 
     def assert_full_context(self, doc):
         ctx = doc["context"]
@@ -261,22 +255,14 @@ class Dashboards(unittest.TestCase):
         self.assertEqual([b["run_type"] for b in self.load()["benchmarks"]], ["iteration"])  # no aggregates of one
 
 
-class BesideEachBenchmark(unittest.TestCase):
+class BesideEachBenchmark(WithOut):
     """The reference measured beside each benchmark, and the machine's state while it ran."""
-
-    def setUp(self):
-        self.dir = tempfile.TemporaryDirectory()
-        self.out = os.path.join(self.dir.name, "r.json")
-
-    def tearDown(self):
-        self.dir.cleanup()
 
     def run_small(self):
         r = primbench("run", "--impl", "seq.ref,thread.flat", "--primitive", "gather,reduce", "--ranks", "2",
                       "--count", "1K,256K", "--out", self.out, *repeated(3))
         self.assertEqual(r.returncode, 0, r.stderr)
-        with open(self.out) as f:
-            return r, json.load(f)
+        return r, self.load()
 
     def test_peak_fraction_is_against_the_reference_measured_at_the_benchmarks_own_size(self):
         _, doc = self.run_small()
@@ -301,8 +287,7 @@ class BesideEachBenchmark(unittest.TestCase):
         r = primbench("run", "--impl", "seq.ref", "--primitive", "gather", "--ranks", "2", "--count", "2M",
                       "--hugepages", "--out", self.out, *repeated(1))
         self.assertEqual(r.returncode, 0, r.stderr)
-        with open(self.out) as f:
-            doc = json.load(f)
+        doc = self.load()
         self.assertIs(doc["context"]["primbench"]["hugepages"], True)
         thp = doc["context"]["primbench"]["host"]["transparent_hugepage"]
         (b,) = [b for b in doc["benchmarks"] if b["run_type"] == "iteration"]
@@ -317,8 +302,7 @@ class BesideEachBenchmark(unittest.TestCase):
                           "--count", "1K,256K", "--out", self.out, "--min-time", "0.2", "--warmup", "0",
                           "--repetitions", "3", "--ceilings", "20,10")
             self.assertEqual(r.returncode, 0, r.stderr)
-            with open(self.out) as f:
-                doc = json.load(f)
+            doc = self.load()
         finally:
             for h in hogs:
                 h.kill()
@@ -389,24 +373,16 @@ class Faults(unittest.TestCase):
 
 
 
-class Resume(unittest.TestCase):
+class Resume(WithOut):
     """--resume keeps what an earlier run measured and runs only the failed and missing."""
 
     IMPLS = ["--primitive", "gather", "--ranks", "2", "--count", "8"]
-
-    def setUp(self):
-        self.dir = tempfile.TemporaryDirectory()
-        self.out = os.path.join(self.dir.name, "r.json")
-
-    def tearDown(self):
-        self.dir.cleanup()
 
     def run_impls(self, impls, *extra):
         return primbench("run", "--plugin", PLUGIN, "--impl", impls, *self.IMPLS, "--out", self.out, *FAST, *extra)
 
     def entries(self):
-        with open(self.out) as f:
-            doc = json.load(f)
+        doc = self.load()
         by_impl = {}
         for b in doc["benchmarks"]:
             by_impl.setdefault(b["impl"], []).append(b)
