@@ -4,9 +4,12 @@
 #include <atomic>
 #include <cstdint>
 #include <cstring>
+#include <pthread.h>
+#include <sched.h>
 #include <thread>
 #include <vector>
 
+#include "machine.hpp"
 #include "primbench/primbench.hpp"
 
 namespace primbench {
@@ -85,6 +88,61 @@ double measure_cache_copy_GBps() {
   double sum = 0;
   for (double b : best) sum += b;
   return sum;
+}
+
+double measure_round_trip_ns(int trials) {
+  // The process's CPUs, not the calling thread's (a pool may have pinned it to one).
+  const std::vector<int>& cpus = process_cpus();
+  cpu_set_t mine;
+  if (cpus.size() < 2 || ::pthread_getaffinity_np(::pthread_self(), sizeof mine, &mine) != 0) return 0;
+  auto pin = [](int cpu) {
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(cpu, &one);
+    ::pthread_setaffinity_np(::pthread_self(), sizeof one, &one);
+  };
+  // Many short trials, the best kept: on a VM a vCPU descheduled for a moment must not count.
+  // The other side is started and pinned once; each trial begins when both are spinning. At
+  // most 0.1 s in all: where the two threads share a core with others (spinning MPI ranks)
+  // every handover can cost a time slice, and the trials so far are what it gives.
+  constexpr int kTrips = 1000;
+  const int kTrials = std::max(1, trials);
+  alignas(64) std::atomic<int> line{0};   // the line handed over: odd from this side, even back
+  alignas(64) std::atomic<int> ready{0};  // the other side is spinning for trial `ready - 1`
+  std::atomic<bool> stop{false};
+  std::thread other([&] {
+    pin(cpus[1]);
+    for (int trial = 0; trial < kTrials && !stop.load(); ++trial) {
+      ready.store(trial + 1, std::memory_order_release);
+      for (int i = 0; i < kTrips; ++i) {
+        const int want = 2 * (trial * kTrips + i) + 1;
+        while (line.load(std::memory_order_acquire) != want)
+          if (stop.load(std::memory_order_relaxed)) return;
+        line.store(want + 1, std::memory_order_release);
+      }
+    }
+  });
+  pin(cpus[0]);
+  double best = 0;
+  const double deadline = now_seconds() + 0.1;
+  for (int trial = 0; trial < kTrials && now_seconds() < deadline; ++trial) {
+    while (ready.load(std::memory_order_acquire) != trial + 1) {}
+    const double t0 = now_seconds();
+    int i = 0;
+    for (; i < kTrips; ++i) {
+      const int next = 2 * (trial * kTrips + i) + 1;
+      line.store(next, std::memory_order_release);
+      while (line.load(std::memory_order_acquire) != next + 1) {}
+      if ((i & 63) == 63 && now_seconds() > deadline) break;
+    }
+    if (i < kTrips) break;  // cut short: not a trial
+    const double ns = (now_seconds() - t0) / kTrips * 1e9;
+    best = best == 0 ? ns : std::min(best, ns);
+  }
+  stop.store(true);
+  other.join();
+  ::pthread_setaffinity_np(::pthread_self(), sizeof mine, &mine);  // the caller's CPUs back
+  return best;
 }
 
 }  // namespace primbench

@@ -14,4 +14,10 @@ HostCeilings measure_host_ceilings();
 // implementation moves bytes faster, so a timing beyond it (with a margin) cannot be true.
 double measure_cache_copy_GBps();
 
+// Two threads on the first two CPUs this process may use, handing one cache line back and
+// forth: nanoseconds per round trip, the best of `trials` means of 1000 (short trials, so a vCPU
+// descheduled for a moment does not count), the floor of any synchronisation between two
+// cores; 0 where this process may use only one CPU (an MPI rank bound to a core).
+double measure_round_trip_ns(int trials = 30);
+
 }  // namespace primbench

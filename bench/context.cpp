@@ -43,6 +43,7 @@ Ceilings measure_ceilings(const RunOptions& opts, bool leader) {
       c.host_copy_GBps = h.copy_GBps;
     }
     c.host_cache_copy_GBps = opts.cache_copy_GBps > 0 ? opts.cache_copy_GBps : measure_cache_copy_GBps();
+    c.host_round_trip_ns = opts.round_trip_ns > 0 ? opts.round_trip_ns : measure_round_trip_ns();  // milliseconds
   }
   Registry& reg = registry();
   for (const std::string& b : reg.backend_names())
@@ -58,7 +59,8 @@ nlohmann::json primbench_context(const std::string& command_line, const Ceilings
     backends[b] = {{"available", a.available}, {"reason", a.reason}, {"version", a.version}};
   }
   nlohmann::json ceil = {{"host_read_GBps", ceilings.host_read_GBps}, {"host_copy_GBps", ceilings.host_copy_GBps},
-                         {"host_cache_copy_GBps", ceilings.host_cache_copy_GBps}};
+                         {"host_cache_copy_GBps", ceilings.host_cache_copy_GBps},
+                         {"host_round_trip_ns", ceilings.host_round_trip_ns}};
   if (ceilings.device_copy_GBps > 0) ceil["device_copy_GBps"] = ceilings.device_copy_GBps;
   nlohmann::json hosts = nlohmann::json::object();  // ranks per host, for process-per-rank runs
   for (const std::string& h : world().hosts()) hosts[h] = hosts.value(h, 0) + 1;

@@ -1,6 +1,7 @@
 #include "machine.hpp"
 
 #include <fmt/format.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -39,7 +40,19 @@ double huge_kib() {
     if (line.rfind("AnonHugePages:", 0) == 0) return std::stod(line.substr(14));
   return 0;
 }
+const std::vector<int> g_cpus = [] {
+  std::vector<int> cpus;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) == 0)
+    for (int c = 0; c < CPU_SETSIZE; ++c)
+      if (CPU_ISSET(c, &set)) cpus.push_back(c);
+  return cpus;
+}();
+
 }  // namespace
+
+const std::vector<int>& process_cpus() { return g_cpus; }
 
 CpuSample sample_cpu() {
   CpuSample c;

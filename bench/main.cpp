@@ -235,6 +235,7 @@ int main_impl(int argc, char** argv) {
     // --only here, each event appended to the journal.
     sub->add_option("--worker", worker_journal)->group("");
     sub->add_option("--only", worker_only)->group("");
+    sub->add_option("--round-trip-ns", opts.round_trip_ns)->group("");  // the supervisor's ping-pong, for its workers
   };
   CLI::App* list_cmd = app.add_subcommand("list", "every implementation and backend, with availability");
   add_common(list_cmd);
@@ -254,6 +255,10 @@ int main_impl(int argc, char** argv) {
   run_cmd->add_option("--ceilings", ceilings, "READ,COPY[,CACHE] host ceilings in GB/s instead of measuring them");
   run_cmd->add_option("--check-iterations", opts.check_iterations,
                       "timed iterations checked per benchmark besides the last, at most (default 48; 0: the last only)");
+  run_cmd->add_option("--rse", opts.rse,
+                      "repeat until the median's relative standard error is at most this (e.g. 0.01); --repetitions is "
+                      "then the pilot (default 0: fixed repetitions)");
+  run_cmd->add_option("--rse-max-time", opts.rse_max_time, "wall seconds per benchmark the repetitions after the pilot may take (default 10)");
   CLI::App* validate_cmd = app.add_subcommand("validate", "validation only; exit 1 on any failure");
   add_selectors(validate_cmd);
 
@@ -304,6 +309,9 @@ int main_impl(int argc, char** argv) {
     throw UsageError("--validate must be 1 to 1000 rounds: results are never reported unvalidated");
   if (opts.repetitions < 1 || opts.repetitions > 100000) throw UsageError("--repetitions must be 1 to 100000");
   if (opts.check_iterations < 0 || opts.check_iterations > 100000) throw UsageError("--check-iterations must be 0 to 100000");
+  if (!(opts.rse >= 0 && opts.rse < 1)) throw UsageError("--rse must be a fraction from 0 (off) to below 1, e.g. 0.01");
+  if (!(opts.rse_max_time > 0 && std::isfinite(opts.rse_max_time))) throw UsageError("--rse-max-time must be a positive number of seconds");
+  if (opts.rse > 0 && opts.repetitions < 2) throw UsageError("--rse needs a pilot of at least 2 --repetitions");
   if (!(opts.timeout > 0 && opts.timeout <= kMaxTimeout))
     throw UsageError(fmt::format("--timeout must be a number of seconds above 0 and at most {:g} (a week)", kMaxTimeout));
   if (!(opts.min_time > 0 && std::isfinite(opts.min_time))) throw UsageError("--min-time must be a positive number of seconds");
@@ -312,6 +320,11 @@ int main_impl(int argc, char** argv) {
     throw UsageError(fmt::format("--warmup {:g} + --min-time {:g} x --repetitions {} takes at least {:g} s, more than --timeout {:g} "
                                  "allows one benchmark (raise --timeout or lower the others)",
                                  opts.warmup, opts.min_time, opts.repetitions, least, opts.timeout));
+  if (const double most = opts.warmup + opts.min_time * opts.repetitions + opts.rse_max_time;
+      opts.timing && opts.rse > 0 && most >= opts.timeout)
+    throw UsageError(fmt::format("--rse may take {:g} s a benchmark (--warmup, the pilot's repetitions and --rse-max-time {:g}), "
+                                 "more than --timeout {:g} allows (raise --timeout or lower --rse-max-time)",
+                                 most, opts.rse_max_time, opts.timeout));
   if (!seed.empty()) {
     const auto [end, ec] = std::from_chars(seed.data(), seed.data() + seed.size(), opts.seed);
     if (ec != std::errc() || end != seed.data() + seed.size())

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cstring>
 
+#include "machine.hpp"
 #include "primbench/dispatch.hpp"
 
 namespace primbench {
@@ -14,27 +15,15 @@ namespace primbench {
 namespace {
 constexpr std::size_t kTimeable = 256 << 10;  // bytes a thread moves per trial at least (hot)
 
-// The CPUs this process may use, read before main: a backend's pool pins the thread that calls
-// it (thread.* pins rank 0's), and threads started from there would inherit that one CPU.
-const std::vector<int> g_cpus = [] {
-  std::vector<int> cpus;
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  if (sched_getaffinity(0, sizeof set, &set) == 0)
-    for (int c = 0; c < CPU_SETSIZE; ++c)
-      if (CPU_ISSET(c, &set)) cpus.push_back(c);
-  return cpus;
-}();
-
 // Thread t of the reference on a CPU of its own while there are enough (as thread.* pins its
 // ranks), else anywhere this process may run.
 void place(std::size_t t, std::size_t threads) {
-  if (g_cpus.empty()) return;
+  if (process_cpus().empty()) return;
   cpu_set_t set;
   CPU_ZERO(&set);
-  if (threads <= g_cpus.size()) CPU_SET(g_cpus[t], &set);
+  if (threads <= process_cpus().size()) CPU_SET(process_cpus()[t], &set);
   else
-    for (int c : g_cpus) CPU_SET(c, &set);
+    for (int c : process_cpus()) CPU_SET(c, &set);
   pthread_setaffinity_np(pthread_self(), sizeof set, &set);
 }
 }  // namespace

@@ -17,6 +17,7 @@
 #include <sstream>
 #include <thread>
 
+#include "ceilings.hpp"
 #include "context.hpp"
 #include "journal.hpp"
 #include "machine.hpp"
@@ -24,6 +25,12 @@
 
 namespace primbench {
 namespace {
+
+// Checked calls per benchmark the timed loop is topped up to (validation rounds included).
+constexpr int kCheckedCalls = 44;
+// Problems moving at most this much memory get a cache-line ping-pong beside each repetition.
+constexpr double kPingPongBytes = 256 << 10;
+int validation_calls(const RunOptions& o) { return o.validate_rounds * (o.both_modes ? 2 : 1); }
 
 using nlohmann::json;
 
@@ -77,13 +84,16 @@ struct Bench {
   const RunOptions* opts;
   Traffic traffic;
   double plausible_GBps;       // memory traffic faster than this cannot be true
+  double round_trip_ns = 0;    // the cache-line ping-pong's round trip (0: not measured)
   std::uint64_t seed;          // of the inputs the timed loop runs on
   std::int64_t total = 0;      // timed iterations over all repetitions
   std::uint64_t sample_below = 0;  // an iteration is checked when its hash is below this
-  double budget = 0;           // seconds the sampled checks may take in all
+  double budget = 0;           // seconds the checks may take in all (5 % of the run so far)
+  double allowance = 0;        // seconds the sampled checks may take whatever the budget (2 % of the loop)
   double spent = 0;            // seconds they took so far, the slowest rank's (agreed at each check)
   std::int64_t iteration = 0;  // over all repetitions
   int checked = 0;             // iterations checked so far
+  int extra = 0;               // untimed checking calls after the timed loop
   std::string failure{};       // an exception, a wrong result or an implausible time in the loop
   bool wrong = false;          // the failure is a wrong result or an implausible time
   Reference* reference = nullptr;  // host memory: measured before every repetition
@@ -111,7 +121,7 @@ std::pair<double, double> measure_reference(Bench& b) {
 
 // Whether timed iteration i is one of the sample checked (the same decision on every MPI rank).
 bool sampled(const Bench& b, std::int64_t i) {
-  return b.spent < b.budget && b.checked < b.opts->check_iterations &&
+  return (b.spent < b.budget || b.spent < b.allowance) && b.checked < b.opts->check_iterations &&
          validate::mix(b.seed ^ validate::mix(static_cast<std::uint64_t>(i))) < b.sample_below;
 }
 
@@ -128,6 +138,12 @@ void body(benchmark::State& state, Bench& b) {
   auto stop = [&](std::string why, bool wrong) { b.failure = std::move(why), b.wrong = wrong; };
   double ref_GBps = b.traffic.ceiling, ref_spread = 0;
   if (b.reference && b.failure.empty()) std::tie(ref_GBps, ref_spread) = measure_reference(b);
+  // A small count's synchronisation against a cache-line round trip measured now, beside it
+  // (a VM's cross-core latency moves by 5x within minutes), in a process of its own; the
+  // start-of-run figure for MPI ranks (bound to a core each, or sharing cores with spinning ones).
+  double round_trip_ns = b.round_trip_ns;
+  if (b.reference && b.failure.empty() && b.traffic.memory <= kPingPongBytes && w.size() == 1)
+    if (const double now = measure_round_trip_ns(10); now > 0) round_trip_ns = now;
   auto iteration = [&] {
     // Outside the window: the last iteration runs on fresh inputs (a cached result is then
     // wrong) into poisoned outputs (a lazy loop leaves the poison); sampled ones into
@@ -182,6 +198,33 @@ void body(benchmark::State& state, Bench& b) {
     }
     if (!b.failure.empty()) state.SetIterationTime(1e-9);
   }
+  // A loop of few iterations (a large count) is topped up, after its last repetition, with
+  // untimed calls spot-checked like the sampled ones, until kCheckedCalls calls of the benchmark
+  // were checked (validation rounds included) or the checks' budget is spent: an implementation
+  // wrong on 10 % of its calls then escapes in under 1 % of benchmarks (0.9^44).
+  // --check-iterations C bounds the top-up too: at most C checks beyond the last iteration's.
+  const int target = std::min(kCheckedCalls, validation_calls(*b.opts) + 1 + b.opts->check_iterations);
+  if (b.failure.empty() && b.iteration == b.total) {
+    const std::uint64_t seed = b.seed + 1;  // the last iteration's inputs, still in place
+    while (b.failure.empty() && validation_calls(*b.opts) + b.checked + b.extra < target && b.spent < b.budget) {
+      const double t0 = now_seconds();
+      const std::int64_t i = b.total + b.extra++;
+      std::string error;
+      try {
+        validate::Spots spots = validate::poison(c, validate::mix(b.seed + static_cast<std::uint64_t>(i)), 256);
+        if (b.opts->cold) c.flush_caches();
+        c.run(seconds);
+        error = validate::check(c, mode, seed, &spots);
+      } catch (const std::bad_alloc&) {
+        return stop("std::bad_alloc thrown by the implementation during an untimed checking call", false);
+      } catch (const std::exception& e) {
+        return stop(std::string("exception: ") + e.what(), false);
+      }
+      b.spent = w.max(b.spent + now_seconds() - t0);
+      if (error = w.first_error(error); !error.empty())
+        stop(fmt::format("validation failed in an untimed checking call {} after the timed loop: {} {}", b.extra, b.impl, error), true);
+    }
+  }
   if (!b.failure.empty()) return;
   const double iters = static_cast<double>(iterations.size());
   if (iters == 0) return;
@@ -209,7 +252,13 @@ void body(benchmark::State& state, Bench& b) {
   k["t_rank_avg"] = w.sum(sum) / p.ranks;
   k["t_p50"] = percentile(iterations, 0.50);
   k["t_p99"] = percentile(iterations, 0.99);
+  // The median iteration in cache-line round trips between two cores: the synchronisation a
+  // small count costs against the least any handover between cores takes.
+  k["round_trip_ns"] = round_trip_ns;
+  k["round_trips"] = round_trip_ns > 0 ? k["t_p50"] * 1e9 / round_trip_ns : 0;
   k["checked_iterations"] = b.checked;  // so far, over this and the earlier repetitions
+  k["checked_calls"] = validation_calls(*b.opts) + b.checked + b.extra;  // so far, every check
+  k["check_seconds"] = b.spent;  // so far: the sampled checks' and the top-up's wall time, the budgeted cost
   // The machine since the benchmark started (setup, validation, warm-up and the repetitions so
   // far): /proc counts in ticks of 10 ms, too coarse for one repetition.
   const CpuSample now = sample_cpu();
@@ -260,15 +309,14 @@ std::int64_t warm_up_and_count(Collective& c, const RunOptions& opts) {
   return static_cast<std::int64_t>(std::clamp(opts.min_time / per_run + 1, 1.0, 1e9));
 }
 
-template <class Timing>
-json run_one_gb(const Planned& pl, Bench& bench, const RunOptions& opts, Timing&& timing) {
-  const std::int64_t iterations = warm_up_and_count(*bench.collective, opts);
-  timing(iterations);
+// Google Benchmark's run of one benchmark: `repetitions` repetitions of `iterations` each.
+json run_one_gb(const Planned& pl, Bench& bench, int repetitions, std::int64_t iterations) {
   benchmark::ClearRegisteredBenchmarks();
   benchmark::RegisterBenchmark(pl.name.c_str(), [&bench](benchmark::State& s) { body(s, bench); })
       ->UseManualTime()
       ->Unit(benchmark::kNanosecond)
-      ->Iterations(iterations);
+      ->Iterations(iterations)
+      ->Repetitions(repetitions);
   std::ostringstream out, err;
   benchmark::JSONReporter reporter;
   reporter.SetOutputStream(&out);
@@ -283,15 +331,62 @@ json run_one_gb(const Planned& pl, Bench& bench, const RunOptions& opts, Timing&
   json doc = json::parse(text);
   // The count is a measurement setting, not part of the benchmark's identity: names stay
   // <primitive>/<impl>/.../root:<r>/manual_time across runs and machines.
-  const std::string suffix = "/iterations:" + std::to_string(iterations);
+  // So is the repetition count (Google Benchmark names it when set per benchmark).
   for (json& e : doc["benchmarks"])
     for (const char* key : {"name", "run_name"})
       if (e.contains(key)) {
         std::string n = e[key];
-        if (const auto at = n.find(suffix); at != std::string::npos) n.erase(at, suffix.size());
+        for (const std::string& suffix : {"/iterations:" + std::to_string(iterations), "/repeats:" + std::to_string(repetitions)})
+          if (const auto at = n.find(suffix); at != std::string::npos) n.erase(at, suffix.size());
         e[key] = n;
       }
   return doc["benchmarks"];
+}
+
+// The relative standard error of the median of the repetitions' times, distribution-free: half
+// the width of the order-statistic interval that covers the median with one standard error's
+// confidence (ranks (n ∓ √n)/2, Conover), over the median. 0 for fewer than two repetitions.
+double median_rse(const json& entries) {
+  std::vector<double> t;
+  for (const json& e : entries)
+    if (e.value("run_type", "") == "iteration" && !e.value("error_occurred", false)) t.push_back(e.value("real_time", 0.0));
+  const std::size_t n = t.size();
+  if (n < 2) return 0;
+  std::sort(t.begin(), t.end());
+  const double median = n % 2 ? t[n / 2] : (t[n / 2 - 1] + t[n / 2]) / 2;
+  const double half = std::sqrt(static_cast<double>(n)) / 2;
+  const auto lo = static_cast<std::size_t>(std::clamp(std::floor(n / 2.0 - half), 0.0, n - 1.0));
+  const auto hi = static_cast<std::size_t>(std::clamp(std::ceil(n / 2.0 + half), 0.0, n - 1.0));
+  return median > 0 ? (t[hi] - t[lo]) / 2 / median : 0;
+}
+
+// --rse: the first --repetitions are a pilot. When the median's relative standard error over
+// them is above the target, the benchmark is measured again with the repetitions that reach it
+// where the error falls as 1/√n (Stein's two-stage rule), at most what --rse-max-time allows;
+// the second stage's entries replace the pilot's, so Google Benchmark's aggregates are over
+// one set of repetitions. The entries say the error, the target and the pilot's size.
+template <class Again>
+json until_rse(json entries, const RunOptions& opts, double pilot_seconds, Again&& again) {
+  World& w = world();
+  const double pilot = w.max(median_rse(entries));
+  double rse = pilot;
+  int pilot_repetitions = 0;
+  if (pilot > opts.rse) {
+    const double per_repetition = pilot_seconds / opts.repetitions;
+    const double wanted = std::ceil(opts.repetitions * (pilot / opts.rse) * (pilot / opts.rse));
+    const double affordable = std::floor(opts.rse_max_time / std::max(per_repetition, 1e-9));
+    const int n = static_cast<int>(std::clamp(std::min(wanted, affordable), 0.0, 100000.0));
+    if (n > opts.repetitions) {
+      json more = again(n);
+      if (!more.empty()) entries = std::move(more), rse = w.max(median_rse(entries)), pilot_repetitions = opts.repetitions;
+    }
+  }
+  for (json& e : entries) {
+    e["rse"] = rse;
+    e["rse_target"] = opts.rse;
+    e["pilot_repetitions"] = pilot_repetitions;  // 0: the pilot met the target, or no more fitted
+  }
+  return entries;
 }
 
 }  // namespace
@@ -403,6 +498,7 @@ void execute(const std::vector<Planned>& plan, const RunOptions& opts, const Sin
                     // Agreed: under a launcher of your own only rank 0 measured the ceilings, and
                     // every rank must take the same decision in the loop.
                     .plausible_GBps = w.min(plausible_GBps(c->memory(), ceilings)),
+                    .round_trip_ns = w.max(ceilings.host_round_trip_ns),
                     .seed = opts.seed + static_cast<std::uint64_t>(opts.validate_rounds) - 1,
                     .since = since};
         std::optional<Reference> reference;
@@ -412,15 +508,26 @@ void execute(const std::vector<Planned>& plan, const RunOptions& opts, const Sin
           bench.reference = &*reference;
         }
         enter("warm-up");
-        entries = run_one_gb(pl, bench, opts, [&](std::int64_t iterations) {
-          // Up to --check-iterations sampled over the loop, while all the sampled checks of
-          // this run cost less than 5 % of its time: the few iterations of a large count leave
-          // room for the many of the small ones.
-          bench.total = iterations * opts.repetitions;
-          bench.budget = 0.05 * (w.max(now_seconds() - run_start) + opts.repetitions * opts.min_time) - checks_spent;
+        const std::int64_t iterations = warm_up_and_count(*c, opts);
+        auto timed = [&](int repetitions) {
+          // Up to --check-iterations sampled over the loop, while all the checks of this run
+          // cost less than 5 % of its time (or the benchmark's sampled ones 2 % of its loop).
+          bench.total = iterations * repetitions;
+          bench.iteration = 0;
+          bench.budget = 0.05 * (w.max(now_seconds() - run_start) + repetitions * opts.min_time) - checks_spent;
+          // The sampled checks are cheap (spots): the top-ups of large counts spend the budget,
+          // and must not starve the small counts after them of their samples.
+          bench.allowance = bench.spent + 0.02 * repetitions * opts.min_time;
           const double share = std::min(1.0, opts.check_iterations / static_cast<double>(bench.total));
           bench.sample_below = share >= 1 ? ~std::uint64_t{0} : static_cast<std::uint64_t>(share * 18446744073709551615.0);
           enter("timed loop");
+          return run_one_gb(pl, bench, repetitions, iterations);
+        };
+        const double loop_start = now_seconds();
+        entries = timed(opts.repetitions);
+        if (opts.rse > 0 && bench.failure.empty()) entries = until_rse(entries, opts, w.max(now_seconds() - loop_start), [&](int n) {
+          bench.seed += 1;  // the pilot's last iteration ran on seed + 1: the next last needs fresh inputs again
+          return timed(n);
         });
         checks_spent += bench.spent;
         failure = bench.failure;

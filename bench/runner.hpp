@@ -31,7 +31,10 @@ struct RunOptions {
   bool timing = true;         // false: `validate`, no timing
   double read_GBps = 0, copy_GBps = 0;  // given ceilings; 0 = measure
   double cache_copy_GBps = 0;           // given cache ceiling (workers get the supervisor's); 0 = measure
+  double round_trip_ns = 0;             // given cache-line round trip (workers get the supervisor's); 0 = measure
   int check_iterations = 48;            // timed iterations checked per benchmark at most (besides the last)
+  double rse = 0;             // --rse: the median's relative standard error to reach (0: fixed repetitions)
+  double rse_max_time = 10;   // wall seconds the repetitions after the pilot may take
   std::string command_line;
   std::vector<std::string> plugins;  // loaded with --plugin; launched ranks load them too
   bool huge_pages = false;       // --hugepages: host buffers madvise(MADV_HUGEPAGE)d

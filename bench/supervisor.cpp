@@ -489,6 +489,8 @@ std::vector<std::string> worker_command(const std::vector<const Planned*>& items
                        "--cache", o.cold ? "cold" : "hot", "--check-iterations", std::to_string(o.check_iterations),
                        "--ceilings", number(o.read_GBps) + "," + number(o.copy_GBps) + "," + number(o.cache_copy_GBps)});
     if (o.huge_pages) a.push_back("--hugepages");
+    if (o.round_trip_ns > 0) a.insert(a.end(), {"--round-trip-ns", number(o.round_trip_ns)});
+    if (o.rse > 0) a.insert(a.end(), {"--rse", number(o.rse), "--rse-max-time", number(o.rse_max_time)});
   }
   for (const auto& p : o.plugins) a.insert(a.end(), {"--plugin", p});
   return a;
@@ -583,6 +585,11 @@ class Supervisor {
               console_.row(n, line["entries"], line.value("failure", ""));
               if (line.value("status", "") == "error") err(fmt::format("primbench: error: {}: {}\n", n, line.value("failure", "error")));
               save();
+            } else if (by_name.count(n) && !finished.count(n)) {
+              // Said to be done, with entries that are not this benchmark's: an error, not a rerun.
+              const std::string why = "the worker's results for it are malformed (entries not named " + n + "/manual_time…)";
+              fail(*by_name[n], why), finished.insert(n);
+              err(fmt::format("primbench: error: {}: {}\n", n, why));
             }
             current.clear(), phase.clear(), progress = now_seconds();
           }
@@ -657,12 +664,10 @@ class Supervisor {
         fail(*by_name[current], why);
         finished.insert(current);
         if (!stopped()) err(fmt::format("primbench: error: {}: {}\n", current, why));
-      } else if (!started) {
-        // Nothing ran: the same start would fail the same way for the rest.
-        std::vector<const Planned*> rest;
-        for (const Planned* p : todo)
-          if (!finished.count(p->name)) rest.push_back(p);
-        const std::string why = reason + " before running any benchmark" + tail;
+      } else if (std::none_of(todo.begin(), todo.end(), [&](const Planned* p) { return finished.count(p->name) > 0; })) {
+        // Nothing ran, or it ended without finishing any: the next worker would do the same.
+        const std::vector<const Planned*>& rest = todo;
+        const std::string why = reason + (started ? " without finishing a benchmark" : " before running any benchmark") + tail;
         not_run(rest, why);
         if (!stopped()) err(fmt::format("primbench: error: {} benchmark{} not run: {}\n", rest.size(), rest.size() == 1 ? "" : "s", why));
         return;
@@ -807,6 +812,7 @@ int supervise(const std::vector<Planned>& requested, const RunOptions& opts) {
     const Ceilings c = measure_ceilings(opts, true);
     results.set_ceilings(c);
     worker.read_GBps = c.host_read_GBps, worker.copy_GBps = c.host_copy_GBps, worker.cache_copy_GBps = c.host_cache_copy_GBps;
+    worker.round_trip_ns = c.host_round_trip_ns;
   }
   Console console(opts.quiet, plan.size());
   console.header();
@@ -885,6 +891,7 @@ int run_in_mpi_job(const std::vector<Planned>& requested, const RunOptions& opts
     const Ceilings c = measure_ceilings(opts, leader);
     results.set_ceilings(c);
     o.read_GBps = c.host_read_GBps, o.copy_GBps = c.host_copy_GBps, o.cache_copy_GBps = c.host_cache_copy_GBps;
+    o.round_trip_ns = c.host_round_trip_ns;
   }
   try {
     execute(resumed.todo, o, [&](const json& line) {

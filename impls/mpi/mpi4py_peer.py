@@ -169,6 +169,7 @@ class Collective:
         self.send, self.recv = Guarded(send_n, prob["dtype"]), Guarded(recv_n, prob["dtype"])
         self.result = None  # pickle: what the call returned
         self.chunks = None  # pickle scatter: the root's list of per-rank arrays, made outside the window
+        self.memo = None  # ((mode, seed), expected(...), this rank's inputs) of the last check
 
     def prepare(self, mode, seed):
         p = self.p
@@ -204,6 +205,14 @@ class Collective:
                 self.result = c.reduce(self.send.data, op=NP_OPS[p["op"]], root=root)
         return MPI.Wtime() - t0
 
+    def output_at(self, at):
+        """output()[at] without assembling the whole output (a pickled gather's blocks stay apart)."""
+        if self.impl == "mpi4py.pickle" and self.p["primitive"] == "gather" and self.rank == self.p["root"] and self.result:
+            n = self.p["count"]
+            return np.array([self.result[i // n][i % n] for i in at], DTYPES[self.p["dtype"]])
+        got = self.output()
+        return None if got is None else got[at]
+
     def output(self):
         """What this rank holds after the call, as one array (None where MPI defines nothing)."""
         p = self.p
@@ -216,29 +225,68 @@ class Collective:
             return np.concatenate(self.result) if self.result else np.zeros(0, DTYPES[p["dtype"]])
         return np.asarray(self.result, DTYPES[p["dtype"]])
 
-    def check(self, mode, seed):
-        """'' when correct, else one line naming the first wrong element."""
+    def spots(self, key):
+        """The elements a sampled check looks at, as the runner's: every element of a receive
+        buffer of up to 512, else the first and last of every block of n and 256 drawn from key."""
+        n_out = len(self.recv.data)
+        if n_out <= 512:
+            return np.arange(n_out)
+        n = self.p["count"]
+        edges = np.concatenate([np.arange(0, n_out, n), np.arange(n - 1, n_out, n)]) if n else np.zeros(0, np.int64)
+        return np.unique(np.concatenate([edges, np.random.default_rng(key).integers(0, n_out, 256)]))
+
+    def poison(self, spots=None):
+        """Outputs poisoned before a checked call (all of them, or the spots); the guards stay."""
+        if spots is None:
+            self.recv.raw[GUARD:len(self.recv.raw) - GUARD] = POISON
+        elif len(self.recv.data):
+            self.recv.data.view(np.uint8).reshape(len(self.recv.data), -1)[spots] = POISON
+        self.result = None
+
+    def expect(self, mode, seed):
+        """Expected output and this rank's inputs, computed once for the checks of one seed."""
         p = self.p
-        want, bound = expected(p, mode, seed, self.rank)
+        if self.memo is None or self.memo[0] != (mode, seed):
+            orig = (inputs(p["primitive"], p["op"], p["dtype"], mode, p["ranks"], seed, self.rank, p["count"])
+                    if p["primitive"] != "scatter" or self.rank == p["root"] else None)
+            self.memo = ((mode, seed), expected(p, mode, seed, self.rank), orig)
+        return self.memo[1], self.memo[2]
+
+    def check(self, mode, seed, spots=None):
+        """'' when correct (at the spots only, when given), else one line naming the first wrong element."""
+        p = self.p
+        (want, bound), orig = self.expect(mode, seed)
         where = (f"{p['primitive']} P={p['ranks']} n={p['count']} {p['dtype']}"
                  + (f" {p['op']}" if p["primitive"] == "reduce" else "") + f" root={p['root']}")
         if not self.send.guards_intact() or not self.recv.guards_intact():
             return f"{where}: rank {self.rank}: guard bytes overwritten (a write past a buffer's end)"
-        if p["primitive"] != "scatter" or self.rank == p["root"]:
-            orig = inputs(p["primitive"], p["op"], p["dtype"], mode, p["ranks"], seed, self.rank, p["count"])
-            if not np.array_equal(orig.view(np.uint8), self.send.data.view(np.uint8)):
+        if orig is not None:
+            a, b = (orig, self.send.data) if spots is None else (orig[spots[spots < len(orig)]], self.send.data[spots[spots < len(orig)]])
+            if not np.array_equal(a.view(np.uint8), b.view(np.uint8)):
                 return f"{where}: rank {self.rank}: send buffer changed"
         if want is None:
             return ""
-        got = self.output()
-        if got is None or len(got) != len(want):
-            return f"{where}: rank {self.rank}: result has {0 if got is None else len(got)} elements, expected {len(want)}"
-        bad = first_wrong(got, want, bound)
+        if spots is None:
+            whole = self.output()
+            if whole is None or len(whole) != len(want):
+                return f"{where}: rank {self.rank}: result has {0 if whole is None else len(whole)} elements, expected {len(want)}"
+            at, got = np.arange(len(want)), whole
+        else:
+            if self.impl == "mpi4py.pickle" and p["primitive"] == "gather" and self.rank == p["root"]:
+                if not self.result or sum(len(b) for b in self.result) != len(want):
+                    return f"{where}: rank {self.rank}: result is not {len(want)} elements"
+            elif self.output() is None or len(self.output()) != len(want):  # a view or a small array: cheap
+                return f"{where}: rank {self.rank}: result is not {len(want)} elements"
+            at = spots[spots < len(want)]
+            got = self.output_at(at)
+        bad = first_wrong(got, want[at], None if bound is None else bound[at])  # positions in `at`
         if len(bad) == 0:
             return ""
-        i = int(bad[0])
-        return (f"{where}: rank {self.rank} element {i}: expected {want[i]!r} got {got[i]!r}"
-                + (f" (bound {bound[i]!r})" if bound is not None else "") + f"; {len(bad)} wrong elements")
+        k = int(bad[0])
+        i = int(at[k])
+        return (f"{where}: rank {self.rank} element {i}: expected {want[i]!r} got {got[k]!r}"
+                + (f" (bound {bound[i]!r})" if bound is not None else "") + f"; {len(bad)} wrong elements"
+                + (" of those checked" if spots is not None else ""))
 
 
 def first_error(comm, local):
@@ -269,10 +317,56 @@ def flush_caches(scratch):
     scratch += 1  # writes every line of a buffer larger than the last-level cache
 
 
-def repetition(comm, coll, opts, scratch):
+CHECKED_CALLS = 44  # as the runner's kCheckedCalls: a call wrong 10 % of the time escapes 0.9^44 < 1 %
+
+
+class Checks:
+    """The runner's checks of the timed loop (docs/validation.md), for the peer: up to
+    --check-iterations timed iterations drawn at random (the same draw on every rank) have their
+    outputs poisoned before and checked after, outside the window; untimed checked calls top a
+    loop of few iterations up to CHECKED_CALLS; all of it while the checks of this peer cost under
+    5 % of its time so far. The spots are the runner's."""
+
+    def __init__(self, comm, coll, opts, mode, seed, expected_total, budget):
+        self.comm, self.coll, self.opts, self.mode, self.seed = comm, coll, opts, mode, seed
+        # the sampled ones', whatever the budget: 5 %, not the runner's 2 %, for checks in Python cost more
+        self.allowance = 0.05 * opts.repetitions * opts.min_time
+        self.share = min(1.0, opts.check_iterations / max(expected_total, 1))
+        self.rng = np.random.default_rng(seed)  # every rank draws the same
+        self.budget, self.spent, self.checked, self.extra, self.failure = budget, 0.0, 0, 0, ""
+
+    def draw(self):
+        hit = self.rng.random() < self.share
+        return (hit and not self.failure and self.checked < self.opts.check_iterations
+                and (self.spent < self.budget or self.spent < self.allowance))
+
+    def verify(self, what, t0, spots):
+        self.failure = first_error(self.comm, self.coll.check(self.mode, self.seed, spots))
+        self.spent = self.comm.allreduce(self.spent + MPI.Wtime() - t0, op=MPI.MAX)
+        if self.failure:
+            self.failure = f"validation failed in {what}: {self.coll.impl} {self.failure}"
+
+    def top_up(self, validation_calls):
+        target = min(CHECKED_CALLS, validation_calls + 1 + self.opts.check_iterations)
+        while not self.failure and validation_calls + 1 + self.checked + self.extra < target and self.spent < self.budget:
+            self.extra += 1
+            t0 = MPI.Wtime()
+            spots = self.coll.spots(self.seed + 1000003 * self.extra)
+            self.coll.poison(spots)
+            self.coll.run()
+            self.verify(f"an untimed checking call {self.extra} after the timed loop", t0, spots)
+
+
+def repetition(comm, coll, opts, scratch, checks):
     """Iterations until min_time of (max over ranks) time; every rank makes the same decision."""
     iters, total, rank_total = [], 0.0, 0.0
-    while total < opts.min_time and len(iters) < 10_000_000:
+    while total < opts.min_time and len(iters) < 10_000_000 and not checks.failure:
+        check = checks.draw()
+        if check:
+            t0 = MPI.Wtime()
+            spots = coll.spots(checks.seed + len(iters) + 7919 * checks.checked)
+            coll.poison(spots)
+            checks.spent += MPI.Wtime() - t0
         if scratch is not None:
             flush_caches(scratch)
         dt = coll.run()
@@ -280,6 +374,9 @@ def repetition(comm, coll, opts, scratch):
         iters.append(t)
         total += t
         rank_total += dt
+        if check:
+            checks.checked += 1
+            checks.verify(f"timed iteration {len(iters)}", MPI.Wtime(), spots)
     n = len(iters)
     mean = total / n
     mine = rank_total / n
@@ -303,7 +400,7 @@ def labels(impl, p, failed):
     return d
 
 
-def entries(impl, p, reps, tr, family):
+def entries(impl, p, reps, tr, family, round_trip_ns=0.0):
     name = bench_name(impl, p)
     rows = []
     for i, r in enumerate(reps):
@@ -314,7 +411,8 @@ def entries(impl, p, reps, tr, family):
                     "bytes": float(tr["bytes"]), "algbw": algbw, "busbw": algbw * tr["bus"], "membw": membw,
                     "peak_fraction": membw / tr["ceiling"] if tr["ceiling"] > 0 else 0.0,
                     "bytes_per_second": tr["bytes"] / mean if mean > 0 else 0.0,
-                    **{k: r[k] for k in ("t_rank_min", "t_rank_avg", "t_rank_max", "t_p50", "t_p99")}}
+                    **{k: r[k] for k in ("t_rank_min", "t_rank_avg", "t_rank_max", "t_p50", "t_p99")},
+                    "round_trips": r["t_p50"] * 1e9 / round_trip_ns if round_trip_ns > 0 else 0.0}
         rows.append({"name": name, "family_index": family, "per_family_instance_index": 0, "run_name": name,
                      "run_type": "iteration", "repetitions": len(reps), "repetition_index": i, "threads": 1,
                      "iterations": r["iterations"], "real_time": mean * 1e9, "cpu_time": mean * 1e9,
@@ -335,6 +433,33 @@ def entries(impl, p, reps, tr, family):
             e.update(labels(impl, p, False))
             rows.append(e)
     return rows
+
+
+def median_rse(times):
+    """The median's relative standard error, distribution-free, as the runner computes it
+    (bench/runner.cpp median_rse): half the order-statistic interval at ranks (n -/+ sqrt(n))/2."""
+    t, n = sorted(times), len(times)
+    if n < 2:
+        return 0.0
+    median = t[n // 2] if n % 2 else (t[n // 2 - 1] + t[n // 2]) / 2
+    half = math.sqrt(n) / 2
+    lo = int(min(max(math.floor(n / 2 - half), 0), n - 1))
+    hi = int(min(max(math.ceil(n / 2 + half), 0), n - 1))
+    return (t[hi] - t[lo]) / 2 / median if median > 0 else 0.0
+
+
+def until_rse(comm, opts, reps, pilot_seconds, again):
+    """--rse's two-stage rule, as the runner's until_rse: the pilot, then, when its median's error
+    is above the target, the repetitions that reach it at 1/sqrt(n), within --rse-max-time."""
+    rse = comm.allreduce(median_rse([r["mean"] for r in reps]), op=MPI.MAX)
+    pilot = 0
+    if rse > opts.rse:
+        per = comm.allreduce(pilot_seconds, op=MPI.MAX) / len(reps)
+        n = int(min(math.ceil(len(reps) * (rse / opts.rse) ** 2), math.floor(opts.rse_max_time / max(per, 1e-9)), 100000))
+        if n > len(reps):
+            pilot, reps = len(reps), again(n)
+            rse = comm.allreduce(median_rse([r["mean"] for r in reps]), op=MPI.MAX)
+    return reps, {"rse": rse, "rse_target": opts.rse, "pilot_repetitions": pilot}
 
 
 def error_entry(impl, p, message, family):
@@ -372,8 +497,11 @@ def parse(argv):
     ap.add_argument("--cache", default="hot", choices=("hot", "cold"))
     ap.add_argument("--ceilings", default="0,0")  # READ,COPY[,CACHE]
     ap.add_argument("--check-iterations", type=int, default=48,
-                    help="accepted for primbench's sake: the peer checks its result after the timed loop only")
+                    help="timed iterations checked per benchmark besides the last, at most (as primbench's)")
     ap.add_argument("--hugepages", action="store_true", help="accepted; numpy allocates the peer's buffers")
+    ap.add_argument("--round-trip-ns", type=float, default=0.0, help="the supervisor's cache-line round trip")
+    ap.add_argument("--rse", type=float, default=0.0)
+    ap.add_argument("--rse-max-time", type=float, default=10.0)
     ap.add_argument("--out", default="")
     ap.add_argument("--quiet", action="store_true")
     ap.add_argument("--validate-only", action="store_true", help="validation rounds only, no timing")
@@ -452,6 +580,7 @@ def main(argv):
     note({"worker": {"world_size": P, "hosts": hosts, "mpi4py": context["mpi4py"]["version"]}})
     scratch = np.zeros(64 << 20, np.uint8) if opts.cache == "cold" else None
     status = 0
+    run_start, checks_spent = MPI.Wtime(), 0.0  # the checks' budget is 5 % of the peer's time so far
     for family, (impl, p) in enumerate(todo):
         failure = ""
         rows = []
@@ -476,17 +605,42 @@ def main(argv):
                 post = opts.seed + opts.validate
                 coll.prepare(modes[0], post)
                 note({"phase": "warm-up"})
-                t_end = MPI.Wtime() + opts.warmup
-                while comm.allreduce(MPI.Wtime() < t_end, op=MPI.LAND):
+                w0, runs = MPI.Wtime(), 0
+                t_end = w0 + opts.warmup
+                while True:
                     coll.run()
+                    runs += 1
+                    if not comm.allreduce(MPI.Wtime() < t_end, op=MPI.LAND):
+                        break
+                per_call = comm.allreduce((MPI.Wtime() - w0) / runs, op=MPI.MAX)
+                coll.expect(modes[0], post)  # for the checks of the timed loop, outside their budget
                 note({"phase": "timed loop"})
-                reps = [repetition(comm, coll, opts, scratch) for _ in range(opts.repetitions)]
-                note({"phase": "check after timing"})
-                failure = first_error(comm, coll.check(modes[0], post))
-                if failure:
-                    failure = f"validation failed after timing: {impl} {failure}"
-                else:
-                    rows = entries(impl, p, reps, traffic(p, ceilings), family)
+                started = MPI.Wtime()
+                elapsed = comm.allreduce(started - run_start, op=MPI.MAX)
+                checks = Checks(comm, coll, opts, modes[0], post, opts.repetitions * opts.min_time / max(per_call, 1e-9),
+                                0.05 * (elapsed + opts.repetitions * opts.min_time) - checks_spent)
+                reps = [repetition(comm, coll, opts, scratch, checks) for _ in range(opts.repetitions)]
+                rse_fields = {}
+                if opts.rse > 0 and not checks.failure:
+                    reps, rse_fields = until_rse(comm, opts, reps, MPI.Wtime() - started,
+                                                 lambda n: [repetition(comm, coll, opts, scratch, checks) for _ in range(n)])
+                validation_calls = opts.validate * len(modes)
+                checks.top_up(validation_calls)
+                checks_spent += checks.spent
+                failure = checks.failure
+                if not failure:
+                    note({"phase": "check after timing"})  # the last timed iteration's result
+                    failure = first_error(comm, coll.check(modes[0], post))
+                    if failure:
+                        failure = f"validation failed after timing: {impl} {failure}"
+                if not failure:
+                    rows = entries(impl, p, reps, traffic(p, ceilings), family, opts.round_trip_ns)
+                    for row in rows:
+                        row.update(rse_fields)
+                        if row["run_type"] == "iteration":
+                            row.update({"checked_iterations": float(checks.checked),
+                                        "checked_calls": float(validation_calls + 1 + checks.checked + checks.extra),
+                                        "check_seconds": checks.spent})
         except MemoryError:
             failure = first_error(comm, "out of memory allocating the buffers")
         if failure:

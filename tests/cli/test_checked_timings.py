@@ -117,6 +117,32 @@ class TimedLoopAndClock(unittest.TestCase):
                     self.assertGreaterEqual(b["checked_iterations"], 1, b["name"])
 
 
+    def test_a_loop_of_few_iterations_is_topped_up_with_untimed_checked_calls(self):
+        # 16M elements a rank: a few timed iterations a repetition, fewer than the 44 checked
+        # calls the harness aims at, so untimed spot-checked calls follow the loop, within the
+        # checks' budget (5 % of the run so far, here at least a few calls' worth).
+        def last_entry(*extra):
+            with tempfile.TemporaryDirectory() as d:
+                out = os.path.join(d, "r.json")
+                r = primbench("run", "--impl", "thread.flat", "--primitive", "gather", "--ranks", "2", "--count", "16M",
+                              "--repetitions", "3", "--min-time", "0.05", "--quiet", "--out", out, *extra, timeout=600)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                with open(out) as f:
+                    doc = json.load(f)
+            return [b for b in doc["benchmarks"] if b["run_type"] == "iteration" and b["repetition_index"] == 2][0]
+
+        b = last_entry()
+        self.assertLess(b["checked_iterations"], 40, "not a loop of few iterations: the test needs another count")
+        self.assertGreater(b["checked_calls"], 3 + b["checked_iterations"], b)  # validation rounds + timed + top-up
+        self.assertLessEqual(b["checked_calls"], 44, b)
+        # --check-iterations 0 checks the last iteration only: no sampling, no top-up.
+        b = last_entry("--check-iterations", "0")
+        self.assertEqual((b["checked_iterations"], b["checked_calls"]), (1, 4), b)
+        # and C bounds the checks beyond the last iteration's, the top-up's included
+        b = last_entry("--check-iterations", "2")
+        self.assertLessEqual(b["checked_calls"], 3 + 1 + 2, b)
+
+
 class FailuresReportTheirFirstElement(unittest.TestCase):
     def test_a_wrong_large_result_names_its_first_element_and_counts_the_rest(self):
         r = primbench("validate", "--plugin", PLUGIN, "--impl", "broken.partial_write", "--primitive", "gather",

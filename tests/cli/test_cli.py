@@ -45,6 +45,11 @@ class BadInput(unittest.TestCase):
         (["run", "--repetitions", "0"], "--repetitions must be 1 to 100000"),
         (["run", "--min-time", "-1"], "--min-time must be a positive"),
         (["run", "--ceilings", "fast"], "malformed --ceilings 'fast'"),
+        (["run", "--rse", "-0.1"], "--rse must be a fraction from 0 (off) to below 1"),
+        (["run", "--rse", "nan"], "--rse must be a fraction"),
+        (["run", "--rse", "0.01", "--repetitions", "1"], "--rse needs a pilot of at least 2 --repetitions"),
+        (["run", "--rse-max-time", "0"], "--rse-max-time must be a positive number"),
+        (["run", "--rse", "0.01", "--rse-max-time", "400"], "more than --timeout 300 allows"),
         (["run", "--frobnicate"], "frobnicate"),
         (["run", "--plugin", "/nonexistent.so"], "plugin '/nonexistent.so' does not exist"),
         (["run", "--plugin", "/etc/passwd"], "cannot load plugin '/etc/passwd'"),
@@ -283,6 +288,23 @@ class BesideEachBenchmark(WithOut):
         # Measured per repetition, not one figure copied: the repetitions' references differ.
         self.assertTrue(all(len(set(v)) > 1 for v in refs.values()), refs)
 
+    def test_small_counts_say_how_many_cache_line_round_trips_they_cost(self):
+        _, doc = self.run_small()
+        start = doc["context"]["primbench"]["ceilings"]["host_round_trip_ns"]
+        if (os.cpu_count() or 1) < 2:
+            self.assertEqual(start, 0)
+            return
+        self.assertGreater(start, 1)  # a handover between cores takes more than a nanosecond
+        beside = set()
+        for b in doc["benchmarks"]:
+            if b["run_type"] != "iteration":
+                continue
+            self.assertGreater(b["round_trip_ns"], 0, b["name"])
+            self.assertAlmostEqual(b["round_trips"], b["t_p50"] * 1e9 / b["round_trip_ns"], delta=1e-9 * b["round_trips"])
+            (beside if b["count"] == 1024 else set()).add(b["round_trip_ns"])
+        # measured beside each small one (2 x 4 KiB moved), not the start-of-run figure copied
+        self.assertGreater(len(beside - {start}), 0, beside)
+
     def test_hugepages_are_advised_and_recorded(self):
         r = primbench("run", "--impl", "seq.ref", "--primitive", "gather", "--ranks", "2", "--count", "2M",
                       "--hugepages", "--out", self.out, *repeated(1))
@@ -327,6 +349,58 @@ class BesideEachBenchmark(WithOut):
         for run_name, b in last.items():
             row = rows[run_name.removesuffix("/manual_time")]
             self.assertEqual("(busy: steal " in row and "% of CPU, load " in row, b["state_seconds"] >= 0.25, row)
+
+
+class StoppingRule(WithOut):
+    """--rse: the pilot's repetitions, then as many as bring the median's relative standard error
+    to the target, within --rse-max-time; what was done is on every entry."""
+
+    def rse_run(self, target, *extra):
+        r = primbench("run", "--impl", "seq.ref", "--primitive", "gather", "--ranks", "2", "--count", "1K", "--out", self.out,
+                      "--rse", target, *repeated(3), *extra)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        reps = [b for b in self.load()["benchmarks"] if b["run_type"] == "iteration"]
+        self.assertTrue(reps)
+        return reps
+
+    @staticmethod
+    def rse_of(times):
+        # the distribution-free error of the median the runner states (docs/measurement.md)
+        import math
+        t, n = sorted(times), len(times)
+        half = math.sqrt(n) / 2
+        lo, hi = max(math.floor(n / 2 - half), 0), min(math.ceil(n / 2 + half), n - 1)
+        median = t[n // 2] if n % 2 else (t[n // 2 - 1] + t[n // 2]) / 2
+        return (t[hi] - t[lo]) / 2 / median
+
+    def test_a_target_the_pilot_meets_keeps_the_pilot(self):
+        reps = self.rse_run("0.99")
+        self.assertEqual(len(reps), 3)
+        for b in reps:
+            self.assertEqual((b["repetitions"], b["pilot_repetitions"], b["rse_target"]), (3, 0, 0.99), b)
+            self.assertAlmostEqual(b["rse"], self.rse_of([e["real_time"] for e in reps]), delta=1e-12)
+
+    def test_an_unreachable_target_repeats_until_the_time_cap(self):
+        # 1e-9 cannot be met: the second stage takes the repetitions --rse-max-time affords
+        # (0.3 s of 2 ms repetitions: many more than the pilot's 3, far fewer than unbounded).
+        reps = self.rse_run("1e-9", "--rse-max-time", "0.3")
+        n = len(reps)
+        self.assertGreater(n, 10)
+        self.assertLess(n, 1000)
+        self.assertEqual(sorted(b["repetition_index"] for b in reps), list(range(n)))
+        for b in reps:
+            self.assertEqual((b["repetitions"], b["pilot_repetitions"]), (n, 3), b)
+            self.assertAlmostEqual(b["rse"], self.rse_of([e["real_time"] for e in reps]), delta=1e-12)
+        aggregates = {b["aggregate_name"]: b for b in self.load()["benchmarks"] if b["run_type"] == "aggregate"}
+        self.assertEqual(aggregates["mean"]["repetitions"], n)  # Google Benchmark's, over the kept stage alone
+        self.assertAlmostEqual(aggregates["mean"]["real_time"], sum(b["real_time"] for b in reps) / n, delta=1e-6)
+
+    def test_without_rse_nothing_is_added(self):
+        r = primbench("run", "--impl", "seq.ref", "--primitive", "gather", "--ranks", "2", "--count", "1K", "--out", self.out,
+                      *repeated(3))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        for b in self.load()["benchmarks"]:
+            self.assertNotIn("rse", b)
 
 
 class Faults(unittest.TestCase):
