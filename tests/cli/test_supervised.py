@@ -298,6 +298,12 @@ class WorkerFaults(Case):
         r, out, _ = self.run_fault("fault.signal_parent")
         self.check(r, out, "fault.signal_parent", "the worker sent SIGINT to primbench itself during the timed loop")
 
+    def test_a_forged_done_line_is_that_benchmarks_error_not_a_rerun(self):
+        # Its results are not its own: an error, once (a rerun would forge them again, forever).
+        r, out, took = self.run_fault("fault.forge_done")
+        self.check(r, out, "fault.forge_done", "the worker's results for it are malformed")
+        self.assertLess(took, 60)
+
     def test_closed_stderr_and_stdout_do_not_end_up_in_the_journal(self):
         # A closed descriptor's number would otherwise go to the journal, and the table into it.
         os.mkdir(os.path.join(self.dir, "out"))

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <fstream>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -282,7 +283,7 @@ int overflow(int depth) {
 
 // Fault injectors: correct through validation and the warm-up (4 runs with --warmup 0), then
 // crash, hang, throw or end the process in the first timed iteration.
-enum class FaultKind { segv, hang, exception, exit0, exit7, abort, stack, sigkill, stubborn, leave_group, flood, signal_parent };
+enum class FaultKind { segv, hang, exception, exit0, exit7, abort, stack, sigkill, stubborn, leave_group, flood, signal_parent, forge_done };
 template <FaultKind Kind> struct Fault final : Broken {
   using Broken::Broken;
   void after() override {
@@ -310,6 +311,28 @@ template <FaultKind Kind> struct Fault final : Broken {
     if constexpr (Kind == FaultKind::signal_parent) {  // the supervisor, as if the user had pressed ^C
       ::kill(::getppid(), SIGINT);
       for (;;) ::pause();
+    }
+    if constexpr (Kind == FaultKind::forge_done) {  // once: its own benchmark said done, with foreign entries
+      if (runs_ == 5) forge_done();
+    }
+  }
+  // Finds the journal among its descriptors and appends a well-formed JSON line that says the
+  // benchmark in progress (the journal's last "start") is done, with entries of another name.
+  static void forge_done() {
+    for (int fd = 3; fd < 1024; ++fd) {
+      char link[64], target[4096];
+      std::snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+      const ssize_t k = ::readlink(link, target, sizeof target - 1);
+      if (k <= 0) continue;
+      const std::string path(target, static_cast<std::size_t>(k));
+      if (path.size() < 18 || path.compare(path.size() - 18, 18, ".primbench-journal") != 0) continue;
+      std::ifstream in(path);
+      std::string line, current;
+      for (const std::string key = "{\"start\":\""; std::getline(in, line);)
+        if (line.rfind(key, 0) == 0) current = line.substr(key.size(), line.find('"', key.size()) - key.size());
+      const std::string forged = "{\"done\":\"" + current + "\",\"entries\":[{\"name\":\"forged/manual_time\"}],\"status\":\"passed\"}\n";
+      [[maybe_unused]] ssize_t w = ::write(fd, forged.data(), forged.size());
+      return;
     }
   }
   int runs_ = 0;
@@ -356,6 +379,7 @@ PRIMBENCH_REGISTER("fault.stubborn", Fault<FaultKind::stubborn>);
 PRIMBENCH_REGISTER("fault.leave_group", Fault<FaultKind::leave_group>);
 PRIMBENCH_REGISTER("fault.flood", Fault<FaultKind::flood>);
 PRIMBENCH_REGISTER("fault.signal_parent", Fault<FaultKind::signal_parent>);
+PRIMBENCH_REGISTER("fault.forge_done", Fault<FaultKind::forge_done>);
 // A device backend with 64 MiB free, for the memory check (refused before it allocates).
 PRIMBENCH_BACKEND("tinydevice", [] {
   Availability a{true, "", "test-only"};
