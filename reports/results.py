@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 TIME_UNITS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}
 NAME_RE = re.compile(
     r"^(?P<primitive>gather|scatter|reduce)/(?P<impl>[^/]+)/(?P<dtype>[^/]+)"
-    r"(?:/(?P<op>sum|prod|min|max))?/ranks:(?P<ranks>\d{1,18})(?!\d)/count:(?P<count>\d{1,18})(?!\d)(?:/root:(?P<root>\d{1,18})(?!\d))?")
+    r"(?:/(?P<op>sum|prod|min|max))?/ranks:(?P<ranks>\d{1,18})(?!\d)/count:(?P<count>\d{1,18})(?!\d)(?:/root:(?P<root>\d{1,18})(?!\d))?$")
 
 
 class ResultsError(Exception):
@@ -104,6 +104,9 @@ def _entry(b: dict, path: str, i: int) -> Entry:
     if not m:
         raise ResultsError(f"{path}: benchmark '{b['name']}' is not a primbench name "
                            "(primitive/impl/dtype[/op]/ranks:P/count:N[/root:R])")
+    if b.get("run_type", "iteration") not in ("iteration", "aggregate"):
+        raise ResultsError(f"{path}: benchmark '{b['name']}' has run_type '{b['run_type']}' "
+                           "(Google Benchmark writes iteration or aggregate)")
     error = b.get("error_message") if b.get("error_occurred") else None
     if b.get("error_occurred") and not error:
         error = "error"
@@ -177,6 +180,12 @@ def load(path: str) -> Results:
             or not isinstance(doc.get("context"), dict):
         raise ResultsError(f"{path}: not Google Benchmark JSON (needs 'context' and 'benchmarks')")
     entries = [_entry(b, path, i) for i, b in enumerate(doc["benchmarks"])]
+    seen = set()
+    for e in entries:  # one repetition counted twice would be a sample counted twice
+        if e.run_type == "iteration" and e.repetition_index is not None:
+            if (e.name, e.repetition_index) in seen:
+                raise ResultsError(f"{path}: benchmark '{e.name}' has repetition {e.repetition_index} twice")
+            seen.add((e.name, e.repetition_index))
     return Results(path=path, context=doc["context"], entries=entries)
 
 

@@ -371,6 +371,23 @@ class BadInput(Case):
             json.dump(doc, f)
         self.assertBad(run(self.good(), self.path("gb.json")), "not a primbench name")
 
+    def test_names_with_trailing_parts_unknown_run_types_and_repeated_repetitions(self):
+        cases = {
+            "trailing.json": (lambda b: b.update(name=b["name"].replace("/manual_time", "/extra/manual_time"),
+                                                 run_name=b["run_name"] + "/extra"), "not a primbench name"),
+            "runtype.json": (lambda b: b.update(run_type="foo"), "run_type 'foo'"),
+            "twice.json": (lambda b: b.update(repetition_index=0), "repetition 0 twice"),
+        }
+        for name, (change, says) in cases.items():
+            with self.subTest(name):
+                doc = synth.document({A: [1.0, 2.0, 3.0]})
+                for b in doc["benchmarks"]:
+                    if b.get("run_type", "iteration") == "iteration":
+                        change(b)
+                with open(self.path(name), "w") as f:
+                    json.dump(doc, f)
+                self.assertBad(run(self.good(), self.path(name)), says)
+
     def test_bad_flags(self):
         good = self.good()
         self.assertBad(run(good, good, "--bogus"), "unrecognized arguments")
