@@ -1,7 +1,8 @@
-// How the MPI backends start their ranks: the system's MPI launcher, told what it needs to run
-// as many ranks as asked on this machine. Environment: PRIMBENCH_MPIRUN (launcher, default
-// mpirun), PRIMBENCH_MPIRUN_ARGS (extra launcher arguments, split on spaces, e.g.
-// "--hostfile hosts").
+// How the MPI backends start their ranks: the launcher of the MPI this was built with (CMake's
+// MPIEXEC_EXECUTABLE: mpiexec for Open MPI, mpiexec.mpich for MPICH), told what it needs to run
+// as many ranks as asked on this machine (Open MPI: --oversubscribe, and --allow-run-as-root as
+// root; MPICH's Hydra needs neither). Environment: PRIMBENCH_MPIRUN (another launcher),
+// PRIMBENCH_MPIRUN_ARGS (extra launcher arguments, split on spaces, e.g. "--hostfile hosts").
 #include <unistd.h>
 
 #include <cstdlib>
@@ -22,7 +23,7 @@ std::string env(const char* name, const std::string& fallback) {
 
 Launch launch(int ranks, const std::vector<std::string>& program) {
   Launch l;
-  l.argv = {env("PRIMBENCH_MPIRUN", "mpirun")};
+  l.argv = {env("PRIMBENCH_MPIRUN", PRIMBENCH_MPIEXEC)};
   if (registry().availability("mpi").version.rfind("Open MPI", 0) == 0) {
     l.argv.push_back("--oversubscribe");  // more ranks than cores works, as on a laptop
     if (::geteuid() == 0) l.argv.push_back("--allow-run-as-root");

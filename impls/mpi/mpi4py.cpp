@@ -59,11 +59,19 @@ Availability probe() {
   if (::access(PRIMBENCH_MPI4PY_PEER, R_OK) != 0)
     return {false, std::string("the peer script ") + PRIMBENCH_MPI4PY_PEER + " is missing from this source tree", ""};
   const std::string python = mpi::python();
-  auto [rc, out] = capture({python, "-c", "import numpy, mpi4py; print('mpi4py', mpi4py.__version__)"});
+  // Its MPI library's vendor too (MPI not initialised): under another MPI's launcher the peer's
+  // ranks would be P one-rank jobs (Debian's mpi4py is Open MPI's).
+  auto [rc, out] = capture({python, "-c",
+                            "import numpy, mpi4py; mpi4py.rc.initialize = False; from mpi4py import MPI; "
+                            "print(MPI.get_vendor()[0]); print('mpi4py', mpi4py.__version__)"});
   while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
   if (rc != 0)
     return {false, python + " cannot import mpi4py and numpy (apt-get install python3-mpi4py python3-numpy)", ""};
-  return {true, "", out + " with " + python};
+  const std::string vendor = out.substr(0, out.find('\n'));
+  const std::string ours = m.version.rfind("Open MPI", 0) == 0 ? "Open MPI" : m.version.rfind("MPICH", 0) == 0 ? "MPICH" : "";
+  if (vendor != ours)
+    return {false, python + "'s mpi4py is built for " + vendor + ", primbench for " + (ours.empty() ? m.version : ours), ""};
+  return {true, "", out.substr(out.find('\n') + 1) + " with " + python};
 }
 
 struct Peer final : Collective {

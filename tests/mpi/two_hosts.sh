@@ -14,6 +14,8 @@ command -v unshare >/dev/null || skip "util-linux 'unshare' not installed"
 command -v mpirun >/dev/null || skip "mpirun not installed"
 [ "$(id -u)" = 0 ] || skip "needs root (CAP_NET_ADMIN, CAP_SYS_ADMIN) to create network namespaces"
 mpirun --version 2>/dev/null | grep -q "Open MPI" || skip "the launch agent options used here are Open MPI's"
+"$BIN" list 2>/dev/null | grep -q "^mpi.native .*available (Open MPI" ||
+  skip "primbench's MPI backend is not Open MPI's (the launch agent options used here are)"
 
 tag=$$
 A=pb-a-$tag B=pb-b-$tag VA=pbva$tag VB=pbvb$tag
