@@ -182,9 +182,11 @@ int list() {
   std::printf("%-22s %-10s %s\n", "implementation", "backend", "availability");
   for (const auto& impl : reg.implementations()) {
     const Availability& a = reg.availability(impl.backend());
-    std::printf("%-22s %-10s %s\n", impl.name.c_str(), impl.backend().c_str(),
+    std::string prims;
+    for (Primitive p : impl.primitives) prims += (prims.empty() ? "" : ",") + std::string(name(p));
+    std::printf("%-22s %-10s %s; implements %s\n", impl.name.c_str(), impl.backend().c_str(),
                 a.available ? ("available" + (a.version.empty() ? "" : " (" + a.version + ")")).c_str()
-                            : ("unavailable: " + a.reason).c_str());
+                            : ("unavailable: " + a.reason).c_str(), prims.c_str());
   }
   for (const std::string& b : reg.backend_names()) {
     bool has_impl = false;
@@ -220,7 +222,7 @@ int main_impl(int argc, char** argv) {
   auto add_selectors = [&](CLI::App* sub) {
     add_common(sub);
     sub->add_option("--impl", sel.impls, "implementation globs, comma-separated (e.g. 'thread.*,seq.ref')");
-    sub->add_option("--primitive", sel.primitives, "gather, scatter, reduce (comma-separated)");
+    sub->add_option("--primitive", sel.primitives, all_primitives(", ") + " (comma-separated; default: all)");
     sub->add_option("--dtype", sel.dtypes, "i32, i64, f32, f64 (default f32)");
     sub->add_option("--op", sel.ops, "sum, prod, min, max for reduce (default sum)");
     sub->add_option("--ranks", sel.ranks, "rank counts: list or range, e.g. 2,4 or 1:8:x2 (default 1..cores)");

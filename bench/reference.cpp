@@ -30,14 +30,17 @@ void place(std::size_t t, std::size_t threads) {
 
 Reference::Reference(const Problem& p, double share, int threads, bool cold)
     : problem_(p), cold_(cold), parts_(static_cast<std::size_t>(std::max(1, threads))) {
-  const std::size_t block = p.count * p.elem_bytes();
-  const std::size_t P = static_cast<std::size_t>(p.ranks);
-  // This process's bytes: gather/scatter copy P blocks; reduce reads P slices of one block.
-  const std::size_t total = static_cast<std::size_t>(
-      static_cast<double>(p.primitive == Primitive::reduce ? block : P * block) * share + 0.5);
+  const PrimitiveInfo& d = p.info();
+  const double block = static_cast<double>(p.count * p.elem_bytes());
+  const double read = d.read_blocks(p.ranks), written = d.written_blocks(p.ranks);
+  // A copy where every byte read is written (gather, scatter, allreduce, broadcast); else the
+  // sources combined into what is written (reduce: P into one).
+  sources_ = written >= read || written <= 0 ? 1 : std::max(1, static_cast<int>(read / written + 0.5));
+  // This process's share of the bytes written.
+  const std::size_t total = static_cast<std::size_t>((sources_ == 1 ? read : written) * block * share + 0.5);
   const std::size_t n = parts_.size(), elem = p.elem_bytes();
   const std::size_t per = (total / elem + n - 1) / n * elem;  // bytes per thread, whole elements
-  const std::size_t moved = std::max<std::size_t>(1, p.primitive == Primitive::reduce ? P * per : per);
+  const std::size_t moved = std::max<std::size_t>(1, sources_ * per);
   rounds_ = cold ? 1 : static_cast<int>(std::clamp<std::size_t>(kTimeable / moved, 1, 4096));
   for (std::size_t t = 0; t < n; ++t)
     pool_.emplace_back([this, t, per, total] {
@@ -45,8 +48,7 @@ Reference::Reference(const Problem& p, double share, int threads, bool cold)
       // Allocated and first touched by the thread that moves them.
       Part& part = parts_[t];
       const std::size_t lo = std::min(total, per * t), mine = std::min(total, per * (t + 1)) - lo;
-      const int sources = problem_.primitive == Primitive::reduce ? problem_.ranks : 1;
-      for (int s = 0; s < sources; ++s) part.src.emplace_back(mine);
+      for (int s = 0; s < sources_; ++s) part.src.emplace_back(mine);
       part.dst = HostBuffer(mine);
       {
         std::lock_guard l(m_);
@@ -70,7 +72,7 @@ Reference::~Reference() {
 
 void Reference::passes(Part& part) const {
   const Buffer dst = part.dst.view();
-  if (problem_.primitive != Primitive::reduce) {
+  if (sources_ == 1) {
     for (int r = 0; r < rounds_; ++r) {
       std::memcpy(dst.data, part.src[0].view().data, dst.bytes);
       asm volatile("" : : "r"(dst.data) : "memory");  // every pass happens

@@ -1,5 +1,6 @@
 // The reference measured beside each benchmark: its memory-traffic pattern at its own working
-// set — a copy for gather and scatter, read P vectors and write one for reduce — run by the
+// set — a copy where the primitive writes what it reads (gather, scatter, allreduce, broadcast),
+// read P vectors and write one for reduce — run by the
 // cores of this process on buffers each of its threads allocates and first touches, as a rank
 // does its own. The runner measures it just before every repetition, so the benchmark and its
 // reference see the same machine, and `peak_fraction` is the one over the other.
@@ -31,7 +32,7 @@ class Reference {
 
  private:
   struct Part {
-    std::vector<HostBuffer> src;  // gather/scatter: one; reduce: P
+    std::vector<HostBuffer> src;  // a copy: one; reduce: P
     HostBuffer dst;
     double seconds = 0;
   };
@@ -41,6 +42,7 @@ class Reference {
   Problem problem_;
   bool cold_;
   int rounds_ = 1;
+  int sources_ = 1;  // buffers combined into each one written (1: a copy)
   std::vector<Part> parts_;
   std::vector<std::thread> pool_;
   std::mutex m_;

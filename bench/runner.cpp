@@ -46,26 +46,27 @@ double plausible_GBps(Memory memory, const Ceilings& c) {
 }
 
 struct Traffic {
-  double bytes;    // nccl-tests "size": what algbw is computed from
-  double bus;      // busbw / algbw
-  double memory;   // bytes of memory traffic the ceiling is compared with
-  double ceiling;  // GB/s
+  double bytes;      // nccl-tests "size": what algbw is computed from
+  double bus;        // busbw / algbw
+  double memory;     // bytes of memory traffic the ceiling is compared with
+  double ceiling;    // GB/s
+  const char* kind;  // which ceiling: "host_copy", "host_read" or "device_copy"
 };
 
+// From the primitive's description. Host: the bytes read, against the copy ceiling where every
+// byte read is written too, else against the read ceiling. Device: bytes read plus written,
+// against the device's copy ceiling (which counts both).
 Traffic traffic(const Problem& p, Memory memory, const Ceilings& c) {
+  const PrimitiveInfo& d = p.info();
   const double block = static_cast<double>(p.count) * p.elem_bytes();
-  const double P = p.ranks;
-  Traffic t{};
-  if (p.primitive == Primitive::reduce) {
-    t.bytes = block;
-    t.bus = 1;
-    t.memory = memory == Memory::device ? (P + 1) * block : P * block;  // device: read + written
-    t.ceiling = memory == Memory::device ? c.device_copy_GBps : c.host_read_GBps;
+  const double read = d.read_blocks(p.ranks) * block, written = d.written_blocks(p.ranks) * block;
+  Traffic t{d.size_blocks(p.ranks) * block, d.bus_factor(p.ranks), 0, 0, ""};
+  if (memory == Memory::device) {
+    t.memory = read + written, t.ceiling = c.device_copy_GBps, t.kind = "device_copy";
+  } else if (written >= read) {
+    t.memory = read, t.ceiling = c.host_copy_GBps, t.kind = "host_copy";
   } else {
-    t.bytes = P * block;
-    t.bus = (P - 1) / P;
-    t.memory = memory == Memory::device ? 2 * P * block : P * block;
-    t.ceiling = memory == Memory::device ? c.device_copy_GBps : c.host_copy_GBps;
+    t.memory = read, t.ceiling = c.host_read_GBps, t.kind = "host_read";
   }
   return t;
 }
@@ -397,7 +398,7 @@ void label(json& entries, const Planned& pl, const std::string& validation) {
     e["primitive"] = std::string(name(pl.problem.primitive));
     e["impl"] = pl.impl->name;
     e["dtype"] = std::string(name(pl.problem.dtype));
-    if (pl.problem.primitive == Primitive::reduce) e["op"] = std::string(name(pl.problem.op));
+    if (pl.problem.info().takes_op) e["op"] = std::string(name(pl.problem.op));
     e["validation"] = validation;
   }
 }
@@ -533,6 +534,7 @@ void execute(const std::vector<Planned>& plan, const RunOptions& opts, const Sin
         failure = bench.failure;
         validation_failed = bench.wrong;
         if (!failure.empty()) entries = json::array();  // no timing of a wrong result survives
+        for (json& e : entries) e["ceiling"] = bench.traffic.kind;
       }
       enter("teardown");
     } catch (const std::bad_alloc&) {

@@ -45,6 +45,12 @@ template <class E> E parse_enum(const std::string& s, std::initializer_list<E> a
 
 }  // namespace
 
+std::string all_primitives(const std::string& sep) {
+  std::string out;
+  for (const PrimitiveInfo& d : primitives()) out += (out.empty() ? "" : sep) + std::string(d.name);
+  return out;
+}
+
 std::vector<std::string> split(const std::string& text, char sep) {
   std::vector<std::string> out;
   std::size_t start = 0;
@@ -116,7 +122,7 @@ std::string benchmark_name(std::string run_name) {
 
 std::string benchmark_name(const Implementation& impl, const Problem& p) {
   std::string s = std::string(name(p.primitive)) + "/" + impl.name + "/" + std::string(name(p.dtype));
-  if (p.primitive == Primitive::reduce) s += "/" + std::string(name(p.op));
+  if (p.info().takes_op) s += "/" + std::string(name(p.op));
   return s + "/ranks:" + std::to_string(p.ranks) + "/count:" + std::to_string(p.count) +
          "/root:" + std::to_string(p.root);
 }
@@ -170,8 +176,11 @@ std::vector<Planned> plan(const Selection& s, Registry& registry, std::vector<st
   }
 
   std::vector<Primitive> primitives;
-  for (const auto& t : split(s.primitives, ','))
-    primitives.push_back(parse_enum(t, {Primitive::gather, Primitive::scatter, Primitive::reduce}, "primitive"));
+  for (const auto& t : split(s.primitives.empty() ? all_primitives() : s.primitives, ',')) {
+    const PrimitiveInfo* d = find_primitive(t);
+    if (!d) throw UsageError("unknown primitive '" + t + "' (accepted: " + all_primitives(", ") + ")");
+    primitives.push_back(d->primitive);
+  }
   std::vector<DType> dtypes;
   for (const auto& t : split(s.dtypes.empty() ? "f32" : s.dtypes, ','))
     dtypes.push_back(parse_enum(t, {DType::i32, DType::i64, DType::f32, DType::f64}, "dtype"));
@@ -197,12 +206,17 @@ std::vector<Planned> plan(const Selection& s, Registry& registry, std::vector<st
       if (unavailable) unavailable->push_back(impl->name + ": unavailable: " + a.reason);
       continue;
     }
-    for (Primitive prim : primitives)
+    for (Primitive prim : primitives) {
+      const PrimitiveInfo& d = info(prim);
+      if (!impl->implements(prim)) {
+        if (unavailable) unavailable->push_back(impl->name + ": does not implement " + std::string(d.name));
+        continue;
+      }
       for (DType dt : dtypes)
-        for (Op op : prim == Primitive::reduce ? ops : std::vector<Op>{Op::sum})
+        for (Op op : d.takes_op ? ops : std::vector<Op>{Op::sum})
           for (std::size_t P : ranks)
             for (std::size_t n : counts)
-              for (const std::string& root_text : split(s.roots, ',')) {
+              for (const std::string& root_text : split(d.rooted ? s.roots : "0", ',')) {
                 std::size_t root = 0;
                 if (root_text == "last") {
                   root = P - 1;
@@ -224,6 +238,7 @@ std::vector<Planned> plan(const Selection& s, Registry& registry, std::vector<st
                 if (std::string name = benchmark_name(*impl, p); planned.insert(name).second)
                   out.push_back({impl, p, std::move(name)});
               }
+    }
   }
   return out;
 }

@@ -19,10 +19,12 @@ struct UsageError : std::runtime_error {
 std::vector<std::size_t> parse_sizes(const std::string& text, const std::string& what);
 bool glob_match(const std::string& pattern, const std::string& text);
 std::vector<std::string> split(const std::string& text, char sep);
+// Every primitive's name, in order: "gather,scatter,reduce,allreduce,broadcast".
+std::string all_primitives(const std::string& sep = ",");
 
 struct Selection {
   std::string impls = "*";  // comma-separated globs
-  std::string primitives = "gather,scatter,reduce";
+  std::string primitives;   // default: every primitive
   std::string dtypes;       // default: f32
   std::string ops;          // default: sum
   std::string ranks;        // default: 1, 2, 4, ... up to and including the core count
@@ -39,11 +41,12 @@ std::vector<Selection> conformance(Selection s, bool dtypes, bool ops, bool rank
 struct Planned {
   const Implementation* impl;
   Problem problem;
-  std::string name;  // primitive/impl/dtype[/op]/ranks:P/count:n/root:r
+  std::string name;  // primitive/impl/dtype[/op]/ranks:P/count:n/root:r (root:0 where there is none)
 };
 
 // Every selected (implementation, problem), available implementations only; the unavailable
-// ones are listed with their reason. Throws UsageError naming what is accepted when a selector
+// ones, and the selected primitives an implementation does not implement, are listed with the
+// reason. Throws UsageError naming what is accepted when a selector
 // is malformed or matches nothing.
 std::vector<Planned> plan(const Selection& s, Registry& registry,
                           std::vector<std::string>* unavailable = nullptr);

@@ -468,7 +468,7 @@ template <class F> std::vector<std::string> distinct(const std::vector<const Pla
 std::vector<std::string> worker_command(const std::vector<const Planned*>& items, const RunOptions& o,
                                         const std::string& journal, const std::string& only) {
   std::vector<std::string> ops = distinct(items, [](const Planned& p) {
-    return p.problem.primitive == Primitive::reduce ? std::string(name(p.problem.op)) : std::string();
+    return p.problem.info().takes_op ? std::string(name(p.problem.op)) : std::string();
   });
   std::vector<std::string> a = {
       self_executable(), o.timing ? "run" : "validate",

@@ -41,7 +41,7 @@ template <class T> class Inputs {
         emax_(exponent_budget<T>() / p.ranks),
         spread_(std::min(1.0, 100.0 / p.ranks)) {
     const bool real = mode == Mode::random && std::is_floating_point_v<T>;
-    if (p.primitive != Primitive::reduce || p.op == Op::min || p.op == Op::max) kind_ = real ? Kind::real : Kind::wide;
+    if (!p.info().takes_op || p.op == Op::min || p.op == Op::max) kind_ = real ? Kind::real : Kind::wide;
     else if (p.op == Op::sum) kind_ = real ? Kind::real : Kind::small;
     else kind_ = real ? Kind::real_factor : Kind::power_of_two;
   }
@@ -226,6 +226,7 @@ template <class F> void scan(std::size_t count, const std::vector<std::size_t>* 
 // buffers are then checked at the same indices where they have them).
 template <class T> std::string check_typed(Collective& c, Mode mode, std::uint64_t seed, const Spots* spots) {
   const Problem& p = c.problem();
+  const PrimitiveInfo& d = p.info();
   const std::size_t n = p.count;
   Tally tally;
   std::vector<Inputs<T>> inputs;
@@ -263,24 +264,25 @@ template <class T> std::string check_typed(Collective& c, Mode mode, std::uint64
       scan(count, only, tally, [&](std::size_t i, Tally& t) {
         T want{};
         long double exact = 0, tol = 0;
-        switch (p.primitive) {
-          case Primitive::gather: want = inputs[i / n](i % n); break;
-          case Primitive::scatter: want = inputs[p.root](rank * n + i); break;
-          case Primitive::reduce: {
-            const Reduced<T> r = reduced<T>(p, mode, inputs, i);
-            want = r.value;
-            exact = r.exact;
-            tol = r.tolerance;
-            break;
-          }
+        // The expected-result rule: a reducing primitive's element i combines element i of
+        // every rank; a copying one's is the send element its description names.
+        if (d.takes_op) {
+          const Reduced<T> r = reduced<T>(p, mode, inputs, i);
+          want = r.value;
+          exact = r.exact;
+          tol = r.tolerance;
+        } else {
+          const PrimitiveInfo::Source from = d.source(rank, i, n, p.root);
+          want = inputs[from.from](from.index);
         }
         const T got = data[i];
         const bool ok = tol == 0 ? same_bits(got, want) : std::fabs(static_cast<long double>(got) - exact) <= tol;
         if (ok) return;
         t.note([&] {
           std::string where = "recv element " + std::to_string(i);
-          if (p.primitive == Primitive::gather)
-            where += " (block of rank " + std::to_string(i / n) + ", element " + std::to_string(i % n) + ")";
+          if (!d.takes_op && n > 0 && p.recv_count(rank) > n)  // several blocks: say whose
+            where += " (block of rank " + std::to_string(d.source(rank, i, n, p.root).from) + ", element " +
+                     std::to_string(i % n) + ")";
           return "rank " + std::to_string(rank) + " " + where + ": expected " + show(want) + " got " + show(got) +
                  (tol > 0 ? " (tolerance " + show(static_cast<double>(tol)) + ")" : "");
         });

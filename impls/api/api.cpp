@@ -10,14 +10,59 @@
 
 namespace primbench {
 
-std::string_view name(Primitive p) {
-  switch (p) {
-    case Primitive::gather: return "gather";
-    case Primitive::scatter: return "scatter";
-    case Primitive::reduce: return "reduce";
-  }
-  return "?";
+namespace {
+using Source = PrimitiveInfo::Source;
+
+// Memory traffic is what the best shared-memory algorithm moves: gather and scatter copy P
+// blocks; reduce reads P and writes one; allreduce reads P and writes P (each rank reduces a
+// slice of every block and writes it to every result); broadcast copies the root's block to
+// the other P-1 ranks (MPI leaves the root's buffer as it is).
+constexpr PrimitiveInfo kPrimitives[] = {
+    {Primitive::gather, "gather", false, true,
+     [](int, int, int) -> std::size_t { return 1; },
+     [](int rank, int root, int P) -> std::size_t { return rank == root ? P : 0; },
+     [](int, std::size_t i, std::size_t n, int) { return Source{static_cast<int>(i / n), i % n}; },
+     [](int P) { return double(P); }, [](int P) { return (P - 1.0) / P; },
+     [](int P) { return double(P); }, [](int P) { return double(P); }},
+    {Primitive::scatter, "scatter", false, true,
+     [](int rank, int root, int P) -> std::size_t { return rank == root ? P : 0; },
+     [](int, int, int) -> std::size_t { return 1; },
+     [](int rank, std::size_t i, std::size_t n, int root) { return Source{root, rank * n + i}; },
+     [](int P) { return double(P); }, [](int P) { return (P - 1.0) / P; },
+     [](int P) { return double(P); }, [](int P) { return double(P); }},
+    {Primitive::reduce, "reduce", true, true,
+     [](int, int, int) -> std::size_t { return 1; },
+     [](int rank, int root, int) -> std::size_t { return rank == root ? 1 : 0; },
+     nullptr,
+     [](int) { return 1.0; }, [](int) { return 1.0; },
+     [](int P) { return double(P); }, [](int) { return 1.0; }},
+    {Primitive::allreduce, "allreduce", true, false,
+     [](int, int, int) -> std::size_t { return 1; },
+     [](int, int, int) -> std::size_t { return 1; },
+     nullptr,
+     [](int) { return 1.0; }, [](int P) { return 2 * (P - 1.0) / P; },
+     [](int P) { return double(P); }, [](int P) { return double(P); }},
+    {Primitive::broadcast, "broadcast", false, true,
+     [](int rank, int root, int) -> std::size_t { return rank == root ? 1 : 0; },
+     [](int rank, int root, int) -> std::size_t { return rank == root ? 0 : 1; },
+     [](int, std::size_t i, std::size_t, int root) { return Source{root, i}; },
+     [](int) { return 1.0; }, [](int) { return 1.0; },
+     [](int P) { return P - 1.0; }, [](int P) { return P - 1.0; }},
+};
+static_assert(std::size(kPrimitives) == static_cast<std::size_t>(Primitive::broadcast) + 1);
+}  // namespace
+
+std::span<const PrimitiveInfo> primitives() { return kPrimitives; }
+
+const PrimitiveInfo& info(Primitive p) { return kPrimitives[static_cast<std::size_t>(p)]; }
+
+const PrimitiveInfo* find_primitive(std::string_view name) {
+  for (const PrimitiveInfo& i : kPrimitives)
+    if (i.name == name) return &i;
+  return nullptr;
 }
+
+std::string_view name(Primitive p) { return info(p).name; }
 
 std::string_view name(DType t) {
   switch (t) {
@@ -43,26 +88,16 @@ std::size_t size_of(DType t) {
   return t == DType::i32 || t == DType::f32 ? 4 : 8;
 }
 
-std::size_t Problem::send_count(int rank) const {
-  if (primitive == Primitive::scatter) return rank == root ? count * ranks : 0;
-  return count;
-}
+std::size_t Problem::send_count(int rank) const { return count * info().send_blocks(rank, root, ranks); }
 
-std::size_t Problem::recv_count(int rank) const {
-  switch (primitive) {
-    case Primitive::scatter: return count;
-    case Primitive::gather: return rank == root ? count * ranks : 0;
-    case Primitive::reduce: return rank == root ? count : 0;
-  }
-  return 0;
-}
+std::size_t Problem::recv_count(int rank) const { return count * info().recv_blocks(rank, root, ranks); }
 
 std::string Problem::describe() const {
   std::string s(name(primitive));
   s += " P=" + std::to_string(ranks) + " n=" + std::to_string(count) + " " +
        std::string(name(dtype));
-  if (primitive == Primitive::reduce) s += " " + std::string(name(op));
-  return s + " root=" + std::to_string(root);
+  if (info().takes_op) s += " " + std::string(name(op));
+  return info().rooted ? s + " root=" + std::to_string(root) : s;
 }
 
 void HostBuffer::Free::operator()(std::byte* p) const { std::free(p); }
@@ -142,6 +177,10 @@ bool valid_name(std::string_view n) {
     if (i != dot && !((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_')) return false;
   }
   return true;
+}
+
+bool Implementation::implements(Primitive p) const {
+  return std::find(primitives.begin(), primitives.end(), p) != primitives.end();
 }
 
 bool Registry::add(Implementation impl) {

@@ -1,9 +1,12 @@
 // MPI backend: one process per rank.
-//   mpi.native    MPI_Gather / MPI_Scatter / MPI_Reduce: the library's own algorithms.
+//   mpi.native    MPI_Gather / MPI_Scatter / MPI_Reduce / MPI_Allreduce / MPI_Bcast: the
+//                 library's own algorithms.
 //   mpi.linear    the root exchanges one message with every other rank (reduce: the root
-//                 combines each rank's vector as it arrives, receiving the next meanwhile).
+//                 combines each rank's vector as it arrives, receiving the next meanwhile;
+//                 allreduce: that reduce at rank 0, then the result sent to every rank).
 //   mpi.binomial  binomial tree over ranks relative to the root, any P and any root: the same
-//                 tree as thread.tree, with messages instead of shared staging buffers.
+//                 tree as thread.tree, with messages instead of shared staging buffers
+//                 (allreduce: a reduce up the tree rooted at rank 0, then a broadcast down it).
 #include <algorithm>
 #include <cstring>
 
@@ -37,6 +40,12 @@ class Native final : public MpiCollective {
       case Primitive::reduce:
         MPI_Reduce(send_ptr<T>(rank_), recv_ptr<T>(rank_), n, type_, op(p.op), p.root, comm_);
         break;
+      case Primitive::allreduce:
+        MPI_Allreduce(send_ptr<T>(rank_), recv_ptr<T>(rank_), n, type_, op(p.op), comm_);
+        break;
+      case Primitive::broadcast:  // one buffer: the root's send, every other rank's receive
+        MPI_Bcast(rank_ == p.root ? send_ptr<T>(rank_) : recv_ptr<T>(rank_), n, type_, p.root, comm_);
+        break;
     }
   }
 };
@@ -44,7 +53,8 @@ class Native final : public MpiCollective {
 class Linear final : public MpiCollective {
  public:
   explicit Linear(const Problem& p) : MpiCollective(p) {
-    if (p.primitive == Primitive::reduce && rank_ == p.root && p.ranks > 1)
+    const bool reduces = p.primitive == Primitive::reduce || p.primitive == Primitive::allreduce;
+    if (reduces && rank_ == p.root && p.ranks > 1)
       for (auto& t : temp_) t = HostBuffer(p.count * p.elem_bytes());
   }
 
@@ -56,10 +66,13 @@ class Linear final : public MpiCollective {
     const Message one = blocks(1);
     requests_.clear();
     if (rank_ != p.root) {
-      if (p.primitive == Primitive::scatter)
-        MPI_Recv(recv_ptr<T>(rank_), one.count, one.type, p.root, kTag, comm_, MPI_STATUS_IGNORE);
-      else
-        MPI_Send(send_ptr<T>(rank_), one.count, one.type, p.root, kTag, comm_);
+      switch (p.primitive) {
+        case Primitive::gather:
+        case Primitive::reduce: MPI_Send(send_ptr<T>(rank_), one.count, one.type, p.root, kTag, comm_); break;
+        case Primitive::allreduce: MPI_Send(send_ptr<T>(rank_), one.count, one.type, p.root, kTag, comm_); [[fallthrough]];
+        case Primitive::scatter:
+        case Primitive::broadcast: MPI_Recv(recv_ptr<T>(rank_), one.count, one.type, p.root, kTag, comm_, MPI_STATUS_IGNORE); break;
+      }
       return;
     }
     switch (p.primitive) {
@@ -76,8 +89,17 @@ class Linear final : public MpiCollective {
         std::memcpy(recv_ptr<T>(rank_), send_ptr<T>(rank_) + rank_ * n, n * sizeof(T));
         break;
       case Primitive::reduce: reduce<T>(); break;
+      case Primitive::allreduce: reduce<T>(), to_the_others<T>(recv_ptr<T>(rank_)); break;
+      case Primitive::broadcast: to_the_others<T>(send_ptr<T>(rank_)); break;
     }
     MPI_Waitall(static_cast<int>(requests_.size()), requests_.data(), MPI_STATUSES_IGNORE);
+  }
+
+  // Root: one block sent to every other rank at once.
+  template <class T> void to_the_others(const T* block) {
+    const Message one = blocks(1);
+    for (int r = 0; r < problem().ranks; ++r)
+      if (r != rank_) MPI_Isend(block, one.count, one.type, r, kTag, comm_, &requests_.emplace_back());
   }
 
   // Root: its own vector first, then every other rank's as it arrives, double-buffered.
@@ -119,14 +141,16 @@ class Binomial final : public MpiCollective {
   explicit Binomial(const Problem& p) : MpiCollective(p), v_((rank_ - p.root + p.ranks) % p.ranks) {
     const std::size_t block = p.count * p.elem_bytes();
     for (int k = 1; k < span(v_); k <<= 1) children_.push_back(v_ + k);
-    std::size_t staged = 0;  // blocks of staging; leaves, and a root at rank 0, need none
-    if (p.primitive == Primitive::reduce) {
-      staged = (v_ != 0 && !children_.empty()) ? 1 : 0;
-      for (std::size_t i = 0; i < children_.size(); ++i) temp_.emplace_back(block);
-    } else if (v_ == 0) {
-      staged = p.root == 0 ? 0 : p.ranks;
-    } else {
-      staged = children_.empty() ? 0 : span(v_);
+    std::size_t staged = 0;  // blocks of staging; leaves, a root at rank 0 and broadcast need none
+    switch (p.primitive) {
+      case Primitive::reduce:
+      case Primitive::allreduce:
+        staged = (v_ != 0 && !children_.empty()) ? 1 : 0;
+        for (std::size_t i = 0; i < children_.size(); ++i) temp_.emplace_back(block);
+        break;
+      case Primitive::gather:
+      case Primitive::scatter: staged = v_ == 0 ? (p.root == 0 ? 0 : p.ranks) : (children_.empty() ? 0 : span(v_)); break;
+      case Primitive::broadcast: break;
     }
     staging_ = HostBuffer(staged * block);
   }
@@ -148,7 +172,20 @@ class Binomial final : public MpiCollective {
       case Primitive::gather: gather<T>(); break;
       case Primitive::scatter: scatter<T>(); break;
       case Primitive::reduce: reduce<T>(); break;
+      case Primitive::allreduce: reduce<T>(), down<T>(recv_ptr<T>(rank_)); break;
+      case Primitive::broadcast: down<T>(v_ == 0 ? send_ptr<T>(rank_) : recv_ptr<T>(rank_)); break;
     }
+  }
+
+  // The block in `mine` down the tree: received from the parent (the root's is complete), then
+  // sent to the children, largest subtree first.
+  template <class T> void down(T* mine) {
+    const Message one = blocks(1);
+    if (v_ != 0) MPI_Recv(mine, one.count, one.type, parent(), kTag, comm_, MPI_STATUS_IGNORE);
+    requests_.clear();
+    for (auto c = children_.rbegin(); c != children_.rend(); ++c)
+      MPI_Isend(mine, one.count, one.type, abs(*c), kTag, comm_, &requests_.emplace_back());
+    MPI_Waitall(static_cast<int>(requests_.size()), requests_.data(), MPI_STATUSES_IGNORE);
   }
 
   template <class T> void gather() {
@@ -220,9 +257,12 @@ class Binomial final : public MpiCollective {
   std::vector<HostBuffer> temp_;
 };
 
-PRIMBENCH_REGISTER("mpi.native", Native);
-PRIMBENCH_REGISTER("mpi.linear", Linear);
-PRIMBENCH_REGISTER("mpi.binomial", Binomial);
+PRIMBENCH_REGISTER("mpi.native", Native, Primitive::gather, Primitive::scatter, Primitive::reduce, Primitive::allreduce,
+                   Primitive::broadcast);
+PRIMBENCH_REGISTER("mpi.linear", Linear, Primitive::gather, Primitive::scatter, Primitive::reduce, Primitive::allreduce,
+                   Primitive::broadcast);
+PRIMBENCH_REGISTER("mpi.binomial", Binomial, Primitive::gather, Primitive::scatter, Primitive::reduce,
+                   Primitive::allreduce, Primitive::broadcast);
 
 }  // namespace
 }  // namespace primbench::mpi

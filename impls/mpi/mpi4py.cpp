@@ -95,8 +95,10 @@ Launch launch_peer(int ranks, const std::vector<std::string>& program) {
 }
 
 PRIMBENCH_BACKEND("mpi4py", probe, launch_peer, static_cast<std::size_t>(INT_MAX));
-PRIMBENCH_REGISTER("mpi4py.pickle", Peer);
-PRIMBENCH_REGISTER("mpi4py.buffer", Peer);
+PRIMBENCH_REGISTER("mpi4py.pickle", Peer, Primitive::gather, Primitive::scatter, Primitive::reduce, Primitive::allreduce,
+                   Primitive::broadcast);
+PRIMBENCH_REGISTER("mpi4py.buffer", Peer, Primitive::gather, Primitive::scatter, Primitive::reduce, Primitive::allreduce,
+                   Primitive::broadcast);
 
 }  // namespace
 }  // namespace primbench::mpi

@@ -3,8 +3,11 @@
 //   mpi.inplace      MPI_IN_PLACE at the root: the library's in-place path, with the root's own
 //                    block put where the result goes (gather, reduce: before the call; scatter:
 //                    after it) inside the timed window, so it moves what the others move.
-//   mpi.nonblocking  MPI_Igather / MPI_Iscatter / MPI_Ireduce, then MPI_Wait.
-//   mpi.persistent   MPI_Gather_init / MPI_Scatter_init / MPI_Reduce_init (MPI 4.0; Open MPI
+//                    (Allreduce: every rank's; broadcast is in place by definition: not here.)
+//   mpi.nonblocking  MPI_Igather / MPI_Iscatter / MPI_Ireduce / MPI_Iallreduce / MPI_Ibcast,
+//                    then MPI_Wait.
+//   mpi.persistent   MPI_Gather_init / MPI_Scatter_init / MPI_Reduce_init / MPI_Allreduce_init /
+//                    MPI_Bcast_init (MPI 4.0; Open MPI
 //                    4.1's MPIX_ extension), created once per problem, MPI_Start + MPI_Wait per
 //                    iteration. Registered only where the library has them.
 #include <cstring>
@@ -45,6 +48,11 @@ class InPlace final : public MpiCollective {
         if (root) std::memcpy(recv, send, block);
         MPI_Reduce(root ? MPI_IN_PLACE : send, recv, n, type_, op(p.op), p.root, comm_);
         break;
+      case Primitive::allreduce:  // every rank's own block in place
+        std::memcpy(recv, send, block);
+        MPI_Allreduce(MPI_IN_PLACE, recv, n, type_, op(p.op), comm_);
+        break;
+      case Primitive::broadcast: break;  // always in place: not registered for it
     }
   }
 };
@@ -64,6 +72,8 @@ class Nonblocking final : public MpiCollective {
       case Primitive::gather: MPI_Igather(send, n, type_, recv, n, type_, p.root, comm_, &r); break;
       case Primitive::scatter: MPI_Iscatter(send, n, type_, recv, n, type_, p.root, comm_, &r); break;
       case Primitive::reduce: MPI_Ireduce(send, recv, n, type_, op(p.op), p.root, comm_, &r); break;
+      case Primitive::allreduce: MPI_Iallreduce(send, recv, n, type_, op(p.op), comm_, &r); break;
+      case Primitive::broadcast: MPI_Ibcast(rank_ == p.root ? send : recv, n, type_, p.root, comm_, &r); break;
     }
     MPI_Wait(&r, MPI_STATUS_IGNORE);
   }
@@ -92,6 +102,12 @@ class Persistent final : public MpiCollective {
       case Primitive::reduce:
         PRIMBENCH_PERSISTENT(Reduce)(send, recv, n, type_, op(p.op), p.root, comm_, MPI_INFO_NULL, &request_);
         break;
+      case Primitive::allreduce:
+        PRIMBENCH_PERSISTENT(Allreduce)(send, recv, n, type_, op(p.op), comm_, MPI_INFO_NULL, &request_);
+        break;
+      case Primitive::broadcast:
+        PRIMBENCH_PERSISTENT(Bcast)(rank_ == p.root ? send : recv, n, type_, p.root, comm_, MPI_INFO_NULL, &request_);
+        break;
     }
   }
   ~Persistent() override {
@@ -105,11 +121,13 @@ class Persistent final : public MpiCollective {
   }
   MPI_Request request_ = MPI_REQUEST_NULL;
 };
-PRIMBENCH_REGISTER("mpi.persistent", Persistent);
+PRIMBENCH_REGISTER("mpi.persistent", Persistent, Primitive::gather, Primitive::scatter, Primitive::reduce,
+                   Primitive::allreduce, Primitive::broadcast);
 #endif
 
-PRIMBENCH_REGISTER("mpi.inplace", InPlace);
-PRIMBENCH_REGISTER("mpi.nonblocking", Nonblocking);
+PRIMBENCH_REGISTER("mpi.inplace", InPlace, Primitive::gather, Primitive::scatter, Primitive::reduce, Primitive::allreduce);
+PRIMBENCH_REGISTER("mpi.nonblocking", Nonblocking, Primitive::gather, Primitive::scatter, Primitive::reduce,
+                   Primitive::allreduce, Primitive::broadcast);
 
 }  // namespace
 }  // namespace primbench::mpi

@@ -1,8 +1,9 @@
 // oneTBB backend: P logical ranks, independent of TBB's worker count. Each rank's buffers are
 // allocated and first touched inside a TBB task; the collective is one parallel_for over the
 // data, split into chunks TBB balances over its workers.
-//   tbb.parallel_for  gather/scatter: chunks of the P*n elements copied in parallel;
-//                     reduce: chunks of the n elements, each combined across all ranks.
+//   tbb.parallel_for  gather/scatter/broadcast: chunks of the P*n elements copied in parallel;
+//                     reduce: chunks of the n elements, each combined across all ranks;
+//                     allreduce: the same, each combined chunk then copied to every rank.
 #include <oneapi/tbb/blocked_range.h>
 #include <oneapi/tbb/parallel_for.h>
 #include <oneapi/tbb/version.h>
@@ -35,29 +36,57 @@ class TbbParallelFor final : public HostCollective {
   template <class T> void body() {
     const Problem& p = problem();
     const std::size_t n = p.count;
-    if (p.primitive == Primitive::reduce) {
-      std::vector<const T*> src(p.ranks);
-      for (int r = 0; r < p.ranks; ++r) src[r] = send_ptr<T>(r);
-      T* dst = recv_ptr<T>(p.root);
-      const bool stream = n * sizeof(T) >= kStreamBytes;
-      with_op(p.op, [&](auto op) {
-        tbb::parallel_for(tbb::blocked_range<std::size_t>(0, n, kGrain<T>), [&](const auto& range) {
-          combine_all<decltype(op)>(dst, src.data(), p.ranks, range.begin(), range.end(), stream);
-          if (stream) stream_fence();
+    switch (p.primitive) {
+      case Primitive::gather:  // element i of the root's buffer belongs to rank i / n
+        blocks<T>([&](int r, std::size_t i, std::size_t off, std::size_t len) {
+          std::memcpy(recv_ptr<T>(p.root) + i, send_ptr<T>(r) + off, len * sizeof(T));
         });
-      });
-      return;
+        break;
+      case Primitive::scatter:
+        blocks<T>([&](int r, std::size_t i, std::size_t off, std::size_t len) {
+          std::memcpy(recv_ptr<T>(r) + off, send_ptr<T>(p.root) + i, len * sizeof(T));
+        });
+        break;
+      case Primitive::broadcast:  // block r is the root's buffer copied to rank r
+        blocks<T>([&](int r, std::size_t, std::size_t off, std::size_t len) {
+          if (r != p.root) std::memcpy(recv_ptr<T>(r) + off, send_ptr<T>(p.root) + off, len * sizeof(T));
+        });
+        break;
+      case Primitive::reduce:
+      case Primitive::allreduce: {
+        std::vector<const T*> src(p.ranks);
+        for (int r = 0; r < p.ranks; ++r) src[r] = send_ptr<T>(r);
+        // Reduce: chunks combined into the root's buffer. Allreduce: into rank 0's, and each
+        // chunk then copied to every other rank while it is in cache.
+        const bool all = p.primitive == Primitive::allreduce;
+        T* dst = recv_ptr<T>(all ? 0 : p.root);
+        const bool stream = n * sizeof(T) >= kStreamBytes;
+        with_op(p.op, [&](auto op) {
+          tbb::parallel_for(tbb::blocked_range<std::size_t>(0, n, kGrain<T>), [&](const auto& range) {
+            const std::size_t lo = range.begin(), len = range.end() - lo;
+            combine_all<decltype(op)>(dst, src.data(), p.ranks, lo, range.end(), stream && !all);
+            for (int r = 1; all && r < p.ranks; ++r)
+              (stream ? stream_copy : copy)(recv_ptr<T>(r) + lo, dst + lo, len * sizeof(T));
+            if (stream) stream_fence();
+          });
+        });
+        break;
+      }
     }
-    // Gather and scatter: element i of the root's buffer belongs to rank i / n.
-    const bool gather = p.primitive == Primitive::gather;
+  }
+
+  static void copy(void* dst, const void* src, std::size_t bytes) { std::memcpy(dst, src, bytes); }
+
+  // f(rank, i, offset, length) over chunks of the P*n elements of P blocks of n, in parallel:
+  // elements i .. i+length of the whole are elements offset .. offset+length of rank's block.
+  template <class T, class F> void blocks(F&& f) {
+    const Problem& p = problem();
+    const std::size_t n = p.count;
     tbb::parallel_for(tbb::blocked_range<std::size_t>(0, n * p.ranks, kGrain<T>), [&](const auto& range) {
       for (std::size_t i = range.begin(); i < range.end();) {
         const int r = static_cast<int>(i / n);
         const std::size_t off = i - r * n, len = std::min(range.end() - i, n - off);
-        if (gather)
-          std::memcpy(recv_ptr<T>(p.root) + i, send_ptr<T>(r) + off, len * sizeof(T));
-        else
-          std::memcpy(recv_ptr<T>(r) + off, send_ptr<T>(p.root) + i, len * sizeof(T));
+        f(r, i, off, len);
         i += len;
       }
     });
@@ -65,7 +94,8 @@ class TbbParallelFor final : public HostCollective {
 };
 
 PRIMBENCH_BACKEND("tbb", [] { return Availability{true, "", TBB_runtime_version()}; });
-PRIMBENCH_REGISTER("tbb.parallel_for", TbbParallelFor);
+PRIMBENCH_REGISTER("tbb.parallel_for", TbbParallelFor, Primitive::gather, Primitive::scatter, Primitive::reduce,
+                   Primitive::allreduce, Primitive::broadcast);
 
 }  // namespace
 }  // namespace primbench

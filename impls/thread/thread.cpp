@@ -1,10 +1,12 @@
 // std::thread backend: one persistent thread per rank (RankPool), each rank allocating and first
 // touching its own buffers.
 //   thread.flat  every rank moves its own part directly (gather: copy into the root's buffer;
-//                scatter: copy out of it; reduce: each rank combines a slice of the elements
-//                across all ranks), then the root waits on one arrival counter.
+//                scatter, broadcast: copy out of it; reduce: each rank combines a slice of the
+//                elements across all ranks; allreduce: the same, each slice written to every
+//                rank — a reduce-scatter and allgather in one pass), then waits on one counter.
 //   thread.tree  binomial tree as MPI runs it over a network: data moves parent to child
-//                through per-rank staging buffers, reduce combines partial results up the tree.
+//                through per-rank staging buffers, reduce combines partial results up the tree,
+//                broadcast copies down it, allreduce is a reduce up it then a broadcast down.
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
@@ -96,23 +98,52 @@ class ThreadFlat final : public ThreadCollective {
       case Primitive::scatter:  // the root's buffer is complete at the start: no waiting
         std::memcpy(recv_ptr<T>(rank), send_ptr<T>(p.root) + rank * n, n * sizeof(T));
         break;
-      case Primitive::reduce: {
-        // Slices on cache-line boundaries, so no two ranks write the same line.
-        constexpr std::size_t kLine = 64 / sizeof(T);
-        const std::size_t lines = (n + kLine - 1) / kLine;
-        const std::size_t lo = std::min(n, lines * rank / p.ranks * kLine);
-        const std::size_t hi = std::min(n, lines * (rank + 1) / p.ranks * kLine);
-        std::vector<const T*> src(p.ranks);
-        for (int r = 0; r < p.ranks; ++r) src[r] = send_ptr<T>(r);
-        const bool stream = n * sizeof(T) >= kStreamBytes;
-        with_op(p.op, [&](auto op) {
-          combine_all<decltype(op)>(recv_ptr<T>(p.root), src.data(), p.ranks, lo, hi, stream);
+      case Primitive::broadcast:  // likewise: every other rank copies the root's buffer
+        if (rank != p.root) std::memcpy(recv_ptr<T>(rank), send_ptr<T>(p.root), n * sizeof(T));
+        break;
+      case Primitive::reduce:
+        reduce_slice<T>(rank, [&](std::size_t lo, std::size_t len, const T* tile, bool stream) {
+          (stream ? stream_copy : copy)(recv_ptr<T>(p.root) + lo, tile, len * sizeof(T));
         });
-        if (stream) stream_fence();
         arrive(rank);
         break;
-      }
+      case Primitive::allreduce:  // reduce-scatter and allgather at once: each slice to every rank
+        reduce_slice<T>(rank, [&](std::size_t lo, std::size_t len, const T* tile, bool stream) {
+          for (int r = 0; r < p.ranks; ++r) (stream ? stream_copy : copy)(recv_ptr<T>(r) + lo, tile, len * sizeof(T));
+        });
+        all_arrive();
+        break;
     }
+  }
+
+  static void copy(void* dst, const void* src, std::size_t bytes) { std::memcpy(dst, src, bytes); }
+
+  // This rank's slice of the elements, combined across all ranks a tile at a time in L1, each
+  // tile handed to put(first element, length, tile, stream) while it is there. Slices are on
+  // cache-line boundaries, so no two ranks write the same line; results past the caches are
+  // streamed (and fenced here, before any rank is told).
+  template <class T, class Put> void reduce_slice(int rank, Put&& put) {
+    const Problem& p = problem();
+    const std::size_t n = p.count;
+    constexpr std::size_t kLine = 64 / sizeof(T), kTile = 2048 / sizeof(T);
+    const std::size_t lines = (n + kLine - 1) / kLine;
+    const std::size_t lo = std::min(n, lines * rank / p.ranks * kLine);
+    const std::size_t hi = std::min(n, lines * (rank + 1) / p.ranks * kLine);
+    std::vector<const T*> src(p.ranks);
+    for (int r = 0; r < p.ranks; ++r) src[r] = send_ptr<T>(r);
+    const bool stream = n * sizeof(T) >= kStreamBytes;
+    alignas(64) T tile[kTile];
+    with_op(p.op, [&](auto op) {
+      using O = decltype(op);
+      for (std::size_t t = lo; t < hi; t += kTile) {
+        const std::size_t len = std::min(hi, t + kTile) - t;
+        if (p.ranks == 1) std::copy_n(src[0] + t, len, tile);
+        else combine<O>(tile, src[0] + t, src[1] + t, len);
+        for (int r = 2; r < p.ranks; ++r) combine<O>(tile, tile, src[r] + t, len);
+        put(t, len, tile, stream);
+      }
+    });
+    if (stream) stream_fence();
   }
 
   // Non-roots count themselves in; the root returns once all P-1 have.
@@ -124,6 +155,13 @@ class ThreadFlat final : public ThreadCollective {
       arrived_.word.wait_reach(epoch_ * static_cast<std::uint32_t>(p.ranks - 1), pool_.spin());
   }
 
+  // Every rank counts itself in and returns once all P have: every result is complete.
+  void all_arrive() {
+    const std::uint32_t P = static_cast<std::uint32_t>(problem().ranks);
+    arrived_.word.add(1);
+    arrived_.word.wait_reach(epoch_ * P, pool_.spin());
+  }
+
   Flag arrived_;
 };
 
@@ -131,7 +169,7 @@ class ThreadFlat final : public ThreadCollective {
 // 2^k below v's lowest set bit (every 2^k < P for the root); v's subtree is [v, v + span(v)).
 class ThreadTree final : public ThreadCollective {
  public:
-  explicit ThreadTree(const Problem& p) : ThreadCollective(p), flags_(p.ranks), staging_(p.ranks) {
+  explicit ThreadTree(const Problem& p) : ThreadCollective(p), flags_(p.ranks), down_(p.ranks), staging_(p.ranks) {
     allocate_on_ranks();
     read_slowdown("thread.tree");
   }
@@ -151,27 +189,35 @@ class ThreadTree final : public ThreadCollective {
     for (const HostBuffer& s : staging_) s.evict();
   }
 
-  // Staging holds the blocks of v's subtree (gather, scatter) or v's partial result (reduce).
-  // Leaves, and a root whose buffer is already in relative order, need none.
+  // Staging holds the blocks of v's subtree (gather, scatter) or v's partial result (reduce,
+  // allreduce). Leaves, a root whose buffer is already in relative order, and broadcast (each
+  // rank's own buffer is the one its children copy) need none.
   void allocate_scratch(int rank) override {
     const Problem& p = problem();
     const int v = rel(rank);
     std::size_t blocks = 0;
-    if (p.primitive == Primitive::reduce)
-      blocks = (v != 0 && span(v) > 1) ? 1 : 0;
-    else if (v == 0)
-      blocks = p.root == 0 ? 0 : p.ranks;
-    else
-      blocks = span(v) > 1 ? span(v) : 0;
+    switch (p.primitive) {
+      case Primitive::reduce:
+      case Primitive::allreduce: blocks = (v != 0 && span(v) > 1) ? 1 : 0; break;
+      case Primitive::gather:
+      case Primitive::scatter: blocks = v == 0 ? (p.root == 0 ? 0 : p.ranks) : (span(v) > 1 ? span(v) : 0); break;
+      case Primitive::broadcast: break;
+    }
     staging_[rank] = HostBuffer(blocks * p.count * p.elem_bytes());
   }
 
+  // The buffer v works in: its staging, else its own buffer on the side data flows from.
   template <class T> T* stage(int v) {
     const Problem& p = problem();
     const int rank = abs(v);
     if (staging_[rank].view().bytes > 0 || p.count == 0) return staging_[rank].view().as<T>();
-    if (p.primitive == Primitive::reduce) return v == 0 ? recv_ptr<T>(rank) : send_ptr<T>(rank);
-    if (p.primitive == Primitive::gather) return v == 0 ? recv_ptr<T>(rank) : send_ptr<T>(rank);
+    switch (p.primitive) {
+      case Primitive::gather:
+      case Primitive::reduce:
+      case Primitive::allreduce: return v == 0 ? recv_ptr<T>(rank) : send_ptr<T>(rank);
+      case Primitive::scatter:
+      case Primitive::broadcast: break;
+    }
     return v == 0 ? send_ptr<T>(rank) : recv_ptr<T>(rank);
   }
 
@@ -180,7 +226,28 @@ class ThreadTree final : public ThreadCollective {
       case Primitive::gather: gather<T>(rank); break;
       case Primitive::scatter: scatter<T>(rank); break;
       case Primitive::reduce: reduce<T>(rank); break;
+      case Primitive::allreduce: reduce<T>(rank), down<T>(rank, down_, recv_ptr<T>(rank)); break;
+      case Primitive::broadcast: down<T>(rank, flags_, stage<T>(rel(rank))); break;
     }
+  }
+
+  // Largest subtree first, as MPI's binomial scatter and broadcast do.
+  template <class F> void for_children_largest_first(int v, F&& f) {
+    int top = 1;
+    while (2 * top < span(v)) top *= 2;
+    for (int k = top; k >= 1; k >>= 1)
+      if (k < span(v)) f(v + k);
+  }
+
+  // Broadcast down the tree of the block in `mine` (v's result; the root's is complete): each
+  // parent copies it into its children's receive buffers and tells them on `told`.
+  template <class T> void down(int rank, std::vector<Flag>& told, const T* mine) {
+    const int v = rel(rank);
+    if (v != 0) told[rank].word.wait_reach(epoch_, pool_.spin());
+    for_children_largest_first(v, [&](int c) {
+      std::memcpy(recv_ptr<T>(abs(c)), mine, problem().count * sizeof(T));
+      told[abs(c)].word.store(epoch_);
+    });
   }
 
   template <class F> void for_children(int v, F&& f) {
@@ -217,15 +284,10 @@ class ThreadTree final : public ThreadCollective {
     } else {
       wait_for(v);
     }
-    // Largest subtree first, as MPI's binomial scatter does.
-    int top = 1;
-    while (2 * top < span(v)) top *= 2;
-    for (int k = top; k >= 1; k >>= 1) {
-      if (k >= span(v)) continue;
-      const int c = v + k;
-      std::memcpy(stage<T>(c), mine + k * n, span(c) * n * sizeof(T));
+    for_children_largest_first(v, [&](int c) {
+      std::memcpy(stage<T>(c), mine + (c - v) * n, span(c) * n * sizeof(T));
       post(c);
-    }
+    });
     if (mine != recv_ptr<T>(rank)) std::memcpy(recv_ptr<T>(rank), mine, n * sizeof(T));
   }
 
@@ -247,15 +309,18 @@ class ThreadTree final : public ThreadCollective {
     if (v != 0) post(v);
   }
 
-  std::vector<Flag> flags_;
+  std::vector<Flag> flags_;  // up the tree (and down it for broadcast)
+  std::vector<Flag> down_;   // down the tree, after the reduce up it (allreduce)
   std::vector<HostBuffer> staging_;
 };
 
 PRIMBENCH_BACKEND("thread", [] {
   return Availability{true, "", std::to_string(std::thread::hardware_concurrency()) + " hardware threads"};
 });
-PRIMBENCH_REGISTER("thread.flat", ThreadFlat);
-PRIMBENCH_REGISTER("thread.tree", ThreadTree);
+PRIMBENCH_REGISTER("thread.flat", ThreadFlat, Primitive::gather, Primitive::scatter, Primitive::reduce,
+                   Primitive::allreduce, Primitive::broadcast);
+PRIMBENCH_REGISTER("thread.tree", ThreadTree, Primitive::gather, Primitive::scatter, Primitive::reduce,
+                   Primitive::allreduce, Primitive::broadcast);
 
 }  // namespace
 }  // namespace primbench

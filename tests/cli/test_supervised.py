@@ -44,9 +44,10 @@ BAD_NAMES = {"duplicate": "'thread.flat'", "slash": "'mine/x.y'", "space": "'min
 
 
 def primbench(*args, timeout=120, env=None, cwd=None, preexec_fn=None):
+    """One primbench command, ended after timeout seconds (three times that under a sanitizer)."""
     full_env = dict(os.environ, **(env or {}))
-    return subprocess.run([BIN, *args], capture_output=True, text=True, timeout=timeout, env=full_env, cwd=cwd,
-                          preexec_fn=preexec_fn)
+    return subprocess.run([BIN, *args], capture_output=True, text=True, timeout=timeout * (3 if SLOW else 1),
+                          env=full_env, cwd=cwd, preexec_fn=preexec_fn)
 
 
 def load(path):

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <span>
 #include <string>
@@ -15,9 +16,41 @@
 
 namespace primbench {
 
-enum class Primitive { gather, scatter, reduce };
+enum class Primitive { gather, scatter, reduce, allreduce, broadcast };
 enum class DType { i32, i64, f32, f64 };
 enum class Op { sum, prod, min, max };
+
+// What a primitive is, in one place (SPEC §1 for the semantics, nccl-tests for size and bus
+// factor). Everything past the implementations reads this, never the enum itself.
+struct PrimitiveInfo {
+  Primitive primitive;
+  std::string_view name;
+  // Reducing: element i of a result combines element i of every rank's send buffer by the op.
+  bool takes_op;
+  // Has a root (allreduce has none: its root is always 0).
+  bool rooted;
+  // Blocks of `count` elements in `rank`'s send and receive buffers (0: MPI ignores the buffer).
+  std::size_t (*send_blocks)(int rank, int root, int ranks);
+  std::size_t (*recv_blocks)(int rank, int root, int ranks);
+  // Copying (not takes_op): element i of `rank`'s receive buffer is element `index` of rank
+  // `from`'s send buffer.
+  struct Source {
+    int from;
+    std::size_t index;
+  };
+  Source (*source)(int rank, std::size_t i, std::size_t count, int root);
+  // nccl-tests: the size algbw is computed from, in blocks, and busbw / algbw.
+  double (*size_blocks)(int ranks);
+  double (*bus_factor)(int ranks);
+  // The least memory traffic of the whole collective, in blocks read and blocks written.
+  double (*read_blocks)(int ranks);
+  double (*written_blocks)(int ranks);
+};
+
+// Every primitive, in enum order; and one of them by value or by name (null: no such name).
+std::span<const PrimitiveInfo> primitives();
+const PrimitiveInfo& info(Primitive p);
+const PrimitiveInfo* find_primitive(std::string_view name);
 
 std::string_view name(Primitive p);
 std::string_view name(DType t);
@@ -30,14 +63,15 @@ struct Problem {
   int ranks = 1;
   std::size_t count = 0;
   DType dtype = DType::f32;
-  Op op = Op::sum;  // reduce only
-  int root = 0;
+  Op op = Op::sum;  // reducing primitives only
+  int root = 0;      // rooted primitives only
 
+  const PrimitiveInfo& info() const { return primbench::info(primitive); }
   std::size_t elem_bytes() const { return size_of(dtype); }
   // Elements in `rank`'s send and receive buffers (0 where MPI ignores the buffer).
   std::size_t send_count(int rank) const;
   std::size_t recv_count(int rank) const;
-  std::string describe() const;  // "gather P=2 n=1024 f32 root=0" (op for reduce)
+  std::string describe() const;  // "gather P=2 n=1024 f32 root=0" (op where it takes one)
 };
 
 // Monotonic wall clock in seconds, for implementations timing their own ranks.
@@ -143,10 +177,16 @@ struct Availability {
 
 using Factory = std::function<std::unique_ptr<Collective>(const Problem&)>;
 
+// The primitives an implementation registered without a list implements: the three primbench
+// started with, so a plugin written then is not planned for a primitive it never heard of.
+inline constexpr Primitive kFirstPrimitives[] = {Primitive::gather, Primitive::scatter, Primitive::reduce};
+
 struct Implementation {
   std::string name;  // "backend.algorithm"
   Factory make;
+  std::vector<Primitive> primitives;  // what it implements; others are listed, not run
   std::string backend() const { return name.substr(0, name.find('.')); }
+  bool implements(Primitive p) const;
 };
 
 // How a process-per-rank backend starts its ranks: the command line that runs `program`
@@ -215,14 +255,23 @@ void set_world(std::unique_ptr<World> w);
 #define PRIMBENCH_CAT2(a, b) a##b
 #define PRIMBENCH_CAT(a, b) PRIMBENCH_CAT2(a, b)
 
-// One line next to an implementation: PRIMBENCH_REGISTER("thread.flat", ThreadFlat);
-// TYPE is a Collective constructible from a const Problem&.
-#define PRIMBENCH_REGISTER(NAME, TYPE)                                                  \
+// One line next to an implementation, with the primitives it implements:
+//   PRIMBENCH_REGISTER("thread.flat", ThreadFlat, Primitive::gather, Primitive::allreduce);
+// TYPE is a Collective constructible from a const Problem&. Without a list: kFirstPrimitives.
+#define PRIMBENCH_REGISTER(NAME, TYPE, ...)                                             \
   [[maybe_unused]] static const bool PRIMBENCH_CAT(primbench_impl_, __COUNTER__) =     \
       ::primbench::registry().add(::primbench::Implementation{                         \
           NAME, [](const ::primbench::Problem& p) -> std::unique_ptr<::primbench::Collective> { \
             return std::make_unique<TYPE>(p);                                           \
-          }})
+          }, ::primbench::primitive_list({__VA_ARGS__})})
+
+namespace primbench {
+// The list PRIMBENCH_REGISTER was given, or kFirstPrimitives for none.
+inline std::vector<Primitive> primitive_list(std::initializer_list<Primitive> given) {
+  if (given.size() == 0) return {std::begin(kFirstPrimitives), std::end(kFirstPrimitives)};
+  return given;
+}
+}  // namespace primbench
 
 // Declares a backend and how to tell whether it can run here: PRIMBENCH_BACKEND("cuda", probe);
 #define PRIMBENCH_BACKEND(NAME, PROBE, ...)                                             \
