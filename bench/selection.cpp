@@ -199,6 +199,11 @@ std::vector<Planned> plan(const Selection& s, Registry& registry, std::vector<st
     if (r == 0 || r > 4096) throw UsageError("rank count " + std::to_string(r) + " is out of range (accepted: 1 to 4096)");
   const std::vector<std::size_t> counts = parse_sizes(s.counts.empty() ? "1:16M:x8" : s.counts, "count");
 
+  for (const std::string& root_text : split(s.roots, ','))
+    if (root_text != "last" && root_text != "mid" &&
+        parse_size(root_text, "root") >= *std::max_element(ranks.begin(), ranks.end()))
+      throw UsageError("root " + root_text + " is not below any rank count (accepted: 0 to ranks-1, 'mid' or 'last')");
+
   std::vector<Planned> out;
   std::set<std::string> planned;  // repeated selector values (`--count 8,8`, `--root 0,last` at P=1) plan once
   for (const Implementation* impl : impls) {
@@ -223,10 +228,7 @@ std::vector<Planned> plan(const Selection& s, Registry& registry, std::vector<st
                 } else if (root_text == "mid") {
                   root = P / 2;
                 } else {
-                  root = parse_size(root_text, "root");
-                  if (root >= *std::max_element(ranks.begin(), ranks.end()))
-                    throw UsageError("root " + root_text + " is not below any rank count" +
-                                     " (accepted: 0 to ranks-1, 'mid' or 'last')");
+                  root = parse_size(root_text, "root");  // below some rank count: checked above
                   if (root >= P) continue;  // only the larger rank counts have this root
                 }
                 if (n > std::numeric_limits<std::size_t>::max() / 16 / P)

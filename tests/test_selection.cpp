@@ -59,6 +59,68 @@ TEST(Selection, PlansTheCrossProductAndNamesEachBenchmark) {
   EXPECT_EQ(plan.back().name, "reduce/seq.ref/f32/max/ranks:3/count:5/root:2");
 }
 
+// Every primitive by default; an op only where it takes one, a root only where it has one; a
+// primitive an implementation does not implement listed with that reason, not planned.
+TEST(Selection, PlansEachPrimitiveByItsDescription) {
+  Registry reg;
+  auto none = [](const Problem&) -> std::unique_ptr<Collective> { return nullptr; };
+  reg.add(Implementation{"all.x", none, {Primitive::gather, Primitive::scatter, Primitive::reduce, Primitive::allreduce,
+                                         Primitive::broadcast}});
+  reg.add(Implementation{"old.x", none, {Primitive::gather, Primitive::scatter, Primitive::reduce}});
+  Selection s;
+  s.ops = "sum,max";
+  s.ranks = "3";
+  s.counts = "8";
+  s.roots = "0,last";
+  std::vector<std::string> skipped;
+  std::vector<std::string> names;
+  for (const Planned& p : primbench::plan(s, reg, &skipped)) names.push_back(p.name);
+  EXPECT_EQ(names, (std::vector<std::string>{
+                       "gather/all.x/f32/ranks:3/count:8/root:0", "gather/all.x/f32/ranks:3/count:8/root:2",
+                       "scatter/all.x/f32/ranks:3/count:8/root:0", "scatter/all.x/f32/ranks:3/count:8/root:2",
+                       "reduce/all.x/f32/sum/ranks:3/count:8/root:0", "reduce/all.x/f32/sum/ranks:3/count:8/root:2",
+                       "reduce/all.x/f32/max/ranks:3/count:8/root:0", "reduce/all.x/f32/max/ranks:3/count:8/root:2",
+                       "allreduce/all.x/f32/sum/ranks:3/count:8/root:0", "allreduce/all.x/f32/max/ranks:3/count:8/root:0",
+                       "broadcast/all.x/f32/ranks:3/count:8/root:0", "broadcast/all.x/f32/ranks:3/count:8/root:2",
+                       "gather/old.x/f32/ranks:3/count:8/root:0", "gather/old.x/f32/ranks:3/count:8/root:2",
+                       "scatter/old.x/f32/ranks:3/count:8/root:0", "scatter/old.x/f32/ranks:3/count:8/root:2",
+                       "reduce/old.x/f32/sum/ranks:3/count:8/root:0", "reduce/old.x/f32/sum/ranks:3/count:8/root:2",
+                       "reduce/old.x/f32/max/ranks:3/count:8/root:0", "reduce/old.x/f32/max/ranks:3/count:8/root:2"}));
+  EXPECT_EQ(skipped, (std::vector<std::string>{"old.x: does not implement allreduce", "old.x: does not implement broadcast"}));
+  s.primitives = "alltoall";
+  try {
+    primbench::plan(s, reg);
+    ADD_FAILURE();
+  } catch (const UsageError& e) {
+    EXPECT_STREQ(e.what(), "unknown primitive 'alltoall' (accepted: gather, scatter, reduce, allreduce, broadcast)");
+  }
+}
+
+// What each primitive moves, as nccl-tests counts it, and what its buffers hold.
+TEST(Selection, EachPrimitiveIsDescribedOnce) {
+  const int P = 4;
+  EXPECT_EQ(primitives().size(), 5u);
+  for (const PrimitiveInfo& d : primitives()) EXPECT_EQ(find_primitive(d.name), &info(d.primitive));
+  EXPECT_EQ(find_primitive("alltoall"), nullptr);
+  const PrimitiveInfo &all = info(Primitive::allreduce), &bcast = info(Primitive::broadcast);
+  EXPECT_DOUBLE_EQ(all.bus_factor(P), 1.5);  // 2(P-1)/P
+  EXPECT_DOUBLE_EQ(bcast.bus_factor(P), 1.0);
+  EXPECT_DOUBLE_EQ(info(Primitive::gather).bus_factor(P), 0.75);
+  EXPECT_DOUBLE_EQ(all.size_blocks(P), 1.0);
+  EXPECT_DOUBLE_EQ(info(Primitive::scatter).size_blocks(P), 4.0);
+  EXPECT_TRUE(all.takes_op && !all.rooted);
+  const Problem b{Primitive::broadcast, P, 10, DType::f32, Op::sum, 2};
+  for (int r = 0; r < P; ++r) {
+    EXPECT_EQ(b.send_count(r), r == 2 ? 10u : 0u);
+    EXPECT_EQ(b.recv_count(r), r == 2 ? 0u : 10u);
+    EXPECT_EQ(bcast.source(r, 7, 10, 2).from, 2);
+    EXPECT_EQ(bcast.source(r, 7, 10, 2).index, 7u);
+  }
+  EXPECT_EQ(info(Primitive::gather).source(2, 17, 10, 0).from, 1);
+  EXPECT_EQ(b.describe(), "broadcast P=4 n=10 f32 root=2");
+  EXPECT_EQ((Problem{Primitive::allreduce, P, 10, DType::f64, Op::max, 0}.describe()), "allreduce P=4 n=10 f64 max");
+}
+
 TEST(Selection, RepeatedValuesPlanEachBenchmarkOnce) {
   Selection s;
   s.impls = "seq.ref,seq.*";
@@ -78,8 +140,11 @@ TEST(Selection, RootAboveEveryRankCountIsAnError) {
   s.ranks = "2,4";
   s.counts = "1,2,3";
   s.roots = "3";
+  s.primitives = "gather,scatter,reduce";
   EXPECT_EQ(primbench::plan(s, registry()).size(), 3u * 3);  // only P = 4 has rank 3
   s.roots = "4";
+  EXPECT_THROW(primbench::plan(s, registry()), UsageError);
+  s.primitives = "allreduce";  // which has no root: still a wrong --root
   EXPECT_THROW(primbench::plan(s, registry()), UsageError);
 }
 
@@ -99,7 +164,7 @@ TEST(Selection, UnknownNamesSayWhatIsAccepted) {
   s.ops = "avg";
   EXPECT_THROW(primbench::plan(s, registry()), UsageError);
   s.ops = "";
-  s.primitives = "allreduce";
+  s.primitives = "alltoall";
   EXPECT_THROW(primbench::plan(s, registry()), UsageError);
   s.primitives = "gather";
   s.ranks = "0";

@@ -36,12 +36,14 @@ TEST_P(Semantics, EveryPrimitiveDtypeOpRankCountRootAndCount) {
   const std::vector<int> ranks = {1, 2, 3, 5, 2 * cores + 1};
   const std::vector<std::size_t> counts = {0, 1, 3, 17, 1000, 4099};
   int checked = 0;
-  for (Primitive prim : {Primitive::gather, Primitive::scatter, Primitive::reduce})
+  for (const PrimitiveInfo& d : primitives()) {
+    if (!impl.implements(d.primitive)) continue;
     for (DType dt : {DType::i32, DType::i64, DType::f32, DType::f64})
-      for (Op op : prim == Primitive::reduce ? std::vector<Op>{Op::sum, Op::prod, Op::min, Op::max} : std::vector<Op>{Op::sum})
+      for (Op op : d.takes_op ? std::vector<Op>{Op::sum, Op::prod, Op::min, Op::max} : std::vector<Op>{Op::sum})
         for (int P : ranks)
           for (std::size_t n : counts)
-            for (int root : {0, P - 1, P / 2}) {
+            for (int root : d.rooted ? std::vector<int>{0, P - 1, P / 2} : std::vector<int>{0}) {
+              const Primitive prim = d.primitive;
               const Problem p{prim, P, n, dt, op, root};
               auto c = impl.make(p);
               EXPECT_EQ(validate::rounds(*c, validate::Mode::exact, 11, 2), "") << impl.name;
@@ -50,7 +52,14 @@ TEST_P(Semantics, EveryPrimitiveDtypeOpRankCountRootAndCount) {
               }
               ++checked;
             }
+  }
   EXPECT_GT(checked, 1000);
+}
+
+// The in-tree CPU implementations implement every primitive there is.
+TEST(Semantics, InTreeCpuImplementationsImplementEveryPrimitive) {
+  for (const char* name : {"seq.ref", "thread.flat", "thread.tree"})
+    for (const PrimitiveInfo& d : primitives()) EXPECT_TRUE(find(name).implements(d.primitive)) << name << " " << d.name;
 }
 
 INSTANTIATE_TEST_SUITE_P(AllImplementations, Semantics, ::testing::ValuesIn(in_process_impls()),
@@ -70,8 +79,9 @@ TEST(Semantics, EveryBuiltInBackendIsRegistered) {
 // its streaming-store path (results of kStreamBytes and more).
 TEST(Semantics, LargeCountsStayCorrect) {
   for (const std::string& name : in_process_impls())
-    for (Primitive prim : {Primitive::gather, Primitive::scatter, Primitive::reduce}) {
-      const Problem p{prim, 3, kStreamBytes / sizeof(float) + 5, DType::f32, Op::sum, 1};
+    for (const PrimitiveInfo& d : primitives()) {
+      if (!find(name).implements(d.primitive)) continue;
+      const Problem p{d.primitive, 3, kStreamBytes / sizeof(float) + 5, DType::f32, Op::sum, d.rooted ? 1 : 0};
       auto c = find(name).make(p);
       EXPECT_EQ(validate::rounds(*c, validate::Mode::exact, 3, 1), "") << name;
     }

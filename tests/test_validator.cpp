@@ -55,6 +55,22 @@ TEST(Validator, CatchesMissingLastRank) {
                 HasSubstr("rank 1 recv element")) << name(op);
 }
 
+// The two primitives described after the first three are checked by the same rule: every rank's
+// result for allreduce, every non-root's copy of the root's block for broadcast.
+TEST(Validator, CatchesBrokenAllreduceAndBroadcast) {
+  // allreduce: the last rank's contribution missing from every result; half of each written.
+  EXPECT_THAT(failure("broken.missing_last_rank", Primitive::allreduce, 4, 8, 0), HasSubstr("rank 0 recv element 0: expected"));
+  EXPECT_THAT(failure("broken.missing_last_rank", Primitive::allreduce, 4, 8, 0), HasSubstr("; 32 wrong"));
+  EXPECT_THAT(failure("broken.partial_write", Primitive::allreduce, 4, 8, 0), HasSubstr("rank 0 recv element 4"));
+  EXPECT_THAT(failure("broken.partial_write", Primitive::allreduce, 4, 8, 0), HasSubstr("; 16 wrong"));
+  // broadcast: the last rank never gets the block; half of it; the block sent from rank 0 (an
+  // empty buffer when the root is 1) and the real root's empty receive buffer left alone.
+  EXPECT_THAT(failure("broken.missing_last_rank", Primitive::broadcast, 4, 8, 1), HasSubstr("rank 3 recv element 0: expected"));
+  EXPECT_THAT(failure("broken.missing_last_rank", Primitive::broadcast, 4, 8, 1), HasSubstr("; 8 wrong"));
+  EXPECT_THAT(failure("broken.partial_write", Primitive::broadcast, 4, 8, 1), HasSubstr("rank 0 recv element 4"));
+  EXPECT_THAT(failure("broken.wrong_root", Primitive::broadcast, 4, 2, 1), HasSubstr("rank 0 recv"));
+}
+
 TEST(Validator, CatchesPartialWrite) {
   EXPECT_THAT(failure("broken.partial_write", Primitive::gather), HasSubstr("recv element 4 (block of rank 0, element 4)"));
   EXPECT_THAT(failure("broken.partial_write", Primitive::reduce), HasSubstr("rank 1 recv element 4"));

@@ -2,9 +2,13 @@
 """The mpi4py recipe measured the way primbench measures its C++ implementations.
 
 Implementations:
-  mpi4py.pickle  comm.gather / comm.scatter / comm.reduce on NumPy arrays sent as Python
-                 objects (pickled), the book's `comm.gather(data, root=0)`.
-  mpi4py.buffer  comm.Gather / comm.Scatter / comm.Reduce on NumPy buffers.
+  mpi4py.pickle  comm.gather / comm.scatter / comm.reduce / comm.allreduce / comm.bcast on NumPy
+                 arrays sent as Python objects (pickled), the book's `comm.gather(data, root=0)`.
+  mpi4py.buffer  comm.Gather / comm.Scatter / comm.Reduce / comm.Allreduce / comm.Bcast on NumPy
+                 buffers.
+
+Each primitive is described once, in PRIMS below (as primbench's kPrimitives, impls/api/api.cpp):
+its buffers, its expected-result rule, its sizes and its memory traffic, and the two calls.
 
 Methodology (SPEC section 4, as bench/runner.cpp): every problem is validated in rounds with fresh
 seeds before it is timed and once more after; each timed iteration starts with a barrier outside
@@ -26,18 +30,74 @@ import math
 import os
 import socket
 import sys
+from typing import Callable, NamedTuple, Optional
 
 import numpy as np
 from mpi4py import MPI
 
 IMPLS = ("mpi4py.pickle", "mpi4py.buffer")
-PRIMITIVES = ("gather", "scatter", "reduce")
 DTYPES = {"i32": np.int32, "i64": np.int64, "f32": np.float32, "f64": np.float64}
 OPS = ("sum", "prod", "min", "max")
 GUARD = 64  # bytes of guard before and after every buffer, as the C++ harness
 POISON, GUARD_BYTE = 0xA5, 0xC3
 MPI_OPS = {"sum": MPI.SUM, "prod": MPI.PROD, "min": MPI.MIN, "max": MPI.MAX}
 NP_OPS = {"sum": np.add, "prod": np.multiply, "min": np.minimum, "max": np.maximum}
+
+
+class Prim(NamedTuple):
+    """What a primitive is, in one place: the fields of primbench's PrimitiveInfo, then how the
+    two implementations call it. P ranks, `n` elements per block."""
+    takes_op: bool  # reducing: element i of a result combines element i of every rank's send buffer
+    rooted: bool  # has a root (allreduce has none: its root is always 0)
+    send_blocks: Callable  # (rank, root, P): blocks of n in rank's send buffer (0: MPI ignores it)
+    recv_blocks: Callable  # (rank, root, P): the same for its receive buffer
+    # Copying (not takes_op): (rank, i, n, root) -> (from, index): element i of rank's receive
+    # buffer is element `index` of rank `from`'s send buffer. Every block of n is one run.
+    source: Optional[Callable]
+    size_blocks: Callable  # (P): nccl-tests' size, what algbw is computed from, in blocks
+    bus_factor: Callable  # (P): busbw / algbw
+    read_blocks: Callable  # (P): the least memory traffic of the whole collective, blocks read
+    written_blocks: Callable  # (P): and blocks written
+    buffer: Callable  # (comm, send, recv, op, root): the mpi4py.buffer call (None: no such buffer)
+    pickle: Callable  # (comm, obj, op, root) -> result: the mpi4py.pickle call
+    pickle_send: Callable = lambda data, n, P: data  # the object pickled, made outside the window
+
+
+ONE = lambda rank, root, P: 1  # noqa: E731
+AT_ROOT = lambda blocks: lambda rank, root, P: blocks(P) if rank == root else 0  # noqa: E731
+PRIMS = {
+    "gather": Prim(False, True, ONE, AT_ROOT(lambda P: P), lambda rank, i, n, root: (i // n, i % n),
+                   lambda P: P, lambda P: (P - 1) / P, lambda P: P, lambda P: P,
+                   lambda c, send, recv, op, root: c.Gather(send, recv, root=root),
+                   lambda c, obj, op, root: c.gather(obj, root=root)),
+    "scatter": Prim(False, True, AT_ROOT(lambda P: P), ONE, lambda rank, i, n, root: (root, rank * n + i),
+                    lambda P: P, lambda P: (P - 1) / P, lambda P: P, lambda P: P,
+                    lambda c, send, recv, op, root: c.Scatter(send, recv, root=root),
+                    lambda c, obj, op, root: c.scatter(obj, root=root),
+                    lambda data, n, P: [data[r * n:(r + 1) * n] for r in range(P)]),
+    "reduce": Prim(True, True, ONE, AT_ROOT(lambda P: 1), None,
+                   lambda P: 1, lambda P: 1.0, lambda P: P, lambda P: 1,
+                   lambda c, send, recv, op, root: c.Reduce(send, recv, op=MPI_OPS[op], root=root),
+                   lambda c, obj, op, root: c.reduce(obj, op=NP_OPS[op], root=root)),
+    "allreduce": Prim(True, False, ONE, ONE, None,
+                      lambda P: 1, lambda P: 2 * (P - 1) / P, lambda P: P, lambda P: P,
+                      lambda c, send, recv, op, root: c.Allreduce(send, recv, op=MPI_OPS[op]),
+                      lambda c, obj, op, root: c.allreduce(obj, op=NP_OPS[op])),
+    # The root's own buffer is its send buffer, which MPI_Bcast leaves as it is.
+    "broadcast": Prim(False, True, AT_ROOT(lambda P: 1), lambda rank, root, P: 0 if rank == root else 1,
+                      lambda rank, i, n, root: (root, i),
+                      lambda P: 1, lambda P: 1.0, lambda P: P - 1, lambda P: P - 1,
+                      lambda c, send, recv, op, root: c.Bcast(recv if send is None else send, root=root),
+                      lambda c, obj, op, root: c.bcast(obj, root=root)),
+}
+PRIMITIVES = tuple(PRIMS)
+
+
+def describe(p):
+    """As primbench's Problem::describe(): "gather P=2 n=1024 f32 root=0", the op where it takes one."""
+    d = PRIMS[p["primitive"]]
+    return (f"{p['primitive']} P={p['ranks']} n={p['count']} {p['dtype']}" + (f" {p['op']}" if d.takes_op else "")
+            + (f" root={p['root']}" if d.rooted else ""))
 
 
 class Usage(Exception):
@@ -83,13 +143,14 @@ def mix(seed, rank, index):
         return z ^ (z >> np.uint64(31))
 
 
-def inputs(prim, op, dtype, mode, P, seed, rank, n):
-    """Rank `rank`'s send buffer: P*n elements at a scatter root, else n."""
-    m = P * n if prim == "scatter" else n
+def inputs(p, mode, seed, rank):
+    """Rank `rank`'s send buffer (empty where it has none)."""
+    prim, op, dtype, P, n = p["primitive"], p["op"], p["dtype"], p["ranks"], p["count"]
+    m = PRIMS[prim].send_blocks(rank, p["root"], P) * n
     i = np.arange(m, dtype=np.uint64)
     h = mix(seed, rank, i)
     t = DTYPES[dtype]
-    if prim != "reduce":
+    if not PRIMS[prim].takes_op:
         return ((h % np.uint64(1 << 20)).astype(np.int64) - (1 << 19)).astype(t)
     if mode == "random" and t in (np.float32, np.float64):
         if op == "prod":  # magnitudes near 1 keep a product of P factors in range
@@ -105,16 +166,25 @@ def inputs(prim, op, dtype, mode, P, seed, rank, n):
 
 
 def expected(prob, mode, seed, rank):
-    """The root's (or, for scatter, this rank's) correct output, computed from the inputs."""
-    prim, P, n, dtype, op, root = prob["primitive"], prob["ranks"], prob["count"], prob["dtype"], prob["op"], prob["root"]
-    if prim == "scatter":
-        return inputs(prim, op, dtype, mode, P, seed, root, n)[rank * n:(rank + 1) * n], None
-    if rank != root:
+    """This rank's correct output and, for a floating-point sum or product in random mode, the
+    bound on its error (else None), computed from the inputs; (None, None) where it receives
+    nothing. Copying: each block of n of its receive buffer is the run of a send buffer the
+    primitive's source rule names; reducing: every rank's inputs combined by the op."""
+    d = PRIMS[prob["primitive"]]
+    P, n, dtype, op, root = prob["ranks"], prob["count"], prob["dtype"], prob["op"], prob["root"]
+    blocks = d.recv_blocks(rank, root, P)
+    if blocks == 0:
         return None, None
-    blocks = [inputs(prim, op, dtype, mode, P, seed, r, n) for r in range(P)]
-    if prim == "gather":
-        return np.concatenate(blocks) if blocks else np.zeros(0, DTYPES[dtype]), None
     t = DTYPES[dtype]
+    if not d.takes_op:
+        want, sent = np.empty(blocks * n, t), {}
+        for b in range(blocks if n else 0):
+            src, at = d.source(rank, b * n, n, root)
+            if src not in sent:
+                sent[src] = inputs(prob, mode, seed, src)
+            want[b * n:(b + 1) * n] = sent[src][at:at + n]
+        return want, None
+    blocks = [inputs(prob, mode, seed, r) for r in range(P)]
     if mode == "random" and t in (np.float32, np.float64) and op in ("sum", "prod"):
         wide = np.stack([b.astype(np.longdouble) for b in blocks])
         exact = wide.sum(axis=0) if op == "sum" else wide.prod(axis=0)
@@ -162,52 +232,50 @@ class Collective:
 
     def __init__(self, comm, impl, prob):
         self.comm, self.impl, self.p = comm, impl, prob
+        self.d = PRIMS[prob["primitive"]]
         self.rank = comm.Get_rank()
-        P, n, prim, root = prob["ranks"], prob["count"], prob["primitive"], prob["root"]
-        send_n = P * n if prim == "scatter" and self.rank == root else (0 if prim == "scatter" else n)
-        recv_n = n if prim == "scatter" else (P * n if prim == "gather" and self.rank == root else (n if prim == "reduce" and self.rank == root else 0))
-        self.send, self.recv = Guarded(send_n, prob["dtype"]), Guarded(recv_n, prob["dtype"])
+        P, root, n = prob["ranks"], prob["root"], prob["count"]
+        sends, receives = self.d.send_blocks(self.rank, root, P), self.d.recv_blocks(self.rank, root, P)
+        self.send, self.recv = Guarded(sends * n, prob["dtype"]), Guarded(receives * n, prob["dtype"])
+        # the arrays the call is given, None where MPI ignores a buffer (the root's receive
+        # buffer of a broadcast, a scatter's send buffer off the root)
+        self.send_arg = self.send.data if sends else None
+        self.recv_arg = self.recv.data if receives else None
         self.result = None  # pickle: what the call returned
-        self.chunks = None  # pickle scatter: the root's list of per-rank arrays, made outside the window
+        self.obj = None  # pickle: the object this rank sends (a scatter root's list of blocks), made outside the window
         self.memo = None  # ((mode, seed), expected(...), this rank's inputs) of the last check
 
     def prepare(self, mode, seed):
         p = self.p
-        if p["primitive"] != "scatter" or self.rank == p["root"]:
-            self.send.data[:] = inputs(p["primitive"], p["op"], p["dtype"], mode, p["ranks"], seed, self.rank, p["count"])
+        self.send.data[:] = inputs(p, mode, seed, self.rank)
         self.send.guard()
         self.recv.raw[:] = POISON
         self.recv.guard()
         self.result = None
-        if self.impl == "mpi4py.pickle" and p["primitive"] == "scatter" and self.rank == p["root"]:
-            n = p["count"]
-            self.chunks = [self.send.data[r * n:(r + 1) * n] for r in range(p["ranks"])]
+        if self.impl == "mpi4py.pickle" and self.send_arg is not None:
+            self.obj = self.d.pickle_send(self.send.data, p["count"], p["ranks"])
 
     def run(self):
         """One call; returns this rank's MPI.Wtime interval. The barrier is outside it."""
-        c, p, root = self.comm, self.p, self.p["root"]
-        is_root = self.rank == root
+        c, p = self.comm, self.p
         c.Barrier()
         t0 = MPI.Wtime()
         if self.impl == "mpi4py.buffer":
-            if p["primitive"] == "gather":
-                c.Gather(self.send.data, self.recv.data if is_root else None, root=root)
-            elif p["primitive"] == "scatter":
-                c.Scatter(self.send.data if is_root else None, self.recv.data, root=root)
-            else:
-                c.Reduce(self.send.data, self.recv.data if is_root else None, op=MPI_OPS[p["op"]], root=root)
+            self.d.buffer(c, self.send_arg, self.recv_arg, p["op"], p["root"])
         else:
-            if p["primitive"] == "gather":
-                self.result = c.gather(self.send.data, root=root)
-            elif p["primitive"] == "scatter":
-                self.result = c.scatter(self.chunks if is_root else None, root=root)
-            else:
-                self.result = c.reduce(self.send.data, op=NP_OPS[p["op"]], root=root)
+            self.result = self.d.pickle(c, self.obj, p["op"], p["root"])
         return MPI.Wtime() - t0
+
+    def output_len(self):
+        """Elements of what this rank holds after the call (None where MPI defines nothing)."""
+        if self.impl == "mpi4py.pickle" and isinstance(self.result, list):  # a pickled gather's blocks
+            return sum(len(b) for b in self.result)
+        got = self.output()  # a view or a small array: cheap
+        return None if got is None else len(got)
 
     def output_at(self, at):
         """output()[at] without assembling the whole output (a pickled gather's blocks stay apart)."""
-        if self.impl == "mpi4py.pickle" and self.p["primitive"] == "gather" and self.rank == self.p["root"] and self.result:
+        if self.impl == "mpi4py.pickle" and isinstance(self.result, list) and self.result:
             n = self.p["count"]
             return np.array([self.result[i // n][i % n] for i in at], DTYPES[self.p["dtype"]])
         got = self.output()
@@ -215,15 +283,15 @@ class Collective:
 
     def output(self):
         """What this rank holds after the call, as one array (None where MPI defines nothing)."""
-        p = self.p
-        mine = p["primitive"] == "scatter" or self.rank == p["root"]
-        if not mine:
+        if self.recv_arg is None:
             return None
         if self.impl == "mpi4py.buffer":
             return self.recv.data
-        if p["primitive"] == "gather":
-            return np.concatenate(self.result) if self.result else np.zeros(0, DTYPES[p["dtype"]])
-        return np.asarray(self.result, DTYPES[p["dtype"]])
+        if isinstance(self.result, list):
+            return np.concatenate(self.result) if self.result else np.zeros(0, DTYPES[self.p["dtype"]])
+        if self.result is None:
+            return None
+        return np.ascontiguousarray(np.atleast_1d(np.asarray(self.result, DTYPES[self.p["dtype"]])))
 
     def spots(self, key):
         """The elements a sampled check looks at, as the runner's: every element of a receive
@@ -245,25 +313,19 @@ class Collective:
 
     def expect(self, mode, seed):
         """Expected output and this rank's inputs, computed once for the checks of one seed."""
-        p = self.p
         if self.memo is None or self.memo[0] != (mode, seed):
-            orig = (inputs(p["primitive"], p["op"], p["dtype"], mode, p["ranks"], seed, self.rank, p["count"])
-                    if p["primitive"] != "scatter" or self.rank == p["root"] else None)
-            self.memo = ((mode, seed), expected(p, mode, seed, self.rank), orig)
+            self.memo = ((mode, seed), expected(self.p, mode, seed, self.rank), inputs(self.p, mode, seed, self.rank))
         return self.memo[1], self.memo[2]
 
     def check(self, mode, seed, spots=None):
         """'' when correct (at the spots only, when given), else one line naming the first wrong element."""
-        p = self.p
         (want, bound), orig = self.expect(mode, seed)
-        where = (f"{p['primitive']} P={p['ranks']} n={p['count']} {p['dtype']}"
-                 + (f" {p['op']}" if p["primitive"] == "reduce" else "") + f" root={p['root']}")
+        where = describe(self.p)
         if not self.send.guards_intact() or not self.recv.guards_intact():
             return f"{where}: rank {self.rank}: guard bytes overwritten (a write past a buffer's end)"
-        if orig is not None:
-            a, b = (orig, self.send.data) if spots is None else (orig[spots[spots < len(orig)]], self.send.data[spots[spots < len(orig)]])
-            if not np.array_equal(a.view(np.uint8), b.view(np.uint8)):
-                return f"{where}: rank {self.rank}: send buffer changed"
+        a, b = (orig, self.send.data) if spots is None else (orig[spots[spots < len(orig)]], self.send.data[spots[spots < len(orig)]])
+        if not np.array_equal(a.view(np.uint8), b.view(np.uint8)):
+            return f"{where}: rank {self.rank}: send buffer changed"
         if want is None:
             return ""
         if spots is None:
@@ -272,10 +334,7 @@ class Collective:
                 return f"{where}: rank {self.rank}: result has {0 if whole is None else len(whole)} elements, expected {len(want)}"
             at, got = np.arange(len(want)), whole
         else:
-            if self.impl == "mpi4py.pickle" and p["primitive"] == "gather" and self.rank == p["root"]:
-                if not self.result or sum(len(b) for b in self.result) != len(want):
-                    return f"{where}: rank {self.rank}: result is not {len(want)} elements"
-            elif self.output() is None or len(self.output()) != len(want):  # a view or a small array: cheap
+            if self.output_len() != len(want):
                 return f"{where}: rank {self.rank}: result is not {len(want)} elements"
             at = spots[spots < len(want)]
             got = self.output_at(at)
@@ -299,11 +358,15 @@ def first_error(comm, local):
 # ---- measurement
 
 def traffic(p, ceilings):
+    """As the runner's traffic() for host memory: nccl-tests' size and bus factor; the memory
+    traffic is the bytes read, against the copy ceiling where every byte read is written too
+    (gather, scatter, allreduce, broadcast), else against the read ceiling (reduce)."""
+    d, P = PRIMS[p["primitive"]], p["ranks"]
     block = p["count"] * np.dtype(DTYPES[p["dtype"]]).itemsize
-    P = p["ranks"]
-    if p["primitive"] == "reduce":
-        return {"bytes": block, "bus": 1.0, "memory": P * block, "ceiling": ceilings[0]}
-    return {"bytes": P * block, "bus": (P - 1) / P, "memory": P * block, "ceiling": ceilings[1]}
+    read = d.read_blocks(P) * block
+    copy = d.written_blocks(P) >= d.read_blocks(P)  # by blocks: a reduce of count 0 is still a read
+    return {"bytes": d.size_blocks(P) * block, "bus": float(d.bus_factor(P)), "memory": read,
+            "ceiling": ceilings[1] if copy else ceilings[0], "kind": "host_copy" if copy else "host_read"}
 
 
 def percentile(v, q):
@@ -388,14 +451,14 @@ def repetition(comm, coll, opts, scratch, checks):
 
 def bench_name(impl, p):
     s = f"{p['primitive']}/{impl}/{p['dtype']}"
-    if p["primitive"] == "reduce":
+    if PRIMS[p["primitive"]].takes_op:
         s += f"/{p['op']}"
     return s + f"/ranks:{p['ranks']}/count:{p['count']}/root:{p['root']}/manual_time"
 
 
 def labels(impl, p, failed):
     d = {"primitive": p["primitive"], "impl": impl, "dtype": p["dtype"], "validation": "failed" if failed else "passed"}
-    if p["primitive"] == "reduce":
+    if PRIMS[p["primitive"]].takes_op:
         d["op"] = p["op"]
     return d
 
@@ -416,7 +479,7 @@ def entries(impl, p, reps, tr, family, round_trip_ns=0.0):
         rows.append({"name": name, "family_index": family, "per_family_instance_index": 0, "run_name": name,
                      "run_type": "iteration", "repetitions": len(reps), "repetition_index": i, "threads": 1,
                      "iterations": r["iterations"], "real_time": mean * 1e9, "cpu_time": mean * 1e9,
-                     "time_unit": "ns", **counters, **labels(impl, p, False)})
+                     "time_unit": "ns", **counters, "ceiling": tr["kind"], **labels(impl, p, False)})
     if len(reps) > 1:
         repetitions = list(rows)  # the aggregates are over these alone, never over earlier aggregates
         keys = ["real_time", "cpu_time"] + [k for k in rows[0] if isinstance(rows[0][k], float) and k not in ("real_time", "cpu_time")]
@@ -430,6 +493,7 @@ def entries(impl, p, reps, tr, family, round_trip_ns=0.0):
                 val = {"mean": m, "median": float(np.median(v)), "stddev": sd, "cv": sd / m if m != 0 else None}[agg]
                 if val is not None:  # Google Benchmark's undefined cv is left out, as the runner does
                     e[k] = val
+            e["ceiling"] = tr["kind"]
             e.update(labels(impl, p, False))
             rows.append(e)
     return rows
@@ -528,15 +592,18 @@ def plan(opts, P):
     roots = []
     for r in opts.root.split(","):
         roots.append(P - 1 if r.strip() == "last" else sizes(r, "root")[0])
-    out = []
+    out, seen = [], set()
     for impl in impls:
         for prim in prims:
+            d = PRIMS[prim]
             for dt in dtypes:
-                for op in (ops if prim == "reduce" else ["sum"]):
+                for op in (ops if d.takes_op else ["sum"]):
                     for n in counts:
-                        for root in roots:
-                            if root < P:
-                                out.append((impl, {"primitive": prim, "ranks": P, "count": n, "dtype": dt, "op": op, "root": root}))
+                        for root in (roots if d.rooted else [0]):
+                            p = {"primitive": prim, "ranks": P, "count": n, "dtype": dt, "op": op, "root": root}
+                            if root < P and bench_name(impl, p) not in seen:  # once each, as primbench plans
+                                seen.add(bench_name(impl, p))
+                                out.append((impl, p))
     return out
 
 

@@ -152,7 +152,8 @@ class Semantics(Case):
     """Every primitive, dtype and op at 1, 2, 3 and 4 ranks, roots 0 and last, n = 0 included."""
 
     def test_every_problem_validates(self):
-        p = primbench("validate", "--impl", mpi_impls(), "--ranks", "1:4:+1", "--primitive", "gather,scatter,reduce",
+        p = primbench("validate", "--impl", mpi_impls(), "--ranks", "1:4:+1",
+                      "--primitive", "gather,scatter,reduce,allreduce,broadcast",
                       "--dtype", "i32,i64,f32,f64", "--op", "sum,prod,min,max", "--count", "0,1,67",
                       "--root", "0,last", "--validate", "1")
         self.ok(p)
@@ -174,7 +175,8 @@ class Semantics(Case):
         self.ok(p)
         doc = self.load()
         self.assertTrue(all(b["validation"] == "passed" for b in doc["benchmarks"]))
-        self.assertEqual(len({b["run_name"] for b in doc["benchmarks"]}), 2 * 2 * 2 * 3)
+        # every primitive for mpi.native, all but broadcast (in place by definition) for mpi.inplace
+        self.assertEqual(len({b["run_name"] for b in doc["benchmarks"]}), (5 + 4) * 2 * 2)
 
     def test_run_writes_one_json_with_shared_memory_and_mpi(self):
         p = primbench("run", "--impl", mpi_impls() + ",thread.flat", "--ranks", "2", "--primitive", "gather,reduce",
@@ -413,6 +415,68 @@ class Peer(Case):
         p = primbench("validate", "--impl", "mpi4py.*", "--ranks", "3", "--primitive", "reduce", "--dtype", "f64,i32",
                       "--op", "sum,prod,min,max", "--count", "1,50", "--check", "random", "--validate", "1")
         self.ok(p)
+
+    # nccl-tests' busbw / algbw, and the memory traffic (bytes read) over algbw's size, per P.
+    BUS = {"allreduce": lambda P: 2 * (P - 1) / P, "broadcast": lambda P: 1.0}
+    READ = {"allreduce": lambda P: P, "broadcast": lambda P: P - 1}
+
+    def test_peer_allreduce_and_broadcast(self):
+        p = primbench("run", "--impl", "mpi4py.*", "--primitive", "allreduce,broadcast", "--ranks", "2,3",
+                      "--count", "1,1K", "--root", "0,last", "--repetitions", "2", "--min-time", "0.002",
+                      "--warmup", "0", "--out", self.out)
+        self.ok(p)
+        doc = self.load()
+        # allreduce has no root (planned at 0 only, the op in its name); broadcast at 0 and P-1
+        want = {f"allreduce/{impl}/f32/sum/ranks:{P}/count:{n}/root:0" for impl in ("mpi4py.pickle", "mpi4py.buffer")
+                for P in (2, 3) for n in (1, 1024)}
+        want |= {f"broadcast/{impl}/f32/ranks:{P}/count:{n}/root:{r}" for impl in ("mpi4py.pickle", "mpi4py.buffer")
+                 for P in (2, 3) for n in (1, 1024) for r in (0, P - 1)}
+        self.assertEqual(names(doc), want)
+        for b in doc["benchmarks"]:
+            self.assertEqual(b["validation"], "passed", b["name"])
+            self.assertFalse(b.get("error_occurred", False), b["name"])
+            self.assertEqual(b["ceiling"], "host_copy", b["name"])  # every byte read is written, as gather's
+            self.assertEqual(b.get("op"), "sum" if b["primitive"] == "allreduce" else None, b["name"])
+            if b["run_type"] == "iteration" or b["aggregate_name"] in ("mean", "median"):
+                P, n, prim = int(b["ranks"]), int(b["count"]), b["primitive"]
+                self.assertEqual(b["bytes"], 4 * n, b["name"])  # n * elem: nccl-tests' size for both
+                self.assertGreater(b["algbw"], 0, b["name"])
+                self.assertAlmostEqual(b["busbw"] / b["algbw"], self.BUS[prim](P), delta=1e-9, msg=b["name"])
+                self.assertAlmostEqual(b["membw"] / b["algbw"], self.READ[prim](P), delta=1e-9, msg=b["name"])
+                self.assertGreater(b["peak_fraction"], 0, b["name"])
+        check_aggregates(self, doc)
+
+    def test_peer_allreduce_and_broadcast_validate_in_both_modes(self):
+        # Every dtype and op, P = 1 to 3, n = 0 included; exact and random inputs.
+        p = primbench("validate", "--impl", "mpi4py.*", "--ranks", "1:3:+1", "--primitive", "allreduce,broadcast",
+                      "--dtype", "i32,i64,f32,f64", "--op", "sum,prod,min,max", "--count", "0,1,67", "--root", "0,last",
+                      "--check", "both", "--validate", "1")
+        self.ok(p)
+        self.assertIn("all validated", p.stderr)
+        # allreduce: 4 dtypes x 4 ops x 3 counts at root 0; broadcast: 4 x 3 at each distinct root
+        per_impl = sum(4 * 4 * 3 + 4 * 3 * len({0, P - 1}) for P in (1, 2, 3))
+        self.assertIn(f"{2 * per_impl} benchmarks", p.stderr)
+        self.assertEqual(p.stdout.count("passed"), 2 * per_impl, p.stdout[-3000:])
+        self.assertIn("allreduce/mpi4py.buffer/f64/prod/ranks:3/count:67/root:0", p.stdout)
+        self.assertNotIn("allreduce/mpi4py.buffer/f64/prod/ranks:3/count:67/root:2", p.stdout)
+
+    def peer(self, *args):
+        """The peer run by hand, as one rank under the build's launcher."""
+        script = os.path.join(os.environ.get("PRIMBENCH_SOURCE", "."), "impls", "mpi", "mpi4py_peer.py")
+        cmd = [MPIEXEC, "-np", "1"] + (["--oversubscribe"] + (["--allow-run-as-root"] if os.geteuid() == 0 else [])
+                                       if open_mpi() else [])
+        return subprocess.run(cmd + ["/usr/bin/python3", script, *args], capture_output=True, text=True, timeout=120)
+
+    def test_peer_primitives_come_from_its_table(self):
+        p = self.peer("--primitive", "allgather")
+        self.assertEqual(p.returncode, 2, p.stdout + p.stderr)
+        self.assertIn("unknown primitive 'allgather' (accepted: gather, scatter, reduce, allreduce, broadcast)", p.stderr)
+        p = self.peer("--impl", "mpi4py.buffer", "--count", "4", "--validate-only", "--validate", "1")
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertEqual(re.findall(r"^(\S+)/manual_time\s.*passed$", p.stdout, re.M),  # all five by default
+                         [f"{prim}/mpi4py.buffer/f32/{op}ranks:1/count:4/root:0"
+                          for prim, op in (("gather", ""), ("scatter", ""), ("reduce", "sum/"), ("allreduce", "sum/"),
+                                           ("broadcast", ""))])
 
 
 if __name__ == "__main__":

@@ -63,21 +63,29 @@ class Broken : public HostCollective {
         for (int r = 0; r < ranks_done(); ++r)
           if (!skipped(r)) std::memcpy(recv_ptr<T>(r), send_ptr<T>(root()) + block_of(r) * n, m * sizeof(T));
         break;
-      case Primitive::reduce:
-        with_op(p.op, [&](auto op) {
-          T* out = recv_ptr<T>(root());
-          int first = 0;
-          while (first + 1 < ranks_done() && skipped(first)) ++first;
-          for (std::size_t i = 0; i < m; ++i) {
-            T acc = send_ptr<T>(first)[i];
-            for (int r = first + 1; r < ranks_done(); ++r)
-              if (!skipped(r)) acc = combine<T>(op, acc, send_ptr<T>(r)[i]);
-            out[i] = acc;
-          }
-        });
+      case Primitive::reduce: reduce_into<T>(recv_ptr<T>(root()), m); break;
+      case Primitive::allreduce:  // to every rank (ranks_done() contribute)
+        for (int r = 0; r < p.ranks; ++r) reduce_into<T>(recv_ptr<T>(r), m);
+        break;
+      case Primitive::broadcast:
+        for (int r = 0; r < ranks_done(); ++r)
+          if (r != p.root && !skipped(r)) std::memcpy(recv_ptr<T>(r), send_ptr<T>(root()), m * sizeof(T));
         break;
     }
     after();
+  }
+  // out[i] for i below m: the op over the ranks done and not skipped.
+  template <class T> void reduce_into(T* out, std::size_t m) {
+    with_op(problem().op, [&](auto op) {
+      int first = 0;
+      while (first + 1 < ranks_done() && skipped(first)) ++first;
+      for (std::size_t i = 0; i < m; ++i) {
+        T acc = send_ptr<T>(first)[i];
+        for (int r = first + 1; r < ranks_done(); ++r)
+          if (!skipped(r)) acc = combine<T>(op, acc, send_ptr<T>(r)[i]);
+        out[i] = acc;
+      }
+    });
   }
   // One step of the reduction (a bug may compare or accumulate differently).
   template <class T, class O> T combine(O, T a, T b) const {
@@ -340,9 +348,14 @@ template <FaultKind Kind> struct Fault final : Broken {
 
 PRIMBENCH_BACKEND("broken", [] { return Availability{true, "", "test-only"}; });
 PRIMBENCH_REGISTER("broken.wrong_order", WrongOrder);
-PRIMBENCH_REGISTER("broken.wrong_root", WrongRoot);
-PRIMBENCH_REGISTER("broken.missing_last_rank", MissingLastRank);
-PRIMBENCH_REGISTER("broken.partial_write", PartialWrite);
+// These are wrong for allreduce and broadcast too (but a root of 0 is allreduce's); the rest
+// for the first three primitives.
+PRIMBENCH_REGISTER("broken.wrong_root", WrongRoot, Primitive::gather, Primitive::scatter, Primitive::reduce,
+                   Primitive::broadcast);
+PRIMBENCH_REGISTER("broken.missing_last_rank", MissingLastRank, Primitive::gather, Primitive::scatter, Primitive::reduce,
+                   Primitive::allreduce, Primitive::broadcast);
+PRIMBENCH_REGISTER("broken.partial_write", PartialWrite, Primitive::gather, Primitive::scatter, Primitive::reduce,
+                   Primitive::allreduce, Primitive::broadcast);
 PRIMBENCH_REGISTER("broken.off_by_one", OffByOne);
 PRIMBENCH_REGISTER("broken.write_past_end", WritePastEnd);
 PRIMBENCH_REGISTER("broken.send_modified", SendModified);
