@@ -94,10 +94,15 @@ std::size_t Problem::recv_count(int rank) const { return count * info().recv_blo
 
 std::string Problem::describe() const {
   std::string s(name(primitive));
-  s += " P=" + std::to_string(ranks) + " n=" + std::to_string(count) + " " +
-       std::string(name(dtype));
-  if (info().takes_op) s += " " + std::string(name(op));
-  return info().rooted ? s + " root=" + std::to_string(root) : s;
+  s += " P=";  // appended piecewise: GCC 12 misreads chains of + on temporaries (-Wrestrict)
+  s += std::to_string(ranks);
+  s += " n=";
+  s += std::to_string(count);
+  s += ' ';
+  s += name(dtype);
+  if (info().takes_op) s += ' ', s += name(op);
+  if (info().rooted) s += " root=", s += std::to_string(root);
+  return s;
 }
 
 void HostBuffer::Free::operator()(std::byte* p) const { std::free(p); }

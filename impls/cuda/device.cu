@@ -1,13 +1,17 @@
 // CUDA backend: device buffers, timing and the probe (shared by every cuda.* implementation), and
 // the two hand-written implementations.
-//   cuda.memcpy  the naive baseline users write first: gather and scatter as one cudaMemcpyAsync
-//                per rank; reduce as one element-wise kernel per rank pair (P - 1 launches,
-//                each reading and writing the whole partial result).
+//   cuda.memcpy  the naive baseline users write first: gather, scatter and broadcast as one
+//                cudaMemcpyAsync per rank block (broadcast: the root's block to each of the other
+//                P - 1 ranks); reduce as one element-wise kernel per rank pair (P - 1 launches,
+//                each reading and writing the whole partial result); allreduce as that reduce
+//                into rank 0's result, then one cudaMemcpyAsync of it to every other rank.
 //   cuda.kernel  one fused launch over a device table of rank pointers: 16-byte loads and stores,
-//                grid-stride, several loads in flight per thread; gather and scatter copy every
-//                rank's block in one launch (misaligned sources are realigned in registers, so
-//                every store is a full aligned 16 bytes); reduce reads each rank once and writes
-//                the root once, (P + 1) * n elements of traffic.
+//                grid-stride, several loads in flight per thread; gather, scatter and broadcast
+//                copy every rank's block in one launch (misaligned sources are realigned in
+//                registers, so every store is a full aligned 16 bytes; broadcast has one block
+//                per non-root rank, all read from the root); reduce reads each rank once and
+//                writes the root once, (P + 1) * n elements of traffic; allreduce reads each rank
+//                once and writes each result from the same registers, 2P * n elements (one pass).
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -190,13 +194,15 @@ template <class T> __device__ __forceinline__ Vec<T> load_vec(const T* p) {
   return v;
 }
 
+// An explicit global store (st.global.wb, the default policy): a pointer read from a shared-memory
+// table would otherwise be stored through as a generic address.
 template <class T> __device__ __forceinline__ void store_vec(T* p, const Vec<T>& v) {
   uint4 u;
   memcpy(&u, &v, sizeof u);
-  *reinterpret_cast<uint4*>(p) = u;
+  __stwb(reinterpret_cast<uint4*>(p), u);
 }
 
-// One rank's block of a gather or scatter.
+// One rank's block of a gather, scatter or broadcast.
 struct CopyJob {
   const std::byte* src;
   std::byte* dst;
@@ -261,15 +267,14 @@ __global__ void __launch_bounds__(kThreads) copy_blocks(const CopyJob* jobs, std
   }
 }
 
-// dst[i] = O over ranks of src[r][i], ranks in order. Every buffer's payload is 64-byte aligned,
-// so whole vectors are aligned everywhere; two vectors per thread per step, and the loads of the
-// next ranks are independent of the combining, so up to 2 * P loads are in flight.
-template <class T, class O>
-__global__ void __launch_bounds__(kThreads) reduce_ranks(const T* const* src, int ranks, T* dst, std::size_t n) {
-  extern __shared__ __align__(16) unsigned char shared[];
-  const T** table = reinterpret_cast<const T**>(shared);
-  for (int r = threadIdx.x; r < ranks; r += blockDim.x) table[r] = src[r];
-  __syncthreads();
+// The element-wise reduction both reducing kernels share: element i is O over ranks of in[r][i],
+// ranks in order, handed to put(first element, vector) a 16-byte vector at a time and to
+// put_one(element, value) for the last n % kV elements. Every buffer's payload is 64-byte
+// aligned, so whole vectors are aligned everywhere; two vectors per thread per step, and the
+// loads of the next ranks are independent of the combining, so up to 2 * P loads are in flight.
+template <class T, class O, class Put, class PutOne>
+__device__ __forceinline__ void reduce_elements(const T* const* in, int ranks, std::size_t n, Put&& put,
+                                                PutOne&& put_one) {
   constexpr std::size_t kV = 16 / sizeof(T);
   const O op{};
   auto combine = [&](Vec<T>& a, const Vec<T>& b) {
@@ -280,29 +285,70 @@ __global__ void __launch_bounds__(kThreads) reduce_ranks(const T* const* src, in
   const std::size_t stride = static_cast<std::size_t>(gridDim.x) * blockDim.x;
   std::size_t i = static_cast<std::size_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   for (; i + stride < vectors; i += 2 * stride) {
-    Vec<T> a = load_vec(table[0] + i * kV), b = load_vec(table[0] + (i + stride) * kV);
+    Vec<T> a = load_vec(in[0] + i * kV), b = load_vec(in[0] + (i + stride) * kV);
 #pragma unroll 4
     for (int r = 1; r < ranks; ++r) {
-      const Vec<T> x = load_vec(table[r] + i * kV), y = load_vec(table[r] + (i + stride) * kV);
+      const Vec<T> x = load_vec(in[r] + i * kV), y = load_vec(in[r] + (i + stride) * kV);
       combine(a, x);
       combine(b, y);
     }
-    store_vec(dst + i * kV, a);
-    store_vec(dst + (i + stride) * kV, b);
+    put(i * kV, a);
+    put((i + stride) * kV, b);
   }
   if (i < vectors) {
-    Vec<T> a = load_vec(table[0] + i * kV);
+    Vec<T> a = load_vec(in[0] + i * kV);
 #pragma unroll 4
-    for (int r = 1; r < ranks; ++r) combine(a, load_vec(table[r] + i * kV));
-    store_vec(dst + i * kV, a);
+    for (int r = 1; r < ranks; ++r) combine(a, load_vec(in[r] + i * kV));
+    put(i * kV, a);
   }
   // The last n % kV elements, one per thread of the first block.
   const std::size_t t = vectors * kV + static_cast<std::size_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (blockIdx.x == 0 && t < n) {
-    T acc = table[0][t];
-    for (int r = 1; r < ranks; ++r) acc = op(acc, table[r][t]);
-    dst[t] = acc;
+    T acc = in[0][t];
+    for (int r = 1; r < ranks; ++r) acc = op(acc, in[r][t]);
+    put_one(t, acc);
   }
+}
+
+// reduce: dst[i] = O over ranks of src[r][i], ranks in order; P reads and 1 write per element.
+// The source table (P pointers) is staged in shared memory.
+template <class T, class O>
+__global__ void __launch_bounds__(kThreads) reduce_ranks(const T* const* src, int ranks, T* dst, std::size_t n) {
+  extern __shared__ __align__(16) unsigned char shared[];
+  const T** table = reinterpret_cast<const T**>(shared);
+  for (int r = threadIdx.x; r < ranks; r += blockDim.x) table[r] = src[r];
+  __syncthreads();
+  reduce_elements<T, O>(
+      table, ranks, n, [&](std::size_t e, const Vec<T>& v) { store_vec(dst + e, v); },
+      [&](std::size_t e, T v) { dst[e] = v; });
+}
+
+// allreduce: dst[q][i] = O over ranks of src[r][i], ranks in order, for every rank q. One pass:
+// each result vector is written to all P destinations straight from the registers it was
+// combined in, so P reads and P writes per element, nothing read back. Both tables (the P
+// sources, then the P destinations) are staged in shared memory, 2P pointers. At least 4 blocks
+// per SM (64 registers): left to itself ptxas holds it near 40 and spills; 1024 threads with 2P
+// vector loads each in flight are still far more bytes than HBM needs to stay busy.
+template <class T, class O>
+__global__ void __launch_bounds__(kThreads, 4) allreduce_ranks(const T* const* src, T* const* dst, int ranks,
+                                                               std::size_t n) {
+  extern __shared__ __align__(16) unsigned char shared[];
+  const T** in = reinterpret_cast<const T**>(shared);
+  T** out = reinterpret_cast<T**>(shared + static_cast<std::size_t>(ranks) * sizeof(T*));
+  for (int r = threadIdx.x; r < ranks; r += blockDim.x) {
+    in[r] = src[r];
+    out[r] = dst[r];
+  }
+  __syncthreads();
+  reduce_elements<T, O>(
+      in, ranks, n,
+      [&](std::size_t e, const Vec<T>& v) {
+#pragma unroll 2
+        for (int q = 0; q < ranks; ++q) store_vec(out[q] + e, v);
+      },
+      [&](std::size_t e, T v) {
+        for (int q = 0; q < ranks; ++q) out[q][e] = v;
+      });
 }
 
 // dst[i] = O(a[i], b[i]): the one-pair kernel of the naive reduce.
@@ -321,10 +367,23 @@ __global__ void probe_kernel(int* p) {
 class CudaMemcpy final : public DeviceCollective {
  public:
   explicit CudaMemcpy(const Problem& p) : DeviceCollective(p) {
-    if (p.primitive == Primitive::reduce && p.ranks > 1) require_peer_access();
+    if (combines_on_device(p)) require_peer_access();
   }
 
  private:
+  // The combine_pair kernels read every rank's send buffer from the executing GPU; copies go
+  // through cudaMemcpyAsync, which needs no peer access.
+  static bool combines_on_device(const Problem& p) {
+    switch (p.primitive) {
+      case Primitive::gather:
+      case Primitive::scatter:
+      case Primitive::broadcast: return false;
+      case Primitive::reduce:
+      case Primitive::allreduce: return p.ranks > 1;
+    }
+    throw std::invalid_argument("unknown primitive");
+  }
+
   void enqueue(cudaStream_t s) override {
     const Problem& p = problem();
     const std::size_t bytes = p.count * p.elem_bytes();
@@ -339,27 +398,44 @@ class CudaMemcpy final : public DeviceCollective {
         for (int r = 0; r < p.ranks; ++r)
           PRIMBENCH_CUDA(cudaMemcpyAsync(recv(r).data, send(root).data + r * bytes, bytes, cudaMemcpyDefault, s));
         break;
+      case Primitive::broadcast:  // the root has no receive buffer: nothing to copy to itself
+        for (int r = 0; r < p.ranks; ++r)
+          if (r != root)
+            PRIMBENCH_CUDA(cudaMemcpyAsync(recv(r).data, send(root).data, bytes, cudaMemcpyDefault, s));
+        break;
       case Primitive::reduce:
-        if (p.ranks == 1) {
-          PRIMBENCH_CUDA(cudaMemcpyAsync(recv(root).data, send(0).data, bytes, cudaMemcpyDefault, s));
-          break;
-        }
-        with_dtype(p.dtype, [&](auto tag) {
-          using T = typename decltype(tag)::type;
-          with_device_op(p.op, [&](auto op) {
-            using O = decltype(op);
-            const auto blocks = static_cast<unsigned>(div_up(p.count, kThreads));
-            T* acc = recv_ptr<T>(root);
-            combine_pair<T, O><<<blocks, kThreads, 0, s>>>(acc, send_ptr<T>(0), send_ptr<T>(1), p.count);
-            PRIMBENCH_CUDA_LAUNCHED("combine_pair");
-            for (int r = 2; r < p.ranks; ++r) {
-              combine_pair<T, O><<<blocks, kThreads, 0, s>>>(acc, acc, send_ptr<T>(r), p.count);
-              PRIMBENCH_CUDA_LAUNCHED("combine_pair");
-            }
-          });
-        });
+        reduce_into(recv(root).data, s);
+        break;
+      case Primitive::allreduce:  // rank 0's result first, then a copy of it for every other rank
+        reduce_into(recv(0).data, s);
+        for (int r = 1; r < p.ranks; ++r)
+          PRIMBENCH_CUDA(cudaMemcpyAsync(recv(r).data, recv(0).data, bytes, cudaMemcpyDefault, s));
         break;
     }
+  }
+
+  // dst = O over the ranks' send buffers, ranks in order: a copy of rank 0's for one rank, else
+  // P - 1 combine_pair launches (ranks 0 and 1 into dst, then each later rank folded into it).
+  void reduce_into(std::byte* dst, cudaStream_t s) {
+    const Problem& p = problem();
+    if (p.ranks == 1) {
+      PRIMBENCH_CUDA(cudaMemcpyAsync(dst, send(0).data, p.count * p.elem_bytes(), cudaMemcpyDefault, s));
+      return;
+    }
+    with_dtype(p.dtype, [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      with_device_op(p.op, [&](auto op) {
+        using O = decltype(op);
+        const auto blocks = static_cast<unsigned>(div_up(p.count, kThreads));
+        T* acc = reinterpret_cast<T*>(dst);
+        combine_pair<T, O><<<blocks, kThreads, 0, s>>>(acc, send_ptr<T>(0), send_ptr<T>(1), p.count);
+        PRIMBENCH_CUDA_LAUNCHED("combine_pair");
+        for (int r = 2; r < p.ranks; ++r) {
+          combine_pair<T, O><<<blocks, kThreads, 0, s>>>(acc, acc, send_ptr<T>(r), p.count);
+          PRIMBENCH_CUDA_LAUNCHED("combine_pair");
+        }
+      });
+    });
   }
 };
 
@@ -367,54 +443,120 @@ class CudaMemcpy final : public DeviceCollective {
 
 class CudaKernel final : public DeviceCollective {
  public:
-  static constexpr int kMaxRanks = 6144;  // the reduce's pointer table in 48 KB of shared memory
+  // The reducing kernels stage their pointer tables in shared memory, within the 48 KB any
+  // launch gets without opting in: reduce one table of P source pointers, allreduce two (P
+  // sources, P destinations). The copies read their job table from global memory; they keep the
+  // one-table bound, which also keeps their grid's y dimension (one per job) far under 65535.
+  static constexpr std::size_t kSharedTableBytes = 48 * 1024;
+  static constexpr int kMaxRanks = static_cast<int>(kSharedTableBytes / sizeof(void*));  // 6144
+  static constexpr int kMaxAllreduceRanks = kMaxRanks / 2;                                // 3072
+  static_assert(2 * kMaxAllreduceRanks * sizeof(void*) <= kSharedTableBytes);
+
+  static int max_ranks(Primitive prim) {
+    switch (prim) {
+      case Primitive::gather:
+      case Primitive::scatter:
+      case Primitive::broadcast:
+      case Primitive::reduce: return kMaxRanks;
+      case Primitive::allreduce: return kMaxAllreduceRanks;
+    }
+    throw std::invalid_argument("unknown primitive");
+  }
 
   explicit CudaKernel(const Problem& p) : DeviceCollective(p) {
-    if (p.ranks > kMaxRanks)
-      throw std::invalid_argument("cuda.kernel supports at most " + std::to_string(kMaxRanks) + " ranks");
+    if (p.ranks > max_ranks(p.primitive))
+      throw std::invalid_argument("cuda.kernel supports at most " + std::to_string(max_ranks(p.primitive)) +
+                                  " ranks for " + std::string(name(p.primitive)));
     require_peer_access();
     const std::size_t bytes = p.count * p.elem_bytes();
-    if (p.primitive == Primitive::reduce) {
-      std::vector<const void*> src(p.ranks);
-      for (int r = 0; r < p.ranks; ++r) src[r] = send(r).data;
-      table_ = upload(src.data(), src.size() * sizeof(void*));
-    } else {
-      std::vector<CopyJob> jobs(p.ranks);
-      for (int r = 0; r < p.ranks; ++r)
-        jobs[r] = p.primitive == Primitive::gather ? CopyJob{send(r).data, recv(p.root).data + r * bytes}
-                                                   : CopyJob{send(p.root).data + r * bytes, recv(r).data};
-      table_ = upload(jobs.data(), jobs.size() * sizeof(CopyJob));
+    std::vector<CopyJob> jobs;     // the copies: one per destination block
+    std::vector<void*> pointers;   // the reductions: sources, then (allreduce) destinations
+    switch (p.primitive) {
+      case Primitive::gather:
+        for (int r = 0; r < p.ranks; ++r) jobs.push_back({send(r).data, recv(p.root).data + r * bytes});
+        break;
+      case Primitive::scatter:
+        for (int r = 0; r < p.ranks; ++r) jobs.push_back({send(p.root).data + r * bytes, recv(r).data});
+        break;
+      case Primitive::broadcast:  // P - 1 jobs, none for the root (it has no receive buffer)
+        for (int r = 0; r < p.ranks; ++r)
+          if (r != p.root) jobs.push_back({send(p.root).data, recv(r).data});
+        break;
+      case Primitive::reduce:
+        for (int r = 0; r < p.ranks; ++r) pointers.push_back(send(r).data);
+        break;
+      case Primitive::allreduce:
+        for (int r = 0; r < p.ranks; ++r) pointers.push_back(send(r).data);
+        for (int r = 0; r < p.ranks; ++r) pointers.push_back(recv(r).data);
+        break;
     }
+    jobs_ = jobs.size();
+    if (!jobs.empty()) table_ = upload(jobs.data(), jobs.size() * sizeof(CopyJob));
+    if (!pointers.empty()) table_ = upload(pointers.data(), pointers.size() * sizeof(void*));
   }
 
  private:
   void enqueue(cudaStream_t s) override {
     const Problem& p = problem();
     if (p.count == 0) return;
-    const std::size_t fill = static_cast<std::size_t>(multiprocessors()) * kBlocksPerSM;
-    if (p.primitive != Primitive::reduce) {
-      const std::size_t bytes = p.count * p.elem_bytes();
-      const std::size_t per_rank = std::max<std::size_t>(1, fill / p.ranks);
-      const dim3 grid(static_cast<unsigned>(std::clamp<std::size_t>(div_up(bytes / 16, kThreads * 4), 1, per_rank)),
-                      static_cast<unsigned>(p.ranks));
-      copy_blocks<<<grid, kThreads, 0, s>>>(static_cast<const CopyJob*>(table_), bytes);
-      PRIMBENCH_CUDA_LAUNCHED("copy_blocks");
-      return;
+    switch (p.primitive) {
+      case Primitive::gather:
+      case Primitive::scatter:
+      case Primitive::broadcast: copy(s); break;
+      case Primitive::reduce: reduce(s); break;
+      case Primitive::allreduce: allreduce(s); break;
     }
+  }
+
+  std::size_t fill() const { return static_cast<std::size_t>(multiprocessors()) * kBlocksPerSM; }
+
+  // Grid size of the reducing kernels: two vectors per thread per step, at most a full GPU.
+  template <class T> unsigned reduce_blocks() const {
+    const std::size_t vectors = problem().count / (16 / sizeof(T));
+    return static_cast<unsigned>(std::clamp<std::size_t>(div_up(vectors, 2 * kThreads), 1, fill()));
+  }
+
+  // Every job's block in one copy_blocks launch, the GPU's blocks shared among the jobs.
+  void copy(cudaStream_t s) {
+    if (jobs_ == 0) return;  // a broadcast with one rank: nothing moves
+    const std::size_t bytes = problem().count * problem().elem_bytes();
+    const std::size_t per_job = std::max<std::size_t>(1, fill() / jobs_);
+    const dim3 grid(static_cast<unsigned>(std::clamp<std::size_t>(div_up(bytes / 16, kThreads * 4), 1, per_job)),
+                    static_cast<unsigned>(jobs_));
+    copy_blocks<<<grid, kThreads, 0, s>>>(static_cast<const CopyJob*>(table_), bytes);
+    PRIMBENCH_CUDA_LAUNCHED("copy_blocks");
+  }
+
+  void reduce(cudaStream_t s) {
+    const Problem& p = problem();
     with_dtype(p.dtype, [&](auto tag) {
       using T = typename decltype(tag)::type;
       with_device_op(p.op, [&](auto op) {
         using O = decltype(op);
-        const std::size_t vectors = p.count / (16 / sizeof(T));
-        const auto blocks = static_cast<unsigned>(std::clamp<std::size_t>(div_up(vectors, 2 * kThreads), 1, fill));
-        reduce_ranks<T, O><<<blocks, kThreads, p.ranks * sizeof(void*), s>>>(
+        reduce_ranks<T, O><<<reduce_blocks<T>(), kThreads, p.ranks * sizeof(void*), s>>>(
             static_cast<const T* const*>(table_), p.ranks, recv_ptr<T>(p.root), p.count);
         PRIMBENCH_CUDA_LAUNCHED("reduce_ranks");
       });
     });
   }
 
+  void allreduce(cudaStream_t s) {
+    const Problem& p = problem();
+    const auto* pointers = static_cast<void* const*>(table_);
+    with_dtype(p.dtype, [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      with_device_op(p.op, [&](auto op) {
+        using O = decltype(op);
+        allreduce_ranks<T, O><<<reduce_blocks<T>(), kThreads, 2 * p.ranks * sizeof(void*), s>>>(
+            reinterpret_cast<const T* const*>(pointers), reinterpret_cast<T* const*>(pointers + p.ranks), p.ranks,
+            p.count);
+        PRIMBENCH_CUDA_LAUNCHED("allreduce_ranks");
+      });
+    });
+  }
+
   void* table_ = nullptr;
+  std::size_t jobs_ = 0;
 };
 
 // ---- the probe
@@ -499,7 +641,9 @@ Availability probe() {
 }  // namespace
 
 PRIMBENCH_BACKEND("cuda", probe);
-PRIMBENCH_REGISTER("cuda.memcpy", CudaMemcpy);
-PRIMBENCH_REGISTER("cuda.kernel", CudaKernel);
+PRIMBENCH_REGISTER("cuda.memcpy", CudaMemcpy, Primitive::gather, Primitive::scatter, Primitive::reduce,
+                   Primitive::allreduce, Primitive::broadcast);
+PRIMBENCH_REGISTER("cuda.kernel", CudaKernel, Primitive::gather, Primitive::scatter, Primitive::reduce,
+                   Primitive::allreduce, Primitive::broadcast);
 
 }  // namespace primbench::cuda_backend

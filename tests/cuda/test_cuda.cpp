@@ -1,7 +1,9 @@
 // The cuda.* implementations against the validator, on the problems that break device
-// collectives: n = 0, P = 1, odd counts (every rank block of a gather or scatter misaligned by
-// 4, 8 or 12 bytes), counts past one pass of the grid, every dtype, op and root. Without a usable
-// GPU each test skips with the backend's reason; the probe itself is checked everywhere.
+// collectives: every primitive (gather, scatter, reduce, allreduce, broadcast), n = 0, P = 1, odd
+// counts (every rank block of a gather or scatter misaligned by 4, 8 or 12 bytes), counts past
+// one pass of the grid, every dtype, op and root (rank 0 only for allreduce, which has none).
+// Without a usable GPU each test skips with the backend's reason; the probe itself is checked
+// everywhere.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -46,8 +48,18 @@ TEST(CudaProbe, EveryImplementationIsRegistered) {
   for (const std::string& name : kImpls) EXPECT_NO_THROW(find(name)) << name;
 }
 
-// First, last and middle rank, each once.
-std::vector<int> roots(int P) {
+const std::vector<Primitive> kPrimitives = {Primitive::gather, Primitive::scatter, Primitive::reduce,
+                                           Primitive::allreduce, Primitive::broadcast};
+
+TEST(CudaProbe, EveryImplementationImplementsEveryPrimitive) {
+  for (const std::string& name : kImpls)
+    for (Primitive prim : kPrimitives)
+      EXPECT_TRUE(find(name).implements(prim)) << name << " " << primbench::name(prim);
+}
+
+// First, last and middle rank, each once; rank 0 alone for a primitive without a root.
+std::vector<int> roots(Primitive prim, int P) {
+  if (!info(prim).rooted) return {0};
   std::vector<int> r = {0, P - 1, P / 2};
   std::sort(r.begin(), r.end());
   r.erase(std::unique(r.begin(), r.end()), r.end());
@@ -62,13 +74,13 @@ TEST_P(Cuda, EveryPrimitiveDtypeOpRankCountRootAndCount) {
   const std::vector<int> ranks = {1, 2, 3, 5, 8};
   const std::vector<std::size_t> counts = {0, 1, 2, 3, 4, 5, 17, 1000, 4099, 65539};
   int checked = 0;
-  for (Primitive prim : {Primitive::gather, Primitive::scatter, Primitive::reduce})
+  for (Primitive prim : kPrimitives)
     for (DType dt : {DType::i32, DType::i64, DType::f32, DType::f64})
-      for (Op op : prim == Primitive::reduce ? std::vector<Op>{Op::sum, Op::prod, Op::min, Op::max}
-                                             : std::vector<Op>{Op::sum})
+      for (Op op : info(prim).takes_op ? std::vector<Op>{Op::sum, Op::prod, Op::min, Op::max}
+                                       : std::vector<Op>{Op::sum})
         for (int P : ranks)
           for (std::size_t n : counts)
-            for (int root : roots(P)) {
+            for (int root : roots(prim, P)) {
               const Problem p{prim, P, n, dt, op, root};
               auto c = impl.make(p);
               ASSERT_EQ(c->memory(), Memory::device);
@@ -82,13 +94,13 @@ TEST_P(Cuda, EveryPrimitiveDtypeOpRankCountRootAndCount) {
 }
 
 // Several grid-stride passes per thread, and blocks of a gather/scatter misaligned by every
-// possible offset across ranks (odd count of 4-byte elements).
+// possible offset across ranks (odd count of 4-byte elements); broadcast from a middle root.
 TEST_P(Cuda, LargeOddCountsAcrossSeveralGridPasses) {
   SKIP_WITHOUT_GPU();
   const Implementation& impl = find(GetParam());
-  for (Primitive prim : {Primitive::gather, Primitive::scatter, Primitive::reduce})
+  for (Primitive prim : kPrimitives)
     for (DType dt : {DType::i32, DType::f64})
-      for (int root : {0, 5}) {
+      for (int root : info(prim).rooted ? std::vector<int>{0, 5} : std::vector<int>{0}) {
         const Problem p{prim, 8, (std::size_t{1} << 22) + 5, dt, Op::sum, root};
         auto c = impl.make(p);
         EXPECT_EQ(validate::rounds(*c, validate::Mode::exact, 7, 1), "") << impl.name;
@@ -100,8 +112,8 @@ TEST_P(Cuda, LargeOddCountsAcrossSeveralGridPasses) {
 TEST_P(Cuda, RepeatedRunsAndColdCachesKeepTheResult) {
   SKIP_WITHOUT_GPU();
   const Implementation& impl = find(GetParam());
-  for (Primitive prim : {Primitive::gather, Primitive::scatter, Primitive::reduce}) {
-    const Problem p{prim, 4, 12345, DType::f32, Op::max, 3};
+  for (Primitive prim : kPrimitives) {
+    const Problem p{prim, 4, 12345, DType::f32, Op::max, info(prim).rooted ? 3 : 0};
     auto c = impl.make(p);
     validate::prepare(*c, validate::Mode::exact, 5);
     std::vector<double> seconds(c->local_ranks().size(), -1.0);
