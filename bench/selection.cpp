@@ -1,5 +1,7 @@
 #include "selection.hpp"
 
+#include <fnmatch.h>
+
 #include <algorithm>
 #include <cctype>
 #include <limits>
@@ -97,20 +99,8 @@ std::vector<std::size_t> parse_sizes(const std::string& text, const std::string&
 }
 
 bool glob_match(const std::string& pattern, const std::string& text) {
-  std::size_t p = 0, t = 0, star = std::string::npos, mark = 0;
-  while (t < text.size()) {
-    if (p < pattern.size() && pattern[p] == '*') {  // a wildcard even where the text has a '*'
-      star = p++, mark = t;
-    } else if (p < pattern.size() && (pattern[p] == '?' || pattern[p] == text[t])) {
-      ++p, ++t;
-    } else if (star != std::string::npos) {
-      p = star + 1, t = ++mark;
-    } else {
-      return false;
-    }
-  }
-  while (p < pattern.size() && pattern[p] == '*') ++p;
-  return p == pattern.size();
+  // A shell's wildcards (*, ?, [set]); names never hold a NUL, so C strings lose nothing.
+  return ::fnmatch(pattern.c_str(), text.c_str(), FNM_NOESCAPE) == 0;
 }
 
 std::string benchmark_name(std::string run_name) {

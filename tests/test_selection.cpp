@@ -40,6 +40,8 @@ TEST(Selection, GlobsMatchLikeAShell) {
   EXPECT_TRUE(glob_match("*.f?at", "thread.flat"));
   EXPECT_FALSE(glob_match("thread.*", "tbb.parallel_for"));
   EXPECT_FALSE(glob_match("seq", "seq.ref"));
+  EXPECT_TRUE(glob_match("thread.[ft]*", "thread.tree"));  // fnmatch(3): sets too
+  EXPECT_FALSE(glob_match("thread.[!ft]*", "thread.tree"));
   EXPECT_TRUE(glob_match("*", "*x"));  // a star in the text is no reason to stop being a wildcard (found by fuzz_sizes)
 }
 

@@ -12,7 +12,7 @@ namespace primbench::validate {
 
 // exact: inputs whose results are exactly representable in any combination order, compared
 //        bit for bit. random: real-valued inputs, floating sums and products accepted within
-//        the rigorous bound gamma(P-1) (SPEC §3).
+//        the rigorous bound gamma(P-1) (docs/validation.md).
 enum class Mode { exact, random };
 
 // splitmix64's finaliser: the hash every input, and every sampling decision, is drawn from.

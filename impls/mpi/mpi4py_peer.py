@@ -10,7 +10,7 @@ Implementations:
 Each primitive is described once, in PRIMS below (as primbench's kPrimitives, impls/api/api.cpp):
 its buffers, its expected-result rule, its sizes and its memory traffic, and the two calls.
 
-Methodology (SPEC section 4, as bench/runner.cpp): every problem is validated in rounds with fresh
+Methodology (docs/measurement.md, as bench/runner.cpp): every problem is validated in rounds with fresh
 seeds before it is timed and once more after; each timed iteration starts with a barrier outside
 the window and its time is the maximum over ranks of each rank's MPI.Wtime interval (allreduce
 MAX), so every rank runs the same number of iterations; warm-up first; repetitions with

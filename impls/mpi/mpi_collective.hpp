@@ -1,5 +1,5 @@
 // What every MPI implementation shares: one rank per process, its buffers allocated and first
-// touched by that process, a private communicator, and the timed run of SPEC §4 (barrier outside
+// touched by that process, a private communicator, and the timed run of docs/measurement.md (barrier outside
 // the window, MPI_Wtime around the collective). Usable by plugins that add MPI algorithms.
 #pragma once
 

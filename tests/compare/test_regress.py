@@ -60,7 +60,7 @@ class SuiteArgs(unittest.TestCase):
         opts = dict(o[1] for o in suite._options(args) if len(o[1]) == 2)
         self.assertEqual({g.split(".")[0] for g in opts["--impl"].split(",")},
                          {"seq", "thread", "tbb", "mpi", "cuda"})
-        self.assertEqual(set(opts["--primitive"].split(",")), {"gather", "scatter", "reduce"})
+        self.assertNotIn("--primitive", opts)  # every primitive of the build it runs on
         self.assertGreaterEqual(int(opts["--repetitions"]), 10)
 
     def test_later_options_replace_the_suites(self):

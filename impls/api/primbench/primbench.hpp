@@ -20,7 +20,7 @@ enum class Primitive { gather, scatter, reduce, allreduce, broadcast };
 enum class DType { i32, i64, f32, f64 };
 enum class Op { sum, prod, min, max };
 
-// What a primitive is, in one place (SPEC §1 for the semantics, nccl-tests for size and bus
+// What a primitive is, in one place (docs/semantics.md for the semantics, nccl-tests for size and bus
 // factor). Everything past the implementations reads this, never the enum itself.
 struct PrimitiveInfo {
   Primitive primitive;
@@ -57,7 +57,7 @@ std::string_view name(DType t);
 std::string_view name(Op o);
 std::size_t size_of(DType t);
 
-// One collective call, with MPI semantics (SPEC §1): P ranks, `count` elements per rank.
+// One collective call, with MPI semantics (docs/semantics.md): P ranks, `count` elements per rank.
 struct Problem {
   Primitive primitive = Primitive::gather;
   int ranks = 1;
