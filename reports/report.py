@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import datetime
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -23,6 +24,8 @@ from results import ArgParser, ResultsError  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 FIGURE_KINDS = ("time", "bandwidth", "speedup", "scaling")
+# A figure on the page: <figure id="fig-{primitive}_{kind}">
+STEM_RE = re.compile(r'<figure id="fig-([a-z0-9_]+_(?:%s))">' % "|".join(FIGURE_KINDS))
 FIGURE_CAPTIONS = {
     "time": "Time per collective (completion time, the maximum over ranks) against the "
             "elements each rank contributes. Markers: median of the repetitions; bars: "
@@ -357,7 +360,7 @@ def markdown(rep, secs, envs, generated) -> str:
 
 
 # ---- main ---------------------------------------------------------------------------------
-def prepare_out(path: str) -> Path:
+def prepare_out(path: str, primitives=()) -> Path:
     out = Path(path)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -366,13 +369,22 @@ def prepare_out(path: str) -> Path:
                            f"{e.strerror or e}") from None
     if not os.access(out, os.W_OK):
         raise ResultsError(f"{path}: output directory is not writable")
-    # figures of an earlier report into the same directory would otherwise linger
-    for prim in ("gather", "scatter", "reduce"):
-        for kind in FIGURE_KINDS:
-            for ext in ("png", "svg"):
-                f = out / f"{prim}_{kind}.{ext}"
-                if f.is_file():
-                    f.unlink()
+    # figures of an earlier report into the same directory would otherwise linger: those its
+    # page names (whatever primitives it had) and any of the primitives about to be reported
+    # (an earlier run that ended before its page), nothing else of the directory's
+    page = ""
+    if (out / "index.html").is_file():     # not a FIFO, which would block
+        try:
+            page = (out / "index.html").read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            pass
+    stems = set(STEM_RE.findall(page))
+    stems |= {f"{prim}_{kind}" for prim in primitives for kind in FIGURE_KINDS}
+    for stem in sorted(stems):
+        for ext in ("png", "svg"):
+            f = out / f"{stem}.{ext}"
+            if f.is_file():
+                f.unlink()
     return out
 
 
@@ -380,7 +392,7 @@ def main(argv) -> int:
     t0 = time.monotonic()
     args = parse_args(argv)
     sources = [results.load(p) for p in args.inputs]
-    out = prepare_out(args.out)
+    out = prepare_out(args.out, {e.primitive for res in sources for e in res.entries})
 
     import jinja2
     import report_model

@@ -7,9 +7,15 @@ import re
 import statistics
 from dataclasses import dataclass, field
 
-PRIMITIVES = ("gather", "scatter", "reduce")
 ELEM_SIZE = {"i32": 4, "i64": 8, "f32": 4, "f64": 8, "u8": 1, "i8": 1, "f16": 2, "bf16": 2}
 BACKEND_ORDER = ("seq", "thread", "tbb", "mpi", "mpi4py", "cuda")
+# The primitives are those of the data: entries say their bytes, busbw/algbw and ceiling. Files
+# written before entries carried them (and the mpi4py peer, which writes no bytes counter) hold
+# only primbench's first three primitives, whose sizes (nccl-tests "size", in blocks of count
+# elements) and bus factors were these.
+LEGACY_SIZE_BLOCKS = {"gather": lambda P: P, "scatter": lambda P: P, "reduce": lambda P: 1}
+LEGACY_BUS_FACTOR = {"gather": lambda P: (P - 1) / P, "scatter": lambda P: (P - 1) / P,
+                     "reduce": lambda P: 1.0}
 # Size bands by the bytes the collective moves (nccl-tests "size"): roughly latency-bound,
 # cache-resident, last-level-cache sized, and memory-bound messages.
 BANDS = ((0, 8 << 10, "< 8 KiB"), (8 << 10, 1 << 20, "8 KiB – 1 MiB"),
@@ -56,8 +62,12 @@ def fmt_count(n: float) -> str:
     return f"{n:.0f}"
 
 
-def ceiling_kind(primitive: str, impl: str) -> str:
-    """Which measured limit a result is held against (SPEC §4)."""
+def ceiling_kind(named: str | None, primitive: str, impl: str) -> str:
+    """Which measured limit a result is held against (docs/measurement.md): the one its entries name. The
+    rest is the fallback for files written before entries named it (or naming one this report
+    does not know): what primbench held their primitives against then."""
+    if named in CEILING_KEYS:
+        return named
     if impl.startswith("cuda."):
         return "device_copy"
     return "host_read" if primitive == "reduce" else "host_copy"
@@ -108,7 +118,11 @@ class Point:
     time: float | None = None                    # median of repetitions (seconds)
     lo: float | None = None                      # error bar: fastest repetition or -1 stddev
     hi: float | None = None
-    bytes: float | None = None
+    bytes: float | None = None                   # what algbw is computed from
+    bus: float | None = None                     # busbw / algbw
+    ceiling: str = "host_copy"                   # the ceiling_kind() it is held against
+    ceiling_named: str | None = None             # the ceiling its entries name, as written
+    membw: float | None = None                   # median of the repetitions' membw counters
     peak_fraction: float | None = None
     # what peak_fraction is against: "reference" (ref_GBps, measured beside the benchmark),
     # "ceiling" (an older file's counter: the start-of-run ceiling), "computed" (no counter:
@@ -149,13 +163,7 @@ class Point:
     @property
     def busbw(self) -> float | None:
         a = self.algbw
-        if a is None:
-            return None
-        return a if self.primitive == "reduce" else a * (self.ranks - 1) / self.ranks
-
-    @property
-    def ceiling(self) -> str:
-        return ceiling_kind(self.primitive, self.impl)
+        return None if a is None or self.bus is None else a * self.bus
 
 
 def _median(xs):
@@ -172,10 +180,15 @@ def problem_name(name: str) -> str:
     return _GB_SUFFIX.sub("", name)
 
 
-def _point(name: str, entries: list, ceilings: dict) -> Point:
+def _point(name: str, entries: list) -> Point:
+    """The benchmark as its entries say it; what they do not say is filled in by _fill()."""
     e0 = entries[0]
+    named = next((e.ceiling for e in entries if e.ceiling), None)
+    # ranks, count and root as the loader read them: from the name, whose integers are exact
+    # (counters are doubles, and some writers round them: 1048576 written as 1.04858e6)
     p = Point(name=name, primitive=e0.primitive, impl=e0.impl, dtype=e0.dtype, op=e0.op,
-              ranks=e0.ranks, count=e0.count, root=e0.root, source=e0.source)
+              ranks=e0.ranks, count=e0.count, root=e0.root, source=e0.source,
+              ceiling=ceiling_kind(named, e0.primitive, e0.impl), ceiling_named=named)
     p.errors = [e.error for e in entries if e.failed]
     if p.errors:
         return p            # a failed validation is never a timing, whatever else ran
@@ -197,14 +210,17 @@ def _point(name: str, entries: list, ceilings: dict) -> Point:
     nbytes = [e.counters["bytes"] for e in with_counters if "bytes" in e.counters]
     if nbytes:
         p.bytes = nbytes[0]
-    elif p.dtype in ELEM_SIZE:
-        p.bytes = (p.count if p.primitive == "reduce" else p.ranks * p.count) * ELEM_SIZE[p.dtype]
-        p.derived.append("bytes")
+    bus = [e.counters["busbw"] / e.counters["algbw"] for e in with_counters
+           if "busbw" in e.counters and e.counters.get("algbw", 0) > 0]
+    if bus:
+        p.bus = _median(bus)
+
     def median_of(key, among=None):
         xs = [e.counters[key] for e in (with_counters if among is None else among)
               if key in e.counters]
         return _median(xs)
 
+    p.membw = median_of("membw")
     p.ref_gbps = median_of("ref_GBps")
     p.ref_spread = median_of("ref_spread")
     p.ceiling_fraction = median_of("ceiling_fraction")
@@ -220,17 +236,6 @@ def _point(name: str, entries: list, ceilings: dict) -> Point:
         p.fraction_basis = "ceiling"
         if p.ceiling_fraction is None:
             p.ceiling_fraction = p.peak_fraction
-    elif ceilings.get(p.ceiling):
-        # no counter at all (older files, the mpi4py peer): computed here, and labelled so
-        traffic = median_of("membw")
-        if traffic is None:
-            traffic = p.algbw
-        if traffic is not None:
-            p.peak_fraction = traffic / ceilings[p.ceiling]
-            p.fraction_basis = "computed"
-            p.derived.append("peak_fraction")
-            if p.ceiling_fraction is None:
-                p.ceiling_fraction = p.peak_fraction
     # the machine while it ran: the last repetition's counters cover the whole benchmark
     last = None
     for e in reps:
@@ -244,6 +249,48 @@ def _point(name: str, entries: list, ceilings: dict) -> Point:
         p.machine = {k: float(last.counters[k]) for k in MACHINE_KEYS if k in last.counters}
         p.busy = busy_text(p.machine)
     return p
+
+
+def _fill(points: list, ceilings_of: dict) -> None:
+    """What entries without counters (failed ones, the mpi4py peer, older files) do not say.
+
+    bytes and the bus factor: as the data's other entries of the same primitive report them
+    (bytes per element of count at that dtype and rank count), else the legacy sizes. A failed
+    benchmark gets its bytes too (for its size band), not marked derived: failures never carry
+    counters. The fraction of peak where no counter gives one: membw (else algbw) over the
+    file's start-of-run ceiling, labelled computed."""
+    per_elem: dict = {}
+    bus: dict = {}
+    for p in points:
+        if p.bytes is not None and p.count > 0:
+            per_elem.setdefault((p.primitive, p.dtype, p.ranks), p.bytes / p.count)
+        if p.bus is not None:
+            bus.setdefault((p.primitive, p.ranks), p.bus)
+    for p in points:
+        if p.bytes is None:
+            b = per_elem.get((p.primitive, p.dtype, p.ranks))
+            if b is None and p.primitive in LEGACY_SIZE_BLOCKS and p.dtype in ELEM_SIZE:
+                b = LEGACY_SIZE_BLOCKS[p.primitive](p.ranks) * ELEM_SIZE[p.dtype]
+            if b is not None:
+                p.bytes = b * p.count
+                if not p.failed:
+                    p.derived.append("bytes")
+        if p.failed:
+            continue
+        if p.bus is None:
+            p.bus = bus.get((p.primitive, p.ranks))
+            if p.bus is None and p.primitive in LEGACY_BUS_FACTOR and p.ranks > 0:
+                p.bus = LEGACY_BUS_FACTOR[p.primitive](p.ranks)
+        ceilings = ceilings_of[p.name]
+        if p.fraction_basis is None and p.ref_gbps is None and ceilings.get(p.ceiling):
+            # no counter at all (older files, the mpi4py peer): computed here, and labelled so
+            traffic = p.membw if p.membw is not None else p.algbw
+            if traffic is not None:
+                p.peak_fraction = traffic / ceilings[p.ceiling]
+                p.fraction_basis = "computed"
+                p.derived.append("peak_fraction")
+                if p.ceiling_fraction is None:
+                    p.ceiling_fraction = p.peak_fraction
 
 
 def file_ceilings(context: dict) -> dict:
@@ -276,8 +323,8 @@ class Report:
         return [p for p in self.points if p.failed]
 
     def primitives(self) -> list:
-        present = {p.primitive for p in self.points}
-        return [x for x in PRIMITIVES if x in present] + sorted(present - set(PRIMITIVES))
+        """The primitives of the data, in the order build() sorted the points by."""
+        return list(dict.fromkeys(p.primitive for p in self.points))
 
     def impls(self, primitive: str | None = None) -> list:
         return sorted({p.impl for p in self.points
@@ -430,19 +477,22 @@ class Report:
         Implementations that failed validation anywhere in the band are not eligible."""
         groups: dict = {}
         failed: dict = {}
+        unsized: list = []
         for p in self.points:
-            if p.primitive != primitive or p.bytes is None:
+            if p.primitive != primitive:
+                continue
+            if p.bytes is None:
+                if p.failed:
+                    unsized.append(p)
                 continue
             key = (band_of(p.bytes), p.ranks)
             if p.failed:
                 failed.setdefault(key, set()).add(p.impl)
             elif p.ok:
                 groups.setdefault(key, []).append(p)
-        for p in self.failures:      # failed entries may lack bytes counters: use the name
-            if p.primitive == primitive:
-                b = (p.count if p.primitive == "reduce" else p.ranks * p.count) \
-                    * ELEM_SIZE.get(p.dtype, 4)
-                failed.setdefault((band_of(b), p.ranks), set()).add(p.impl)
+        for p in unsized:   # a failure of unknown size is out of every band of its rank count
+            for key in [k for k in set(groups) | set(failed) if k[1] == p.ranks]:
+                failed.setdefault(key, set()).add(p.impl)
         rows = []
         for key in sorted(set(groups) | set(failed)):
             band, ranks = key
@@ -519,9 +569,9 @@ class Report:
         for p in self.points:
             c = counts.setdefault((p.primitive, p.impl), [0, 0, 0])
             c[0 if p.ok else 1 if p.failed else 2] += 1
-        order = {x: i for i, x in enumerate(PRIMITIVES)}
+        order = {x: i for i, x in enumerate(self.primitives())}
         return [(k[0], k[1], *v) for k, v in sorted(
-            counts.items(), key=lambda kv: (order.get(kv[0][0], 9), impl_sort_key(kv[0][1])))]
+            counts.items(), key=lambda kv: (order[kv[0][0]], impl_sort_key(kv[0][1])))]
 
 
 def build(sources: list, baseline: str) -> Report:
@@ -530,22 +580,26 @@ def build(sources: list, baseline: str) -> Report:
     origin: dict = {}
     ceilings: dict = {}
     dups: dict = {}
+    # Primitives in order of first appearance in the inputs (primbench writes them in the order
+    # it describes them): the report learns them from the data, and knows no list of its own.
+    order: dict = {}
     for res in sources:
         ceil = file_ceilings(res.context)
         for kind, v in ceil.items():
             ceilings.setdefault(kind, (v, res.path))
         mine: dict = {}
         for e in res.entries:
+            order.setdefault(e.primitive, len(order))
             mine.setdefault(problem_name(e.name), []).append(e)
         for name, es in mine.items():
             if name in origin:
                 dups.setdefault((origin[name], res.path), []).append(name)
             groups[name] = (es, ceil)
             origin[name] = res.path
-    points = [_point(name, es, ceil) for name, (es, ceil) in groups.items()]
-    points.sort(key=lambda p: (PRIMITIVES.index(p.primitive) if p.primitive in PRIMITIVES else 9,
-                               impl_sort_key(p.impl), p.dtype, p.op or "", p.ranks, p.count,
-                               p.root))
+    points = [_point(name, es) for name, (es, _) in groups.items()]
+    _fill(points, {name: ceil for name, (_, ceil) in groups.items()})
+    points.sort(key=lambda p: (order[p.primitive], impl_sort_key(p.impl), p.dtype, p.op or "",
+                               p.ranks, p.count, p.root))
     rep = Report(sources=sources, points=points, baseline=baseline, ceilings=ceilings)
     for (old, new), names in dups.items():
         rep.notes.append(f"{len(names)} benchmark(s) appear in both {old} and {new}; "
@@ -560,6 +614,14 @@ def build(sources: list, baseline: str) -> Report:
             "here as membw (algbw where it has no membw) over the file's start-of-run " \
             "ceiling, and marked 'computed'"
         rep.notes.append(f"{src}: {n} entries carry no '{what}' counter; computed {how}.")
+    unknown: dict = {}
+    for p in points:
+        if p.ceiling_named and p.ceiling_named != p.ceiling:
+            unknown.setdefault((p.source, p.ceiling_named), []).append(p)
+    for (src, named), ps in sorted(unknown.items()):
+        rep.notes.append(f"{src}: {len(ps)} entries name a ceiling this report does not know "
+                         f"('{named}'); they are held against "
+                         f"{', '.join(sorted({CEILING_LABELS[p.ceiling] for p in ps}))} instead.")
     old_basis: dict = {}
     for p in points:
         if p.fraction_basis == "ceiling":

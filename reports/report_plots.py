@@ -1,5 +1,6 @@
 """The report's figures (matplotlib, Agg): one colour and marker per implementation, the same
-in every figure and every report, derived from the implementation's name alone."""
+in every figure of a report, chosen from the implementations in the data: a hue per backend,
+a shade of it per implementation."""
 from __future__ import annotations
 
 import colorsys
@@ -18,8 +19,9 @@ from matplotlib.ticker import (FixedLocator, FuncFormatter, LogLocator, NullForm
 from report_model import (CEILING_LABELS, REFERENCE_SHORT, fmt_bytes, fmt_count,  # noqa: E402
                           fmt_seconds, impl_sort_key)
 
-# A hue per backend; each backend's implementations present in a report get shades of it, in
-# name order, and markers in the same order, so the colours listed are those of the data.
+# A hue per backend of report_model.BACKEND_ORDER; each backend's implementations present in a
+# report get shades of it, in name order, and markers in the same order, so the colours listed
+# are those of the data. Other backends (plugins) take the hues of OTHER.
 HUES = {"seq": "#222222", "thread": "#1f77b4", "tbb": "#2ca02c", "mpi": "#ff7f0e",
         "mpi4py": "#9467bd", "cuda": "#d62728"}
 OTHER = ["#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf", "#6b4226", "#ad1457",
@@ -34,8 +36,18 @@ def _h(s: str) -> int:
     return zlib.crc32(s.encode())   # stable across runs, unlike hash()
 
 
-def _hue(backend: str) -> str:
-    return HUES.get(backend) or OTHER[_h(backend) % len(OTHER)]
+def _hues(backends) -> dict:
+    """{backend: hue}: BACKEND_ORDER's own; any other the OTHER hue its name hashes to, or the
+    next one no other backend of the report took (two plugins never share a hue while OTHER
+    has hues left), in name order."""
+    out = {b: HUES[b] for b in backends if b in HUES}
+    taken: set = set()
+    for b in sorted(set(backends) - set(HUES)):
+        start = _h(b) % len(OTHER)
+        ring = OTHER[start:] + OTHER[:start]
+        out[b] = next((c for c in ring if c not in taken), ring[0])
+        taken.add(out[b])
+    return out
 
 
 def _shade(colour: str, i: int, n: int) -> str:
@@ -58,10 +70,11 @@ def palette(impls) -> dict:
     by_backend: dict = {}
     for impl in sorted(set(impls)):
         by_backend.setdefault(impl.partition(".")[0], []).append(impl)
+    hues = _hues(by_backend)
     out = {}
     for backend, names in by_backend.items():
         for i, impl in enumerate(names):
-            out[impl] = {"color": _shade(_hue(backend), i, len(names)),
+            out[impl] = {"color": _shade(hues[backend], i, len(names)),
                          "marker": MARKERS[i % len(MARKERS)],
                          "linestyle": "--" if impl == "seq.ref" else "-"}
     return out

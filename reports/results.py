@@ -17,8 +17,11 @@ import tempfile
 from dataclasses import dataclass, field
 
 TIME_UNITS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}
+# Any primitive the harness describes: the tools learn the primitives from the data. The name
+# is also a file-name stem and an HTML id in the report, hence the narrow alphabet.
+PRIMITIVE_RE = re.compile(r"[a-z0-9_]+")
 NAME_RE = re.compile(
-    r"^(?P<primitive>gather|scatter|reduce)/(?P<impl>[^/]+)/(?P<dtype>[^/]+)"
+    r"^(?P<primitive>[a-z0-9_]+)/(?P<impl>[^/]+)/(?P<dtype>[^/]+)"
     r"(?:/(?P<op>sum|prod|min|max))?/ranks:(?P<ranks>\d{1,18})(?!\d)/count:(?P<count>\d{1,18})(?!\d)(?:/root:(?P<root>\d{1,18})(?!\d))?$")
 
 
@@ -45,6 +48,8 @@ class Entry:
     error: str | None = None
     source: str = ""
     validation: str | None = None  # "passed", "failed", "error"; None where the file has none
+    ceiling: str | None = None     # the ceiling a timed entry is held against ("host_copy", ...);
+                                   # None in files written before the field, and on errors
 
     @property
     def key(self) -> str:
@@ -95,7 +100,8 @@ def _entry(b: dict, path: str, i: int) -> Entry:
     run_name = b.get("run_name", b["name"])
     if not isinstance(run_name, str):
         raise ResultsError(f"{path}: benchmarks[{i}] has a run_name that is not a string")
-    for key in ("run_type", "aggregate_name", "primitive", "impl", "dtype", "op", "time_unit"):
+    for key in ("run_type", "aggregate_name", "primitive", "impl", "dtype", "op", "time_unit",
+                "ceiling"):
         if b.get(key) is not None and not isinstance(b[key], str):
             raise ResultsError(f"{path}: benchmark '{b['name']}' has a {key} that is not a string")
     if run_name.endswith("/manual_time"):
@@ -104,6 +110,10 @@ def _entry(b: dict, path: str, i: int) -> Entry:
     if not m:
         raise ResultsError(f"{path}: benchmark '{b['name']}' is not a primbench name "
                            "(primitive/impl/dtype[/op]/ranks:P/count:N[/root:R])")
+    primitive = b.get("primitive", m.group("primitive"))
+    if not PRIMITIVE_RE.fullmatch(primitive):
+        raise ResultsError(f"{path}: benchmark '{b['name']}' has primitive '{primitive[:40]}' "
+                           "(expected lower-case letters, digits and _)")
     if b.get("run_type", "iteration") not in ("iteration", "aggregate"):
         raise ResultsError(f"{path}: benchmark '{b['name']}' has run_type '{b['run_type']}' "
                            "(Google Benchmark writes iteration or aggregate)")
@@ -136,15 +146,18 @@ def _entry(b: dict, path: str, i: int) -> Entry:
     if validation is not None and not isinstance(validation, str):
         validation = json.dumps(validation)
     root = m.group("root")
+    if root is None:    # a name without its root: the counter, else 0
+        v = counters.get("root")
+        root = v if v is not None and float(v).is_integer() else 0
     return Entry(
         name=run_name,
-        primitive=b.get("primitive", m.group("primitive")),
+        primitive=primitive,
         impl=b.get("impl", m.group("impl")),
         dtype=b.get("dtype", m.group("dtype")),
         op=b.get("op", m.group("op")),
         ranks=int(m.group("ranks")),
         count=int(m.group("count")),
-        root=int(root) if root is not None else 0,
+        root=int(root),
         run_type=b.get("run_type", "iteration"),
         aggregate_name=b.get("aggregate_name"),
         repetition_index=None if b.get("repetition_index") is None
@@ -155,6 +168,7 @@ def _entry(b: dict, path: str, i: int) -> Entry:
         error=error,
         source=path,
         validation=validation,
+        ceiling=b.get("ceiling"),
     )
 
 

@@ -28,7 +28,7 @@ def primbench(*args, timeout=120):
 class BadInput(unittest.TestCase):
     CASES = [
         (["run", "--impl", "nosuch.*"], "no implementation matches 'nosuch.*' (known:"),
-        (["run", "--primitive", "allgather"], "unknown primitive 'allgather' (accepted: gather, scatter, reduce)"),
+        (["run", "--primitive", "allgather"], "unknown primitive 'allgather' (accepted: gather, scatter, reduce, allreduce, broadcast)"),
         (["run", "--dtype", "f16"], "unknown dtype 'f16' (accepted: i32, i64, f32, f64)"),
         (["run", "--op", "avg"], "unknown op 'avg' (accepted: sum, prod, min, max)"),
         (["run", "--count", "1:64M"], "malformed count range '1:64M'"),
@@ -140,7 +140,7 @@ class Runs(WithOut):
             self.assertIn(key, pb)
         self.assertEqual(pb["ceilings"]["host_read_GBps"], 20)
         iterations = [b for b in doc["benchmarks"] if b["run_type"] == "iteration"]
-        self.assertEqual(len(iterations), 2 * 3 * 2 * 2)  # impls x primitives x counts x repetitions
+        self.assertEqual(len(iterations), 2 * 5 * 2 * 2)  # impls x primitives (all five by default) x counts x repetitions
         names = {b["run_name"] for b in iterations}
         self.assertIn("reduce/thread.flat/f32/sum/ranks:2/count:4096/root:1/manual_time", names)
         for b in iterations:

@@ -141,6 +141,20 @@ class Verdicts(Case):
         code, rows, rep = self.verdicts(*self.pair(base, head), "--allow-gone")
         self.assertEqual(code, 0)
 
+    def test_any_primitive_is_compared(self):
+        """Issue 15: the primitives are the data's (allreduce, broadcast, and a made-up one)."""
+        names = ["allreduce/thread.flat/f32/sum/ranks:4/count:4096/root:0",
+                 "broadcast/thread.flat/f32/ranks:4/count:4096/root:1",
+                 "alltoall_v2/mine.x/f32/ranks:2/count:16/root:0"]
+        base = {n: synth.samples(30 + i, 10, 1000.0, 0.02) for i, n in enumerate(names)}
+        head = {n: synth.samples(40 + i, 10, 1000.0 * (1.2 if i == 2 else 1.0), 0.02)
+                for i, n in enumerate(names)}
+        code, rows, rep = self.verdicts(*self.pair(base, head))
+        self.assertEqual(code, 1)
+        self.assertEqual({n: rows[n]["verdict"] for n in names},
+                         dict(zip(names, ("SAME", "SAME", "SLOWER"))))
+        self.assertEqual(rep["regressions"], [names[2]])
+
     def test_validation_failure_in_head_is_failed_and_exit_1(self):
         base = {A: synth.samples(1, 10, 1000.0, 0.02), B: synth.samples(2, 10, 1000.0, 0.02)}
         head = {A: synth.samples(3, 10, 1000.0, 0.02)}
@@ -388,6 +402,24 @@ class BadInput(Case):
                     json.dump(doc, f)
                 self.assertBad(run(self.good(), self.path(name)), says)
 
+    def test_primitive_names_outside_the_alphabet(self):
+        """Any primitive is read, but only as [a-z0-9_]+: it names the report's files."""
+        for name, change, says in (
+                ("upper.json", lambda b: b.update(name=b["name"].replace("gather", "Gather"),
+                                                  run_name=b["run_name"].replace("gather", "Gather")),
+                 "not a primbench name"),
+                ("dash.json", lambda b: b.update(name=b["name"].replace("gather", "all-gather"),
+                                                 run_name=b["run_name"].replace("gather", "all-gather")),
+                 "not a primbench name"),
+                ("field.json", lambda b: b.update(primitive="../gather"), "has primitive '../gather'")):
+            with self.subTest(name):
+                doc = synth.document({A: [1.0, 2.0, 3.0]})
+                for b in doc["benchmarks"]:
+                    change(b)
+                with open(self.path(name), "w") as f:
+                    json.dump(doc, f)
+                self.assertBad(run(self.good(), self.path(name)), says)
+
     def test_bad_flags(self):
         good = self.good()
         self.assertBad(run(good, good, "--bogus"), "unrecognized arguments")
@@ -399,6 +431,36 @@ class BadInput(Case):
     def test_unwritable_output(self):
         good = self.good()
         self.assertBad(run(good, good, "--json", self.path("no/such/dir/out.json")), "cannot write")
+
+
+class Loader(Case):
+    """reports/results.py, which compare, history, export and the report share."""
+
+    def test_new_primitives_and_their_fields(self):
+        names = ["allreduce/thread.flat/f32/sum/ranks:4/count:4096/root:0",
+                 "broadcast/thread.flat/f32/ranks:4/count:4096/root:3",
+                 "alltoall/thread.flat/i64/ranks:2/count:16/root:0"]
+        doc = synth.document({n: [1.0, 2.0] for n in names})
+        for b in doc["benchmarks"]:
+            if b["run_type"] == "iteration":
+                b.update(primitive=b["run_name"].split("/", 1)[0], ceiling="host_copy")
+        with open(self.path("new.json"), "w") as f:
+            json.dump(doc, f)
+        res = compare.load(self.path("new.json"))
+        reps = [e for e in res.entries if e.run_type == "iteration"]
+        self.assertEqual([(e.primitive, e.op, e.ranks, e.count, e.root) for e in reps[::2]],
+                         [("allreduce", "sum", 4, 4096, 0), ("broadcast", None, 4, 4096, 3),
+                          ("alltoall", None, 2, 16, 0)])
+        self.assertEqual({e.ceiling for e in reps}, {"host_copy"})
+        self.assertEqual({e.ceiling for e in res.entries if e.run_type == "aggregate"}, {None})
+
+    def test_ceiling_must_be_a_string(self):
+        doc = synth.document({A: [1.0, 2.0]})
+        doc["benchmarks"][0]["ceiling"] = 11.2
+        with open(self.path("c.json"), "w") as f:
+            json.dump(doc, f)
+        with self.assertRaisesRegex(compare.ResultsError, "has a ceiling that is not a string"):
+            compare.load(self.path("c.json"))
 
 
 @unittest.skipUnless(os.path.exists(GBENCH_COMPARE),

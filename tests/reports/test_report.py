@@ -5,6 +5,7 @@ Run from the repository root:  /usr/bin/python3 -m unittest discover -s tests/re
 from __future__ import annotations
 
 import colorsys
+import copy
 import json
 import os
 import re
@@ -641,6 +642,202 @@ class OldFiles(unittest.TestCase):
         self.assertRegex(md, r"3 of 8 benchmarks measured under contention: .* 180 more "
                              r"record no machine state\.")
         self.assertIn("(mixed: reference and ceiling)", md)
+
+
+# The new primitives' nccl-tests size (in blocks of count elements), busbw / algbw and the
+# ceiling their entries name; alltoall is made up: the report must not know any of them.
+NEW_PRIMITIVES = {"broadcast": (lambda P: 1, lambda P: 1.0, "host_read"),
+                  "allreduce": (lambda P: 1, lambda P: 2 * (P - 1) / P, "host_copy"),
+                  "alltoall": (lambda P: P, lambda P: (P - 1) / P, "host_copy")}
+
+
+def new_primitives_doc() -> dict:
+    """cpu.json's gather entries of seq.ref and thread.flat, then copies of them as each of
+    NEW_PRIMITIVES (in that order: broadcast before allreduce) with the bytes, algbw, busbw,
+    ceiling and (against the named ceiling) peak_fraction such entries would carry.
+    allreduce/thread.flat at P=4, n=64K failed (no counters, as a failed entry is)."""
+    doc = json.loads((FIX / "cpu.json").read_text())
+    ceilings = {"host_read": 21.3, "host_copy": 11.2}
+    gather = [b for b in doc["benchmarks"] if b["run_name"].startswith("gather/")
+              and "/thread.tree/" not in b["run_name"] and "/tbb." not in b["run_name"]]
+    out = list(gather)
+    for prim, (blocks, bus, ceiling) in NEW_PRIMITIVES.items():
+        for b in gather:
+            b = copy.deepcopy(b)
+            head, rest = b["run_name"].split("/", 1)
+            impl, dtype, tail = rest.split("/", 2)
+            run_name = f"{prim}/{impl}/{dtype}{'/sum' if prim == 'allreduce' else ''}/{tail}"
+            b["name"] = b["name"].replace(b["run_name"], run_name)
+            b["run_name"] = run_name
+            if "primitive" in b:
+                b["primitive"] = prim
+                if prim == "allreduce":
+                    b["op"] = "sum"
+            if "bytes" in b:
+                P, n = b["ranks"], b["count"]
+                b["bytes"] = blocks(P) * n * 4
+                b["algbw"] = b["membw"] = b["bytes"] / b["real_time"]   # ns: GB/s
+                b["busbw"] = b["algbw"] * bus(P)
+                b["peak_fraction"] = b["membw"] / ceilings[ceiling]
+                b["ceiling"] = ceiling
+            out.append(b)
+    failed = "allreduce/thread.flat/f32/sum/ranks:4/count:65536/root:0"
+    out = [b for b in out if b["run_name"] != failed]
+    out.append({"name": failed + "/manual_time", "run_name": failed, "run_type": "iteration",
+                "repetitions": 3, "repetition_index": 0, "threads": 1, "time_unit": "ns",
+                "error_occurred": True, "iterations": 0, "real_time": 0, "cpu_time": 0,
+                "error_message": "validation failed: allreduce rank 2 element 5: expected 6 got 0"})
+    doc["benchmarks"] = out
+    return doc
+
+
+class NewPrimitives(unittest.TestCase):
+    """Issue 15: any primitive of the data is reported, with the bytes, bus factor and ceiling
+    its entries say, not ones the report knows for its name."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="primbench-report-")
+        cls.path = Path(cls.tmp, "new.json")
+        cls.path.write_text(json.dumps(new_primitives_doc()))
+        cls.res = results.load(str(cls.path))
+        cls.rep = report_model.build([cls.res], "seq.ref")
+        cls.out = Path(cls.tmp, "out")
+        cls.proc = run_report(cls.path, out=cls.out)
+        cls.md = (cls.out / "summary.md").read_text() if cls.proc.returncode == 0 else ""
+        cls.html = (cls.out / "index.html").read_text() if cls.proc.returncode == 0 else ""
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def point(self, prim, impl, P, n):
+        return next(p for p in self.rep.points if (p.primitive, p.impl, p.ranks, p.count)
+                    == (prim, impl, P, n))
+
+    def test_loaded(self):
+        prims = {e.primitive for e in self.res.entries}
+        self.assertEqual(prims, {"gather", "broadcast", "allreduce", "alltoall"})
+        e = next(e for e in self.res.entries if e.primitive == "allreduce" and e.counters)
+        self.assertEqual((e.op, e.root, e.ceiling), ("sum", 0, "host_copy"))
+        self.assertFalse(hasattr(report_model, "PRIMITIVES"))
+
+    def test_section_per_primitive_in_order_of_appearance(self):
+        self.assertEqual(self.proc.returncode, 0, self.proc.stderr)
+        order = ["gather", "broadcast", "allreduce", "alltoall"]
+        self.assertEqual(self.rep.primitives(), order)
+        self.assertEqual(re.findall(r"^## ([a-z0-9_]+)$", self.md, re.M), order)
+        self.assertEqual(re.findall(r'<section id="([a-z0-9_]+)">', self.html),
+                         order + ["validation", "environment"])
+        for prim in order:
+            self.assertIn("| **", md_section(self.md, prim))   # a fastest implementation
+            for kind in ("time", "bandwidth", "speedup", "scaling"):
+                self.assertTrue((self.out / f"{prim}_{kind}.png").is_file(), (prim, kind))
+        status = md_section(self.md, "Validation status")
+        rows = re.findall(r"^\| ([a-z0-9_]+) \| ([\w.]+) \| \d", status, re.M)
+        self.assertEqual(rows, [(p, i) for p in order for i in ("seq.ref", "thread.flat")])
+        self.assertIn("| allreduce | thread.flat | 14 | **1** | 0 |", status)
+
+    def test_bytes_and_bus_factor_from_the_entries(self):
+        for prim, (blocks, bus, _) in NEW_PRIMITIVES.items():
+            for P in (2, 4):
+                p = self.point(prim, "seq.ref", P, 4096)
+                self.assertEqual(p.bytes, blocks(P) * 4096 * 4, (prim, P))
+                self.assertNotIn("bytes", p.derived)
+                self.assertAlmostEqual(p.busbw, p.algbw * bus(P), places=9)
+        # the bandwidth figure's x axis: allreduce moves n elements, not P * n
+        fig = report_plots.bandwidth_figure(self.rep, "allreduce", "test")
+        ax = next(a for a in fig.axes if a.get_title() == "P = 4 ranks")
+        xs = {c.get_label(): list(c.lines[0].get_xdata()) for c in ax.containers}
+        self.assertEqual(xs["seq.ref"], [n * 4 for n in (16, 256, 4096, 65536, 1048576)])
+
+    def test_failure_banded_by_the_size_of_its_problem(self):
+        """The failed allreduce entry has no bytes: its band is the 256 KiB its problem moves
+        (as the other allreduce entries say), not gather's P * n = 1 MiB."""
+        p = self.point("allreduce", "thread.flat", 4, 65536)
+        self.assertTrue(p.failed)
+        self.assertEqual(p.bytes, 65536 * 4)
+        rows = fastest_rows(self.md, "allreduce")
+        self.assertIn("not eligible (failed validation): thread.flat",
+                      rows[("8 KiB – 1 MiB", 4)][8])
+        self.assertNotIn("thread.flat", rows[("1 – 64 MiB", 4)][8])
+
+    def test_failure_of_unknown_size_ranks_nowhere_at_its_rank_count(self):
+        doc = new_primitives_doc()
+        name = "alltoall/thread.flat/f64/ranks:4/count:16/root:0"   # no f64 entry says a size
+        doc["benchmarks"].append({"name": name + "/manual_time", "run_name": name,
+                                  "run_type": "iteration", "time_unit": "ns",
+                                  "error_occurred": True, "error_message": "exception: x",
+                                  "iterations": 0, "real_time": 0, "cpu_time": 0})
+        path = Path(self.tmp, "unsized.json")
+        path.write_text(json.dumps(doc))
+        rep = report_model.build([results.load(str(path))], "seq.ref")
+        rows = [r for r in rep.fastest("alltoall") if r["ranks"] == 4]
+        self.assertTrue(rows)
+        for r in rows:
+            self.assertIn("thread.flat", r["excluded"])
+            self.assertEqual(r["impl"], "seq.ref")
+        self.assertFalse(any("thread.flat" in r["excluded"] for r in rep.fastest("alltoall")
+                             if r["ranks"] == 2))
+
+    def test_ceiling_from_the_entries(self):
+        """broadcast's entries say host_read: held and drawn against the read ceiling, though
+        only reduce was before the field existed."""
+        self.assertEqual({p.ceiling for p in self.rep.ok if p.primitive == "broadcast"},
+                         {"host_read"})
+        self.assertEqual({p.ceiling for p in self.rep.ok if p.primitive == "allreduce"},
+                         {"host_copy"})
+        for P in (1, 2, 4):
+            (kind, raw, at), = self.rep.ceiling_lines("broadcast", P)
+            self.assertEqual((kind, raw), ("host_read", 21.3))
+            self.assertAlmostEqual(at, 21.3, places=2)
+        fig = report_plots.bandwidth_figure(self.rep, "broadcast", "test")
+        legend = [t.get_text() for t in fig.axes[-1].get_legend().get_texts()]
+        self.assertIn("start-of-run ceiling:\nhost memory read\n(21.3 GB/s measured)", legend)
+        ax = next(a for a in fig.axes if a.get_title() == "P = 4 ranks")
+        drawn = [ln.get_ydata()[0] for ln in ax.get_lines() if ln.get_linestyle() == ":"]
+        self.assertEqual(len(drawn), 1)
+        self.assertAlmostEqual(drawn[0], 21.3, places=2)
+        self.assertTrue(fastest_rows(self.md, "broadcast")[("< 8 KiB", 2)][6].endswith(
+            "% of host read ceiling"))
+        self.assertTrue(fastest_rows(self.md, "allreduce")[("< 8 KiB", 2)][6].endswith(
+            "% of host copy ceiling"))
+
+    def test_ceiling_fallback_for_files_before_the_field(self):
+        doc = new_primitives_doc()
+        for b in doc["benchmarks"]:
+            if b["run_name"].startswith("broadcast/"):
+                b.pop("ceiling", None)
+            elif b["run_name"].startswith("alltoall/") and "ceiling" in b:
+                b["ceiling"] = "nvlink_copy"
+        path = Path(self.tmp, "old.json")
+        path.write_text(json.dumps(doc))
+        rep = report_model.build([results.load(str(path))], "seq.ref")
+        self.assertEqual({p.ceiling for p in rep.ok if p.primitive in ("broadcast", "alltoall")},
+                         {"host_copy"})
+        self.assertIn(f"{path}: 30 entries name a ceiling this report does not know "
+                      "('nvlink_copy'); they are held against host memory copy instead.",
+                      rep.notes)
+
+    def test_stale_figures_of_any_primitive_removed(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            self.assertEqual(run_report(self.path, out=tmp).returncode, 0)
+            self.assertTrue(Path(tmp, "alltoall_time.svg").exists())
+            Path(tmp, "boot_time.png").write_bytes(b"mine")
+            self.assertEqual(run_report(FIX / "empty.json", out=tmp).returncode, 0)
+            self.assertEqual(sorted(f.name for f in Path(tmp).glob("*.png")), ["boot_time.png"])
+            self.assertEqual(list(Path(tmp).glob("*.svg")), [])
+
+    def test_colours_by_backend_from_the_data(self):
+        self.assertTrue(set(report_model.BACKEND_ORDER) <= set(report_plots.HUES))
+        self.assertEqual(len(set(report_plots.HUES.values())), len(report_plots.HUES))
+        plugins = [f"plugin{i}.x" for i in range(len(report_plots.OTHER))]
+        pal = report_plots.palette(plugins + ["seq.ref"])
+        colours = [pal[i]["color"] for i in plugins]
+        self.assertEqual(sorted(colours), sorted(report_plots.OTHER))   # no two share a hue
+        self.assertEqual(pal, report_plots.palette(list(reversed(plugins)) + ["seq.ref"]))
+        alone = report_plots.palette(["plugin3.x"])["plugin3.x"]["color"]
+        self.assertIn(alone, report_plots.OTHER)
 
 
 class FixturesUpToDate(unittest.TestCase):
