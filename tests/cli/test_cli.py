@@ -148,7 +148,8 @@ class Runs(WithOut):
                             "t_rank_min", "t_rank_avg", "t_rank_max", "t_p50", "t_p99"):
                 self.assertIsInstance(b[counter], (int, float), counter)
             self.assertEqual(b["ranks"], 2)
-            self.assertEqual(b["root"], 1)
+            self.assertEqual(b["root"], 0 if b["primitive"] == "allreduce" else 1)  # allreduce has no root
+            self.assertEqual(b["ceiling"], "host_read" if b["primitive"] == "reduce" else "host_copy")
             self.assertLessEqual(b["t_rank_min"], b["t_rank_max"])
             self.assertLessEqual(b["t_p50"], b["t_p99"])
             self.assertEqual(b["validation"], "passed")
