@@ -110,7 +110,7 @@ def _entry(b: dict, path: str, i: int) -> Entry:
     if not m:
         raise ResultsError(f"{path}: benchmark '{b['name']}' is not a primbench name "
                            "(primitive/impl/dtype[/op]/ranks:P/count:N[/root:R])")
-    primitive = b.get("primitive", m.group("primitive"))
+    primitive = b.get("primitive") or m.group("primitive")  # null or absent: the name's
     if not PRIMITIVE_RE.fullmatch(primitive):
         raise ResultsError(f"{path}: benchmark '{b['name']}' has primitive '{primitive[:40]}' "
                            "(expected lower-case letters, digits and _)")
