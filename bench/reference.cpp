@@ -35,7 +35,7 @@ Reference::Reference(const Problem& p, double share, int threads, bool cold)
   const double read = d.read_blocks(p.ranks), written = d.written_blocks(p.ranks);
   // A copy where every byte read is written (gather, scatter, allreduce, broadcast); else the
   // sources combined into what is written (reduce: P into one).
-  sources_ = written >= read || written <= 0 ? 1 : std::max(1, static_cast<int>(read / written + 0.5));
+  sources_ = d.copies(p.ranks) || written <= 0 ? 1 : std::max(1, static_cast<int>(read / written + 0.5));
   // This process's share of the bytes written.
   const std::size_t total = static_cast<std::size_t>((sources_ == 1 ? read : written) * block * share + 0.5);
   const std::size_t n = parts_.size(), elem = p.elem_bytes();

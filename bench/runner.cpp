@@ -63,7 +63,7 @@ Traffic traffic(const Problem& p, Memory memory, const Ceilings& c) {
   Traffic t{d.size_blocks(p.ranks) * block, d.bus_factor(p.ranks), 0, 0, ""};
   if (memory == Memory::device) {
     t.memory = read + written, t.ceiling = c.device_copy_GBps, t.kind = "device_copy";
-  } else if (d.written_blocks(p.ranks) >= d.read_blocks(p.ranks)) {  // by blocks: whatever the count
+  } else if (d.copies(p.ranks)) {
     t.memory = read, t.ceiling = c.host_copy_GBps, t.kind = "host_copy";
   } else {
     t.memory = read, t.ceiling = c.host_read_GBps, t.kind = "host_read";

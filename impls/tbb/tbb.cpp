@@ -66,7 +66,7 @@ class TbbParallelFor final : public HostCollective {
             const std::size_t lo = range.begin(), len = range.end() - lo;
             combine_all<decltype(op)>(dst, src.data(), p.ranks, lo, range.end(), stream && !all);
             for (int r = 1; all && r < p.ranks; ++r)
-              (stream ? stream_copy : copy)(recv_ptr<T>(r) + lo, dst + lo, len * sizeof(T));
+              copy_out(recv_ptr<T>(r) + lo, dst + lo, len * sizeof(T), stream);
             if (stream) stream_fence();
           });
         });
@@ -74,8 +74,6 @@ class TbbParallelFor final : public HostCollective {
       }
     }
   }
-
-  static void copy(void* dst, const void* src, std::size_t bytes) { std::memcpy(dst, src, bytes); }
 
   // f(rank, i, offset, length) over chunks of the P*n elements of P blocks of n, in parallel:
   // elements i .. i+length of the whole are elements offset .. offset+length of rank's block.

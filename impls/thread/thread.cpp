@@ -103,20 +103,18 @@ class ThreadFlat final : public ThreadCollective {
         break;
       case Primitive::reduce:
         reduce_slice<T>(rank, [&](std::size_t lo, std::size_t len, const T* tile, bool stream) {
-          (stream ? stream_copy : copy)(recv_ptr<T>(p.root) + lo, tile, len * sizeof(T));
+          copy_out(recv_ptr<T>(p.root) + lo, tile, len * sizeof(T), stream);
         });
         arrive(rank);
         break;
       case Primitive::allreduce:  // reduce-scatter and allgather at once: each slice to every rank
         reduce_slice<T>(rank, [&](std::size_t lo, std::size_t len, const T* tile, bool stream) {
-          for (int r = 0; r < p.ranks; ++r) (stream ? stream_copy : copy)(recv_ptr<T>(r) + lo, tile, len * sizeof(T));
+          for (int r = 0; r < p.ranks; ++r) copy_out(recv_ptr<T>(r) + lo, tile, len * sizeof(T), stream);
         });
         all_arrive();
         break;
     }
   }
-
-  static void copy(void* dst, const void* src, std::size_t bytes) { std::memcpy(dst, src, bytes); }
 
   // This rank's slice of the elements, combined across all ranks a tile at a time in L1, each
   // tile handed to put(first element, length, tile, stream) while it is there. Slices are on

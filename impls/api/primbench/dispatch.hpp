@@ -85,6 +85,12 @@ inline void stream_copy(void* dst, const void* src, std::size_t bytes) {
 #endif
 }
 
+// A copy with non-temporal stores (`stream`: a result past the caches) or a plain memcpy.
+inline void copy_out(void* dst, const void* src, std::size_t bytes, bool stream) {
+  if (stream) stream_copy(dst, src, bytes);
+  else std::memcpy(dst, src, bytes);
+}
+
 inline void stream_fence() {
 #if defined(__SSE2__)
   _mm_sfence();

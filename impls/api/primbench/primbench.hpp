@@ -45,6 +45,8 @@ struct PrimitiveInfo {
   // The least memory traffic of the whole collective, in blocks read and blocks written.
   double (*read_blocks)(int ranks);
   double (*written_blocks)(int ranks);
+  // A copy: every block read is written once (all but reduce, which combines P into one).
+  bool copies(int ranks) const { return written_blocks(ranks) >= read_blocks(ranks); }
 };
 
 // Every primitive, in enum order; and one of them by value or by name (null: no such name).
