@@ -4,29 +4,42 @@
 //   mpi.linear    the root exchanges one message with every other rank (reduce: the root
 //                 combines each rank's vector as it arrives, receiving the next meanwhile;
 //                 allreduce: that reduce at rank 0, then the result sent to every rank).
-//   mpi.binomial  binomial tree over ranks relative to the root, any P and any root: the same
-//                 tree as thread.tree, with messages instead of shared staging buffers
-//                 (allreduce: a reduce up the tree rooted at rank 0, then a broadcast down it).
-#include <algorithm>
+//   mpi.binomial  binomial tree over ranks relative to the root, any P and any root
+//                 (primbench/binomial.hpp): the same tree as thread.tree, with messages instead
+//                 of shared staging buffers (allreduce: a reduce up the tree rooted at rank 0,
+//                 then a broadcast down it).
+// Each derives from TypedMpiCollective<Self> and writes its collective once, as a template
+// work<T>() over the element type.
 #include <cstring>
+#include <vector>
 
 #include "mpi_collective.hpp"
+#include "primbench/binomial.hpp"
 
 namespace primbench::mpi {
 namespace {
 
 constexpr int kTag = 0;  // each collective has its own communicator; MPI keeps pair order
 
-// Runs work<T>() for the problem's dtype.
-#define PRIMBENCH_MPI_DISPATCH \
-  void collective() override { with_dtype(problem().dtype, [&](auto t) { work<typename decltype(t)::type>(); }); }
-
-class Native final : public MpiCollective {
+// collective() as Derived::work<T>(), T the problem's element type.
+template <class Derived> class TypedMpiCollective : public MpiCollective {
  public:
   using MpiCollective::MpiCollective;
 
  private:
-  PRIMBENCH_MPI_DISPATCH
+  void collective() final {
+    with_dtype(problem().dtype,
+               [&](auto t) { static_cast<Derived*>(this)->template work<typename decltype(t)::type>(); });
+  }
+};
+
+class Native final : public TypedMpiCollective<Native> {
+ public:
+  using TypedMpiCollective::TypedMpiCollective;
+
+ private:
+  friend TypedMpiCollective;
+
   template <class T> void work() {
     const Problem& p = problem();
     const int n = static_cast<int>(p.count);
@@ -50,16 +63,17 @@ class Native final : public MpiCollective {
   }
 };
 
-class Linear final : public MpiCollective {
+class Linear final : public TypedMpiCollective<Linear> {
  public:
-  explicit Linear(const Problem& p) : MpiCollective(p) {
+  explicit Linear(const Problem& p) : TypedMpiCollective(p) {
     const bool reduces = p.primitive == Primitive::reduce || p.primitive == Primitive::allreduce;
     if (reduces && rank_ == p.root && p.ranks > 1)
       for (auto& t : temp_) t = HostBuffer(p.count * p.elem_bytes());
   }
 
  private:
-  PRIMBENCH_MPI_DISPATCH
+  friend TypedMpiCollective;
+
   template <class T> void work() {
     const Problem& p = problem();
     const std::size_t n = p.count;
@@ -134,13 +148,13 @@ class Linear final : public MpiCollective {
   HostBuffer temp_[2];
 };
 
-// Relative rank v = (rank - root) mod P. The children of v are v + 2^k for 2^k below v's lowest
-// set bit (every 2^k < P for the root); v's subtree is [v, v + span(v)).
-class Binomial final : public MpiCollective {
+// The tree of primbench/binomial.hpp: this rank is relative rank v_ = (rank - root) mod P;
+// v's subtree is [v, v + tree_.span(v)).
+class Binomial final : public TypedMpiCollective<Binomial> {
  public:
-  explicit Binomial(const Problem& p) : MpiCollective(p), v_((rank_ - p.root + p.ranks) % p.ranks) {
+  explicit Binomial(const Problem& p)
+      : TypedMpiCollective(p), tree_{p.ranks, p.root}, v_(tree_.relative(rank_)), children_(tree_.children(v_)) {
     const std::size_t block = p.count * p.elem_bytes();
-    for (int k = 1; k < span(v_); k <<= 1) children_.push_back(v_ + k);
     std::size_t staged = 0;  // blocks of staging; leaves, a root at rank 0 and broadcast need none
     switch (p.primitive) {
       case Primitive::reduce:
@@ -149,21 +163,18 @@ class Binomial final : public MpiCollective {
         for (std::size_t i = 0; i < children_.size(); ++i) temp_.emplace_back(block);
         break;
       case Primitive::gather:
-      case Primitive::scatter: staged = v_ == 0 ? (p.root == 0 ? 0 : p.ranks) : (children_.empty() ? 0 : span(v_)); break;
+      case Primitive::scatter:
+        staged = v_ == 0 ? (p.root == 0 ? 0 : p.ranks) : (children_.empty() ? 0 : tree_.span(v_));
+        break;
       case Primitive::broadcast: break;
     }
     staging_ = HostBuffer(staged * block);
   }
 
  private:
-  PRIMBENCH_MPI_DISPATCH
+  friend TypedMpiCollective;
 
-  int span(int v) const {
-    const int P = problem().ranks;
-    return v == 0 ? P : std::min(v & -v, P - v);
-  }
-  int abs(int v) const { return (v + problem().root) % problem().ranks; }
-  int parent() const { return abs(v_ - (v_ & -v_)); }
+  int parent() const { return tree_.absolute(BinomialTree::parent(v_)); }
   template <class T> T* staging() { return staging_.view().as<T>(); }
 
   template <class T> void work() {
@@ -183,8 +194,9 @@ class Binomial final : public MpiCollective {
     const Message one = blocks(1);
     if (v_ != 0) MPI_Recv(mine, one.count, one.type, parent(), kTag, comm_, MPI_STATUS_IGNORE);
     requests_.clear();
-    for (auto c = children_.rbegin(); c != children_.rend(); ++c)
-      MPI_Isend(mine, one.count, one.type, abs(*c), kTag, comm_, &requests_.emplace_back());
+    tree_.for_children_largest_first(v_, [&](int c) {
+      MPI_Isend(mine, one.count, one.type, tree_.absolute(c), kTag, comm_, &requests_.emplace_back());
+    });
     MPI_Waitall(static_cast<int>(requests_.size()), requests_.data(), MPI_STATUSES_IGNORE);
   }
 
@@ -194,15 +206,15 @@ class Binomial final : public MpiCollective {
     T* mine = v_ == 0 ? (p.root == 0 ? recv_ptr<T>(rank_) : staging<T>())
                       : (children_.empty() ? send_ptr<T>(rank_) : staging<T>());
     for (int c : children_) {
-      const Message m = blocks(span(c));
-      MPI_Irecv(mine + (c - v_) * n, m.count, m.type, abs(c), kTag, comm_, &requests_.emplace_back());
+      const Message m = blocks(tree_.span(c));
+      MPI_Irecv(mine + (c - v_) * n, m.count, m.type, tree_.absolute(c), kTag, comm_, &requests_.emplace_back());
     }
     if (mine != send_ptr<T>(rank_)) std::memcpy(mine, send_ptr<T>(rank_), n * sizeof(T));
     MPI_Waitall(static_cast<int>(requests_.size()), requests_.data(), MPI_STATUSES_IGNORE);
     if (v_ == 0) {
       if (p.root != 0) to_absolute_order<T>(recv_ptr<T>(rank_), mine, p);
     } else {
-      const Message m = blocks(span(v_));
+      const Message m = blocks(tree_.span(v_));
       MPI_Send(mine, m.count, m.type, parent(), kTag, comm_);
     }
   }
@@ -215,14 +227,14 @@ class Binomial final : public MpiCollective {
     if (v_ == 0) {
       if (p.root != 0) to_relative_order<T>(mine, send_ptr<T>(rank_), p);
     } else {
-      const Message m = blocks(span(v_));
+      const Message m = blocks(tree_.span(v_));
       MPI_Recv(mine, m.count, m.type, parent(), kTag, comm_, MPI_STATUS_IGNORE);
     }
     // Largest subtree first, as MPI's binomial scatter does: it has the longest way to go.
-    for (auto c = children_.rbegin(); c != children_.rend(); ++c) {
-      const Message m = blocks(span(*c));
-      MPI_Isend(mine + (*c - v_) * n, m.count, m.type, abs(*c), kTag, comm_, &requests_.emplace_back());
-    }
+    tree_.for_children_largest_first(v_, [&](int c) {
+      const Message m = blocks(tree_.span(c));
+      MPI_Isend(mine + (c - v_) * n, m.count, m.type, tree_.absolute(c), kTag, comm_, &requests_.emplace_back());
+    });
     if (mine != recv_ptr<T>(rank_)) std::memcpy(recv_ptr<T>(rank_), mine, n * sizeof(T));
     MPI_Waitall(static_cast<int>(requests_.size()), requests_.data(), MPI_STATUSES_IGNORE);
   }
@@ -233,8 +245,10 @@ class Binomial final : public MpiCollective {
     const int n = static_cast<int>(p.count);
     const T* own = send_ptr<T>(rank_);
     T* acc = v_ == 0 ? recv_ptr<T>(rank_) : (children_.empty() ? const_cast<T*>(own) : staging<T>());
-    for (std::size_t i = 0; i < children_.size(); ++i)
-      MPI_Irecv(temp_[i].view().as<T>(), n, type_, abs(children_[i]), kTag, comm_, &requests_.emplace_back());
+    for (std::size_t i = 0; i < children_.size(); ++i) {
+      const int child = tree_.absolute(children_[i]);
+      MPI_Irecv(temp_[i].view().as<T>(), n, type_, child, kTag, comm_, &requests_.emplace_back());
+    }
     with_op(p.op, [&](auto o) {
       for (std::size_t i = 0; i < children_.size(); ++i) {
         MPI_Wait(&requests_[i], MPI_STATUS_IGNORE);
@@ -251,8 +265,9 @@ class Binomial final : public MpiCollective {
     for (const HostBuffer& t : temp_) t.evict();
   }
 
-  int v_;
-  std::vector<int> children_;
+  BinomialTree tree_;
+  int v_;                      // this rank, relative
+  std::vector<int> children_;  // its relative children, smallest subtree first
   HostBuffer staging_;
   std::vector<HostBuffer> temp_;
 };

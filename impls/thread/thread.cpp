@@ -4,9 +4,12 @@
 //                scatter, broadcast: copy out of it; reduce: each rank combines a slice of the
 //                elements across all ranks; allreduce: the same, each slice written to every
 //                rank — a reduce-scatter and allgather in one pass), then waits on one counter.
-//   thread.tree  binomial tree as MPI runs it over a network: data moves parent to child
-//                through per-rank staging buffers, reduce combines partial results up the tree,
-//                broadcast copies down it, allreduce is a reduce up it then a broadcast down.
+//   thread.tree  binomial tree as MPI runs it over a network (primbench/binomial.hpp, the
+//                same tree as mpi.binomial): data moves parent to child through per-rank
+//                staging buffers, reduce combines partial results up the tree, broadcast copies
+//                down it, allreduce is a reduce up it then a broadcast down.
+// Each algorithm derives from TypedThreadCollective<Self> and writes its rank body once, as
+// a template work<T>(rank) over the element type.
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
@@ -15,6 +18,7 @@
 #include <vector>
 
 #include "pool.hpp"
+#include "primbench/binomial.hpp"
 #include "primbench/dispatch.hpp"
 
 namespace primbench {
@@ -34,7 +38,7 @@ class ThreadCollective : public HostCollective {
     pool_.run([&](int rank) {
       start_.wait();
       const double t0 = now_seconds();
-      with_dtype(problem().dtype, [&](auto tag) { rank_body<typename decltype(tag)::type>(rank); });
+      body(rank);
       if (slowdown_ > 0) {  // test-only: a real, proportional slowdown for the regression gate
         const double until = t0 + (now_seconds() - t0) * (1 + slowdown_);
         while (now_seconds() < until) {}
@@ -49,11 +53,8 @@ class ThreadCollective : public HostCollective {
     pool_.run([&](int rank) { allocate(rank); allocate_scratch(rank); });
   }
   virtual void allocate_scratch(int) {}
-  template <class T> void rank_body(int rank) { body(rank, static_cast<T*>(nullptr)); }
-  virtual void body(int rank, std::int32_t*) = 0;
-  virtual void body(int rank, std::int64_t*) = 0;
-  virtual void body(int rank, float*) = 0;
-  virtual void body(int rank, double*) = 0;
+  // One rank's part of the collective, inside its timed interval.
+  virtual void body(int rank) = 0;
 
   std::uint32_t epoch_ = 0;  // wraps; Word compares modulo 2^32
   RankPool pool_;
@@ -70,22 +71,27 @@ class ThreadCollective : public HostCollective {
   Barrier start_;
 };
 
-// Declares the four dtype entry points as calls to a template `work<T>(rank)`.
-#define PRIMBENCH_THREAD_BODIES                                           \
-  void body(int r, std::int32_t*) override { work<std::int32_t>(r); }    \
-  void body(int r, std::int64_t*) override { work<std::int64_t>(r); }    \
-  void body(int r, float*) override { work<float>(r); }                  \
-  void body(int r, double*) override { work<double>(r); }
-
-class ThreadFlat final : public ThreadCollective {
+// body(rank) as Derived::work<T>(rank), T the problem's element type.
+template <class Derived> class TypedThreadCollective : public ThreadCollective {
  public:
-  explicit ThreadFlat(const Problem& p) : ThreadCollective(p) {
+  using ThreadCollective::ThreadCollective;
+
+ private:
+  void body(int rank) final {
+    with_dtype(problem().dtype,
+               [&](auto t) { static_cast<Derived*>(this)->template work<typename decltype(t)::type>(rank); });
+  }
+};
+
+class ThreadFlat final : public TypedThreadCollective<ThreadFlat> {
+ public:
+  explicit ThreadFlat(const Problem& p) : TypedThreadCollective(p) {
     allocate_on_ranks();
     read_slowdown("thread.flat");
   }
 
  private:
-  PRIMBENCH_THREAD_BODIES
+  friend TypedThreadCollective;
 
   template <class T> void work(int rank) {
     const Problem& p = problem();
@@ -163,24 +169,18 @@ class ThreadFlat final : public ThreadCollective {
   Flag arrived_;
 };
 
-// Binomial tree over relative ranks v = (rank - root) mod P: the children of v are v + 2^k for
-// 2^k below v's lowest set bit (every 2^k < P for the root); v's subtree is [v, v + span(v)).
-class ThreadTree final : public ThreadCollective {
+// The tree of primbench/binomial.hpp over relative ranks v = (rank - root) mod P; v's subtree
+// is [v, v + tree_.span(v)).
+class ThreadTree final : public TypedThreadCollective<ThreadTree> {
  public:
-  explicit ThreadTree(const Problem& p) : ThreadCollective(p), flags_(p.ranks), down_(p.ranks), staging_(p.ranks) {
+  explicit ThreadTree(const Problem& p)
+      : TypedThreadCollective(p), tree_{p.ranks, p.root}, flags_(p.ranks), down_(p.ranks), staging_(p.ranks) {
     allocate_on_ranks();
     read_slowdown("thread.tree");
   }
 
  private:
-  PRIMBENCH_THREAD_BODIES
-
-  int rel(int rank) const { return (rank - problem().root + problem().ranks) % problem().ranks; }
-  int abs(int v) const { return (v + problem().root) % problem().ranks; }
-  int span(int v) const {
-    const int P = problem().ranks;
-    return v == 0 ? P : std::min(v & -v, P - v);
-  }
+  friend TypedThreadCollective;
 
   void flush_caches() override {
     ThreadCollective::flush_caches();
@@ -192,13 +192,15 @@ class ThreadTree final : public ThreadCollective {
   // rank's own buffer is the one its children copy) need none.
   void allocate_scratch(int rank) override {
     const Problem& p = problem();
-    const int v = rel(rank);
+    const int v = tree_.relative(rank);
     std::size_t blocks = 0;
     switch (p.primitive) {
       case Primitive::reduce:
-      case Primitive::allreduce: blocks = (v != 0 && span(v) > 1) ? 1 : 0; break;
+      case Primitive::allreduce: blocks = (v != 0 && tree_.span(v) > 1) ? 1 : 0; break;
       case Primitive::gather:
-      case Primitive::scatter: blocks = v == 0 ? (p.root == 0 ? 0 : p.ranks) : (span(v) > 1 ? span(v) : 0); break;
+      case Primitive::scatter:
+        blocks = v == 0 ? (p.root == 0 ? 0 : p.ranks) : (tree_.span(v) > 1 ? tree_.span(v) : 0);
+        break;
       case Primitive::broadcast: break;
     }
     staging_[rank] = HostBuffer(blocks * p.count * p.elem_bytes());
@@ -207,7 +209,7 @@ class ThreadTree final : public ThreadCollective {
   // The buffer v works in: its staging, else its own buffer on the side data flows from.
   template <class T> T* stage(int v) {
     const Problem& p = problem();
-    const int rank = abs(v);
+    const int rank = tree_.absolute(v);
     if (staging_[rank].view().bytes > 0 || p.count == 0) return staging_[rank].view().as<T>();
     switch (p.primitive) {
       case Primitive::gather:
@@ -225,45 +227,34 @@ class ThreadTree final : public ThreadCollective {
       case Primitive::scatter: scatter<T>(rank); break;
       case Primitive::reduce: reduce<T>(rank); break;
       case Primitive::allreduce: reduce<T>(rank), down<T>(rank, down_, recv_ptr<T>(rank)); break;
-      case Primitive::broadcast: down<T>(rank, flags_, stage<T>(rel(rank))); break;
+      case Primitive::broadcast: down<T>(rank, flags_, stage<T>(tree_.relative(rank))); break;
     }
   }
 
-  // Largest subtree first, as MPI's binomial scatter and broadcast do.
-  template <class F> void for_children_largest_first(int v, F&& f) {
-    int top = 1;
-    while (2 * top < span(v)) top *= 2;
-    for (int k = top; k >= 1; k >>= 1)
-      if (k < span(v)) f(v + k);
-  }
-
   // Broadcast down the tree of the block in `mine` (v's result; the root's is complete): each
-  // parent copies it into its children's receive buffers and tells them on `told`.
+  // parent copies it into its children's receive buffers, largest subtree first as MPI's
+  // binomial broadcast does, and tells them on `told`.
   template <class T> void down(int rank, std::vector<Flag>& told, const T* mine) {
-    const int v = rel(rank);
+    const int v = tree_.relative(rank);
     if (v != 0) told[rank].word.wait_reach(epoch_, pool_.spin());
-    for_children_largest_first(v, [&](int c) {
-      std::memcpy(recv_ptr<T>(abs(c)), mine, problem().count * sizeof(T));
-      told[abs(c)].word.store(epoch_);
+    tree_.for_children_largest_first(v, [&](int c) {
+      std::memcpy(recv_ptr<T>(tree_.absolute(c)), mine, problem().count * sizeof(T));
+      told[tree_.absolute(c)].word.store(epoch_);
     });
   }
 
-  template <class F> void for_children(int v, F&& f) {
-    for (int k = 1; k < span(v); k <<= 1) f(v + k);
-  }
-  void wait_for(int v) { flags_[abs(v)].word.wait_reach(epoch_, pool_.spin()); }
-  void post(int v) { flags_[abs(v)].word.store(epoch_); }
-
+  void wait_for(int v) { flags_[tree_.absolute(v)].word.wait_reach(epoch_, pool_.spin()); }
+  void post(int v) { flags_[tree_.absolute(v)].word.store(epoch_); }
 
   template <class T> void gather(int rank) {
     const Problem& p = problem();
     const std::size_t n = p.count;
-    const int v = rel(rank);
+    const int v = tree_.relative(rank);
     T* mine = stage<T>(v);
     if (mine != send_ptr<T>(rank)) std::memcpy(mine, send_ptr<T>(rank), n * sizeof(T));
-    for_children(v, [&](int c) {
+    tree_.for_children(v, [&](int c) {
       wait_for(c);
-      std::memcpy(mine + (c - v) * n, stage<T>(c), span(c) * n * sizeof(T));
+      std::memcpy(mine + (c - v) * n, stage<T>(c), tree_.span(c) * n * sizeof(T));
     });
     if (v == 0) {
       if (p.root != 0) to_absolute_order<T>(recv_ptr<T>(rank), mine, p);
@@ -275,15 +266,15 @@ class ThreadTree final : public ThreadCollective {
   template <class T> void scatter(int rank) {
     const Problem& p = problem();
     const std::size_t n = p.count;
-    const int v = rel(rank);
+    const int v = tree_.relative(rank);
     T* mine = stage<T>(v);
     if (v == 0) {
       if (p.root != 0) to_relative_order<T>(mine, send_ptr<T>(rank), p);
     } else {
       wait_for(v);
     }
-    for_children_largest_first(v, [&](int c) {
-      std::memcpy(stage<T>(c), mine + (c - v) * n, span(c) * n * sizeof(T));
+    tree_.for_children_largest_first(v, [&](int c) {
+      std::memcpy(stage<T>(c), mine + (c - v) * n, tree_.span(c) * n * sizeof(T));
       post(c);
     });
     if (mine != recv_ptr<T>(rank)) std::memcpy(recv_ptr<T>(rank), mine, n * sizeof(T));
@@ -291,13 +282,13 @@ class ThreadTree final : public ThreadCollective {
 
   template <class T> void reduce(int rank) {
     const Problem& p = problem();
-    const int v = rel(rank);
+    const int v = tree_.relative(rank);
     T* acc = stage<T>(v);
     const T* own = send_ptr<T>(rank);
     bool first = true;
     with_op(p.op, [&](auto op) {
       using O = decltype(op);
-      for_children(v, [&](int c) {
+      tree_.for_children(v, [&](int c) {
         wait_for(c);
         combine<O>(acc, first ? own : acc, stage<T>(c), p.count);
         first = false;
@@ -307,6 +298,7 @@ class ThreadTree final : public ThreadCollective {
     if (v != 0) post(v);
   }
 
+  BinomialTree tree_;
   std::vector<Flag> flags_;  // up the tree (and down it for broadcast)
   std::vector<Flag> down_;   // down the tree, after the reduce up it (allreduce)
   std::vector<HostBuffer> staging_;
