@@ -20,6 +20,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "reports"))
 from results import ArgParser, ResultsError, cli_main, load, write_atomic  # noqa: E402
+from report_model import fmt_seconds  # noqa: E402
 
 VERDICTS = ("FAILED", "SLOWER", "NOISY", "FASTER", "SAME", "NEW", "GONE")
 SCHEMA = "primbench-compare/1"
@@ -262,12 +263,7 @@ def _near_threshold(row, alpha, min_effect, margin) -> bool:
 # ---------------------------------------------------------------- output
 
 def fmt_time(s) -> str:
-    if s is None:
-        return "-"
-    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
-        if s >= scale:
-            return f"{s / scale:.3g} {unit}"
-    return f"{s / 1e-9:.3g} ns"
+    return "-" if s is None else fmt_seconds(s)
 
 
 def fmt_change(c) -> str:

@@ -26,6 +26,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "reports"))
 from results import ArgParser, ResultsError, cli_main, load  # noqa: E402
+from report_model import time_unit  # noqa: E402
 
 SCHEMA_VERSION = 1
 SCHEMA = """
@@ -236,13 +237,6 @@ def _scatter(left, ml, right, mr) -> float:
 
 # ---------------------------------------------------------------- show
 
-def _unit(seconds: float) -> tuple:
-    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
-        if seconds >= scale:
-            return unit, scale
-    return "ns", 1e-9
-
-
 def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_")
 
@@ -293,7 +287,7 @@ def show(args) -> int:
         entry = {"benchmark": name, "png": _slug(name) + ".png", "change_points": []}
         machines = sorted({r[3] for r in present})
         every = [x for xs in samples.values() for x in xs]
-        unit, scale = _unit(statistics.median(every) if every else 1e-6)
+        unit, scale = time_unit(statistics.median(every) if every else 1e-6)
         for m in machines:  # timings are comparable only on one machine
             mruns = [r for r in present if r[3] == m and r[0] in samples]
             if not mruns:

@@ -39,13 +39,22 @@ BUSY_JUDGED_SECONDS = 0.25  # shorter intervals are not judged (/proc counts 10 
 
 
 # ---- units as people read them ------------------------------------------------------------
-def fmt_seconds(s: float) -> str:
-    if s <= 0:
-        return "0"
+# The one time formatter of the Python tools (report, report_plots, ci/compare, ci/history).
+def time_unit(s: float) -> tuple:
+    """(unit, seconds per unit) that a time of s seconds reads best in: ("µs", 1e-6) for 5e-4.
+    A hair under a unit, as rounding leaves it, still counts as one. Zero or less: ns."""
     for unit, f in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6), ("ns", 1e-9)):
         if s >= f * 0.9999:
-            return f"{s / f:.3g} {unit}"
-    return f"{s * 1e12:.3g} ps"
+            return unit, f
+    return ("ps", 1e-12) if s > 0 else ("ns", 1e-9)
+
+
+def fmt_seconds(s: float) -> str:
+    """A time in seconds with three significant digits and its unit: "12.3 µs"; "0" for zero."""
+    if s <= 0:
+        return "0"
+    unit, f = time_unit(s)
+    return f"{s / f:.3g} {unit}"
 
 
 def fmt_bytes(b: float) -> str:

@@ -35,6 +35,9 @@ from typing import Callable, NamedTuple, Optional
 import numpy as np
 from mpi4py import MPI
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "reports"))
+from results import write_atomic  # noqa: E402  (the Python tools' one atomic write)
+
 IMPLS = ("mpi4py.pickle", "mpi4py.buffer")
 DTYPES = {"i32": np.int32, "i64": np.int64, "f32": np.float32, "f64": np.float64}
 OPS = ("sum", "prod", "min", "max")
@@ -131,38 +134,78 @@ def sizes(text, what):
     return out
 
 
-# ---- inputs: depend on (seed, rank, index), so a misplaced or missing element is seen
+# ---- inputs: validate/validate.cpp's rule (Inputs<T>), value for value: element i of rank r's
+# send buffer is a function of mix(key(seed, r) ^ i) alone, so a misplaced or missing element is seen
 
-def mix(seed, rank, index):
-    """splitmix64 of (seed, rank, index), as uint64 arrays."""
+M64 = (1 << 64) - 1
+
+
+def mix(x):
+    """splitmix64's finaliser (validate/validate.hpp), on a Python int or a uint64 array."""
+    if isinstance(x, int):
+        x = (x + 0x9E3779B97F4A7C15) & M64
+        x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & M64
+        x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & M64
+        return x ^ (x >> 31)
+    u = np.uint64
     with np.errstate(over="ignore"):
-        z = (np.uint64(seed) * np.uint64(0x9E3779B97F4A7C15) + np.uint64(rank) * np.uint64(0xBF58476D1CE4E5B9)
-             + index.astype(np.uint64) * np.uint64(0x94D049BB133111EB))
-        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        return z ^ (z >> np.uint64(31))
+        x = x + u(0x9E3779B97F4A7C15)
+        x = (x ^ (x >> u(30))) * u(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> u(27))) * u(0x94D049BB133111EB)
+        return x ^ (x >> u(31))
+
+
+def below(x, n):
+    """A value in [0, n) from the low 32 bits of x, as validate.cpp's below()."""
+    return ((x & np.uint64(0xFFFFFFFF)) * np.uint64(n)) >> np.uint64(32)
+
+
+# validate.cpp's exponent_budget: a product of P factors 2^e stays exact and far from overflow
+EXPONENT_BUDGET = {"i32": 30, "i64": 62, "f32": 120, "f64": 1000}
+
+
+def wide(h, dtype):
+    """Distinct-looking values of a wide range (validate.cpp's wide<T>): i32 in [-2^29, 2^29),
+    i64 in [-2^61, 2^61), f32 integers in [-2^22, 2^22), f64 multiples of 2^-20 in [-2^32, 2^32)."""
+    u = np.uint64
+    if dtype == "i32":
+        return ((h >> u(34)).astype(np.int64) - (1 << 29)).astype(np.int32)
+    if dtype == "i64":
+        return (h >> u(2)).astype(np.int64) - np.int64(1 << 61)
+    if dtype == "f32":
+        return (h >> u(41)).astype(np.float32) - np.float32(4194304.0)
+    return (h >> u(11)).astype(np.float64) * 2.0 ** -20 - 2.0 ** 32
 
 
 def inputs(p, mode, seed, rank):
-    """Rank `rank`'s send buffer (empty where it has none)."""
+    """Rank `rank`'s send buffer (empty where it has none). Exact mode (and the integer dtypes in
+    random mode) as validate.cpp fills it: copies, min and max wide values; sum non-zero integers
+    +-1 ... +-1000; prod +-2^e, 0 <= e <= budget / P (either sign of e for f32, f64)."""
     prim, op, dtype, P, n = p["primitive"], p["op"], p["dtype"], p["ranks"], p["count"]
     m = PRIMS[prim].send_blocks(rank, p["root"], P) * n
     i = np.arange(m, dtype=np.uint64)
-    h = mix(seed, rank, i)
+    key = mix((int(seed) & M64) ^ mix(int(rank) + 0x51ED27))
+    h = mix(np.uint64(key) ^ i)
     t = DTYPES[dtype]
-    if not PRIMS[prim].takes_op:
-        return ((h % np.uint64(1 << 20)).astype(np.int64) - (1 << 19)).astype(t)
-    if mode == "random" and t in (np.float32, np.float64):
+    u = np.uint64
+    negative = (h >> u(63)) != 0
+    if mode == "random" and t in (np.float32, np.float64) and PRIMS[prim].takes_op:
         if op == "prod":  # magnitudes near 1 keep a product of P factors in range
-            return (0.5 + (h >> np.uint64(11)).astype(np.float64) / float(1 << 53)).astype(t) * np.where(h & np.uint64(1), -1, 1).astype(t)
-        return ((h >> np.uint64(11)).astype(np.float64) / float(1 << 52) - 1.0).astype(t)
-    if op == "sum":  # small integers: exact in every order
-        return ((h % np.uint64(17)).astype(np.int64) - 8).astype(t)
-    if op == "prod":  # +-1, and exactly one factor 2 per element across ranks: the product is +-2
-        sign = np.where(h & np.uint64(1), -1, 1)
-        two = np.where((i + np.uint64(rank)) % np.uint64(P) == 0, 2, 1)
-        return (sign * two).astype(t)
-    return ((h % np.uint64(2001)).astype(np.int64) - 1000).astype(t)
+            return (0.5 + (h >> u(11)).astype(np.float64) / float(1 << 53)).astype(t) * np.where(h & u(1), -1, 1).astype(t)
+        return ((h >> u(11)).astype(np.float64) / float(1 << 52) - 1.0).astype(t)
+    if not PRIMS[prim].takes_op or op in ("min", "max"):
+        return wide(h, dtype)
+    if op == "sum":  # non-zero small integers: every partial sum is exact, a missing rank always shows
+        v = (below(h >> u(8), 1000) + u(1)).astype(np.int64)
+        return np.where(negative, -v, v).astype(t)
+    # prod: signed powers of two with bounded exponents, exact products in any order
+    e = below(h >> u(8), EXPONENT_BUDGET[dtype] // P + 1).astype(np.int64)
+    if t in (np.float32, np.float64):
+        e = np.where((h >> u(40)) & u(1), -e, e)
+        v = np.ldexp(1.0, e)
+    else:
+        v = np.left_shift(np.int64(1), e)
+    return np.where(negative, -v, v).astype(t)
 
 
 def expected(prob, mode, seed, rank):
@@ -534,14 +577,6 @@ def error_entry(impl, p, message, family):
             "error_message": message, **labels(impl, p, True)}
 
 
-def write_atomically(path, doc):
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(doc, f, indent=2)
-        f.write("\n")
-    os.replace(tmp, path)
-
-
 def parse(argv):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--impl", default=",".join(IMPLS))
@@ -723,7 +758,7 @@ def main(argv):
         note(done)
         if leader and journal is None:
             if opts.out:
-                write_atomically(opts.out, doc)
+                write_atomic(opts.out, json.dumps(doc, indent=2) + "\n")
             if not opts.quiet:
                 name = bench_name(impl, p)
                 if failure:

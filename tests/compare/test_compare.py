@@ -321,12 +321,12 @@ class Outputs(Case):
         md = self.path("summary.md")
         proc = run(self.base, self.head, "--md", md)
         self.assertEqual(proc.returncode, 1)
-        with open(md) as f:
+        with open(md, encoding="utf-8") as f:
             text = f.read()
         self.assertIn("FAIL: 1 regression(s)", text)
         self.assertIn("| verdict | benchmark |", text)
         self.assertRegex(text, r"\| SLOWER \| gather/thread\.flat/f32/ranks:2/count:1024/root:0 \|"
-                               r" \d+(\.\d+)? [nu]s \| 1\.3\d? us \| \+3\d\.\d% \|")
+                               r" \d+(\.\d+)? [nµ]s \| 1\.3\d? µs \| \+3\d\.\d% \|")
         self.assertIn("<details><summary>1 unchanged</summary>", text)
         self.assertIn("def5678", text)
         # NOISY rows are folded too, after the table a reviewer must read
@@ -336,6 +336,16 @@ class Outputs(Case):
             text = f.read()
         self.assertIn("<details><summary>1 undecided (NOISY", text)
         self.assertNotIn("| verdict | benchmark |", text.split("<details>")[0])
+
+    def test_times_read_as_the_report_writes_them(self):
+        # compare's cells and history's axis use reports/report_model.py's one time formatter
+        for s, text in ((None, "-"), (2.0, "2 s"), (0.5, "500 ms"), (1.3e-6, "1.3 µs"),
+                        (0.99995e-6, "1 µs"), (999e-9, "999 ns"), (5e-9, "5 ns"), (0.0, "0")):
+            self.assertEqual(compare.fmt_time(s), text, s)
+        history = ci_tools.load("history.py")
+        for s, unit in ((2.0, ("s", 1.0)), (5e-4, ("µs", 1e-6)), (0.99995e-3, ("ms", 1e-3)),
+                        (7e-9, ("ns", 1e-9)), (0.0, ("ns", 1e-9))):
+            self.assertEqual(history.time_unit(s), unit, s)
 
     def test_console_table(self):
         proc = run(self.base, self.head)
