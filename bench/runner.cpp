@@ -13,8 +13,6 @@
 #include <nlohmann/json.hpp>
 #include <numeric>
 #include <optional>
-#include <regex>
-#include <sstream>
 #include <thread>
 
 #include "ceilings.hpp"
@@ -133,9 +131,11 @@ void body(benchmark::State& state, Bench& b) {
   const std::size_t local = c.local_ranks().size();
   std::vector<double> seconds(local), rank_total(local, 0.0), iterations;
   iterations.reserve(1 << 16);
-  // A failure ends the measuring, not Google Benchmark's loop: the remaining iterations (and
-  // repetitions) pass as nothing, since SkipWithError in some repetitions and not others
-  // crashes its statistics (ComputeStats, Debian's 1.7.1). Their entries are dropped anyway.
+  // A failure ends the measuring: the rest of this repetition's loop does nothing and the
+  // repetition, as every later one, is skipped with the error. SkipWithError is called with the
+  // loop complete (or before it starts), as its statistics need: Debian's 1.7.1 aborts in
+  // ComputeStats on repetitions of unequal iteration counts.
+  if (!b.failure.empty()) return state.SkipWithError(b.failure.c_str());
   auto stop = [&](std::string why, bool wrong) { b.failure = std::move(why), b.wrong = wrong; };
   double ref_GBps = b.traffic.ceiling, ref_spread = 0;
   if (b.reference && b.failure.empty()) std::tie(ref_GBps, ref_spread) = measure_reference(b);
@@ -197,7 +197,6 @@ void body(benchmark::State& state, Bench& b) {
         stop(std::string("exception: ") + e.what(), false);
       }
     }
-    if (!b.failure.empty()) state.SetIterationTime(1e-9);
   }
   // A loop of few iterations (a large count) is topped up, after its last repetition, with
   // untimed calls spot-checked like the sampled ones, until kCheckedCalls calls of the benchmark
@@ -226,7 +225,7 @@ void body(benchmark::State& state, Bench& b) {
         stop(fmt::format("validation failed in an untimed checking call {} after the timed loop: {} {}", b.extra, b.impl, error), true);
     }
   }
-  if (!b.failure.empty()) return;
+  if (!b.failure.empty()) return state.SkipWithError(b.failure.c_str());
   const double iters = static_cast<double>(iterations.size());
   if (iters == 0) return;
   const double mean = std::accumulate(iterations.begin(), iterations.end(), 0.0) / iters;
@@ -310,7 +309,62 @@ std::int64_t warm_up_and_count(Collective& c, const RunOptions& opts) {
   return static_cast<std::int64_t>(std::clamp(opts.min_time / per_run + 1, 1.0, 1e9));
 }
 
-// Google Benchmark's run of one benchmark: `repetitions` repetitions of `iterations` each.
+// Google Benchmark's runs as the entries its JSONReporter writes (the same fields, the same
+// values), handed over as each benchmark's runs are reported instead of printed as one document.
+// Two things differ, both stated in docs/results-json.md: the name leaves out the iteration and
+// repetition counts (measurement settings, not the benchmark's identity: names stay
+// <primitive>/<impl>/.../root:<r>/manual_time across runs and machines), and a value that is
+// not a number (the cv of an all-zero counter such as root 0) is left out rather than written
+// as NaN, which is not JSON.
+class EntriesReporter final : public benchmark::BenchmarkReporter {
+ public:
+  explicit EntriesReporter(json& entries) : entries_(entries) {}
+  bool ReportContext(const Context&) override { return true; }
+  void ReportRuns(const std::vector<Run>& runs) override {
+    for (const Run& run : runs) entries_.push_back(entry(run));
+  }
+
+ private:
+  static json entry(const Run& run) {
+    benchmark::BenchmarkName id = run.run_name;
+    id.iterations.clear(), id.repetitions.clear();
+    const bool aggregate = run.run_type == Run::RT_Aggregate;
+    const std::string run_name = id.str();
+    json e = {{"name", aggregate ? run_name + "_" + run.aggregate_name : run_name},
+              {"family_index", run.family_index},
+              {"per_family_instance_index", run.per_family_instance_index},
+              {"run_name", run_name},
+              {"run_type", aggregate ? "aggregate" : "iteration"},
+              {"repetitions", run.repetitions},
+              {"threads", run.threads},
+              {"iterations", run.iterations},
+              {"time_unit", benchmark::GetTimeUnitString(run.time_unit)}};
+    auto put = [&e](const std::string& key, double v) {
+      if (std::isfinite(v)) e[key] = v;
+    };
+    if (aggregate) {
+      const bool percentage = run.aggregate_unit == benchmark::kPercentage;
+      e["aggregate_name"] = run.aggregate_name;
+      e["aggregate_unit"] = percentage ? "percentage" : "time";
+      put("real_time", percentage ? run.real_accumulated_time : run.GetAdjustedRealTime());
+      put("cpu_time", percentage ? run.cpu_accumulated_time : run.GetAdjustedCPUTime());
+    } else {
+      e["repetition_index"] = run.repetition_index;
+      put("real_time", run.GetAdjustedRealTime());
+      put("cpu_time", run.GetAdjustedCPUTime());
+    }
+    if (run.error_occurred) e["error_occurred"] = true, e["error_message"] = run.error_message;
+    for (const auto& [key, counter] : run.counters) put(key, counter.value);
+    if (!run.report_label.empty()) e["label"] = run.report_label;
+    return e;
+  }
+  json& entries_;
+};
+
+// Google Benchmark's run of one benchmark: `repetitions` repetitions of `iterations` each. It
+// is registered now, not with the others up front, because its iteration count comes from its
+// own warm-up (Debian's Google Benchmark, 1.7.1, can only size repetitions by the timed time,
+// which for a tiny window in a slow loop means minutes; see warm_up_and_count).
 json run_one_gb(const Planned& pl, Bench& bench, int repetitions, std::int64_t iterations) {
   benchmark::ClearRegisteredBenchmarks();
   benchmark::RegisterBenchmark(pl.name.c_str(), [&bench](benchmark::State& s) { body(s, bench); })
@@ -318,30 +372,10 @@ json run_one_gb(const Planned& pl, Bench& bench, int repetitions, std::int64_t i
       ->Unit(benchmark::kNanosecond)
       ->Iterations(iterations)
       ->Repetitions(repetitions);
-  std::ostringstream out, err;
-  benchmark::JSONReporter reporter;
-  reporter.SetOutputStream(&out);
-  reporter.SetErrorStream(&err);
+  json entries = json::array();
+  EntriesReporter reporter(entries);
   benchmark::RunSpecifiedBenchmarks(&reporter);
-  // Google Benchmark writes NaN for undefined aggregates (the cv of an all-zero counter such as
-  // root 0), which is not JSON; such a counter is left out of that entry instead.
-  static const std::regex undefined(R"(\n\s*"[^"\n]*": -?(NaN|Infinity),?(?=\n))");
-  std::string text = std::regex_replace(out.str(), undefined, "");
-  static const std::regex dangling(R"(,(\n\s*\}))");
-  text = std::regex_replace(text, dangling, "$1");
-  json doc = json::parse(text);
-  // The count is a measurement setting, not part of the benchmark's identity: names stay
-  // <primitive>/<impl>/.../root:<r>/manual_time across runs and machines.
-  // So is the repetition count (Google Benchmark names it when set per benchmark).
-  for (json& e : doc["benchmarks"])
-    for (const char* key : {"name", "run_name"})
-      if (e.contains(key)) {
-        std::string n = e[key];
-        for (const std::string& suffix : {"/iterations:" + std::to_string(iterations), "/repeats:" + std::to_string(repetitions)})
-          if (const auto at = n.find(suffix); at != std::string::npos) n.erase(at, suffix.size());
-        e[key] = n;
-      }
-  return doc["benchmarks"];
+  return entries;
 }
 
 // The relative standard error of the median of the repetitions' times, distribution-free: half
