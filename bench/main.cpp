@@ -9,6 +9,9 @@
 #include <CLI/CLI.hpp>
 #include <benchmark/benchmark.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
@@ -179,21 +182,42 @@ int exec_python(const std::string& script, int argc, char** argv) {
 
 int list() {
   Registry& reg = registry();
-  std::printf("%-22s %-10s %s\n", "implementation", "backend", "availability");
+  fmt::print("{:<22} {:<10} {}\n", "implementation", "backend", "availability");
   for (const auto& impl : reg.implementations()) {
     const Availability& a = reg.availability(impl.backend());
-    std::string prims;
-    for (Primitive p : impl.primitives) prims += (prims.empty() ? "" : ",") + std::string(name(p));
-    std::printf("%-22s %-10s %s; implements %s\n", impl.name.c_str(), impl.backend().c_str(),
-                a.available ? ("available" + (a.version.empty() ? "" : " (" + a.version + ")")).c_str()
-                            : ("unavailable: " + a.reason).c_str(), prims.c_str());
+    std::vector<std::string_view> prims;
+    for (Primitive p : impl.primitives) prims.push_back(name(p));
+    const std::string state = !a.available        ? "unavailable: " + a.reason
+                              : a.version.empty() ? std::string("available")
+                                                  : fmt::format("available ({})", a.version);
+    fmt::print("{:<22} {:<10} {}; implements {}\n", impl.name, impl.backend(), state, fmt::join(prims, ","));
   }
   for (const std::string& b : reg.backend_names()) {
     bool has_impl = false;
     for (const auto& impl : reg.implementations()) has_impl |= impl.backend() == b;
-    if (!has_impl) std::printf("%-22s %-10s unavailable: %s\n", (b + ".*").c_str(), b.c_str(), reg.availability(b).reason.c_str());
+    if (!has_impl) fmt::print("{:<22} {:<10} unavailable: {}\n", b + ".*", b, reg.availability(b).reason);
   }
   return kOk;
+}
+
+// CLI11 validators with primbench's one-line messages (CLI11 prefixes the option's name).
+CLI::Validator one_of(std::vector<std::string> accepted) {
+  return CLI::Validator(
+      [accepted](std::string& v) {
+        if (std::find(accepted.begin(), accepted.end(), v) != accepted.end()) return std::string();
+        return fmt::format("unknown '{}' (accepted: {})", v, fmt::join(accepted, ", "));
+      },
+      "");
+}
+CLI::Validator whole_number(long long lo, long long hi, std::string why = "") {
+  return CLI::Validator(
+      [=](std::string& v) {
+        long long n = 0;
+        const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+        if (ec == std::errc() && end == v.data() + v.size() && n >= lo && n <= hi) return std::string();
+        return fmt::format("must be {} to {}{}", lo, hi, why);
+      },
+      "");
 }
 
 int main_impl(int argc, char** argv) {
@@ -228,7 +252,8 @@ int main_impl(int argc, char** argv) {
     sub->add_option("--ranks", sel.ranks, "rank counts: list or range, e.g. 2,4 or 1:8:x2 (default 1..cores)");
     sub->add_option("--count", sel.counts, "elements per rank: list or range with K/M/G, e.g. 1:64M:x4 (default 1:16M:x8)");
     sub->add_option("--root", sel.roots, "root ranks, 'mid' or 'last' (run's default 0)");
-    sub->add_option("--validate", opts.validate_rounds, "validation rounds before timing, fresh seed each (default 3)");
+    sub->add_option("--validate", opts.validate_rounds, "validation rounds before timing, fresh seed each (default 3)")
+        ->check(whole_number(1, 1000, " rounds: results are never reported unvalidated"));
     sub->add_option("--check", check, "exact (bit-exact by construction) or random (rigorous error bound); validate: both (default)");
     sub->add_option("--seed", seed, "first validation seed, 0 to 2^64-1 (default 1)");
     sub->add_flag("--quiet", opts.quiet, "no progress or table");
@@ -243,10 +268,10 @@ int main_impl(int argc, char** argv) {
   add_common(list_cmd);
   CLI::App* run_cmd = app.add_subcommand("run", "validate, then time, and write Google Benchmark JSON");
   add_selectors(run_cmd);
-  run_cmd->add_option("--repetitions", opts.repetitions, "repetitions for statistics (default 3)");
+  run_cmd->add_option("--repetitions", opts.repetitions, "repetitions for statistics (default 3)")->check(whole_number(1, 100000));
   run_cmd->add_option("--min-time", opts.min_time, "wall seconds per repetition; the warm-up sizes the iteration count to fit (default 0.02)");
   run_cmd->add_option("--warmup", opts.warmup, "wall seconds of untimed warm-up runs, at least one (default 0.01)");
-  run_cmd->add_option("--cache", cache, "hot (default) or cold (caches flushed before every iteration)");
+  run_cmd->add_option("--cache", cache, "hot (default) or cold (caches flushed before every iteration)")->check(one_of({"hot", "cold"}));
   run_cmd->add_option("--out", opts.out, "JSON results file (default primbench.json)");
   run_cmd->add_flag("--hugepages", opts.huge_pages,
                     "host buffers of 2 MiB or more aligned to huge pages and madvise(MADV_HUGEPAGE)d (for THP's madvise mode)");
@@ -256,13 +281,16 @@ int main_impl(int argc, char** argv) {
   run_cmd->add_flag("--resume", opts.resume, "keep the passing results already in --out; run only the failed and missing");
   run_cmd->add_option("--ceilings", ceilings, "READ,COPY[,CACHE] host ceilings in GB/s instead of measuring them");
   run_cmd->add_option("--check-iterations", opts.check_iterations,
-                      "timed iterations checked per benchmark besides the last, at most (default 48; 0: the last only)");
+                      "timed iterations checked per benchmark besides the last, at most (default 48; 0: the last only)")
+      ->check(whole_number(0, 100000));
   run_cmd->add_option("--rse", opts.rse,
                       "repeat until the median's relative standard error is at most this (e.g. 0.01); --repetitions is "
                       "then the pilot (default 0: fixed repetitions)");
   run_cmd->add_option("--rse-max-time", opts.rse_max_time, "wall seconds per benchmark the repetitions after the pilot may take (default 10)");
   CLI::App* validate_cmd = app.add_subcommand("validate", "validation only; exit 1 on any failure");
   add_selectors(validate_cmd);
+  run_cmd->get_option("--check")->check(one_of({"exact", "random"}));
+  validate_cmd->get_option("--check")->check(one_of({"exact", "random", "both"}));
 
   try {
     app.parse(argc, argv);
@@ -295,8 +323,6 @@ int main_impl(int argc, char** argv) {
   if (opts.timing && run_cmd->count("--out") && opts.out.empty()) throw UsageError("empty --out (expected a results file name)");
   if (opts.timing && opts.out.empty()) opts.out = "primbench.json";
   if (!opts.timing && !validate_cmd->count("--check")) check = "both";
-  if (check != "exact" && check != "random" && (opts.timing || check != "both"))
-    throw UsageError("unknown --check '" + check + "' (accepted: exact, random" + (opts.timing ? ")" : ", both)"));
   opts.mode = check == "random" ? validate::Mode::random : validate::Mode::exact;
   opts.both_modes = check == "both";
   // validate's defaults are a conformance sweep; run's a timing suite (README).
@@ -304,13 +330,8 @@ int main_impl(int argc, char** argv) {
   if (!opts.timing && !worker)
     selections = conformance(sel, !validate_cmd->count("--dtype"), !validate_cmd->count("--op"), !validate_cmd->count("--ranks"),
                              !validate_cmd->count("--count"), !validate_cmd->count("--root"));
-  if (cache != "hot" && cache != "cold") throw UsageError("unknown --cache '" + cache + "' (accepted: hot, cold)");
   opts.cold = cache == "cold";
   // Numbers that cannot work are refused before anything runs.
-  if (opts.validate_rounds < 1 || opts.validate_rounds > 1000)
-    throw UsageError("--validate must be 1 to 1000 rounds: results are never reported unvalidated");
-  if (opts.repetitions < 1 || opts.repetitions > 100000) throw UsageError("--repetitions must be 1 to 100000");
-  if (opts.check_iterations < 0 || opts.check_iterations > 100000) throw UsageError("--check-iterations must be 0 to 100000");
   if (!(opts.rse >= 0 && opts.rse < 1)) throw UsageError("--rse must be a fraction from 0 (off) to below 1, e.g. 0.01");
   if (!(opts.rse_max_time > 0 && std::isfinite(opts.rse_max_time))) throw UsageError("--rse-max-time must be a positive number of seconds");
   if (opts.rse > 0 && opts.repetitions < 2) throw UsageError("--rse needs a pilot of at least 2 --repetitions");
