@@ -42,7 +42,7 @@ template <class F> double on_all_cores(std::size_t n, int threads, F&& f) {
 
 }  // namespace
 
-HostCeilings measure_host_ceilings() {
+Ceilings measure_host_ceilings() {
   const int threads = std::max(1u, std::thread::hardware_concurrency());
   const std::size_t bytes = std::size_t{512} << 20;  // far past any last-level cache here
   const std::size_t n = bytes / sizeof(std::uint64_t);
@@ -51,7 +51,7 @@ HostCeilings measure_host_ceilings() {
     for (std::size_t i = lo; i < hi; ++i) src[i] = i, dst[i] = 0;
   });
   std::vector<std::uint64_t> sink(threads * 8);
-  HostCeilings c;
+  Ceilings c;
   for (int rep = 0; rep < 5; ++rep) {
     const double read = on_all_cores(n, threads, [&](int t, std::size_t lo, std::size_t hi) {
       std::uint64_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
@@ -63,8 +63,8 @@ HostCeilings measure_host_ceilings() {
     const double copy = on_all_cores(n, threads, [&](int, std::size_t lo, std::size_t hi) {
       std::memcpy(dst.data() + lo, src.data() + lo, (hi - lo) * sizeof(std::uint64_t));
     });
-    c.read_GBps = std::max(c.read_GBps, bytes / read / 1e9);
-    c.copy_GBps = std::max(c.copy_GBps, bytes / copy / 1e9);
+    c.host_read_GBps = std::max(c.host_read_GBps, bytes / read / 1e9);
+    c.host_copy_GBps = std::max(c.host_copy_GBps, bytes / copy / 1e9);
   }
   return c;
 }

@@ -3,12 +3,18 @@
 
 namespace primbench {
 
-struct HostCeilings {
-  double read_GBps = 0;  // all cores summing a buffer far larger than the last-level cache
-  double copy_GBps = 0;  // all cores copying such a buffer: bytes copied per second
+// The one representation of the ceilings: given (--ceilings, or a supervisor's to its workers;
+// 0 = measure), measured, compared with and written to the context's `ceilings`.
+struct Ceilings {
+  double host_read_GBps = 0;        // all cores summing a buffer far larger than the last-level cache
+  double host_copy_GBps = 0;        // all cores copying such a buffer: bytes copied per second
+  double host_cache_copy_GBps = 0;  // L1-resident copy on all cores: the plausibility limit
+  double device_copy_GBps = 0;      // read + written, from a device backend's probe
+  double host_round_trip_ns = 0;    // a cache line handed between two cores and back
 };
 
-HostCeilings measure_host_ceilings();
+// host_read_GBps and host_copy_GBps measured; the other fields 0.
+Ceilings measure_host_ceilings();
 
 // All cores copying a buffer that stays in their L1 cache, bytes copied per second: no host
 // implementation moves bytes faster, so a timing beyond it (with a margin) cannot be true.

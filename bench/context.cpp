@@ -34,17 +34,15 @@ std::string host_name() {
 Ceilings measure_ceilings(const RunOptions& opts, bool leader) {
   Ceilings c;
   if (leader) {
-    if (opts.read_GBps > 0 && opts.copy_GBps > 0) {
-      c.host_read_GBps = opts.read_GBps;
-      c.host_copy_GBps = opts.copy_GBps;
-    } else {
-      const HostCeilings h = measure_host_ceilings();
-      c.host_read_GBps = h.read_GBps;
-      c.host_copy_GBps = h.copy_GBps;
+    c = opts.ceilings;
+    if (!(c.host_read_GBps > 0 && c.host_copy_GBps > 0)) {
+      const Ceilings h = measure_host_ceilings();
+      c.host_read_GBps = h.host_read_GBps, c.host_copy_GBps = h.host_copy_GBps;
     }
-    c.host_cache_copy_GBps = opts.cache_copy_GBps > 0 ? opts.cache_copy_GBps : measure_cache_copy_GBps();
-    c.host_round_trip_ns = opts.round_trip_ns > 0 ? opts.round_trip_ns : measure_round_trip_ns();  // milliseconds
+    if (!(c.host_cache_copy_GBps > 0)) c.host_cache_copy_GBps = measure_cache_copy_GBps();
+    if (!(c.host_round_trip_ns > 0)) c.host_round_trip_ns = measure_round_trip_ns();  // milliseconds
   }
+  c.device_copy_GBps = 0;
   Registry& reg = registry();
   for (const std::string& b : reg.backend_names())
     c.device_copy_GBps = std::max(c.device_copy_GBps, reg.availability(b).device_copy_GBps);

@@ -4,17 +4,12 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "ceilings.hpp"
+
 namespace primbench {
 
 struct RunOptions;
 
-struct Ceilings {
-  double host_read_GBps = 0;
-  double host_copy_GBps = 0;
-  double host_cache_copy_GBps = 0;  // L1-resident copy on all cores: the plausibility limit
-  double device_copy_GBps = 0;  // read + written, from a device backend's probe
-  double host_round_trip_ns = 0;  // a cache line handed between two cores and back
-};
 
 // Host ceilings measured (or taken from the options) on the leader; device ceiling from probes.
 // The cache ceiling is measured unless given (it takes milliseconds).

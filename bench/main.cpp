@@ -262,7 +262,7 @@ int main_impl(int argc, char** argv) {
     // --only here, each event appended to the journal.
     sub->add_option("--worker", worker_journal)->group("");
     sub->add_option("--only", worker_only)->group("");
-    sub->add_option("--round-trip-ns", opts.round_trip_ns)->group("");  // the supervisor's ping-pong, for its workers
+    sub->add_option("--round-trip-ns", opts.ceilings.host_round_trip_ns)->group("");  // the supervisor's ping-pong, for its workers
   };
   CLI::App* list_cmd = app.add_subcommand("list", "every implementation and backend, with availability");
   add_common(list_cmd);
@@ -359,8 +359,8 @@ int main_impl(int argc, char** argv) {
       const auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), *v);
       return ec == std::errc() && end == t.data() + t.size() && *v > 0 && std::isfinite(*v);
     };
-    if ((parts.size() != 2 && parts.size() != 3) || !number(parts[0], &opts.read_GBps) || !number(parts[1], &opts.copy_GBps) ||
-        (parts.size() == 3 && !number(parts[2], &opts.cache_copy_GBps)))
+    if ((parts.size() != 2 && parts.size() != 3) || !number(parts[0], &opts.ceilings.host_read_GBps) ||
+        !number(parts[1], &opts.ceilings.host_copy_GBps) || (parts.size() == 3 && !number(parts[2], &opts.ceilings.host_cache_copy_GBps)))
       throw UsageError("malformed --ceilings '" + ceilings + "' (accepted: READ,COPY[,CACHE] in GB/s, e.g. 20,10)");
   }
 

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "ceilings.hpp"
 #include "selection.hpp"
 #include "validate.hpp"
 
@@ -29,9 +30,7 @@ struct RunOptions {
   std::string out;            // JSON path ("" writes none)
   bool quiet = false;
   bool timing = true;         // false: `validate`, no timing
-  double read_GBps = 0, copy_GBps = 0;  // given ceilings; 0 = measure
-  double cache_copy_GBps = 0;           // given cache ceiling (workers get the supervisor's); 0 = measure
-  double round_trip_ns = 0;             // given cache-line round trip (workers get the supervisor's); 0 = measure
+  Ceilings ceilings;                    // given (--ceilings; workers get the supervisor's); 0 = measure
   int check_iterations = 48;            // timed iterations checked per benchmark at most (besides the last)
   double rse = 0;             // --rse: the median's relative standard error to reach (0: fixed repetitions)
   double rse_max_time = 10;   // wall seconds the repetitions after the pilot may take

@@ -487,9 +487,10 @@ std::vector<std::string> worker_command(const std::vector<const Planned*>& items
   if (o.timing) {
     a.insert(a.end(), {"--repetitions", std::to_string(o.repetitions), "--min-time", number(o.min_time), "--warmup", number(o.warmup),
                        "--cache", o.cold ? "cold" : "hot", "--check-iterations", std::to_string(o.check_iterations),
-                       "--ceilings", number(o.read_GBps) + "," + number(o.copy_GBps) + "," + number(o.cache_copy_GBps)});
+                       "--ceilings", fmt::format("{},{},{}", number(o.ceilings.host_read_GBps), number(o.ceilings.host_copy_GBps),
+                                                  number(o.ceilings.host_cache_copy_GBps))});
     if (o.huge_pages) a.push_back("--hugepages");
-    if (o.round_trip_ns > 0) a.insert(a.end(), {"--round-trip-ns", number(o.round_trip_ns)});
+    if (o.ceilings.host_round_trip_ns > 0) a.insert(a.end(), {"--round-trip-ns", number(o.ceilings.host_round_trip_ns)});
     if (o.rse > 0) a.insert(a.end(), {"--rse", number(o.rse), "--rse-max-time", number(o.rse_max_time)});
   }
   for (const auto& p : o.plugins) a.insert(a.end(), {"--plugin", p});
@@ -811,8 +812,7 @@ int supervise(const std::vector<Planned>& requested, const RunOptions& opts) {
   if (opts.timing) {
     const Ceilings c = measure_ceilings(opts, true);
     results.set_ceilings(c);
-    worker.read_GBps = c.host_read_GBps, worker.copy_GBps = c.host_copy_GBps, worker.cache_copy_GBps = c.host_cache_copy_GBps;
-    worker.round_trip_ns = c.host_round_trip_ns;
+    worker.ceilings = c;
   }
   Console console(opts.quiet, plan.size());
   console.header();
@@ -890,8 +890,7 @@ int run_in_mpi_job(const std::vector<Planned>& requested, const RunOptions& opts
   if (opts.timing) {
     const Ceilings c = measure_ceilings(opts, leader);
     results.set_ceilings(c);
-    o.read_GBps = c.host_read_GBps, o.copy_GBps = c.host_copy_GBps, o.cache_copy_GBps = c.host_cache_copy_GBps;
-    o.round_trip_ns = c.host_round_trip_ns;
+    o.ceilings = c;
   }
   try {
     execute(resumed.todo, o, [&](const json& line) {
