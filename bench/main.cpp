@@ -200,6 +200,79 @@ int list() {
   return kOk;
 }
 
+// Numbers that cannot work are refused before anything runs.
+void check_numbers(const RunOptions& opts) {
+  if (!(opts.rse >= 0 && opts.rse < 1)) throw UsageError("--rse must be a fraction from 0 (off) to below 1, e.g. 0.01");
+  if (!(opts.rse_max_time > 0 && std::isfinite(opts.rse_max_time))) throw UsageError("--rse-max-time must be a positive number of seconds");
+  if (opts.rse > 0 && opts.repetitions < 2) throw UsageError("--rse needs a pilot of at least 2 --repetitions");
+  if (!(opts.timeout > 0 && opts.timeout <= kMaxTimeout))
+    throw UsageError(fmt::format("--timeout must be a number of seconds above 0 and at most {:g} (a week)", kMaxTimeout));
+  if (!(opts.min_time > 0 && std::isfinite(opts.min_time))) throw UsageError("--min-time must be a positive number of seconds");
+  if (!(opts.warmup >= 0 && std::isfinite(opts.warmup))) throw UsageError("--warmup must be a non-negative number of seconds");
+  if (const double least = opts.warmup + opts.min_time * opts.repetitions; opts.timing && least >= opts.timeout)
+    throw UsageError(fmt::format("--warmup {:g} + --min-time {:g} x --repetitions {} takes at least {:g} s, more than --timeout {:g} "
+                                 "allows one benchmark (raise --timeout or lower the others)",
+                                 opts.warmup, opts.min_time, opts.repetitions, least, opts.timeout));
+  if (const double most = opts.warmup + opts.min_time * opts.repetitions + opts.rse_max_time;
+      opts.timing && opts.rse > 0 && most >= opts.timeout)
+    throw UsageError(fmt::format("--rse may take {:g} s a benchmark (--warmup, the pilot's repetitions and --rse-max-time {:g}), "
+                                 "more than --timeout {:g} allows (raise --timeout or lower --rse-max-time)",
+                                 most, opts.rse_max_time, opts.timeout));
+}
+
+std::uint64_t parse_seed(const std::string& seed) {
+  std::uint64_t v = 0;
+  const auto [end, ec] = std::from_chars(seed.data(), seed.data() + seed.size(), v);
+  if (ec != std::errc() || end != seed.data() + seed.size())
+    throw UsageError("--seed '" + seed + "' is not a whole number from 0 to 18446744073709551615");
+  return v;
+}
+
+// --ceilings READ,COPY[,CACHE] into the host ceilings given.
+void parse_ceilings(const std::string& ceilings, Ceilings& given) {
+  const auto parts = split(ceilings, ',');
+  auto number = [](const std::string& t, double* v) {
+    const auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), *v);
+    return ec == std::errc() && end == t.data() + t.size() && *v > 0 && std::isfinite(*v);
+  };
+  if ((parts.size() != 2 && parts.size() != 3) || !number(parts[0], &given.host_read_GBps) ||
+      !number(parts[1], &given.host_copy_GBps) || (parts.size() == 3 && !number(parts[2], &given.host_cache_copy_GBps)))
+    throw UsageError("malformed --ceilings '" + ceilings + "' (accepted: READ,COPY[,CACHE] in GB/s, e.g. 20,10)");
+}
+
+// The benchmarks the selections name, each once, with why others are left out in `unavailable`
+// (sorted, each once).
+std::vector<Planned> plan_all(std::vector<Selection> selections, bool ranks_given, std::vector<std::string>& unavailable) {
+  // Inside an MPI job of any size (a user's mpirun or srun, or the ranks a supervisor
+  // launched) every process runs the same plan: process-per-rank problems with the job's rank
+  // count, nothing shared-memory.
+  // An MPI world knows its hosts, even a world of one process.
+  const int job = world().size();
+  const bool in_job = job > 1 || !world().hosts().empty();
+  std::vector<Planned> planned;
+  std::set<std::string> names;
+  for (Selection& part : selections) {
+    if (in_job && !ranks_given) part.ranks = std::to_string(job);
+    for (Planned& p : plan(part, registry(), &unavailable))
+      if (names.insert(p.name).second) planned.push_back(std::move(p));
+  }
+  std::sort(unavailable.begin(), unavailable.end());
+  unavailable.erase(std::unique(unavailable.begin(), unavailable.end()), unavailable.end());
+  if (in_job) {
+    std::set<std::string> skipped;
+    std::erase_if(planned, [&](const Planned& p) {
+      const Backend* b = registry().backend(p.impl->backend());
+      if (!b || !b->process_per_rank())
+        return skipped.insert(p.impl->name + ": skipped: shared-memory implementations do not run inside an MPI job").second, true;
+      if (p.problem.ranks != job)
+        return skipped.insert("ranks:" + std::to_string(p.problem.ranks) + ": skipped: this MPI job has " + std::to_string(job) + " processes").second, true;
+      return false;
+    });
+    unavailable.insert(unavailable.end(), skipped.begin(), skipped.end());
+  }
+  return planned;
+}
+
 // CLI11 validators with primbench's one-line messages (CLI11 prefixes the option's name).
 CLI::Validator one_of(std::vector<std::string> accepted) {
   return CLI::Validator(
@@ -331,68 +404,13 @@ int main_impl(int argc, char** argv) {
     selections = conformance(sel, !validate_cmd->count("--dtype"), !validate_cmd->count("--op"), !validate_cmd->count("--ranks"),
                              !validate_cmd->count("--count"), !validate_cmd->count("--root"));
   opts.cold = cache == "cold";
-  // Numbers that cannot work are refused before anything runs.
-  if (!(opts.rse >= 0 && opts.rse < 1)) throw UsageError("--rse must be a fraction from 0 (off) to below 1, e.g. 0.01");
-  if (!(opts.rse_max_time > 0 && std::isfinite(opts.rse_max_time))) throw UsageError("--rse-max-time must be a positive number of seconds");
-  if (opts.rse > 0 && opts.repetitions < 2) throw UsageError("--rse needs a pilot of at least 2 --repetitions");
-  if (!(opts.timeout > 0 && opts.timeout <= kMaxTimeout))
-    throw UsageError(fmt::format("--timeout must be a number of seconds above 0 and at most {:g} (a week)", kMaxTimeout));
-  if (!(opts.min_time > 0 && std::isfinite(opts.min_time))) throw UsageError("--min-time must be a positive number of seconds");
-  if (!(opts.warmup >= 0 && std::isfinite(opts.warmup))) throw UsageError("--warmup must be a non-negative number of seconds");
-  if (const double least = opts.warmup + opts.min_time * opts.repetitions; opts.timing && least >= opts.timeout)
-    throw UsageError(fmt::format("--warmup {:g} + --min-time {:g} x --repetitions {} takes at least {:g} s, more than --timeout {:g} "
-                                 "allows one benchmark (raise --timeout or lower the others)",
-                                 opts.warmup, opts.min_time, opts.repetitions, least, opts.timeout));
-  if (const double most = opts.warmup + opts.min_time * opts.repetitions + opts.rse_max_time;
-      opts.timing && opts.rse > 0 && most >= opts.timeout)
-    throw UsageError(fmt::format("--rse may take {:g} s a benchmark (--warmup, the pilot's repetitions and --rse-max-time {:g}), "
-                                 "more than --timeout {:g} allows (raise --timeout or lower --rse-max-time)",
-                                 most, opts.rse_max_time, opts.timeout));
-  if (!seed.empty()) {
-    const auto [end, ec] = std::from_chars(seed.data(), seed.data() + seed.size(), opts.seed);
-    if (ec != std::errc() || end != seed.data() + seed.size())
-      throw UsageError("--seed '" + seed + "' is not a whole number from 0 to 18446744073709551615");
-  }
-  if (!ceilings.empty()) {
-    const auto parts = split(ceilings, ',');
-    auto number = [](const std::string& t, double* v) {
-      const auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), *v);
-      return ec == std::errc() && end == t.data() + t.size() && *v > 0 && std::isfinite(*v);
-    };
-    if ((parts.size() != 2 && parts.size() != 3) || !number(parts[0], &opts.ceilings.host_read_GBps) ||
-        !number(parts[1], &opts.ceilings.host_copy_GBps) || (parts.size() == 3 && !number(parts[2], &opts.ceilings.host_cache_copy_GBps)))
-      throw UsageError("malformed --ceilings '" + ceilings + "' (accepted: READ,COPY[,CACHE] in GB/s, e.g. 20,10)");
-  }
+  check_numbers(opts);
+  if (!seed.empty()) opts.seed = parse_seed(seed);
+  if (!ceilings.empty()) parse_ceilings(ceilings, opts.ceilings);
 
   std::vector<std::string> unavailable;
-  // Inside an MPI job of any size (a user's mpirun or srun, or the ranks a supervisor
-  // launched) every process runs the same plan: process-per-rank problems with the job's rank
-  // count, nothing shared-memory.
-  // An MPI world knows its hosts, even a world of one process.
-  const int job = world().size();
-  const bool in_job = job > 1 || !world().hosts().empty();
-  const bool ranks_given = (opts.timing ? run_cmd : validate_cmd)->count("--ranks") > 0;
-  std::vector<Planned> planned;
-  std::set<std::string> names;
-  for (Selection& part : selections) {
-    if (in_job && !ranks_given) part.ranks = std::to_string(job);
-    for (Planned& p : plan(part, registry(), &unavailable))
-      if (names.insert(p.name).second) planned.push_back(std::move(p));
-  }
-  std::sort(unavailable.begin(), unavailable.end());
-  unavailable.erase(std::unique(unavailable.begin(), unavailable.end()), unavailable.end());
-  if (in_job) {
-    std::set<std::string> skipped;
-    std::erase_if(planned, [&](const Planned& p) {
-      const Backend* b = registry().backend(p.impl->backend());
-      if (!b || !b->process_per_rank())
-        return skipped.insert(p.impl->name + ": skipped: shared-memory implementations do not run inside an MPI job").second, true;
-      if (p.problem.ranks != job)
-        return skipped.insert("ranks:" + std::to_string(p.problem.ranks) + ": skipped: this MPI job has " + std::to_string(job) + " processes").second, true;
-      return false;
-    });
-    unavailable.insert(unavailable.end(), skipped.begin(), skipped.end());
-  }
+  std::vector<Planned> planned = plan_all(selections, (opts.timing ? run_cmd : validate_cmd)->count("--ranks") > 0, unavailable);
+  const bool in_job = world().size() > 1 || !world().hosts().empty();
   if (worker) {
     const std::set<std::string> only = names_in(worker_only);  // closed before anything runs
     std::erase_if(planned, [&](const Planned& p) { return !only.count(p.name); });
