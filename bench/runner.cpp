@@ -124,6 +124,101 @@ bool sampled(const Bench& b, std::int64_t i) {
          validate::mix(b.seed ^ validate::mix(static_cast<std::uint64_t>(i))) < b.sample_below;
 }
 
+  // A loop of few iterations (a large count) is topped up, after its last repetition (body calls this), with
+  // untimed calls spot-checked like the sampled ones, until kCheckedCalls calls of the benchmark
+  // were checked (validation rounds included) or the checks' budget is spent: an implementation
+  // wrong on 10 % of its calls then escapes in under 1 % of benchmarks (0.9^44).
+  // --check-iterations C bounds the top-up too: at most C checks beyond the last iteration's.
+void top_up(Bench& b, std::vector<double>& seconds) {
+  Collective& c = *b.collective;
+  World& w = world();
+  auto stop = [&](std::string why, bool wrong) { b.failure = std::move(why), b.wrong = wrong; };
+  const int target = std::min(kCheckedCalls, validation_calls(*b.opts) + 1 + b.opts->check_iterations);
+  const std::uint64_t seed = b.seed + 1;  // the last iteration's inputs, still in place
+  while (b.failure.empty() && validation_calls(*b.opts) + b.checked + b.extra < target && b.spent < b.budget) {
+    const double t0 = now_seconds();
+    const std::int64_t i = b.total + b.extra++;
+    std::string error;
+    try {
+      validate::Spots spots = validate::poison(c, validate::mix(b.seed + static_cast<std::uint64_t>(i)), 256);
+      if (b.opts->cold) c.flush_caches();
+      c.run(seconds);
+      error = validate::check(c, b.opts->mode, seed, &spots);
+    } catch (const std::bad_alloc&) {
+      return stop("std::bad_alloc thrown by the implementation during an untimed checking call", false);
+    } catch (const std::exception& e) {
+      return stop(std::string("exception: ") + e.what(), false);
+    }
+    b.spent = w.max(b.spent + now_seconds() - t0);
+    if (error = w.first_error(error); !error.empty())
+      stop(fmt::format("validation failed in an untimed checking call {} after the timed loop: {} {}", b.extra, b.impl, error), true);
+  }
+}
+
+// What was measured beside the timings, at a benchmark's working set: the reference and the
+// cache-line round trip.
+struct Beside {
+  double ref_GBps, ref_spread, round_trip_ns;
+};
+
+// A passing repetition's counters (docs/results-json.md): rates, the reference's fraction, the
+// ranks' spread, percentiles, the checks so far and the machine's state.
+void counters(benchmark::State& state, const Bench& b, std::vector<double>& iterations, const std::vector<double>& rank_total,
+              const Beside& beside) {
+  const Collective& c = *b.collective;
+  World& w = world();
+  const auto [ref_GBps, ref_spread, round_trip_ns] = beside;
+  const double iters = static_cast<double>(iterations.size());
+  if (iters == 0) return;
+  const double mean = std::accumulate(iterations.begin(), iterations.end(), 0.0) / iters;
+  double mn = 1e300, mx = 0, sum = 0;
+  for (double total : rank_total) mn = std::min(mn, total / iters), mx = std::max(mx, total / iters), sum += total / iters;
+  const Problem& p = c.problem();
+  const Traffic& t = b.traffic;
+  auto& k = state.counters;
+  k["ranks"] = p.ranks;
+  k["count"] = static_cast<double>(p.count);
+  k["root"] = p.root;
+  k["bytes"] = t.bytes;
+  k["algbw"] = mean > 0 ? t.bytes / mean / 1e9 : 0;
+  k["busbw"] = k["algbw"] * t.bus;
+  k["membw"] = mean > 0 ? t.memory / mean / 1e9 : 0;
+  // Against the reference measured just before this repetition at this working set; the
+  // start-of-run ceiling's fraction is kept beside it.
+  k["ref_GBps"] = ref_GBps;
+  k["ref_spread"] = ref_spread;
+  k["peak_fraction"] = ref_GBps > 0 ? k["membw"] / ref_GBps : 0;
+  k["ceiling_fraction"] = t.ceiling > 0 ? k["membw"] / t.ceiling : 0;
+  k["t_rank_min"] = w.min(mn);
+  k["t_rank_max"] = w.max(mx);
+  k["t_rank_avg"] = w.sum(sum) / p.ranks;
+  k["t_p50"] = percentile(iterations, 0.50);
+  k["t_p99"] = percentile(iterations, 0.99);
+  // The median iteration in cache-line round trips between two cores: the synchronisation a
+  // small count costs against the least any handover between cores takes.
+  k["round_trip_ns"] = round_trip_ns;
+  k["round_trips"] = round_trip_ns > 0 ? k["t_p50"] * 1e9 / round_trip_ns : 0;
+  k["checked_iterations"] = b.checked;  // so far, over this and the earlier repetitions
+  k["checked_calls"] = validation_calls(*b.opts) + b.checked + b.extra;  // so far, every check
+  k["check_seconds"] = b.spent;  // so far: the sampled checks' and the top-up's wall time, the budgeted cost
+  // The machine since the benchmark started (setup, validation, warm-up and the repetitions so
+  // far): /proc counts in ticks of 10 ms, too coarse for one repetition.
+  const CpuSample now = sample_cpu();
+  const std::vector<std::string> hosts = w.hosts();
+  const bool one_host = std::all_of(hosts.begin(), hosts.end(), [&](const std::string& h) { return h == hosts[0]; });
+  const long long own = now.self - b.since.self;
+  const MachineState m = machine_state(b.since, now, one_host ? static_cast<long long>(w.sum(static_cast<double>(own))) : own);
+  k["state_seconds"] = w.max(now.wall - b.since.wall);  // the interval the state is over
+  k["load_avg"] = m.load_avg;
+  k["online_cpus"] = m.online_cpus;
+  k["steal_pct"] = w.max(m.steal_pct);
+  k["others_cpu_pct"] = w.max(m.others_cpu_pct);
+  k["huge_pages_kib"] = w.sum(m.huge_pages_kib);
+  // bytes_per_second: the bytes the collective moves over the measured (manual) time, which is
+  // what Google Benchmark divides a rate by; the field Conbench and others track.
+  state.SetBytesProcessed(static_cast<std::int64_t>(t.bytes) * state.iterations());
+}
+
 void body(benchmark::State& state, Bench& b) {
   Collective& c = *b.collective;
   World& w = world();
@@ -198,83 +293,9 @@ void body(benchmark::State& state, Bench& b) {
       }
     }
   }
-  // A loop of few iterations (a large count) is topped up, after its last repetition, with
-  // untimed calls spot-checked like the sampled ones, until kCheckedCalls calls of the benchmark
-  // were checked (validation rounds included) or the checks' budget is spent: an implementation
-  // wrong on 10 % of its calls then escapes in under 1 % of benchmarks (0.9^44).
-  // --check-iterations C bounds the top-up too: at most C checks beyond the last iteration's.
-  const int target = std::min(kCheckedCalls, validation_calls(*b.opts) + 1 + b.opts->check_iterations);
-  if (b.failure.empty() && b.iteration == b.total) {
-    const std::uint64_t seed = b.seed + 1;  // the last iteration's inputs, still in place
-    while (b.failure.empty() && validation_calls(*b.opts) + b.checked + b.extra < target && b.spent < b.budget) {
-      const double t0 = now_seconds();
-      const std::int64_t i = b.total + b.extra++;
-      std::string error;
-      try {
-        validate::Spots spots = validate::poison(c, validate::mix(b.seed + static_cast<std::uint64_t>(i)), 256);
-        if (b.opts->cold) c.flush_caches();
-        c.run(seconds);
-        error = validate::check(c, mode, seed, &spots);
-      } catch (const std::bad_alloc&) {
-        return stop("std::bad_alloc thrown by the implementation during an untimed checking call", false);
-      } catch (const std::exception& e) {
-        return stop(std::string("exception: ") + e.what(), false);
-      }
-      b.spent = w.max(b.spent + now_seconds() - t0);
-      if (error = w.first_error(error); !error.empty())
-        stop(fmt::format("validation failed in an untimed checking call {} after the timed loop: {} {}", b.extra, b.impl, error), true);
-    }
-  }
+  if (b.failure.empty() && b.iteration == b.total) top_up(b, seconds);
   if (!b.failure.empty()) return state.SkipWithError(b.failure.c_str());
-  const double iters = static_cast<double>(iterations.size());
-  if (iters == 0) return;
-  const double mean = std::accumulate(iterations.begin(), iterations.end(), 0.0) / iters;
-  double mn = 1e300, mx = 0, sum = 0;
-  for (double total : rank_total) mn = std::min(mn, total / iters), mx = std::max(mx, total / iters), sum += total / iters;
-  const Problem& p = c.problem();
-  const Traffic& t = b.traffic;
-  auto& k = state.counters;
-  k["ranks"] = p.ranks;
-  k["count"] = static_cast<double>(p.count);
-  k["root"] = p.root;
-  k["bytes"] = t.bytes;
-  k["algbw"] = mean > 0 ? t.bytes / mean / 1e9 : 0;
-  k["busbw"] = k["algbw"] * t.bus;
-  k["membw"] = mean > 0 ? t.memory / mean / 1e9 : 0;
-  // Against the reference measured just before this repetition at this working set; the
-  // start-of-run ceiling's fraction is kept beside it.
-  k["ref_GBps"] = ref_GBps;
-  k["ref_spread"] = ref_spread;
-  k["peak_fraction"] = ref_GBps > 0 ? k["membw"] / ref_GBps : 0;
-  k["ceiling_fraction"] = t.ceiling > 0 ? k["membw"] / t.ceiling : 0;
-  k["t_rank_min"] = w.min(mn);
-  k["t_rank_max"] = w.max(mx);
-  k["t_rank_avg"] = w.sum(sum) / p.ranks;
-  k["t_p50"] = percentile(iterations, 0.50);
-  k["t_p99"] = percentile(iterations, 0.99);
-  // The median iteration in cache-line round trips between two cores: the synchronisation a
-  // small count costs against the least any handover between cores takes.
-  k["round_trip_ns"] = round_trip_ns;
-  k["round_trips"] = round_trip_ns > 0 ? k["t_p50"] * 1e9 / round_trip_ns : 0;
-  k["checked_iterations"] = b.checked;  // so far, over this and the earlier repetitions
-  k["checked_calls"] = validation_calls(*b.opts) + b.checked + b.extra;  // so far, every check
-  k["check_seconds"] = b.spent;  // so far: the sampled checks' and the top-up's wall time, the budgeted cost
-  // The machine since the benchmark started (setup, validation, warm-up and the repetitions so
-  // far): /proc counts in ticks of 10 ms, too coarse for one repetition.
-  const CpuSample now = sample_cpu();
-  const std::vector<std::string> hosts = w.hosts();
-  const bool one_host = std::all_of(hosts.begin(), hosts.end(), [&](const std::string& h) { return h == hosts[0]; });
-  const long long own = now.self - b.since.self;
-  const MachineState m = machine_state(b.since, now, one_host ? static_cast<long long>(w.sum(static_cast<double>(own))) : own);
-  k["state_seconds"] = w.max(now.wall - b.since.wall);  // the interval the state is over
-  k["load_avg"] = m.load_avg;
-  k["online_cpus"] = m.online_cpus;
-  k["steal_pct"] = w.max(m.steal_pct);
-  k["others_cpu_pct"] = w.max(m.others_cpu_pct);
-  k["huge_pages_kib"] = w.sum(m.huge_pages_kib);
-  // bytes_per_second: the bytes the collective moves over the measured (manual) time, which is
-  // what Google Benchmark divides a rate by; the field Conbench and others track.
-  state.SetBytesProcessed(static_cast<std::int64_t>(t.bytes) * state.iterations());
+  counters(state, b, iterations, rank_total, {ref_GBps, ref_spread, round_trip_ns});
 }
 
 // The reference's threads in this process: every core, shared among the ranks on this host.
