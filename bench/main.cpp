@@ -302,7 +302,7 @@ int main_impl(int argc, char** argv) {
     if (cmd == "export") return exec_python("reports/export.py", argc, argv);
   }
 
-  CLI::App app{"primbench: validated benchmarks of gather, scatter and reduce across backends"};
+  CLI::App app{fmt::format("primbench: validated benchmarks of {} across backends", primitives_in_words())};
   app.set_version_flag("--version", std::string("primbench ") + kVersion + " (" + kGitRevision + ")");
   app.require_subcommand(1);
   app.footer("Also: primbench report | export | compare | history ARGS (the Python tools in reports/ and ci/; "
@@ -321,7 +321,7 @@ int main_impl(int argc, char** argv) {
     sub->add_option("--impl", sel.impls, "implementation globs, comma-separated (e.g. 'thread.*,seq.ref')");
     sub->add_option("--primitive", sel.primitives, all_primitives(", ") + " (comma-separated; default: all)");
     sub->add_option("--dtype", sel.dtypes, "i32, i64, f32, f64 (default f32)");
-    sub->add_option("--op", sel.ops, "sum, prod, min, max for reduce (default sum)");
+    sub->add_option("--op", sel.ops, fmt::format("sum, prod, min, max for {} (default sum)", primitives_in_words(true)));
     sub->add_option("--ranks", sel.ranks, "rank counts: list or range, e.g. 2,4 or 1:8:x2 (default 1..cores)");
     sub->add_option("--count", sel.counts, "elements per rank: list or range with K/M/G, e.g. 1:64M:x4 (default 1:16M:x8)");
     sub->add_option("--root", sel.roots, "root ranks, 'mid' or 'last' (run's default 0)");

@@ -2,6 +2,9 @@
 
 #include <fnmatch.h>
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
 #include <algorithm>
 #include <cctype>
 #include <limits>
@@ -51,6 +54,14 @@ std::string all_primitives(const std::string& sep) {
   std::string out;
   for (const PrimitiveInfo& d : primitives()) out += (out.empty() ? "" : sep) + std::string(d.name);
   return out;
+}
+
+std::string primitives_in_words(bool taking_op) {
+  std::vector<std::string_view> names;
+  for (const PrimitiveInfo& d : primitives())
+    if (d.takes_op || !taking_op) names.push_back(d.name);
+  if (names.size() < 2) return fmt::format("{}", fmt::join(names, ""));
+  return fmt::format("{} and {}", fmt::join(names.begin(), names.end() - 1, ", "), names.back());
 }
 
 std::vector<std::string> split(const std::string& text, char sep) {

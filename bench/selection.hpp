@@ -21,6 +21,9 @@ bool glob_match(const std::string& pattern, const std::string& text);
 std::vector<std::string> split(const std::string& text, char sep);
 // Every primitive's name, in order: "gather,scatter,reduce,allreduce,broadcast".
 std::string all_primitives(const std::string& sep = ",");
+// The primitives' names in prose for help text, "gather, scatter, reduce, allreduce and broadcast";
+// with `taking_op`, only those an op applies to ("reduce and allreduce").
+std::string primitives_in_words(bool taking_op = false);
 
 struct Selection {
   std::string impls = "*";  // comma-separated globs

@@ -123,6 +123,17 @@ TEST(Selection, EachPrimitiveIsDescribedOnce) {
   EXPECT_EQ((Problem{Primitive::allreduce, P, 10, DType::f64, Op::max, 0}.describe()), "allreduce P=4 n=10 f64 max");
 }
 
+// The help text names the primitives from their descriptions (it once said "gather, scatter and
+// reduce" after allreduce and broadcast were added, and the op "for reduce").
+TEST(Selection, HelpNamesEveryPrimitiveAndThoseTakingAnOp) {
+  EXPECT_EQ(primitives_in_words(), "gather, scatter, reduce, allreduce and broadcast");
+  EXPECT_EQ(primitives_in_words(true), "reduce and allreduce");
+  for (const PrimitiveInfo& d : primitives()) {
+    EXPECT_NE(primitives_in_words().find(d.name), std::string::npos) << d.name;
+    EXPECT_EQ(primitives_in_words(true).find(d.name) != std::string::npos, d.takes_op) << d.name;
+  }
+}
+
 TEST(Selection, RepeatedValuesPlanEachBenchmarkOnce) {
   Selection s;
   s.impls = "seq.ref,seq.*";
