@@ -109,12 +109,12 @@ void try_plugins(const std::vector<std::string>& plugins) {
     throw Reported{};
   }
   const std::string& culprit = plugins[std::min(plugins.size(), std::max<std::size_t>(progress.size(), 1)) - 1];
-  const std::string how = WIFSIGNALED(status) ? std::string("was killed by ") + ::strsignal(WTERMSIG(status))
-                                              : "exited with status " + std::to_string(WEXITSTATUS(status));
+  const std::string how = WIFSIGNALED(status) ? fmt::format("was killed by {}", ::strsignal(WTERMSIG(status)))
+                                              : fmt::format("exited with status {}", WEXITSTATUS(status));
   std::replace(said.begin(), said.end(), '\n', ' ');
   while (!said.empty() && said.back() == ' ') said.pop_back();
-  throw UsageError("loading plugin '" + culprit + "' " + how + ": a static initialiser in it throws, crashes or exits" +
-                   (said.empty() ? "" : " (it said: " + said.substr(0, 300) + ")"));
+  throw UsageError(fmt::format("loading plugin '{}' {}: a static initialiser in it throws, crashes or exits{}", culprit, how,
+                               said.empty() ? "" : fmt::format(" (it said: {})", said.substr(0, 300))));
 }
 
 std::size_t available_memory() {
@@ -128,11 +128,7 @@ std::size_t available_memory() {
   return static_cast<std::size_t>(::sysconf(_SC_AVPHYS_PAGES)) * ::sysconf(_SC_PAGESIZE);
 }
 
-std::string gib(double bytes) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.2f GiB", bytes / (1u << 30));
-  return buf;
-}
+std::string gib(double bytes) { return fmt::format("{:.2f} GiB", bytes / (1u << 30)); }
 
 // Refuses, before anything is allocated, a problem that would not fit in memory.
 // Device backends are also held to their free device memory: buffers and guards on the device,
@@ -151,12 +147,12 @@ void check_memory(const std::vector<Planned>& plan) {
     // resident at P=4 here, growing with P), and the launcher as much again: 24 MiB each.
     if (backend && backend->process_per_rank()) need += (static_cast<std::size_t>(p.problem.ranks) + 1) * kProcessBytes;
     if (need > avail / 10 * 9)
-      throw UsageError(p.name + " needs about " + gib(need) + " but only " + gib(avail) +
-                       " of memory is available (use a smaller --count or --ranks)");
+      throw UsageError(fmt::format("{} needs about {} but only {} of memory is available (use a smaller --count or --ranks)",
+                                   p.name, gib(need), gib(avail)));
     const std::size_t device_free = registry().availability(p.impl->backend()).device_free_bytes;
     if (device_free > 0 && need / 2 > device_free / 10 * 9)
-      throw UsageError(p.name + " needs about " + gib(need / 2) + " of device memory but only " + gib(device_free) +
-                       " is free (use a smaller --count or --ranks)");
+      throw UsageError(fmt::format("{} needs about {} of device memory but only {} is free (use a smaller --count or --ranks)",
+                                   p.name, gib(need / 2), gib(device_free)));
   }
 }
 
@@ -265,7 +261,7 @@ std::vector<Planned> plan_all(std::vector<Selection> selections, bool ranks_give
       if (!b || !b->process_per_rank())
         return skipped.insert(p.impl->name + ": skipped: shared-memory implementations do not run inside an MPI job").second, true;
       if (p.problem.ranks != job)
-        return skipped.insert("ranks:" + std::to_string(p.problem.ranks) + ": skipped: this MPI job has " + std::to_string(job) + " processes").second, true;
+        return skipped.insert(fmt::format("ranks:{}: skipped: this MPI job has {} processes", p.problem.ranks, job)).second, true;
       return false;
     });
     unavailable.insert(unavailable.end(), skipped.begin(), skipped.end());

@@ -101,8 +101,7 @@ std::vector<std::size_t> parse_sizes(const std::string& text, const std::string&
     } else {
       if (s == 0) throw UsageError("step in " + what + " range '" + item + "' must be positive");
       if ((hi - lo) / s >= kMaxValues)  // found by fuzz_sizes: '0:1G:+6' asked for 178M values
-        throw UsageError(what + " range '" + item + "' gives more than " + std::to_string(kMaxValues) +
-                         " values (use a larger step)");
+        throw UsageError(fmt::format("{} range '{}' gives more than {} values (use a larger step)", what, item, kMaxValues));
       for (std::size_t v = lo; v <= hi; v += s) out.push_back(v);
     }
   }
@@ -122,10 +121,9 @@ std::string benchmark_name(std::string run_name) {
 }
 
 std::string benchmark_name(const Implementation& impl, const Problem& p) {
-  std::string s = std::string(name(p.primitive)) + "/" + impl.name + "/" + std::string(name(p.dtype));
-  if (p.info().takes_op) s += "/" + std::string(name(p.op));
-  return s + "/ranks:" + std::to_string(p.ranks) + "/count:" + std::to_string(p.count) +
-         "/root:" + std::to_string(p.root);
+  const std::string op = p.info().takes_op ? fmt::format("/{}", name(p.op)) : "";
+  return fmt::format("{}/{}/{}{}/ranks:{}/count:{}/root:{}", name(p.primitive), impl.name, name(p.dtype), op, p.ranks,
+                     p.count, p.root);
 }
 
 std::size_t footprint(const Problem& p) {
@@ -139,7 +137,7 @@ std::size_t footprint(const Problem& p) {
 
 std::vector<Selection> conformance(Selection s, bool dtypes, bool ops, bool ranks, bool counts, bool roots) {
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
-  if (ranks) s.ranks = "1:" + std::to_string(std::max(5u, cores + 1)) + ":+1";
+  if (ranks) s.ranks = fmt::format("1:{}:+1", std::max(5u, cores + 1));
   Selection large = s;
   if (dtypes) s.dtypes = "i32,i64,f32,f64";
   if (ops) s.ops = "sum,prod,min,max";
@@ -197,7 +195,7 @@ std::vector<Planned> plan(const Selection& s, Registry& registry, std::vector<st
     ranks = parse_sizes(s.ranks, "rank count");
   }
   for (std::size_t r : ranks)
-    if (r == 0 || r > 4096) throw UsageError("rank count " + std::to_string(r) + " is out of range (accepted: 1 to 4096)");
+    if (r == 0 || r > 4096) throw UsageError(fmt::format("rank count {} is out of range (accepted: 1 to 4096)", r));
   const std::vector<std::size_t> counts = parse_sizes(s.counts.empty() ? "1:16M:x8" : s.counts, "count");
 
   for (const std::string& root_text : split(s.roots, ','))
@@ -233,10 +231,10 @@ std::vector<Planned> plan(const Selection& s, Registry& registry, std::vector<st
                   if (root >= P) continue;  // only the larger rank counts have this root
                 }
                 if (n > std::numeric_limits<std::size_t>::max() / 16 / P)
-                  throw UsageError("count " + std::to_string(n) + " with " + std::to_string(P) + " ranks overflows");
+                  throw UsageError(fmt::format("count {} with {} ranks overflows", n, P));
                 if (out.size() == kMaxPlan)  // a runaway product of ranges, not a run anyone waits for
-                  throw UsageError("the selection gives more than " + std::to_string(kMaxPlan) +
-                                   " benchmarks (narrow --impl, --primitive, --dtype, --op, --ranks or --count)");
+                  throw UsageError(fmt::format("the selection gives more than {} benchmarks (narrow --impl, --primitive, "
+                                               "--dtype, --op, --ranks or --count)", kMaxPlan));
                 Problem p{prim, static_cast<int>(P), n, dt, op, static_cast<int>(root)};
                 if (std::string name = benchmark_name(*impl, p); planned.insert(name).second)
                   out.push_back({impl, p, std::move(name)});

@@ -1,5 +1,7 @@
 #include "validate.hpp"
 
+#include <fmt/format.h>
+
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -240,9 +242,8 @@ template <class T> std::string check_typed(Collective& c, Mode mode, std::uint64
       std::ptrdiff_t at = 0;
       if (v.guard_broken(&at)) {
         tally.note([&] {
-          return "rank " + std::to_string(rank) + " " + which + " guard overwritten at byte " + std::to_string(at) +
-                 (at < 0 ? " (write before the start)" : " (write past the end)") + " of a " + std::to_string(b.bytes) +
-                 "-byte buffer";
+          return fmt::format("rank {} {} guard overwritten at byte {} ({}) of a {}-byte buffer", rank, which, at,
+                             at < 0 ? "write before the start" : "write past the end", b.bytes);
         });
       }
       const T* data = reinterpret_cast<const T*>(v.payload());
@@ -254,8 +255,8 @@ template <class T> std::string check_typed(Collective& c, Mode mode, std::uint64
           const T want = own(i);
           if (!same_bits(data[i], want))
             t.note([&] {
-              return "rank " + std::to_string(rank) + " send buffer modified at element " + std::to_string(i) + ": expected " +
-                     show(want) + " got " + show(data[i]);
+              return fmt::format("rank {} send buffer modified at element {}: expected {} got {}", rank, i, show(want),
+                                 show(data[i]));
             });
         });
         continue;
@@ -279,19 +280,18 @@ template <class T> std::string check_typed(Collective& c, Mode mode, std::uint64
         const bool ok = tol == 0 ? same_bits(got, want) : std::fabs(static_cast<long double>(got) - exact) <= tol;
         if (ok) return;
         t.note([&] {
-          std::string where = "recv element " + std::to_string(i);
+          std::string where = fmt::format("recv element {}", i);
           if (!d.takes_op && n > 0 && p.recv_count(rank) > n)  // several blocks: say whose
-            where += " (block of rank " + std::to_string(d.source(rank, i, n, p.root).from) + ", element " +
-                     std::to_string(i % n) + ")";
-          return "rank " + std::to_string(rank) + " " + where + ": expected " + show(want) + " got " + show(got) +
-                 (tol > 0 ? " (tolerance " + show(static_cast<double>(tol)) + ")" : "");
+            where += fmt::format(" (block of rank {}, element {})", d.source(rank, i, n, p.root).from, i % n);
+          const std::string tolerance = tol > 0 ? fmt::format(" (tolerance {})", show(static_cast<double>(tol))) : "";
+          return fmt::format("rank {} {}: expected {} got {}{}", rank, where, show(want), show(got), tolerance);
         });
       });
     }
   }
   if (tally.wrong == 0) return "";
-  return p.describe() + " (" + (mode == Mode::exact ? "exact" : "random") + ", seed " + std::to_string(seed) + "): " + tally.first +
-         "; " + std::to_string(tally.wrong) + " wrong";
+  return fmt::format("{} ({}, seed {}): {}; {} wrong", p.describe(), mode == Mode::exact ? "exact" : "random", seed, tally.first,
+                     tally.wrong);
 }
 
 }  // namespace

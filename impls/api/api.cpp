@@ -1,5 +1,7 @@
 #include <sys/mman.h>
 
+#include <fmt/format.h>
+
 #include <atomic>
 #include <algorithm>
 #include <cstdlib>
@@ -93,16 +95,9 @@ std::size_t Problem::send_count(int rank) const { return count * info().send_blo
 std::size_t Problem::recv_count(int rank) const { return count * info().recv_blocks(rank, root, ranks); }
 
 std::string Problem::describe() const {
-  std::string s(name(primitive));
-  s += " P=";  // appended piecewise: GCC 12 misreads chains of + on temporaries (-Wrestrict)
-  s += std::to_string(ranks);
-  s += " n=";
-  s += std::to_string(count);
-  s += ' ';
-  s += name(dtype);
-  if (info().takes_op) s += ' ', s += name(op);
-  if (info().rooted) s += " root=", s += std::to_string(root);
-  return s;
+  const std::string op_text = info().takes_op ? fmt::format(" {}", name(op)) : "";
+  const std::string root_text = info().rooted ? fmt::format(" root={}", root) : "";
+  return fmt::format("{} P={} n={} {}{}{}", name(primitive), ranks, count, name(dtype), op_text, root_text);
 }
 
 void HostBuffer::Free::operator()(std::byte* p) const { std::free(p); }

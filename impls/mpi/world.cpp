@@ -3,6 +3,8 @@
 // initialised: the supervisor starts the launcher instead (launch.cpp).
 #include <unistd.h>
 
+#include <fmt/format.h>
+
 #include <climits>
 #include <cstdio>
 #include <cstdlib>
@@ -118,8 +120,8 @@ bool g_running = [] {
   int size = 0;
   MPI_Comm_size(MPI_COMM_WORLD, &size);
   if (l.size >= 0 && l.size != size)
-    refuse(l, "this primbench's MPI (" + library_version() + ") sees a world of " + std::to_string(size) +
-                  ": it cannot talk to that launcher (use the mpiexec of the MPI primbench was built with, or srun --mpi=pmix)");
+    refuse(l, fmt::format("this primbench's MPI ({}) sees a world of {}: it cannot talk to that launcher (use the mpiexec "
+                          "of the MPI primbench was built with, or srun --mpi=pmix)", library_version(), size));
   set_world(std::make_unique<MpiWorld>());
   return true;
 }();
@@ -186,8 +188,7 @@ MpiCollective::MpiCollective(const Problem& p) : HostCollective(p) {
   if (!g_running)
     throw std::runtime_error("MPI implementations run only as MPI ranks (let primbench run start mpirun, or run it under mpirun/srun)");
   if (p.ranks != world().size())
-    throw std::runtime_error("problem has " + std::to_string(p.ranks) + " ranks but this MPI job has " +
-                             std::to_string(world().size()) + " processes");
+    throw std::runtime_error(fmt::format("problem has {} ranks but this MPI job has {} processes", p.ranks, world().size()));
   MPI_Comm_dup(MPI_COMM_WORLD, &comm_);  // collective: every rank constructs the same problems
   MPI_Comm_rank(comm_, &rank_);
   type_ = datatype(p.dtype);
