@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <cstdlib>
 #include <set>
 
 #include "selection.hpp"
@@ -182,6 +184,28 @@ TEST(Selection, UnknownNamesSayWhatIsAccepted) {
   s.primitives = "gather";
   s.ranks = "0";
   EXPECT_THROW(primbench::plan(s, registry()), UsageError);
+}
+
+// A process-per-rank backend is available where the launcher it starts is: the MPI probe once
+// looked for `mpirun` on PATH while the ranks were started with the build's mpiexec.
+TEST(Selection, MpiIsProbedForTheLauncherItRuns) {
+  const Backend* mpi = registry().backend("mpi");
+  if (!mpi || !mpi->launch) GTEST_SKIP() << "the MPI backend is not built";
+  if (world().size() > 1 || !world().hosts().empty()) GTEST_SKIP() << "inside an MPI job nothing is launched";
+  const char* path = std::getenv("PATH");
+  const std::string saved_path = path ? path : "";
+  ::unsetenv("PRIMBENCH_MPIRUN");
+  ::setenv("PATH", "/nonexistent", 1);  // no mpirun on PATH: only the build's launcher, by its path
+  const std::string built = mpi->launch(2, {"true"}).argv.at(0);
+  Availability a = mpi->probe();
+  EXPECT_EQ(a.available, ::access(built.c_str(), X_OK) == 0) << built << ": " << a.reason;
+  ::setenv("PRIMBENCH_MPIRUN", "primbench-no-such-launcher", 1);
+  a = mpi->probe();
+  EXPECT_FALSE(a.available);
+  EXPECT_NE(a.reason.find("'primbench-no-such-launcher' is not on PATH"), std::string::npos) << a.reason;
+  EXPECT_EQ(mpi->launch(2, {"true"}).argv.at(0), "primbench-no-such-launcher");
+  ::unsetenv("PRIMBENCH_MPIRUN");
+  ::setenv("PATH", saved_path.c_str(), 1);
 }
 
 }  // namespace

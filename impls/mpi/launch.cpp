@@ -5,6 +5,8 @@
 // PRIMBENCH_MPIRUN_ARGS (extra launcher arguments, split on spaces, e.g. "--hostfile hosts").
 #include <unistd.h>
 
+#include <fmt/format.h>
+
 #include <cstdlib>
 #include <sstream>
 
@@ -19,11 +21,34 @@ std::string env(const char* name, const std::string& fallback) {
   const char* v = std::getenv(name);
   return v && *v ? v : fallback;
 }
+
+// The program `launch` runs.
+std::string launcher() { return env("PRIMBENCH_MPIRUN", PRIMBENCH_MPIEXEC); }
+
+bool on_path(const std::string& program) {
+  const std::string dirs = env("PATH", "/usr/bin:/bin");
+  for (std::size_t a = 0; a <= dirs.size();) {
+    std::size_t b = dirs.find(':', a);
+    if (b == std::string::npos) b = dirs.size();
+    const std::string dir = dirs.substr(a, b - a);
+    if (!dir.empty() && ::access((dir + "/" + program).c_str(), X_OK) == 0) return true;
+    a = b + 1;
+  }
+  return false;
+}
 }  // namespace
+
+std::string launcher_missing() {
+  const std::string l = launcher();
+  const bool is_path = l.find('/') != std::string::npos;
+  if (is_path ? ::access(l.c_str(), X_OK) == 0 : on_path(l)) return "";
+  return fmt::format("no MPI launcher: '{}' {} (install the launcher of the MPI primbench was built with, or set PRIMBENCH_MPIRUN)",
+                     l, is_path ? "is not an executable file" : "is not on PATH");
+}
 
 Launch launch(int ranks, const std::vector<std::string>& program) {
   Launch l;
-  l.argv = {env("PRIMBENCH_MPIRUN", PRIMBENCH_MPIEXEC)};
+  l.argv = {launcher()};
   if (registry().availability("mpi").version.rfind("Open MPI", 0) == 0) {
     l.argv.push_back("--oversubscribe");  // more ranks than cores works, as on a laptop
     if (::geteuid() == 0) l.argv.push_back("--allow-run-as-root");

@@ -15,6 +15,11 @@
 #include "mpi_collective.hpp"
 
 namespace primbench::mpi {
+
+// launch.cpp: why the program `launch` runs cannot be found here, or "". Declared here, not in
+// mpi_collective.hpp: that header is the plugins' API, and this is the backend's own business.
+std::string launcher_missing();
+
 namespace {
 
 // Set by the launchers primbench supports: Open MPI's mpirun (OMPI_*), any PMIx launcher
@@ -136,27 +141,11 @@ std::string library_version() {
   return v;
 }
 
-bool on_path(const std::string& program) {
-  const char* path = std::getenv("PATH");
-  std::string dirs = path ? path : "/usr/bin:/bin";
-  for (std::size_t a = 0; a <= dirs.size();) {
-    std::size_t b = dirs.find(':', a);
-    if (b == std::string::npos) b = dirs.size();
-    const std::string dir = dirs.substr(a, b - a);
-    if (!dir.empty() && ::access((dir + "/" + program).c_str(), X_OK) == 0) return true;
-    a = b + 1;
-  }
-  return false;
-}
-
 Availability probe() {
   Availability a{true, "", library_version()};
-  if (!g_running) {
-    const char* launcher = std::getenv("PRIMBENCH_MPIRUN");
-    const std::string l = launcher && *launcher ? launcher : "mpirun";
-    if (l.find('/') != std::string::npos ? ::access(l.c_str(), X_OK) != 0 : !on_path(l))
-      a = {false, "no MPI launcher: '" + l + "' is not on PATH (apt-get install openmpi-bin, or set PRIMBENCH_MPIRUN)", a.version};
-  }
+  // Outside a job the supervisor starts the ranks with `launch`: available when its launcher is.
+  if (!g_running)
+    if (std::string why = launcher_missing(); !why.empty()) a = {false, std::move(why), a.version};
   return a;
 }
 
