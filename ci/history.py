@@ -86,10 +86,10 @@ def connect(path: str, create: bool) -> sqlite3.Connection:
         raise ResultsError(f"{path}: not a primbench history database: {e}") from None
 
 
-def machine_of(context: dict) -> tuple:
+def machine_of(res) -> tuple:
     """(fingerprint, description): what makes timings from two runs comparable."""
-    desc = {k: context.get(k) for k in FINGERPRINT_KEYS}
-    desc["primbench"] = context.get("primbench", {}).get("machine")
+    desc = {k: res.context.get(k) for k in FINGERPRINT_KEYS}
+    desc["primbench"] = res.primbench.get("machine")
     text = json.dumps(desc, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:12], text
 
@@ -125,7 +125,7 @@ def add(args) -> int:
     pb = res.primbench
     revision = args.revision or pb.get("git_revision") or _git("rev-parse", "HEAD") or "unknown"
     branch = args.branch or default_branch()
-    fingerprint, desc = machine_of(res.context)
+    fingerprint, desc = machine_of(res)
     db = connect(args.db, create=True)
     with db:
         dup = db.execute("SELECT id FROM runs WHERE digest = ?", (digest,)).fetchone()

@@ -175,8 +175,7 @@ def config_label(dtype, op, root):
 def environment(sources) -> list:
     envs = []
     for res in sources:
-        ctx = res.context if isinstance(res.context, dict) else {}
-        pb = res.primbench if isinstance(res.primbench, dict) else {}
+        ctx, pb = res.context, res.primbench  # their fields' types checked by results.load
         ceil = file_ceilings(ctx)
         caches = []
         for c in ctx.get("caches") or []:

@@ -29,6 +29,40 @@ class ResultsError(Exception):
     """A results file that cannot be used; the message is one line."""
 
 
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+JSON_TYPES = {"a string": lambda v: isinstance(v, str), "a number": _is_number,
+              "an array": lambda v: isinstance(v, list), "an object": lambda v: isinstance(v, dict),
+              "true or false": lambda v: isinstance(v, bool)}
+# The context fields the tools read and the JSON type each must have where present (null is
+# absent): checked here once, so that no tool meets a list where it reads an object. A file
+# with another type there is corrupt or not primbench's, and is refused like any bad input.
+CONTEXT_TYPES = {"date": "a string", "host_name": "a string", "executable": "a string",
+                 "library_build_type": "a string", "num_cpus": "a number",
+                 "mhz_per_cpu": "a number", "caches": "an array", "primbench": "an object"}
+# (machine is a string in primbench's files and any JSON value to the tools, which only print
+# it or hash it.)
+PRIMBENCH_TYPES = {"version": "a string", "git_revision": "a string", "build_type": "a string",
+                   "compiler": "a string", "command_line": "a string", "ceilings": "an object",
+                   "backends": "an object", "host": "an object"}
+# The entry fields read as strings (numbers are checked where they are read).
+ENTRY_STRINGS = ("run_type", "aggregate_name", "primitive", "impl", "dtype", "op", "time_unit",
+                 "ceiling", "validation")
+
+
+def _json_type(v) -> str:
+    return "null" if v is None else next(what for what, test in JSON_TYPES.items() if test(v))
+
+
+def _check_types(obj: dict, types: dict, where: str, path: str) -> None:
+    for key, want in types.items():
+        v = obj.get(key)
+        if v is not None and not JSON_TYPES[want](v):
+            raise ResultsError(f"{path}: {where}{key} is {_json_type(v)}, expected {want}")
+
+
 @dataclass
 class Entry:
     name: str            # run name without aggregate suffix
@@ -68,7 +102,8 @@ class Results:
 
     @property
     def primbench(self) -> dict:
-        return self.context.get("primbench", {}) if isinstance(self.context, dict) else {}
+        """context.primbench: an object (load checked its type and its fields'), {} if absent."""
+        return self.context.get("primbench") or {}
 
     def samples(self) -> dict:
         """Per-repetition times (seconds) of each passing benchmark, keyed by name."""
@@ -100,10 +135,12 @@ def _entry(b: dict, path: str, i: int) -> Entry:
     run_name = b.get("run_name", b["name"])
     if not isinstance(run_name, str):
         raise ResultsError(f"{path}: benchmarks[{i}] has a run_name that is not a string")
-    for key in ("run_type", "aggregate_name", "primitive", "impl", "dtype", "op", "time_unit",
-                "ceiling"):
+    for key in ENTRY_STRINGS:
         if b.get(key) is not None and not isinstance(b[key], str):
             raise ResultsError(f"{path}: benchmark '{b['name']}' has a {key} that is not a string")
+    if b.get("error_occurred") is not None and not isinstance(b["error_occurred"], bool):
+        raise ResultsError(f"{path}: benchmark '{b['name']}' has an error_occurred that is not "
+                           "true or false")
     if run_name.endswith("/manual_time"):
         run_name = run_name[: -len("/manual_time")]
     m = NAME_RE.match(run_name)
@@ -122,6 +159,7 @@ def _entry(b: dict, path: str, i: int) -> Entry:
         error = "error"
     if error is not None and not isinstance(error, str):
         error = json.dumps(error)
+    validation = b.get("validation")
     time_s = None
     if error is None:
         unit = b.get("time_unit", "ns")
@@ -142,9 +180,6 @@ def _entry(b: dict, path: str, i: int) -> Entry:
             finite = False
         if not finite:
             raise ResultsError(f"{path}: counter {k} of '{b['name']}' is not a finite number")
-    validation = b.get("validation")
-    if validation is not None and not isinstance(validation, str):
-        validation = json.dumps(validation)
     root = m.group("root")
     if root is None:    # a name without its root: the counter, else 0
         v = counters.get("root")
@@ -152,8 +187,8 @@ def _entry(b: dict, path: str, i: int) -> Entry:
     return Entry(
         name=run_name,
         primitive=primitive,
-        impl=b.get("impl", m.group("impl")),
-        dtype=b.get("dtype", m.group("dtype")),
+        impl=b.get("impl") or m.group("impl"),      # null or absent: the name's
+        dtype=b.get("dtype") or m.group("dtype"),
         op=b.get("op", m.group("op")),
         ranks=int(m.group("ranks")),
         count=int(m.group("count")),
@@ -193,6 +228,9 @@ def load(path: str) -> Results:
     if not isinstance(doc, dict) or not isinstance(doc.get("benchmarks"), list) \
             or not isinstance(doc.get("context"), dict):
         raise ResultsError(f"{path}: not Google Benchmark JSON (needs 'context' and 'benchmarks')")
+    _check_types(doc["context"], CONTEXT_TYPES, "context.", path)
+    if doc["context"].get("primbench") is not None:
+        _check_types(doc["context"]["primbench"], PRIMBENCH_TYPES, "context.primbench.", path)
     entries = [_entry(b, path, i) for i, b in enumerate(doc["benchmarks"])]
     seen = set()
     for e in entries:  # one repetition counted twice would be a sample counted twice

@@ -81,6 +81,11 @@ class Hostile(unittest.TestCase):
             "negative_time": variant("negative.json", first_time(-1.0)),
             "infinite_time": variant("inf.json", first_time(float("inf"))),
             "string_time": variant("string_time.json", first_time("fast")),
+            "primbench_list": variant("primbench_list.json",
+                                      lambda doc: doc["context"].__setitem__("primbench", [1, 2])),
+            "revision_list": variant("revision_list.json",
+                                     lambda doc: doc["context"]["primbench"].__setitem__("git_revision", [1])),
+            "caches_number": variant("caches_number.json", lambda doc: doc["context"].__setitem__("caches", 7)),
             "binary": write(os.path.join(d, "binary.json"), bytes(rng.randrange(256) for _ in range(4096))),
             "nested": write(os.path.join(d, "nested.json"), "[" * 200000 + "]" * 200000),
             "huge_foreign": huge_foreign(os.path.join(d, "huge_foreign.json")),
@@ -185,8 +190,8 @@ class Hostile(unittest.TestCase):
     # ---- report / compare / history (Python, through primbench)
 
     BAD_FILES = ["empty", "blank", "truncated", "foreign", "array", "gbench_foreign", "nan_time", "negative_time",
-                 "infinite_time", "string_time", "binary", "nested", "huge_foreign", "huge_truncated", "directory",
-                 "missing"]
+                 "infinite_time", "string_time", "primbench_list", "revision_list", "caches_number", "binary",
+                 "nested", "huge_foreign", "huge_truncated", "directory", "missing"]
 
     def test_report(self):
         out = os.path.join(self.tmp, "report-out")
@@ -200,7 +205,8 @@ class Hostile(unittest.TestCase):
     def test_compare(self):
         g = self.good
         self.table([(["compare", g, self.files[k]], None) for k in self.BAD_FILES]
-                   + [(["compare", self.files[k], g], None) for k in ("empty", "truncated", "nan_time", "huge_foreign")]
+                   + [(["compare", self.files[k], g], None)
+                      for k in ("empty", "truncated", "nan_time", "primbench_list", "revision_list", "huge_foreign")]
                    + [
             (["compare", g], None),
             (["compare"], None),
@@ -229,6 +235,11 @@ class Hostile(unittest.TestCase):
             (["history", "frobnicate"], None),
             (["history"], None),
         ])
+
+    def test_export(self):
+        self.table([(["export", self.files[k], "--format", "csv"], None)
+                    for k in ("truncated", "foreign", "nan_time", "primbench_list", "revision_list",
+                              "caches_number", "missing")])
 
 
 if __name__ == "__main__":

@@ -430,6 +430,42 @@ class BadInput(Case):
                     json.dump(doc, f)
                 self.assertBad(run(self.good(), self.path(name)), says)
 
+    def test_fields_of_the_wrong_type(self):
+        """The loader checks the types of the fields the tools read; compare once met
+        context.primbench as a list with a traceback and exit status 1."""
+        def primbench(v):
+            return lambda doc: doc["context"].__setitem__("primbench", v)
+
+        def field(key, v):
+            return lambda doc: doc["context"]["primbench"].__setitem__(key, v)
+
+        cases = [("list.json", primbench([1]), "context.primbench is an array, expected an object"),
+                 ("number.json", primbench(3), "context.primbench is a number, expected an object"),
+                 ("string.json", primbench("x"), "context.primbench is a string, expected an object"),
+                 ("revision.json", field("git_revision", ["abc"]),
+                  "context.primbench.git_revision is an array, expected a string"),
+                 ("version.json", field("version", 1), "context.primbench.version is a number"),
+                 ("command.json", field("command_line", {}), "context.primbench.command_line is an object"),
+                 ("host.json", lambda doc: doc["context"].__setitem__("host_name", []),
+                  "context.host_name is an array"),
+                 ("validation.json", lambda doc: doc["benchmarks"][0].__setitem__("validation", False),
+                  "has a validation that is not a string")]
+        good = self.good()
+        for name, change, says in cases:
+            with self.subTest(name):
+                doc = synth.document({A: synth.samples(2, 10, 1000.0, 0.02)})
+                change(doc)
+                with open(self.path(name), "w") as f:
+                    json.dump(doc, f)
+                self.assertBad(run(good, self.path(name)), self.path(name), says)
+                self.assertBad(run(self.path(name), good), self.path(name), says)
+        doc = synth.document({A: synth.samples(2, 10, 1000.0, 0.02)})
+        doc["context"]["primbench"] = None  # null: absent, as in a plain Google Benchmark file
+        with open(self.path("null.json"), "w") as f:
+            json.dump(doc, f)
+        code, rows, rep = self.verdicts(good, self.path("null.json"))
+        self.assertEqual((code, rep["head"]["revisions"]), (0, []))
+
     def test_bad_flags(self):
         good = self.good()
         self.assertBad(run(good, good, "--bogus"), "unrecognized arguments")

@@ -374,6 +374,48 @@ class BadInput(unittest.TestCase):
             self.assert_one_line_error(run_report(FIX, out=Path(tmp, "out")), "is not a regular file")
             self.assertFalse(Path(tmp, "out", "index.html").exists())
 
+    def test_fields_of_the_wrong_type(self):
+        """A context or entry field of another type than the one primbench writes is bad input
+        (results.load checks them all): one line, exit status 2, never a traceback."""
+        cases = {
+            "primbench_list.json": (lambda d: d["context"].__setitem__("primbench", [1, 2]),
+                                    "context.primbench is an array, expected an object"),
+            "primbench_string.json": (lambda d: d["context"].__setitem__("primbench", "x"),
+                                      "context.primbench is a string, expected an object"),
+            "revision.json": (lambda d: d["context"]["primbench"].__setitem__("git_revision", {}),
+                              "context.primbench.git_revision is an object, expected a string"),
+            "backends.json": (lambda d: d["context"]["primbench"].__setitem__("backends", []),
+                              "context.primbench.backends is an array, expected an object"),
+            "caches.json": (lambda d: d["context"].__setitem__("caches", 3),
+                            "context.caches is a number, expected an array"),
+            "date.json": (lambda d: d["context"].__setitem__("date", True),
+                          "context.date is true or false, expected a string"),
+            "validation.json": (lambda d: d["benchmarks"][0].__setitem__("validation", ["failed"]),
+                                "has a validation that is not a string"),
+            "error_occurred.json": (lambda d: d["benchmarks"][0].__setitem__("error_occurred", "no"),
+                                    "error_occurred that is not true or false"),
+        }
+        doc = json.loads((FIX / "cpu.json").read_text())
+        with tempfile.TemporaryDirectory() as tmp:
+            for name, (change, why) in cases.items():
+                with self.subTest(name=name):
+                    bad = copy.deepcopy(doc)
+                    change(bad)
+                    path = Path(tmp, name)
+                    path.write_text(json.dumps(bad))
+                    proc = run_report(path, out=Path(tmp, "out"))
+                    self.assertNotIn("Traceback", proc.stderr)
+                    self.assert_one_line_error(proc, str(path), why)
+            self.assertFalse(Path(tmp, "out", "index.html").exists())
+        # null is absent, as in files that lack the field
+        ok = copy.deepcopy(doc)
+        ok["context"]["primbench"] = None
+        ok["context"]["caches"] = None
+        with tempfile.TemporaryDirectory() as tmp:
+            Path(tmp, "null.json").write_text(json.dumps(ok))
+            res = results.load(str(Path(tmp, "null.json")))
+            self.assertEqual(res.primbench, {})
+
     def test_bad_arguments(self):
         with tempfile.TemporaryDirectory() as tmp:
             cases = {(): "required",
