@@ -91,6 +91,7 @@ class Entry:
 
     @property
     def failed(self) -> bool:
+        """An error entry, or one whose validation is other than passed (load sets its error)."""
         return self.error is not None
 
 
@@ -160,6 +161,11 @@ def _entry(b: dict, path: str, i: int) -> Entry:
     if error is not None and not isinstance(error, str):
         error = json.dumps(error)
     validation = b.get("validation")
+    if error is None and validation not in (None, "passed"):
+        # A validation that failed (or could not finish) is a failure whether or not the entry
+        # also says error_occurred: never a timing, in any tool.
+        msg = b.get("error_message")
+        error = msg if isinstance(msg, str) and msg else f"validation {validation}"
     time_s = None
     if error is None:
         unit = b.get("time_unit", "ns")

@@ -7,6 +7,7 @@ import json
 import os
 import random
 import shutil
+import sqlite3
 import subprocess
 import tempfile
 import unittest
@@ -93,6 +94,15 @@ class Hostile(unittest.TestCase):
             "directory": d,
             "missing": os.path.join(d, "no-such-file.json"),
         }
+        failed = good["benchmarks"][0]["run_name"]   # every entry validation failed, times kept
+
+        def not_passed(doc):
+            for b in doc["benchmarks"]:
+                if b["run_name"] == failed:
+                    b.pop("error_occurred", None)
+                    b["validation"] = "failed"
+        cls.not_passed = variant("not_passed.json", not_passed)
+        cls.not_passed_name = failed
         cls.text = write(os.path.join(d, "plugin.so"), "not a shared library\n")
         cls.garbage_db = write(os.path.join(d, "garbage.db"), b"SQLite format 2\x00" + bytes(range(256)) * 8)
         cls.good = GOOD
@@ -240,6 +250,44 @@ class Hostile(unittest.TestCase):
         self.table([(["export", self.files[k], "--format", "csv"], None)
                     for k in ("truncated", "foreign", "nan_time", "primbench_list", "revision_list",
                               "caches_number", "missing")])
+
+    def test_validation_not_passed_is_a_failure_everywhere(self):
+        """An entry whose validation is failed but that has no error_occurred (and keeps its
+        times) is a failure to every tool alike: never a timing, never a pass, no traceback."""
+        name = self.not_passed_name
+
+        def run(*args):
+            r = subprocess.run([BIN, *args], capture_output=True, text=True, timeout=120, errors="replace")
+            self.assertNotIn("Traceback", r.stderr + r.stdout)
+            return r
+
+        r = run("report", self.not_passed, "-o", os.path.join(self.tmp, "np-report"))
+        self.assertEqual(r.returncode, 0, r.stderr)   # the report's exit for failures: 0, said on stderr
+        base = run("report", self.good, "-o", os.path.join(self.tmp, "np-good"))
+        failed = lambda err: int(err.split(" benchmark(s) FAILED")[0].rsplit(" ", 1)[-1])  # noqa: E731
+        self.assertEqual(failed(r.stderr), failed(base.stderr) + 1, r.stderr)
+        with open(os.path.join(self.tmp, "np-report", "summary.md"), encoding="utf-8") as f:
+            top = f.read().split("\n## ", 2)[:2]
+        self.assertIn(f"`{name}`", "".join(top))
+
+        r = run("compare", self.good, self.not_passed, "--json", os.path.join(self.tmp, "np.json"), "--quiet")
+        self.assertEqual(r.returncode, 1, r.stderr)
+        with open(os.path.join(self.tmp, "np.json")) as f:
+            rep = json.load(f)
+        row = next(b for b in rep["benchmarks"] if b["name"] == name)
+        self.assertEqual((row["verdict"], row["new_failure"], row["head"]["n"]), ("FAILED", True, 0))
+
+        r = run("export", self.not_passed, "--format", "csv", "-o", os.path.join(self.tmp, "np.csv"))
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn(f"{name}: validation failed", r.stderr)
+
+        db = os.path.join(self.tmp, "np.db")
+        r = run("history", "add", self.not_passed, "--db", db)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with sqlite3.connect(db) as con:
+            self.assertEqual(con.execute("SELECT error FROM benchmarks WHERE name = ?", (name,)).fetchall(),
+                             [("validation failed",)])
+            self.assertEqual(con.execute("SELECT COUNT(*) FROM samples WHERE name = ?", (name,)).fetchone(), (0,))
 
 
 if __name__ == "__main__":

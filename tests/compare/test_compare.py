@@ -166,6 +166,33 @@ class Verdicts(Case):
         self.assertIn("rank 1 element 5", rows[B]["reason"])
         self.assertEqual(rep["new_failures"], [B])
 
+    def test_validation_not_passed_is_a_failure_without_error_occurred(self):
+        """validation failed or error fails the benchmark even where the entry has times and no
+        error_occurred: FAILED in head (exit 1), a base failure where only base says so."""
+        base = {n: synth.samples(1 + i, 10, 1000.0, 0.02) for i, n in enumerate(synth.NAMES)}
+        head = {n: synth.samples(5 + i, 10, 1000.0, 0.02) for i, n in enumerate(synth.NAMES)}
+        for what in ("failed", "error"):
+            with self.subTest(validation=what):
+                b, h = self.pair(base, head)
+                for path, name in ((h, B), (b, C)):
+                    with open(path) as f:
+                        doc = json.load(f)
+                    for e in doc["benchmarks"]:
+                        e["validation"] = what if e["run_name"] == name + "/manual_time" else "passed"
+                    with open(path, "w") as f:
+                        json.dump(doc, f)
+                code, rows, rep = self.verdicts(b, h)
+                self.assertEqual(code, 1)
+                self.assertEqual(rows[B]["verdict"], "FAILED")
+                self.assertTrue(rows[B]["new_failure"])
+                self.assertEqual(rows[B]["reason"], f"validation {what}")
+                self.assertEqual(rows[B]["head"]["n"], 0)   # its times are no samples
+                self.assertIsNone(rows[B]["change"])
+                self.assertEqual(rep["new_failures"], [B])
+                self.assertEqual(rows[C]["verdict"], "NEW")   # failed in base, passes in head
+                self.assertEqual(rows[C]["base"]["n"], 0)
+                self.assertEqual(rows[A]["verdict"], "SAME")
+
     def test_failure_already_in_base_is_reported_but_not_new(self):
         base = {A: synth.samples(1, 10, 1000.0, 0.02)}
         head = {A: synth.samples(3, 10, 1000.0, 0.02)}

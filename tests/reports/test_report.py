@@ -434,6 +434,66 @@ class BadInput(unittest.TestCase):
             self.assert_one_line_error(proc, "cannot create output directory")
 
 
+class ValidationNotPassed(unittest.TestCase):
+    """An entry whose validation is failed or error is a failure even without error_occurred:
+    listed as failed, never a timing (results.load gives it the error)."""
+    FAILED = "gather/thread.flat/f32/ranks:2/count:4096/root:0"   # every entry: failed
+    ERROR = "reduce/seq.ref/f32/sum/ranks:2/count:4096/root:0"    # one repetition: error
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="primbench-report-")
+        doc = json.loads((FIX / "cpu.json").read_text())
+        for b in doc["benchmarks"]:   # times kept, as a writer that forgot error_occurred leaves them
+            if b["run_name"] == cls.FAILED:
+                b["validation"] = "failed"
+            elif b["run_name"] == cls.ERROR and b.get("repetition_index") == 1:
+                b["validation"] = "error"
+            elif "error_occurred" not in b:
+                b["validation"] = "passed"
+        cls.path = Path(cls.tmp, "validation.json")
+        cls.path.write_text(json.dumps(doc))
+        cls.res = results.load(str(cls.path))
+        cls.out = Path(cls.tmp, "out")
+        cls.proc = run_report(cls.path, out=cls.out)
+        cls.md = (cls.out / "summary.md").read_text() if cls.proc.returncode == 0 else ""
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def test_loaded_as_failures(self):
+        mine = [e for e in self.res.entries if e.name in (self.FAILED, self.ERROR)]
+        bad = [e for e in mine if e.validation in ("failed", "error")]
+        self.assertEqual(len(bad), sum(e.name == self.FAILED for e in mine) + 1)
+        for e in bad:
+            self.assertTrue(e.failed, e)
+            self.assertIsNone(e.time_s)
+            self.assertEqual(e.error, f"validation {e.validation}")
+        self.assertNotIn(self.FAILED, self.res.samples())
+        self.assertEqual(len(self.res.samples()[self.ERROR]), 2)
+        self.assertEqual(set(self.res.failures()) - {self.FAILED, self.ERROR},
+                         {e.name for e in self.res.entries if e.error and e.validation is None})
+
+    def test_reported_failed_never_timed(self):
+        self.assertEqual(self.proc.returncode, 0, self.proc.stderr)
+        self.assertNotIn("Traceback", self.proc.stderr)
+        self.assertIn("4 benchmark(s) FAILED validation", self.proc.stderr)
+        top = self.md.split("## gather", 1)[0]
+        self.assertIn("## ❌ Validation failures (4)", top)
+        self.assertIn(f"`{self.FAILED}`", top)
+        self.assertIn(f"`{self.ERROR}`", top)
+        rep = report_model.build([self.res], "seq.ref")
+        failed = {p.name for p in rep.failures}
+        self.assertTrue({self.FAILED, self.ERROR} <= failed)
+        self.assertFalse({p.name for p in rep.ok} & {self.FAILED, self.ERROR})
+        fig = report_plots.time_figure(rep, "gather", "test")
+        ax = next(a for a in fig.axes if a.get_title() == "P = 2 ranks")
+        xs = next(c.lines[0].get_xdata() for c in ax.containers if c.get_label() == "thread.flat")
+        self.assertNotIn(4096, list(xs))
+        self.assertIn(256, list(xs))
+
+
 BUSY_TEXT = {   # host_busy.json (make_fixtures.BUSY): the benchmarks the report must flag
     "gather/thread.flat/f32/ranks:2/count:1048576/root:0":
         "(busy: steal 12 %, others 35 % of CPU, load 5.2 on 2 cores)",
