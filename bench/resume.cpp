@@ -2,6 +2,7 @@
 
 
 #include <cerrno>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -37,9 +38,14 @@ Resumed resume(const std::string& text, const std::string& path, const std::vect
     if (!named) throw UsageError(what + "has a benchmark entry without a name" + fix);
     const std::string b = benchmark_of(e);
     seen.insert(b);
+    // Kept only what says it passed and, for a repetition, has a time that could be true: an
+    // entry of another tool, or one edited by hand, is measured again.
     const bool error = e.contains("error_occurred") && e["error_occurred"] != json(false);
-    const bool invalid = e.contains("validation") && e["validation"] != json("passed");
-    if (error || invalid) failed.insert(b);
+    const bool invalid = !e.contains("validation") || e["validation"] != json("passed");
+    const json* t = e.contains("real_time") ? &e["real_time"] : nullptr;
+    const bool timeless = e.value("run_type", json()) == json("iteration") &&
+                          !(t && t->is_number() && std::isfinite(t->get<double>()) && t->get<double>() > 0);
+    if (error || invalid || timeless) failed.insert(b);
   }
   std::set<std::string> planned;
   for (const Planned& p : plan) planned.insert(p.name);

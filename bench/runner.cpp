@@ -9,6 +9,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <deque>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <numeric>
@@ -97,7 +98,20 @@ struct Bench {
   bool wrong = false;          // the failure is a wrong result or an implausible time
   Reference* reference = nullptr;  // host memory: measured before every repetition
   CpuSample since{};           // the machine at the benchmark's start
+  const std::deque<CpuSample>* earlier = nullptr;  // at earlier benchmarks' starts, oldest first
 };
+
+// The sample the machine's state is judged from: the benchmark's start, or for a benchmark
+// shorter than kJudgedSeconds so far the latest earlier sample that makes the interval that
+// long (the worker's start at the longest), so a short benchmark on a busy machine is judged
+// over the last quarter second instead of not at all.
+const CpuSample& state_since(const Bench& b, double now) {
+  if (now - b.since.wall >= kJudgedSeconds || !b.earlier || b.earlier->empty()) return b.since;
+  const CpuSample* from = &b.earlier->front();
+  for (const CpuSample& s : *b.earlier)
+    if (now - s.wall >= kJudgedSeconds) from = &s;
+  return *from;
+}
 
 // The reference's memory bandwidth now (GB/s, the median of a few trials while they take less
 // than a quarter of a repetition) and the trials' spread, (max - min) / median. Every rank
@@ -118,10 +132,14 @@ std::pair<double, double> measure_reference(Bench& b) {
   return {median, median > 0 ? (GBps.back() - GBps.front()) / median : 0};
 }
 
+// Whether the checks' budget (or the sampled checks' allowance) has room for another.
+bool checks_affordable(const Bench& b) {
+  return (b.spent < b.budget || b.spent < b.allowance) && b.checked < b.opts->check_iterations;
+}
+
 // Whether timed iteration i is one of the sample checked (the same decision on every MPI rank).
 bool sampled(const Bench& b, std::int64_t i) {
-  return (b.spent < b.budget || b.spent < b.allowance) && b.checked < b.opts->check_iterations &&
-         validate::mix(b.seed ^ validate::mix(static_cast<std::uint64_t>(i))) < b.sample_below;
+  return checks_affordable(b) && validate::mix(b.seed ^ validate::mix(static_cast<std::uint64_t>(i))) < b.sample_below;
 }
 
   // A loop of few iterations (a large count) is topped up, after its last repetition (body calls this), with
@@ -202,21 +220,26 @@ void counters(benchmark::State& state, const Bench& b, std::vector<double>& iter
   k["checked_calls"] = validation_calls(*b.opts) + b.checked + b.extra;  // so far, every check
   k["check_seconds"] = b.spent;  // so far: the sampled checks' and the top-up's wall time, the budgeted cost
   // The machine since the benchmark started (setup, validation, warm-up and the repetitions so
-  // far): /proc counts in ticks of 10 ms, too coarse for one repetition.
+  // far; a short benchmark's the last quarter second): /proc counts in ticks of 10 ms, too
+  // coarse for one repetition.
   const CpuSample now = sample_cpu();
+  const CpuSample& since = state_since(b, now.wall);
   const std::vector<std::string> hosts = w.hosts();
   const bool one_host = std::all_of(hosts.begin(), hosts.end(), [&](const std::string& h) { return h == hosts[0]; });
-  const long long own = now.self - b.since.self;
-  const MachineState m = machine_state(b.since, now, one_host ? static_cast<long long>(w.sum(static_cast<double>(own))) : own);
-  k["state_seconds"] = w.max(now.wall - b.since.wall);  // the interval the state is over
+  const long long own = now.self - since.self;
+  const MachineState m = machine_state(since, now, one_host ? static_cast<long long>(w.sum(static_cast<double>(own))) : own);
+  k["state_seconds"] = w.max(now.wall - since.wall);  // the interval the state is over
   k["load_avg"] = m.load_avg;
   k["online_cpus"] = m.online_cpus;
   k["steal_pct"] = w.max(m.steal_pct);
   k["others_cpu_pct"] = w.max(m.others_cpu_pct);
   k["huge_pages_kib"] = w.sum(m.huge_pages_kib);
   // bytes_per_second: the bytes the collective moves over the measured (manual) time, which is
-  // what Google Benchmark divides a rate by; the field Conbench and others track.
-  state.SetBytesProcessed(static_cast<std::int64_t>(t.bytes) * state.iterations());
+  // what Google Benchmark divides a rate by; the field Conbench and others track. A collective
+  // that moves no bytes (count 0) gets items_per_second instead, calls a second, the rate
+  // Conbench takes next: a bytes_per_second of 0 would hide its speed.
+  if (t.bytes > 0) state.SetBytesProcessed(static_cast<std::int64_t>(t.bytes) * state.iterations());
+  else state.SetItemsProcessed(state.iterations());
 }
 
 void body(benchmark::State& state, Bench& b) {
@@ -245,11 +268,15 @@ void body(benchmark::State& state, Bench& b) {
     // wrong) into poisoned outputs (a lazy loop leaves the poison); sampled ones into
     // poisoned outputs (an intermittent error is seen).
     const std::int64_t i = b.iteration++;
-    const bool last = i == b.total - 1, check = last || sampled(b, i);
+    // The one before the last is checked in full on the same inputs as the loop's (rewritten
+    // with the same values): an implementation wrong only where the spots do not look, and only
+    // while its inputs are unchanged, is seen there.
+    const bool last = i == b.total - 1, full = i == b.total - 2 && checks_affordable(b),
+               check = last || full || sampled(b, i);
     const std::uint64_t seed = last ? b.seed + 1 : b.seed;
     const double check_start = now_seconds();
     validate::Spots spots;
-    if (last) validate::prepare(c, mode, seed);
+    if (last || full) validate::prepare(c, mode, seed);
     else if (check) spots = validate::poison(c, validate::mix(b.seed + static_cast<std::uint64_t>(i)), 256);
     double check_time = now_seconds() - check_start;
     if (b.opts->cold) c.flush_caches();
@@ -275,12 +302,13 @@ void body(benchmark::State& state, Bench& b) {
     if (!check) return;
     ++b.checked;
     const double t0 = now_seconds();
-    std::string error = validate::check(c, mode, seed, last ? nullptr : &spots);
+    std::string error = validate::check(c, mode, seed, last || full ? nullptr : &spots);
     check_time += now_seconds() - t0;
     if (!last) b.spent = w.max(b.spent + check_time);  // the same on every rank, as the decisions
     if (error = w.first_error(error); !error.empty())
       stop(fmt::format("validation failed in timed iteration {} of {}{}: {} {}", i + 1, b.total,
-                       last ? " (the last, on fresh inputs)" : "", b.impl, error), true);
+                       last ? " (the last, on fresh inputs)" : full ? " (checked in full, on the loop's inputs)" : "",
+                       b.impl, error), true);
   };
   for (auto _ : state) {
     if (b.failure.empty()) {
@@ -294,8 +322,16 @@ void body(benchmark::State& state, Bench& b) {
     }
   }
   if (b.failure.empty() && b.iteration == b.total) top_up(b, seconds);
+  std::vector<std::pair<std::string, double>> own;
+  if (b.failure.empty()) try {
+      own = c.measure_counters();
+    } catch (const std::exception& e) {
+      stop(std::string("exception: ") + e.what() + " (measuring the implementation's own counters)", false);
+    }
   if (!b.failure.empty()) return state.SkipWithError(b.failure.c_str());
   counters(state, b, iterations, rank_total, {ref_GBps, ref_spread, round_trip_ns});
+  for (const auto& [name, value] : own)
+    if (!state.counters.count(name)) state.counters[name] = value;
 }
 
 // The reference's threads in this process: every core, shared among the ranks on this host.
@@ -531,6 +567,7 @@ void execute(const std::vector<Planned>& plan, const RunOptions& opts, const Sin
   if (!opts.supervised) watchdog.emplace(opts.timeout, sink);
   const double run_start = now_seconds();
   double checks_spent = 0;  // seconds of sampled checks in this run so far
+  std::deque<CpuSample> earlier = {sample_cpu()};  // the machine at this process's start and at each benchmark's
   for (const Planned& pl : plan) {
     note({{"start", pl.name}});
     if (watchdog) watchdog->arm(pl.name);
@@ -540,6 +577,8 @@ void execute(const std::vector<Planned>& plan, const RunOptions& opts, const Sin
     std::string phase;
     auto enter = [&](const char* p) { phase = p, note({{"phase", p}}); };
     const CpuSample since = sample_cpu();
+    // Enough to reach back a quarter second (one sample a benchmark: a few hundred at most).
+    while (earlier.size() > 1 && since.wall - earlier[1].wall >= kJudgedSeconds) earlier.pop_front();
     try {
       enter("setup");
       std::unique_ptr<Collective> c = pl.impl->make(pl.problem);
@@ -556,7 +595,8 @@ void execute(const std::vector<Planned>& plan, const RunOptions& opts, const Sin
                     .plausible_GBps = w.min(plausible_GBps(c->memory(), ceilings)),
                     .round_trip_ns = w.max(ceilings.host_round_trip_ns),
                     .seed = opts.seed + static_cast<std::uint64_t>(opts.validate_rounds) - 1,
-                    .since = since};
+                    .since = since,
+                    .earlier = &earlier};
         std::optional<Reference> reference;
         if (c->memory() == Memory::host) {
           const double share = static_cast<double>(c->local_ranks().size()) / pl.problem.ranks;
@@ -601,6 +641,7 @@ void execute(const std::vector<Planned>& plan, const RunOptions& opts, const Sin
       failure = std::string("exception: ") + e.what();
     }
     if (watchdog) watchdog->disarm();
+    earlier.push_back(since);
     if (!failure.empty() && entries.empty()) entries.push_back(error_entry(pl, failure));
     const char* status = failure.empty() ? "passed" : validation_failed ? "failed" : "error";
     label(entries, pl, status);

@@ -86,10 +86,8 @@ class Bench:
 
 def _failure(e: results.Entry):
     """(validation, message) when the entry is a failure, else None."""
-    if e.failed:
+    if e.failed:  # the loader makes every entry whose validation is not "passed" a failure
         return (e.validation if e.validation not in (None, "passed") else "error"), e.error
-    if e.validation not in (None, "passed"):
-        return e.validation, f"validation {e.validation}"
     return None
 
 
@@ -130,15 +128,20 @@ def _counter_stat(entries, key, exact=True):
     return Stat.of(xs) if exact else Stat(statistics.median(xs))
 
 
+# Rates of a collective that moves no bytes (count 0) are 0 whatever its speed: not exported.
+RATES = ("algbw", "busbw", "peak_fraction")
+
+
 def summarise(b: Bench) -> None:
     if b.error is not None:
         b.validation = b.validation or "error"
         return
     b.validation = "passed"
+    rates = RATES if b.entry.counters.get("bytes", 1) > 0 else ()
     if b.reps:
         b.repetitions = len(b.reps)
         b.time = Stat.of(b.times)
-        for key in ("algbw", "busbw", "peak_fraction"):
+        for key in rates:
             s = _counter_stat(b.reps, key)
             if s is not None:
                 b.counters[key] = s
@@ -148,7 +151,7 @@ def summarise(b: Bench) -> None:
         b.aggregates_only = True
         b.repetitions = med.iterations or None  # an aggregate's iterations = its repetitions
         b.time = Stat(med.time_s)
-        for key in ("algbw", "busbw", "peak_fraction"):
+        for key in rates:
             if med.counters.get(key) is not None:
                 b.counters[key] = Stat(med.counters[key])
         return

@@ -516,9 +516,11 @@ def entries(impl, p, reps, tr, family, round_trip_ns=0.0):
         counters = {"ranks": float(p["ranks"]), "count": float(p["count"]), "root": float(p["root"]),
                     "bytes": float(tr["bytes"]), "algbw": algbw, "busbw": algbw * tr["bus"], "membw": membw,
                     "peak_fraction": membw / tr["ceiling"] if tr["ceiling"] > 0 else 0.0,
-                    "bytes_per_second": tr["bytes"] / mean if mean > 0 else 0.0,
                     **{k: r[k] for k in ("t_rank_min", "t_rank_avg", "t_rank_max", "t_p50", "t_p99")},
                     "round_trips": r["t_p50"] * 1e9 / round_trip_ns if round_trip_ns > 0 else 0.0}
+        # Google Benchmark's rate: bytes a second, or calls a second for a collective of no bytes.
+        if mean > 0:
+            counters["bytes_per_second" if tr["bytes"] > 0 else "items_per_second"] = (tr["bytes"] or 1) / mean
         rows.append({"name": name, "family_index": family, "per_family_instance_index": 0, "run_name": name,
                      "run_type": "iteration", "repetitions": len(reps), "repetition_index": i, "threads": 1,
                      "iterations": r["iterations"], "real_time": mean * 1e9, "cpu_time": mean * 1e9,

@@ -238,6 +238,22 @@ class Dashboards(WithOut):
         medians = [b for b in self.load()["benchmarks"] if b.get("aggregate_name") == "median"]
         self.assertTrue(medians and all(b["bytes_per_second"] > 0 for b in medians))
 
+    def test_a_collective_of_no_bytes_has_calls_per_second_not_a_zero_bandwidth(self):
+        # Count 0 moves nothing: a bytes_per_second of 0 would be what Conbench tracks, whatever
+        # the speed; items_per_second (calls a second) is the rate it takes next.
+        r = primbench("run", "--impl", "seq.ref", "--primitive", "gather", "--ranks", "2", "--count", "0",
+                      "--out", self.out, *repeated(3))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        iterations = [b for b in self.load()["benchmarks"] if b["run_type"] == "iteration"]
+        self.assertTrue(iterations)
+        for b in iterations:
+            self.assertNotIn("bytes_per_second", b)
+            self.assertAlmostEqual(b["items_per_second"] * b["real_time"] * 1e-9, 1.0, places=6)
+        exported = primbench("export", self.out, "--format", "bencher")
+        self.assertEqual(exported.returncode, 0, exported.stderr)
+        measures = json.loads(exported.stdout)
+        self.assertEqual([set(m) for m in measures.values()], [{"latency"}], "a rate of no bytes exported")
+
     def test_aggregates_only_keeps_one_set_of_aggregates_per_benchmark_and_every_error(self):
         r = primbench("run", "--plugin", PLUGIN, "--impl", "seq.ref,broken.wrong_order", "--primitive", "gather",
                       "--ranks", "2", "--count", "4,64", "--out", self.out, "--aggregates-only", *repeated(3))
@@ -500,6 +516,24 @@ class Resume(WithOut):
         self.assertEqual(r.returncode, 0, r.stderr)
         with open(self.out) as f:
             self.assertEqual(f.read(), before)
+
+    def test_entries_that_do_not_say_they_passed_or_whose_time_cannot_be_true_run_again(self):
+        self.assertEqual(self.run_impls("seq.ref").returncode, 0)
+        doc = self.load()
+        good = json.dumps(doc["benchmarks"][0], sort_keys=True)
+        for edit in ({"real_time": -5}, {"real_time": 0}, {"real_time": "1"}, {"validation": None},
+                     {"validation": "maybe"}):
+            with self.subTest(edit=edit):
+                edited = dict(doc, benchmarks=[dict(doc["benchmarks"][0], **edit)] + doc["benchmarks"][1:])
+                edited["benchmarks"][0] = {k: v for k, v in edited["benchmarks"][0].items() if v is not None}
+                with open(self.out, "w") as f:
+                    json.dump(edited, f)
+                r = self.run_impls("seq.ref", "--resume")
+                self.assertEqual(r.returncode, 0, r.stderr)
+                entries = self.entries()["seq.ref"]
+                self.assertEqual(len([b for b in entries if b["run_type"] == "iteration"]), 2)
+                self.assertTrue(all(b["validation"] == "passed" and b["real_time"] > 0 for b in entries), entries)
+                self.assertNotIn(good, [json.dumps(b, sort_keys=True) for b in entries], "the old entries were kept")
 
     def test_missing_file_starts_afresh(self):
         r = self.run_impls("seq.ref", "--resume")

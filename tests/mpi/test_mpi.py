@@ -178,6 +178,26 @@ class Semantics(Case):
         # every primitive for mpi.native, all but broadcast (in place by definition) for mpi.inplace
         self.assertEqual(len({b["run_name"] for b in doc["benchmarks"]}), (5 + 4) * 2 * 2)
 
+    def test_nonblocking_entries_carry_osu_igathers_overlap(self):
+        p = primbench("run", "--impl", "mpi.nonblocking,mpi.native", "--ranks", "2", "--primitive", "gather,reduce",
+                      "--count", "1K", "--repetitions", "2", "--min-time", "0.002", "--warmup", "0", "--out", self.out)
+        self.ok(p)
+        reps = [b for b in self.load()["benchmarks"] if b["run_type"] == "iteration"]
+        self.assertEqual(len(reps), 8)
+        for b in reps:
+            if b["impl"] != "mpi.nonblocking":
+                self.assertNotIn("overlap_pct", b)  # only an implementation that measures it has it
+                continue
+            self.assertEqual(b["validation"], "passed")
+            pure, overall, compute = b["overlap_pure_s"], b["overlap_overall_s"], b["overlap_compute_s"]
+            self.assertGreater(pure, 0)
+            # The dummy compute lasts at least the pure call, and the overlapped call at least the compute.
+            self.assertGreaterEqual(compute, 0.99 * pure)
+            self.assertGreaterEqual(overall, compute)
+            want = max(0.0, 100 - 100 * (overall - compute) / pure)  # osu_igather's formula, no probes
+            self.assertAlmostEqual(b["overlap_pct"], want, delta=1e-6)
+            self.assertLessEqual(b["overlap_pct"], 100)
+
     def test_run_writes_one_json_with_shared_memory_and_mpi(self):
         p = primbench("run", "--impl", mpi_impls() + ",thread.flat", "--ranks", "2", "--primitive", "gather,reduce",
                       "--count", "1K", "--root", "1", "--repetitions", "2", "--min-time", "0.002",

@@ -12,6 +12,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace primbench {
@@ -143,6 +144,11 @@ class Collective {
   // Evicts every local buffer (guards included) from the caches, outside the timed window.
   // Backends with scratch buffers of their own (staging) override it to evict those too.
   virtual void flush_caches();
+
+  // Counters of the implementation's own, measured after each repetition outside the timed
+  // window (mpi.nonblocking's overlap); every rank calls it at the same point, so it may
+  // communicate. They join the repetition's entry beside the runner's (whose names win).
+  virtual std::vector<std::pair<std::string, double>> measure_counters() { return {}; }
 
  private:
   Problem problem_;
