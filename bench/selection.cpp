@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cctype>
 #include <limits>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -153,14 +154,13 @@ std::vector<Selection> conformance(Selection s, bool dtypes, bool ops, bool rank
   return {s, large};
 }
 
-std::vector<Planned> plan(const Selection& s, Registry& registry, std::vector<std::string>* unavailable) {
-  const int cores = std::max(1u, std::thread::hardware_concurrency());
+namespace {
 
+// The implementations the comma-separated globs match, each once.
+std::vector<const Implementation*> matching(const std::string& globs, Registry& registry) {
   std::vector<const Implementation*> impls;
-  std::vector<std::string> known;
-  for (const auto& impl : registry.implementations()) known.push_back(impl.name);
-  for (const std::string& glob : split(s.impls, ',')) {
-    if (glob.empty()) throw UsageError("empty implementation pattern in --impl '" + s.impls + "'");
+  for (const std::string& glob : split(globs, ',')) {
+    if (glob.empty()) throw UsageError("empty implementation pattern in --impl '" + globs + "'");
     bool any = false;
     for (const auto& impl : registry.implementations()) {
       if (!glob_match(glob, impl.name)) continue;
@@ -168,80 +168,127 @@ std::vector<Planned> plan(const Selection& s, Registry& registry, std::vector<st
       if (std::find(impls.begin(), impls.end(), &impl) == impls.end()) impls.push_back(&impl);
     }
     if (!any) {
-      std::string list;
-      for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
-      throw UsageError("no implementation matches '" + glob + "' (known: " + list + ")");
+      std::vector<std::string_view> known;
+      for (const auto& impl : registry.implementations()) known.push_back(impl.name);
+      throw UsageError(fmt::format("no implementation matches '{}' (known: {})", glob, fmt::join(known, ", ")));
     }
   }
+  return impls;
+}
 
-  std::vector<Primitive> primitives;
-  for (const auto& t : split(s.primitives.empty() ? all_primitives() : s.primitives, ',')) {
+std::vector<Primitive> parse_primitives(const std::string& text) {
+  std::vector<Primitive> out;
+  for (const auto& t : split(text, ',')) {
     const PrimitiveInfo* d = find_primitive(t);
     if (!d) throw UsageError("unknown primitive '" + t + "' (accepted: " + all_primitives(", ") + ")");
-    primitives.push_back(d->primitive);
+    out.push_back(d->primitive);
   }
-  std::vector<DType> dtypes;
-  for (const auto& t : split(s.dtypes.empty() ? "f32" : s.dtypes, ','))
-    dtypes.push_back(parse_enum(t, {DType::i32, DType::i64, DType::f32, DType::f64}, "dtype"));
-  std::vector<Op> ops;
-  for (const auto& t : split(s.ops.empty() ? "sum" : s.ops, ','))
-    ops.push_back(parse_enum(t, {Op::sum, Op::prod, Op::min, Op::max}, "op"));
+  return out;
+}
 
+template <class E> std::vector<E> parse_enums(const std::string& text, std::initializer_list<E> all, const std::string& what) {
+  std::vector<E> out;
+  for (const auto& t : split(text, ',')) out.push_back(parse_enum(t, all, what));
+  return out;
+}
+
+// Default: 1, 2, 4, ... up to and including the core count.
+std::vector<std::size_t> parse_ranks(const std::string& text) {
   std::vector<std::size_t> ranks;
-  if (s.ranks.empty()) {
+  if (text.empty()) {
+    const int cores = std::max(1u, std::thread::hardware_concurrency());
     for (int r = 1; r < cores; r *= 2) ranks.push_back(r);
     ranks.push_back(cores);
   } else {
-    ranks = parse_sizes(s.ranks, "rank count");
+    ranks = parse_sizes(text, "rank count");
   }
   for (std::size_t r : ranks)
     if (r == 0 || r > 4096) throw UsageError(fmt::format("rank count {} is out of range (accepted: 1 to 4096)", r));
-  const std::vector<std::size_t> counts = parse_sizes(s.counts.empty() ? "1:16M:x8" : s.counts, "count");
+  return ranks;
+}
 
-  for (const std::string& root_text : split(s.roots, ','))
+// The selectors every (implementation, primitive) is planned over, parsed and checked.
+struct Axes {
+  std::vector<DType> dtypes;
+  std::vector<Op> ops;
+  std::vector<std::size_t> ranks, counts;
+  std::string roots;
+};
+
+Axes parse_axes(const Selection& s) {
+  Axes a;
+  a.dtypes = parse_enums(s.dtypes.empty() ? "f32" : s.dtypes, {DType::i32, DType::i64, DType::f32, DType::f64}, "dtype");
+  a.ops = parse_enums(s.ops.empty() ? "sum" : s.ops, {Op::sum, Op::prod, Op::min, Op::max}, "op");
+  a.ranks = parse_ranks(s.ranks);
+  a.counts = parse_sizes(s.counts.empty() ? "1:16M:x8" : s.counts, "count");
+  a.roots = s.roots;
+  for (const std::string& root_text : split(a.roots, ','))
     if (root_text != "last" && root_text != "mid" &&
-        parse_size(root_text, "root") >= *std::max_element(ranks.begin(), ranks.end()))
+        parse_size(root_text, "root") >= *std::max_element(a.ranks.begin(), a.ranks.end()))
       throw UsageError("root " + root_text + " is not below any rank count (accepted: 0 to ranks-1, 'mid' or 'last')");
+  return a;
+}
 
+// The rank a root selector names at P ranks; none for a number not below P (only the larger
+// rank counts have that root; parse_axes checked it is below some).
+std::optional<std::size_t> root_at(const std::string& root_text, std::size_t P) {
+  if (root_text == "last") return P - 1;
+  if (root_text == "mid") return P / 2;
+  const std::size_t root = parse_size(root_text, "root");
+  if (root >= P) return std::nullopt;
+  return root;
+}
+
+// The planned benchmarks so far, each name once: repeated selector values (`--count 8,8`,
+// `--root 0,last` at P=1) plan once.
+struct Plan {
   std::vector<Planned> out;
-  std::set<std::string> planned;  // repeated selector values (`--count 8,8`, `--root 0,last` at P=1) plan once
+  std::set<std::string> names;
+
+  void add(const Implementation& impl, const Problem& p) {
+    if (p.count > std::numeric_limits<std::size_t>::max() / 16 / p.ranks)
+      throw UsageError(fmt::format("count {} with {} ranks overflows", p.count, p.ranks));
+    if (out.size() == kMaxPlan)  // a runaway product of ranges, not a run anyone waits for
+      throw UsageError(fmt::format("the selection gives more than {} benchmarks (narrow --impl, --primitive, "
+                                   "--dtype, --op, --ranks or --count)", kMaxPlan));
+    if (std::string name = benchmark_name(impl, p); names.insert(name).second) out.push_back({&impl, p, std::move(name)});
+  }
+};
+
+// One implementation's problems of one primitive: dtypes x ops (where it takes one) x ranks x
+// counts x roots (where it has one).
+void plan_primitive(const Implementation& impl, const PrimitiveInfo& d, const Axes& a, Plan& into) {
+  const std::vector<Op> ops = d.takes_op ? a.ops : std::vector<Op>{Op::sum};
+  const std::vector<std::string> roots = split(d.rooted ? a.roots : "0", ',');
+  for (DType dt : a.dtypes)
+    for (Op op : ops)
+      for (std::size_t P : a.ranks)
+        for (std::size_t n : a.counts)
+          for (const std::string& root_text : roots)
+            if (const std::optional<std::size_t> root = root_at(root_text, P))
+              into.add(impl, {d.primitive, static_cast<int>(P), n, dt, op, static_cast<int>(*root)});
+}
+
+}  // namespace
+
+std::vector<Planned> plan(const Selection& s, Registry& registry, std::vector<std::string>* unavailable) {
+  const std::vector<const Implementation*> impls = matching(s.impls, registry);
+  const std::vector<Primitive> prims = parse_primitives(s.primitives.empty() ? all_primitives() : s.primitives);
+  const Axes axes = parse_axes(s);
+  Plan planned;
   for (const Implementation* impl : impls) {
     if (const Availability& a = registry.availability(impl->backend()); !a.available) {
       if (unavailable) unavailable->push_back(impl->name + ": unavailable: " + a.reason);
       continue;
     }
-    for (Primitive prim : primitives) {
-      const PrimitiveInfo& d = info(prim);
-      if (!impl->implements(prim)) {
-        if (unavailable) unavailable->push_back(impl->name + ": does not implement " + std::string(d.name));
-        continue;
-      }
-      for (DType dt : dtypes)
-        for (Op op : d.takes_op ? ops : std::vector<Op>{Op::sum})
-          for (std::size_t P : ranks)
-            for (std::size_t n : counts)
-              for (const std::string& root_text : split(d.rooted ? s.roots : "0", ',')) {
-                std::size_t root = 0;
-                if (root_text == "last") {
-                  root = P - 1;
-                } else if (root_text == "mid") {
-                  root = P / 2;
-                } else {
-                  root = parse_size(root_text, "root");  // below some rank count: checked above
-                  if (root >= P) continue;  // only the larger rank counts have this root
-                }
-                if (n > std::numeric_limits<std::size_t>::max() / 16 / P)
-                  throw UsageError(fmt::format("count {} with {} ranks overflows", n, P));
-                if (out.size() == kMaxPlan)  // a runaway product of ranges, not a run anyone waits for
-                  throw UsageError(fmt::format("the selection gives more than {} benchmarks (narrow --impl, --primitive, "
-                                               "--dtype, --op, --ranks or --count)", kMaxPlan));
-                Problem p{prim, static_cast<int>(P), n, dt, op, static_cast<int>(root)};
-                if (std::string name = benchmark_name(*impl, p); planned.insert(name).second)
-                  out.push_back({impl, p, std::move(name)});
-              }
+    for (Primitive prim : prims) {
+      if (impl->implements(prim))
+        plan_primitive(*impl, info(prim), axes, planned);
+      else if (unavailable)
+        unavailable->push_back(fmt::format("{}: does not implement {}", impl->name, name(prim)));
     }
   }
-  return out;
+  return std::move(planned.out);
 }
 
 }  // namespace primbench
