@@ -41,7 +41,7 @@ std::string journal_name(const std::string& file) {
 }
 }  // namespace
 
-ResultsFile::ResultsFile(const std::string& path) : path_(path) {
+ResultsFile::ResultsFile(const std::string& path, const std::vector<std::string>& plugins) : path_(path) {
   const std::string what = "--out '" + path + "'";
   if (path.find(".primbench-journal") != std::string::npos)
     throw UsageError(what + " is a name primbench keeps for its journals (choose another)");
@@ -52,6 +52,9 @@ ResultsFile::ResultsFile(const std::string& path) : path_(path) {
     throw UsageError(what + ": directory '" + given.string() + "' does not exist (create it first)");
   const fs::path target = resolve(path, what);
   if (target.filename().empty()) throw UsageError(what + " is not a file name");
+  // Through a symlink too: writing another run's journal would lose its results and lock nothing.
+  if (target.filename().string().find(".primbench-journal") != std::string::npos)
+    throw UsageError(what + " leads to '" + target.string() + "', a name primbench keeps for its journals (choose another)");
   target_ = target.string();
   dir_ = target.parent_path().string();
   if (::stat(dir_.c_str(), &st) != 0)
@@ -62,6 +65,10 @@ ResultsFile::ResultsFile(const std::string& path) : path_(path) {
     if (!S_ISREG(st.st_mode))
       throw UsageError(what + " is not a regular file (a device, FIFO or socket); results are written only to regular files");
     if (::access(target_.c_str(), W_OK) != 0) throw UsageError(what + " is not writable: " + why());
+    // The same file by any name or link: results written over a library the run has loaded.
+    for (const std::string& plugin : plugins)
+      if (struct stat lib{}; ::stat(plugin.c_str(), &lib) == 0 && lib.st_dev == st.st_dev && lib.st_ino == st.st_ino)
+        throw UsageError(what + " is the plugin '" + plugin + "' (choose another --out)");
   }
   // Root may write where the mode bits say no; a read-only file system or a full directory
   // says so only when a file is created.

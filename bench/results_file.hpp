@@ -3,6 +3,7 @@
 
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace primbench {
 
@@ -14,9 +15,9 @@ struct WriteError : std::runtime_error {
 class ResultsFile {
  public:
   // Refuses (UsageError) a path whose directory is missing or not writable, a directory, a
-  // device, FIFO or socket, a read-only file, or one another run is writing. A symlink's
-  // target is what gets written; the link stays.
-  explicit ResultsFile(const std::string& path);
+  // device, FIFO or socket, a read-only file, one another run is writing, a journal (through
+  // symlinks too) or one of `plugins`. A symlink's target is what gets written; the link stays.
+  explicit ResultsFile(const std::string& path, const std::vector<std::string>& plugins = {});
   ~ResultsFile();
   ResultsFile(const ResultsFile&) = delete;
   ResultsFile& operator=(const ResultsFile&) = delete;

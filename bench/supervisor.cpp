@@ -783,7 +783,7 @@ int supervise(const std::vector<Planned>& requested, const RunOptions& opts) {
   std::optional<ResultsFile> file;
   std::string journal;
   if (!opts.out.empty()) {
-    file.emplace(opts.out);
+    file.emplace(opts.out, opts.plugins);
     journal = file->journal();
   } else {
     const char* tmp = std::getenv("TMPDIR");
@@ -871,7 +871,7 @@ int run_in_mpi_job(const std::vector<Planned>& requested, const RunOptions& opts
   std::optional<ResultsFile> file;
   std::string problem;
   if (leader && !opts.out.empty()) try {
-      file.emplace(opts.out);
+      file.emplace(opts.out, opts.plugins);
     } catch (const UsageError& e) {
       problem = e.what();
     }

@@ -520,6 +520,31 @@ class OutputFile(Case):
     def test_a_journal_name_is_refused(self):
         self.refused(os.path.join(self.dir, ".r.json.primbench-journal"), "keeps for its journals")
 
+    def test_a_symlink_to_another_runs_journal_is_refused(self):
+        # Another run's journal through a link: written over, it would lose that run's results.
+        link = os.path.join(self.dir, "tojournal")
+        os.symlink(".x.json.primbench-journal", link)
+        self.refused(link, "keeps for its journals")
+        self.assertEqual(os.listdir(self.dir), ["tojournal"])
+        with open(os.path.join(self.dir, ".x.json.primbench-journal"), "w") as f:
+            f.write('{"start": "a"}\n')
+        self.refused(link, "keeps for its journals")
+        with open(os.path.join(self.dir, ".x.json.primbench-journal")) as f:
+            self.assertEqual(f.read(), '{"start": "a"}\n')
+
+    def test_out_that_is_a_plugin_is_refused_and_the_library_kept(self):
+        lib = os.path.join(self.dir, "libx.so")
+        with open(PLUGIN, "rb") as f, open(lib, "wb") as g:
+            g.write(f.read())
+        os.symlink("libx.so", os.path.join(self.dir, "link.json"))
+        for out, plugin in (("./libx.so", "./libx.so"), ("link.json", lib), (lib, "./libx.so")):
+            with self.subTest(out=out, plugin=plugin):
+                r = primbench(*self.RUN, "--plugin", plugin, "--out", out, cwd=self.dir, timeout=60)
+                self.assert_one_line_error(r, "is the plugin")
+                with open(PLUGIN, "rb") as f, open(lib, "rb") as g:
+                    self.assertEqual(f.read(), g.read(), "the library was written over")
+                self.assertEqual(sorted(os.listdir(self.dir)), ["libx.so", "link.json"])
+
     def test_a_dangling_symlink_gets_its_target_written(self):
         link = os.path.join(self.dir, "link.json")
         os.symlink("target.json", link)
