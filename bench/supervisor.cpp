@@ -556,7 +556,22 @@ class Supervisor {
       std::vector<std::string> cmd = worker_command(todo, opts_, journal_, only);
       Launch how{cmd, environment()};
       if (job.backend) {
-        how = job.backend->launch(job.ranks, cmd);
+        std::string failed;
+        try {
+          how = job.backend->launch(job.ranks, cmd);
+          if (how.argv.empty()) failed = "it returned no command";
+        } catch (const std::exception& e) {
+          failed = e.what();
+        } catch (...) {
+          failed = "it threw something other than an exception";
+        }
+        // A plugin's launcher: its benchmarks cannot start, the other backends' still can.
+        if (!failed.empty()) {
+          const std::string why = fmt::format("the {} backend's launcher failed: {}", job.backend->name, failed);
+          not_run(todo, why);
+          err(fmt::format("primbench: error: {} benchmark{} not run: {}\n", todo.size(), todo.size() == 1 ? "" : "s", why));
+          return;
+        }
         if (!opts_.quiet)
           err(fmt::format("launching {} benchmark{} on {} ranks ({}): {}\n", todo.size(), todo.size() == 1 ? "" : "s", job.ranks,
                           job.backend->name, shell_words(how.argv)));

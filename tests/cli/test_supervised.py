@@ -305,6 +305,20 @@ class WorkerFaults(Case):
         self.check(r, out, "fault.forge_done", "the worker's results for it are malformed")
         self.assertLess(took, 60)
 
+    def test_a_backend_whose_launcher_throws_is_not_run_and_the_run_goes_on(self):
+        r, out, _ = self.run_fault("badlaunch.ref")
+        self.assertEqual(r.returncode, 3, r.stderr)
+        e = by_impl(load(out))
+        self.assert_passing(e["seq.ref"], "seq.ref")
+        self.assert_passing(e["thread.flat"], "thread.flat")
+        self.assertEqual(len(e["badlaunch.ref"]), 1, e["badlaunch.ref"])
+        self.assertTrue(e["badlaunch.ref"][0]["error_occurred"])
+        self.assertEqual(e["badlaunch.ref"][0]["error_message"], "not run: the badlaunch backend's launcher failed: no launcher here")
+        self.assertIn("the badlaunch backend's launcher failed: no launcher here", r.stderr)
+        self.assertNotIn("Traceback", r.stderr)
+        self.assertEqual(sorted(os.listdir(os.path.dirname(out))), ["r.json"], "the journal or its plan was left")
+        self.assert_nothing_left_running()
+
     def test_closed_stderr_and_stdout_do_not_end_up_in_the_journal(self):
         # A closed descriptor's number would otherwise go to the journal, and the table into it.
         os.mkdir(os.path.join(self.dir, "out"))

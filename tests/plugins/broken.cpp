@@ -393,6 +393,10 @@ PRIMBENCH_REGISTER("fault.leave_group", Fault<FaultKind::leave_group>);
 PRIMBENCH_REGISTER("fault.flood", Fault<FaultKind::flood>);
 PRIMBENCH_REGISTER("fault.signal_parent", Fault<FaultKind::signal_parent>);
 PRIMBENCH_REGISTER("fault.forge_done", Fault<FaultKind::forge_done>);
+// A process-per-rank backend whose launcher throws: its benchmarks are errors, the others run.
+PRIMBENCH_BACKEND("badlaunch", [] { return Availability{true, "", "test-only"}; },
+                  [](int, const std::vector<std::string>&) -> Launch { throw std::runtime_error("no launcher here"); });
+PRIMBENCH_REGISTER("badlaunch.ref", Broken);
 // A device backend with 64 MiB free, for the memory check (refused before it allocates).
 PRIMBENCH_BACKEND("tinydevice", [] {
   Availability a{true, "", "test-only"};
