@@ -170,6 +170,7 @@ class Results {
  public:
   // `kept`: an earlier run's entries and context (--resume), which this run's add to.
   Results(const RunOptions& opts, json kept, json context) : opts_(opts), benchmarks_(std::move(kept)) {
+    if (!benchmarks_.is_array()) benchmarks_ = json::array();
     if (context.is_object() && context.contains("primbench")) {
       context.erase("primbench");
       gb_context_ = std::move(context);
@@ -180,16 +181,18 @@ class Results {
   }
   void set_ceilings(const Ceilings& c) { ceilings_ = c; }
   void add(const json& done) {
-    const json& entries = done["entries"];
-    const bool aggregated = std::any_of(entries.begin(), entries.end(), [](const json& e) { return e.value("run_type", "") == "aggregate"; });
-    for (json e : entries) {
-      if (opts_.aggregates_only && aggregated && e.value("run_type", "") != "aggregate") continue;
-      e["family_index"] = family_;
-      e["per_family_instance_index"] = 0;
-      benchmarks_.push_back(std::move(e));
-    }
+    family_of_[done["done"].get<std::string>()] = family_;
+    insert(done, family_, benchmarks_.size());
     ++family_;
-    status_ = std::max(status_, status_of(done.value("status", "error")));
+  }
+  // A benchmark's result that turned out forged: its entries give way to `done`'s, in place.
+  void replace(const json& done) {
+    const auto it = family_of_.find(done["done"].get<std::string>());
+    if (it == family_of_.end()) return add(done);
+    std::size_t at = benchmarks_.size();
+    for (std::size_t i = benchmarks_.size(); i-- > 0;)
+      if (benchmarks_[i].value("family_index", json()) == it->second) benchmarks_.erase(i), at = i;
+    insert(done, it->second, at);
   }
   // Google Benchmark's context from a worker or the first MPI rank: that of the machine that ran.
   void context(const json& c) {
@@ -212,9 +215,22 @@ class Results {
   }
 
  private:
+  void insert(const json& done, std::size_t family, std::size_t at) {
+    const json& entries = done["entries"];
+    const bool aggregated = std::any_of(entries.begin(), entries.end(), [](const json& e) { return e.value("run_type", "") == "aggregate"; });
+    for (json e : entries) {
+      if (opts_.aggregates_only && aggregated && e.value("run_type", "") != "aggregate") continue;
+      e["family_index"] = family;
+      e["per_family_instance_index"] = 0;
+      benchmarks_.insert(benchmarks_.begin() + static_cast<std::ptrdiff_t>(at++), std::move(e));
+    }
+    status_ = std::max(status_, status_of(done.value("status", "error")));
+  }
+
   const RunOptions& opts_;
   Ceilings ceilings_;
   json benchmarks_;
+  std::map<std::string, std::size_t> family_of_;  // this run's benchmarks, by name
   json gb_context_;
   const json own_context_ = google_benchmark_context();
   json launches_ = json::array();
@@ -516,10 +532,12 @@ std::string death(const Worker& w, const std::string& who) {
   return who + " ended";
 }
 
-// A finished benchmark's line as a worker writes it: entries of that benchmark only.
-bool well_formed(const json& done, const std::string& name) {
+// A finished benchmark's line as a worker writes it: entries of that benchmark only, at least
+// one where it passed a timed run (validate's passing lines have none).
+bool well_formed(const json& done, const std::string& name, bool timing) {
   const json* entries = done.contains("entries") ? &done["entries"] : nullptr;
   if (!entries || !entries->is_array()) return false;
+  if (timing && entries->empty() && done.value("status", json()) == "passed") return false;
   const std::string prefix = name + "/manual_time";
   for (const json& e : *entries)
     if (!e.is_object() || !e.contains("name") || !e["name"].is_string() || e["name"].get<std::string>().rfind(prefix, 0) != 0)
@@ -537,8 +555,8 @@ class Supervisor {
 
   void run(const Job& job) {
     std::map<std::string, const Planned*> by_name;
-    for (const Planned* p : job.items) by_name[p->name] = p;
-    std::set<std::string> finished;
+    for (const Planned* p : job.items) by_name[p->name] = planned_[p->name] = p;
+    std::set<std::string>& finished = finished_;
     const std::string who = job.backend ? "the MPI job" : "the worker";
     while (true) {
       std::vector<const Planned*> todo;
@@ -580,37 +598,60 @@ class Supervisor {
       std::optional<Worker> w = spawn(how.argv, how.environment, &why);
       if (!w) return not_run(todo, fmt::format("cannot start '{}': {}", how.argv[0], why));
 
-      std::string current, phase, last_line, hung;
-      bool started = false;
+      // `current`: started and not yet done; `last`: done last, until the next start. The worker
+      // writes start, phases and done of one benchmark after another, so any other line is an
+      // implementation's (that of `current`, or `last`'s left running) writing into the journal.
+      std::string current, last, phase, last_line, hung, forged;
+      bool started = false, ended = false;
       json worker_context;
       double progress = now_seconds();
+      // A line the worker would not write, about benchmark `about` ("" when it names none).
+      auto forgery = [&](const std::string& about) {
+        const std::string culprit = !current.empty() ? current : last;
+        forged = "stopped: a line the worker did not write appeared in primbench's journal";
+        if (planned_.count(about) && finished.count(about))
+          void_result(about, "the worker wrote two results for it: an implementation writing into primbench's journal?");
+        if (by_name.count(culprit))
+          void_result(culprit, fmt::format("a line was forged into primbench's journal while it ran{}: an implementation "
+                                           "writing into the journal?", about.empty() || about == culprit ? "" : " (about " + about + ")"));
+        current.clear();  // what else this worker writes is not believed (a fresh one runs the rest)
+      };
       auto handle = [&](const json& line) {
+        if (!forged.empty() || line.contains("supervisor")) return;  // after a forgery; this process's own lines
         try {
           if (line.contains("worker")) worker_context = line["worker"];
           if (line.contains("context")) results_.context(line["context"]);
+          if (line.contains("finished"))  // written once the worker's whole plan is done (believed only then)
+            ended = std::all_of(todo.begin(), todo.end(), [&](const Planned* p) { return finished.count(p->name) > 0; });
           if (line.contains("start")) {
-            current = line["start"].get<std::string>(), phase.clear(), started = true, progress = now_seconds();
+            const std::string n = line["start"].get<std::string>();
+            if (!current.empty() || !by_name.count(n) || finished.count(n)) return forgery(n);
+            current = n, phase.clear(), started = true, progress = now_seconds();
             console_.starting(done_, current);
           }
-          if (line.contains("phase")) phase = line["phase"].get<std::string>();
+          if (line.contains("phase")) {
+            if (current.empty()) return forgery(last);  // about the benchmark done last, after its done
+            phase = line["phase"].get<std::string>();
+          }
           if (line.contains("done")) {
             const std::string n = line["done"].get<std::string>();
-            if (by_name.count(n) && !finished.count(n) && well_formed(line, n)) {
-              finished.insert(n);
+            if (n != current) return forgery(n);  // another benchmark's, or a second for one done
+            finished.insert(n);
+            if (well_formed(line, n, opts_.timing)) {
               results_.add(line), ++done_;
               console_.row(n, line["entries"], line.value("failure", ""));
               if (line.value("status", "") == "error") err(fmt::format("primbench: error: {}: {}\n", n, line.value("failure", "error")));
               save();
-            } else if (by_name.count(n) && !finished.count(n)) {
+            } else {
               // Said to be done, with entries that are not this benchmark's: an error, not a rerun.
-              const std::string why = "the worker's results for it are malformed (entries not named " + n + "/manual_time…)";
-              fail(*by_name[n], why), finished.insert(n);
+              const std::string why = "the worker's results for it are malformed (none, or entries not named " + n + "/manual_time…)";
+              fail(*by_name[n], why), voided_.insert(n);
               err(fmt::format("primbench: error: {}: {}\n", n, why));
             }
-            current.clear(), phase.clear(), progress = now_seconds();
+            last = n, current.clear(), phase.clear(), progress = now_seconds();
           }
         } catch (const json::exception&) {
-          // Not the worker's own line (an implementation writing to the journal): ignored.
+          forgery("");  // not a line the worker writes (no string where one belongs): an implementation's
         }
       };
       // The worker's output, forwarded in whole lines; its own messages to the supervisor kept.
@@ -649,13 +690,13 @@ class Supervisor {
           for (char c; ::read(g_signal_pipe[0], &c, 1) == 1;) {}
           break;
         }
-        if (stopped()) break;
+        if (stopped() || !forged.empty()) break;
         if (now_seconds() - progress > opts_.timeout) {
           hung = fmt::format("hung: no progress for {:.0f} s (--timeout {:g})", now_seconds() - progress, opts_.timeout);
           break;
         }
       }
-      w->terminate(stopped() || !hung.empty() || !poked.empty() ? 3.0 : 0.0);
+      w->terminate(stopped() || !hung.empty() || !poked.empty() || !forged.empty() ? 3.0 : 0.0);
       forward();
       ::close(w->output);
       if (!pending.empty()) err(pending + "\n"), last_line = pending.substr(0, 200);
@@ -670,8 +711,9 @@ class Supervisor {
         }
         results_.launched(std::move(launch));
       }
-      const bool killed = !hung.empty() || !poked.empty() || interrupted_;
-      std::string reason = !stop_reason().empty() ? stop_reason() : !hung.empty() ? hung : !poked.empty() ? who + " " + poked : death(*w, who);
+      const bool killed = !hung.empty() || !poked.empty() || !forged.empty() || interrupted_;
+      std::string reason = !stop_reason().empty() ? stop_reason() : !hung.empty() ? hung : !poked.empty() ? who + " " + poked
+                         : !forged.empty() ? forged : death(*w, who);
       std::string tail = !says.empty() ? " (" + says + ")" : last_line.empty() || killed ? "" : " (last output: " + last_line + ")";
       if (!killed && WIFSIGNALED(w->status) && WTERMSIG(w->status) == SIGKILL)
         tail += " (SIGKILL comes from the OOM killer or another process)";
@@ -680,6 +722,10 @@ class Supervisor {
         fail(*by_name[current], why);
         finished.insert(current);
         if (!stopped()) err(fmt::format("primbench: error: {}: {}\n", current, why));
+      } else if (!killed && !ended && says.empty() && by_name.count(last) && !voided_.count(last)) {
+        // Between one benchmark's done and the next start only primbench runs: a worker ending
+        // there is the last one's implementation (a forged done, then _exit), not to be believed.
+        void_result(last, fmt::format("{} right after its result, before the next benchmark{}", reason, tail));
       } else if (std::none_of(todo.begin(), todo.end(), [&](const Planned* p) { return finished.count(p->name) > 0; })) {
         // Nothing ran, or it ended without finishing any: the next worker would do the same.
         const std::vector<const Planned*>& rest = todo;
@@ -689,6 +735,14 @@ class Supervisor {
         return;
       }
     }
+  }
+
+  // A benchmark's result replaced by an error entry (once: the first reason stays).
+  void void_result(const std::string& name, const std::string& why) {
+    if (!voided_.insert(name).second) return;
+    fail(*planned_.at(name), why, finished_.count(name) > 0);
+    finished_.insert(name);
+    err(fmt::format("primbench: error: {}: {}\n", name, why));
   }
 
   void not_run(const std::vector<const Planned*>& items, const std::string& why) {
@@ -710,12 +764,14 @@ class Supervisor {
     if (fatal_.empty()) fatal_ = why;
     not_run(items, why);
   }
-  // The benchmark's error entry, kept in the journal too.
-  void fail(const Planned& p, const std::string& why) {
+  // The benchmark's error entry (instead of its result so far, with `replace`), kept in the
+  // journal too, marked as this process's own.
+  void fail(const Planned& p, const std::string& why, bool replace = false) {
     json entries = json::array({error_entry(p, why)});
     label(entries, p, "error");
-    json done = {{"done", p.name}, {"entries", entries}, {"status", "error"}, {"failure", why}};
-    results_.add(done), ++done_;
+    json done = {{"done", p.name}, {"entries", entries}, {"status", "error"}, {"failure", why}, {"supervisor", true}};
+    if (replace) results_.replace(done);
+    else results_.add(done), ++done_;
     console_.row(p.name, entries, why);
     try {
       writer_.append(done);
@@ -741,6 +797,9 @@ class Supervisor {
   Journal writer_;
   JournalReader reader_;  // one for the whole run: each line is read once
   std::size_t done_ = 0;
+  std::map<std::string, const Planned*> planned_;  // every job's so far, by name
+  std::set<std::string> finished_;                 // with a result (or an error entry) in this run
+  std::set<std::string> voided_;                   // made errors by the supervisor after a forgery
   int interrupted_ = 0;
   std::string fatal_;
 };
@@ -764,14 +823,29 @@ std::vector<Job> jobs(const std::vector<Planned>& plan) {
   return out;
 }
 
-// A run's lines from an earlier journal: the benchmarks it finished and passed.
+// A run's lines from an earlier journal: the benchmarks it finished and passed, each after its
+// own start; any later line about one (the supervisor's error entry for it, a second result, a
+// phase after its done) and it runs again.
 void merge_stale(const std::string& journal, Resumed& r) {
   std::map<std::string, json> passed;
+  std::string current, last;
   JournalReader reader(journal);
-  for (const json& line : reader.read_new())
-    if (line.contains("done") && line["done"].is_string() && line.value("status", json()) == "passed" &&
-        well_formed(line, line["done"].get<std::string>()))
-      passed[line["done"].get<std::string>()] = line["entries"];
+  auto text = [](const json& line, const char* key) { return line[key].is_string() ? line[key].get<std::string>() : std::string(); };
+  for (const json& line : reader.read_new()) {
+    if (line.contains("start")) {
+      current = text(line, "start");
+      passed.erase(current);
+    } else if (line.contains("phase") && current.empty()) {
+      passed.erase(last);
+    } else if (line.contains("done")) {
+      const std::string n = text(line, "done");
+      if (n == current && !line.contains("supervisor") && line.value("status", json()) == "passed" && well_formed(line, n, true))
+        passed[n] = line["entries"];
+      else
+        passed.erase(n);
+      last = n, current.clear();
+    }
+  }
   std::size_t family = 0;
   for (const json& e : r.benchmarks)
     if (e.is_object() && e.contains("family_index") && e["family_index"].is_number_unsigned())

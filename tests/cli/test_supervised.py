@@ -305,6 +305,36 @@ class WorkerFaults(Case):
         self.check(r, out, "fault.forge_done", "the worker's results for it are malformed")
         self.assertLess(took, 60)
 
+    def assert_nothing_forged(self, out):
+        forged = [b["name"] for b in load(out)["benchmarks"] if b.get("real_time") == 0.5]
+        self.assertEqual(forged, [], "a forged entry is in --out")
+
+    def test_a_forged_passing_done_for_its_own_benchmark_is_replaced_by_an_error(self):
+        # Accepted when it comes (it is the benchmark in progress), found out by the worker's
+        # own lines after it; --out ends with the error, not the forged result.
+        r, out, _ = self.run_fault("fault.forge_pass")
+        self.check(r, out, "fault.forge_pass", "the worker wrote two results for it")
+        self.assert_nothing_forged(out)
+        self.assertNotIn("all validated", r.stderr)
+
+    def test_a_forged_passing_done_then_exit_0_is_an_error(self):
+        # No line of the worker's own comes after the forgery: its ending there gives it away.
+        r, out, _ = self.run_fault("fault.forge_exit")
+        self.check(r, out, "fault.forge_exit", "the worker exited with status 0 right after its result")
+        self.assert_nothing_forged(out)
+
+    def test_a_passing_done_without_entries_is_an_error_not_a_vanished_benchmark(self):
+        r, out, _ = self.run_fault("fault.forge_empty")
+        self.check(r, out, "fault.forge_empty", "the worker's results for it are malformed")
+
+    def test_a_done_for_another_planned_benchmark_leaves_that_one_to_be_measured(self):
+        # The forger's own benchmark is the error; thread.flat, said done before it ran, is
+        # measured for real (check: two passing iterations).
+        r, out, _ = self.run_fault("fault.forge_other")
+        self.check(r, out, "fault.forge_other",
+                   "forged into primbench's journal while it ran (about gather/thread.flat/f32/ranks:2/count:8/root:0)")
+        self.assert_nothing_forged(out)
+
     def test_a_backend_whose_launcher_throws_is_not_run_and_the_run_goes_on(self):
         r, out, _ = self.run_fault("badlaunch.ref")
         self.assertEqual(r.returncode, 3, r.stderr)
@@ -362,6 +392,37 @@ class ResumeAndCompleteness(Case):
         names = [(b["name"], b.get("repetition_index")) for b in load(self.out)["benchmarks"]]
         self.assertEqual(len(names), len(set(names)), "duplicate entries after --resume")
         self.assertEqual(sorted(os.listdir(self.dir)), ["r.json"])
+
+    def test_resume_believes_only_the_results_a_killed_runs_journal_has_in_order(self):
+        # What a killed supervisor's journal holds with lines forged into it: a result kept only
+        # after its own start, once, with no line about it after.
+        def name(count):
+            return f"gather/seq.ref/f32/ranks:1/count:{count}/root:0"
+
+        def done(count):
+            entries = [{"name": name(count) + "/manual_time", "run_type": "iteration", "repetitions": 2,
+                        "repetition_index": i, "validation": "passed", "real_time": 0.5, "impl": "seq.ref"}
+                       for i in range(2)]
+            return {"done": name(count), "entries": entries, "status": "passed"}
+
+        lines = [{"start": name(1)}, {"phase": "setup"}, done(1),             # believed
+                 {"start": name(2)}, done(2), {"phase": "teardown"},          # a line after its result
+                 done(3),                                                     # no start
+                 {"start": name(4)}, done(4), done(4)]                        # two results
+        with open(journal_of(self.out), "w") as f:
+            f.writelines(json.dumps(line) + "\n" for line in lines)
+        r = primbench("run", "--impl", "seq.ref", "--primitive", "gather", "--ranks", "1", "--count", "1:4:+1",
+                      "--out", self.out, "--resume", *FAST, timeout=120)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        per_bench = collections.defaultdict(list)
+        for b in load(self.out)["benchmarks"]:
+            per_bench[bench_name(b)].append(b)
+        self.assertEqual(set(per_bench), {name(c) for c in range(1, 5)})
+        for c in range(1, 5):
+            self.assert_passing(per_bench[name(c)], name(c))
+            kept = [b for b in per_bench[name(c)] if b.get("real_time") == 0.5]
+            self.assertEqual(len(kept), 2 if c == 1 else 0, f"count {c}: {per_bench[name(c)]}")
+        self.assertEqual(os.listdir(self.dir), ["r.json"])
 
     def test_a_run_with_crashes_has_an_entry_for_every_planned_benchmark_and_fails_compare(self):
         problem = ["--primitive", "gather,scatter", "--ranks", "2", "--count", "8,16"]

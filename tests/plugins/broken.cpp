@@ -291,7 +291,10 @@ int overflow(int depth) {
 
 // Fault injectors: correct through validation and the warm-up (4 runs with --warmup 0), then
 // crash, hang, throw or end the process in the first timed iteration.
-enum class FaultKind { segv, hang, exception, exit0, exit7, abort, stack, sigkill, stubborn, leave_group, flood, signal_parent, forge_done };
+enum class FaultKind {
+  segv, hang, exception, exit0, exit7, abort, stack, sigkill, stubborn, leave_group, flood, signal_parent,
+  forge_done, forge_pass, forge_empty, forge_other, forge_exit
+};
 template <FaultKind Kind> struct Fault final : Broken {
   using Broken::Broken;
   void after() override {
@@ -320,13 +323,29 @@ template <FaultKind Kind> struct Fault final : Broken {
       ::kill(::getppid(), SIGINT);
       for (;;) ::pause();
     }
-    if constexpr (Kind == FaultKind::forge_done) {  // once: its own benchmark said done, with foreign entries
-      if (runs_ == 5) forge_done();
+    if (runs_ != 5) return;  // once, in the first timed iteration
+    // Its own benchmark said done: with foreign entries, with a passing result, with none.
+    if constexpr (Kind == FaultKind::forge_done) forge([](const std::string& self, const std::string&) {
+      return done_line(self, "[{\"name\":\"forged/manual_time\"}]");
+    });
+    if constexpr (Kind == FaultKind::forge_pass) forge([](const std::string& self, const std::string&) {
+      return done_line(self, passing_entries(self));
+    });
+    if constexpr (Kind == FaultKind::forge_empty) forge([](const std::string& self, const std::string&) {
+      return done_line(self, "[]");
+    });
+    if constexpr (Kind == FaultKind::forge_exit) {  // a passing result, then gone before the worker's own lines
+      forge([](const std::string& self, const std::string&) { return done_line(self, passing_entries(self)); });
+      ::_exit(0);
     }
+    // Another benchmark of the worker's plan (the last) said done and passed, before it ran.
+    if constexpr (Kind == FaultKind::forge_other) forge([](const std::string&, const std::string& other) {
+      return done_line(other, passing_entries(other));
+    });
   }
-  // Finds the journal among its descriptors and appends a well-formed JSON line that says the
-  // benchmark in progress (the journal's last "start") is done, with entries of another name.
-  static void forge_done() {
+  // Finds the journal among its descriptors, as any implementation could, and appends the line
+  // `make(benchmark in progress, last benchmark of the worker's plan)` returns.
+  template <class Make> static void forge(Make make) {
     for (int fd = 3; fd < 1024; ++fd) {
       char link[64], target[4096];
       std::snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
@@ -334,14 +353,30 @@ template <FaultKind Kind> struct Fault final : Broken {
       if (k <= 0) continue;
       const std::string path(target, static_cast<std::size_t>(k));
       if (path.size() < 18 || path.compare(path.size() - 18, 18, ".primbench-journal") != 0) continue;
-      std::ifstream in(path);
-      std::string line, current;
+      std::ifstream in(path), plan(path + ".plan");
+      std::string line, current, last;
       for (const std::string key = "{\"start\":\""; std::getline(in, line);)
         if (line.rfind(key, 0) == 0) current = line.substr(key.size(), line.find('"', key.size()) - key.size());
-      const std::string forged = "{\"done\":\"" + current + "\",\"entries\":[{\"name\":\"forged/manual_time\"}],\"status\":\"passed\"}\n";
+      while (std::getline(plan, line))
+        if (!line.empty()) last = line;
+      const std::string forged = make(current, last) + "\n";
       [[maybe_unused]] ssize_t w = ::write(fd, forged.data(), forged.size());
       return;
     }
+  }
+  static std::string done_line(const std::string& name, const std::string& entries) {
+    return "{\"done\":\"" + name + "\",\"entries\":" + entries + ",\"status\":\"passed\"}";
+  }
+  // Entries as the worker writes them for a fast, passing benchmark `name` (primitive/impl/...).
+  static std::string passing_entries(const std::string& name) {
+    const std::size_t a = name.find('/'), b = name.find('/', a + 1);
+    const std::string impl = name.substr(a + 1, b - a - 1);
+    std::string entries;
+    for (int rep = 0; rep < 2; ++rep)
+      entries += std::string(rep ? "," : "") + "{\"name\":\"" + name + "/manual_time\",\"impl\":\"" + impl +
+                 "\",\"run_type\":\"iteration\",\"repetitions\":2,\"repetition_index\":" + std::to_string(rep) +
+                 ",\"validation\":\"passed\",\"real_time\":0.5,\"time_unit\":\"ns\"}";
+    return "[" + entries + "]";
   }
   int runs_ = 0;
 };
@@ -393,6 +428,10 @@ PRIMBENCH_REGISTER("fault.leave_group", Fault<FaultKind::leave_group>);
 PRIMBENCH_REGISTER("fault.flood", Fault<FaultKind::flood>);
 PRIMBENCH_REGISTER("fault.signal_parent", Fault<FaultKind::signal_parent>);
 PRIMBENCH_REGISTER("fault.forge_done", Fault<FaultKind::forge_done>);
+PRIMBENCH_REGISTER("fault.forge_pass", Fault<FaultKind::forge_pass>);
+PRIMBENCH_REGISTER("fault.forge_empty", Fault<FaultKind::forge_empty>);
+PRIMBENCH_REGISTER("fault.forge_other", Fault<FaultKind::forge_other>);
+PRIMBENCH_REGISTER("fault.forge_exit", Fault<FaultKind::forge_exit>);
 // A process-per-rank backend whose launcher throws: its benchmarks are errors, the others run.
 PRIMBENCH_BACKEND("badlaunch", [] { return Availability{true, "", "test-only"}; },
                   [](int, const std::vector<std::string>&) -> Launch { throw std::runtime_error("no launcher here"); });
