@@ -289,58 +289,59 @@ CLI::Validator whole_number(long long lo, long long hi, std::string why = "") {
       "");
 }
 
-int main_impl(int argc, char** argv) {
-  if (argc >= 2) {
-    const std::string cmd = argv[1];
-    if (cmd == "report") return exec_python("reports/report.py", argc, argv);
-    if (cmd == "compare") return exec_python("ci/compare.py", argc, argv);
-    if (cmd == "history") return exec_python("ci/history.py", argc, argv);
-    if (cmd == "export") return exec_python("reports/export.py", argc, argv);
-  }
+// The Python tools primbench runs for a command, or null.
+const char* python_tool(const std::string& cmd) {
+  if (cmd == "report") return "reports/report.py";
+  if (cmd == "compare") return "ci/compare.py";
+  if (cmd == "history") return "ci/history.py";
+  if (cmd == "export") return "reports/export.py";
+  return nullptr;
+}
 
-  CLI::App app{fmt::format("primbench: validated benchmarks of {} across backends", primitives_in_words())};
-  app.set_version_flag("--version", std::string("primbench ") + kVersion + " (" + kGitRevision + ")");
-  app.require_subcommand(1);
-  app.footer("Also: primbench report | export | compare | history ARGS (the Python tools in reports/ and ci/; "
-             "each takes --help).");
+// The command line: what CLI11's options write into, and the subcommands.
+struct Args {
   std::vector<std::string> plugins;
   Selection sel;
   RunOptions opts;
   std::string check = "exact", cache = "hot", ceilings, seed;
   std::string worker_journal, worker_only;
+  CLI::App* list_cmd = nullptr;
+  CLI::App* run_cmd = nullptr;
+  CLI::App* validate_cmd = nullptr;
+};
 
-  auto add_common = [&](CLI::App* sub) {
-    sub->add_option("--plugin", plugins, "shared library registering more implementations (repeatable)");
-  };
-  auto add_selectors = [&](CLI::App* sub) {
-    add_common(sub);
-    sub->add_option("--impl", sel.impls, "implementation globs, comma-separated (e.g. 'thread.*,seq.ref')");
-    sub->add_option("--primitive", sel.primitives, all_primitives(", ") + " (comma-separated; default: all)");
-    sub->add_option("--dtype", sel.dtypes, "i32, i64, f32, f64 (default f32)");
-    sub->add_option("--op", sel.ops, fmt::format("sum, prod, min, max for {} (default sum)", primitives_in_words(true)));
-    sub->add_option("--ranks", sel.ranks, "rank counts: list or range, e.g. 2,4 or 1:8:x2 (default 1..cores)");
-    sub->add_option("--count", sel.counts, "elements per rank: list or range with K/M/G, e.g. 1:64M:x4 (default 1:16M:x8)");
-    sub->add_option("--root", sel.roots, "root ranks, 'mid' or 'last' (run's default 0)");
-    sub->add_option("--validate", opts.validate_rounds, "validation rounds before timing, fresh seed each (default 3)")
-        ->check(whole_number(1, 1000, " rounds: results are never reported unvalidated"));
-    sub->add_option("--check", check, "exact (bit-exact by construction) or random (rigorous error bound); validate: both (default)");
-    sub->add_option("--seed", seed, "first validation seed, 0 to 2^64-1 (default 1)");
-    sub->add_flag("--quiet", opts.quiet, "no progress or table");
-    sub->add_option("--timeout", opts.timeout, "seconds one benchmark may take before the run ends (default 300)");
-    // Set by the supervisor in the workers and ranks it starts: run the benchmarks named in
-    // --only here, each event appended to the journal.
-    sub->add_option("--worker", worker_journal)->group("");
-    sub->add_option("--only", worker_only)->group("");
-    sub->add_option("--round-trip-ns", opts.ceilings.host_round_trip_ns)->group("");  // the supervisor's ping-pong, for its workers
-  };
-  CLI::App* list_cmd = app.add_subcommand("list", "every implementation and backend, with availability");
-  add_common(list_cmd);
-  CLI::App* run_cmd = app.add_subcommand("run", "validate, then time, and write Google Benchmark JSON");
-  add_selectors(run_cmd);
+void add_common(CLI::App* sub, Args& a) {
+  sub->add_option("--plugin", a.plugins, "shared library registering more implementations (repeatable)");
+}
+
+void add_selectors(CLI::App* sub, Args& a) {
+  add_common(sub, a);
+  sub->add_option("--impl", a.sel.impls, "implementation globs, comma-separated (e.g. 'thread.*,seq.ref')");
+  sub->add_option("--primitive", a.sel.primitives, all_primitives(", ") + " (comma-separated; default: all)");
+  sub->add_option("--dtype", a.sel.dtypes, "i32, i64, f32, f64 (default f32)");
+  sub->add_option("--op", a.sel.ops, fmt::format("sum, prod, min, max for {} (default sum)", primitives_in_words(true)));
+  sub->add_option("--ranks", a.sel.ranks, "rank counts: list or range, e.g. 2,4 or 1:8:x2 (default 1..cores)");
+  sub->add_option("--count", a.sel.counts, "elements per rank: list or range with K/M/G, e.g. 1:64M:x4 (default 1:16M:x8)");
+  sub->add_option("--root", a.sel.roots, "root ranks, 'mid' or 'last' (run's default 0)");
+  sub->add_option("--validate", a.opts.validate_rounds, "validation rounds before timing, fresh seed each (default 3)")
+      ->check(whole_number(1, 1000, " rounds: results are never reported unvalidated"));
+  sub->add_option("--check", a.check, "exact (bit-exact by construction) or random (rigorous error bound); validate: both (default)");
+  sub->add_option("--seed", a.seed, "first validation seed, 0 to 2^64-1 (default 1)");
+  sub->add_flag("--quiet", a.opts.quiet, "no progress or table");
+  sub->add_option("--timeout", a.opts.timeout, "seconds one benchmark may take before the run ends (default 300)");
+  // Set by the supervisor in the workers and ranks it starts: run the benchmarks named in
+  // --only here, each event appended to the journal.
+  sub->add_option("--worker", a.worker_journal)->group("");
+  sub->add_option("--only", a.worker_only)->group("");
+  sub->add_option("--round-trip-ns", a.opts.ceilings.host_round_trip_ns)->group("");  // the supervisor's ping-pong, for its workers
+}
+
+void add_timing_options(CLI::App* run_cmd, Args& a) {
+  RunOptions& opts = a.opts;
   run_cmd->add_option("--repetitions", opts.repetitions, "repetitions for statistics (default 3)")->check(whole_number(1, 100000));
   run_cmd->add_option("--min-time", opts.min_time, "wall seconds per repetition; the warm-up sizes the iteration count to fit (default 0.02)");
   run_cmd->add_option("--warmup", opts.warmup, "wall seconds of untimed warm-up runs, at least one (default 0.01)");
-  run_cmd->add_option("--cache", cache, "hot (default) or cold (caches flushed before every iteration)")->check(one_of({"hot", "cold"}));
+  run_cmd->add_option("--cache", a.cache, "hot (default) or cold (caches flushed before every iteration)")->check(one_of({"hot", "cold"}));
   run_cmd->add_option("--out", opts.out, "JSON results file (default primbench.json)");
   run_cmd->add_flag("--hugepages", opts.huge_pages,
                     "host buffers of 2 MiB or more aligned to huge pages and madvise(MADV_HUGEPAGE)d (for THP's madvise mode)");
@@ -348,7 +349,7 @@ int main_impl(int argc, char** argv) {
                     "write only the mean/median/stddev/cv entries of a benchmark with repetitions (Google Benchmark's "
                     "--benchmark_report_aggregates_only); errors are always written");
   run_cmd->add_flag("--resume", opts.resume, "keep the passing results already in --out; run only the failed and missing");
-  run_cmd->add_option("--ceilings", ceilings, "READ,COPY[,CACHE] host ceilings in GB/s instead of measuring them");
+  run_cmd->add_option("--ceilings", a.ceilings, "READ,COPY[,CACHE] host ceilings in GB/s instead of measuring them");
   run_cmd->add_option("--check-iterations", opts.check_iterations,
                       "timed iterations checked per benchmark besides the last, at most (default 48; 0: the last only)")
       ->check(whole_number(0, 100000));
@@ -356,11 +357,65 @@ int main_impl(int argc, char** argv) {
                       "repeat until the median's relative standard error is at most this (e.g. 0.01); --repetitions is "
                       "then the pilot (default 0: fixed repetitions)");
   run_cmd->add_option("--rse-max-time", opts.rse_max_time, "wall seconds per benchmark the repetitions after the pilot may take (default 10)");
-  CLI::App* validate_cmd = app.add_subcommand("validate", "validation only; exit 1 on any failure");
-  add_selectors(validate_cmd);
-  run_cmd->get_option("--check")->check(one_of({"exact", "random"}));
-  validate_cmd->get_option("--check")->check(one_of({"exact", "random", "both"}));
+}
 
+void add_commands(CLI::App& app, Args& a) {
+  app.set_version_flag("--version", std::string("primbench ") + kVersion + " (" + kGitRevision + ")");
+  app.require_subcommand(1);
+  app.footer("Also: primbench report | export | compare | history ARGS (the Python tools in reports/ and ci/; "
+             "each takes --help).");
+  a.list_cmd = app.add_subcommand("list", "every implementation and backend, with availability");
+  add_common(a.list_cmd, a);
+  a.run_cmd = app.add_subcommand("run", "validate, then time, and write Google Benchmark JSON");
+  add_selectors(a.run_cmd, a);
+  add_timing_options(a.run_cmd, a);
+  a.validate_cmd = app.add_subcommand("validate", "validation only; exit 1 on any failure");
+  add_selectors(a.validate_cmd, a);
+  a.run_cmd->get_option("--check")->check(one_of({"exact", "random"}));
+  a.validate_cmd->get_option("--check")->check(one_of({"exact", "random", "both"}));
+}
+
+// A selector given empty (`--impl ''`) is an error, not the default.
+void check_selectors_given(const Args& a) {
+  for (CLI::App* sub : {a.run_cmd, a.validate_cmd})
+    for (const char* flag : {"--impl", "--primitive", "--dtype", "--op", "--ranks", "--count", "--root"})
+      if (sub->parsed() && sub->count(flag) > 0 && sub->get_option(flag)->as<std::string>().empty())
+        throw UsageError(std::string("empty ") + flag + " (see primbench " + sub->get_name() + " --help for what is accepted)");
+}
+
+// The run's options from the parsed command line, checked; the selections to plan.
+std::vector<Selection> settle(Args& a, bool worker, int argc, char** argv) {
+  RunOptions& opts = a.opts;
+  opts.command_line = joined(argc, argv);
+  set_huge_pages(opts.huge_pages);
+  opts.plugins = a.plugins;
+  opts.timing = a.run_cmd->parsed();
+  if (opts.timing && a.run_cmd->count("--out") && opts.out.empty()) throw UsageError("empty --out (expected a results file name)");
+  if (opts.timing && opts.out.empty()) opts.out = "primbench.json";
+  if (!opts.timing && !a.validate_cmd->count("--check")) a.check = "both";
+  opts.mode = a.check == "random" ? validate::Mode::random : validate::Mode::exact;
+  opts.both_modes = a.check == "both";
+  // validate's defaults are a conformance sweep; run's a timing suite (README).
+  std::vector<Selection> selections = {a.sel};
+  if (!opts.timing && !worker) {
+    const CLI::App* v = a.validate_cmd;
+    selections = conformance(a.sel, !v->count("--dtype"), !v->count("--op"), !v->count("--ranks"), !v->count("--count"),
+                             !v->count("--root"));
+  }
+  opts.cold = a.cache == "cold";
+  check_numbers(opts);
+  if (!a.seed.empty()) opts.seed = parse_seed(a.seed);
+  if (!a.ceilings.empty()) parse_ceilings(a.ceilings, opts.ceilings);
+  return selections;
+}
+
+int main_impl(int argc, char** argv) {
+  if (argc >= 2)
+    if (const char* script = python_tool(argv[1])) return exec_python(script, argc, argv);
+
+  CLI::App app{fmt::format("primbench: validated benchmarks of {} across backends", primitives_in_words())};
+  Args a;
+  add_commands(app, a);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -374,43 +429,23 @@ int main_impl(int argc, char** argv) {
     return kUsage;
   }
 
-  const bool worker = !worker_journal.empty();
+  const bool worker = !a.worker_journal.empty();
   if (worker) ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // a rank whose launcher died goes with it
-  if (!worker && !plugins.empty()) try_plugins(plugins);
-  for (const auto& p : plugins) load_plugin(p);
-  if (list_cmd->parsed()) return list();
-
-  for (CLI::App* sub : {run_cmd, validate_cmd})
-    for (const char* flag : {"--impl", "--primitive", "--dtype", "--op", "--ranks", "--count", "--root"})
-      if (sub->parsed() && sub->count(flag) > 0 && sub->get_option(flag)->as<std::string>().empty())
-        throw UsageError(std::string("empty ") + flag + " (see primbench " + sub->get_name() + " --help for what is accepted)");
-
-  opts.command_line = joined(argc, argv);
-  set_huge_pages(opts.huge_pages);
-  opts.plugins = plugins;
-  opts.timing = run_cmd->parsed();
-  if (opts.timing && run_cmd->count("--out") && opts.out.empty()) throw UsageError("empty --out (expected a results file name)");
-  if (opts.timing && opts.out.empty()) opts.out = "primbench.json";
-  if (!opts.timing && !validate_cmd->count("--check")) check = "both";
-  opts.mode = check == "random" ? validate::Mode::random : validate::Mode::exact;
-  opts.both_modes = check == "both";
-  // validate's defaults are a conformance sweep; run's a timing suite (README).
-  std::vector<Selection> selections = {sel};
-  if (!opts.timing && !worker)
-    selections = conformance(sel, !validate_cmd->count("--dtype"), !validate_cmd->count("--op"), !validate_cmd->count("--ranks"),
-                             !validate_cmd->count("--count"), !validate_cmd->count("--root"));
-  opts.cold = cache == "cold";
-  check_numbers(opts);
-  if (!seed.empty()) opts.seed = parse_seed(seed);
-  if (!ceilings.empty()) parse_ceilings(ceilings, opts.ceilings);
+  if (!worker && !a.plugins.empty()) try_plugins(a.plugins);
+  for (const auto& p : a.plugins) load_plugin(p);
+  if (a.list_cmd->parsed()) return list();
+  check_selectors_given(a);
+  const std::vector<Selection> selections = settle(a, worker, argc, argv);
+  const RunOptions& opts = a.opts;
 
   std::vector<std::string> unavailable;
-  std::vector<Planned> planned = plan_all(selections, (opts.timing ? run_cmd : validate_cmd)->count("--ranks") > 0, unavailable);
+  const bool ranks_given = (opts.timing ? a.run_cmd : a.validate_cmd)->count("--ranks") > 0;
+  std::vector<Planned> planned = plan_all(selections, ranks_given, unavailable);
   const bool in_job = world().size() > 1 || !world().hosts().empty();
   if (worker) {
-    const std::set<std::string> only = names_in(worker_only);  // closed before anything runs
+    const std::set<std::string> only = names_in(a.worker_only);  // closed before anything runs
     std::erase_if(planned, [&](const Planned& p) { return !only.count(p.name); });
-    return run_worker(planned, opts, worker_journal);
+    return run_worker(planned, opts, a.worker_journal);
   }
   if (world().rank() == 0 && !opts.quiet)
     for (const auto& u : unavailable) std::fprintf(stderr, "skipping %s\n", u.c_str());
