@@ -93,7 +93,7 @@ class CudaCub final : public DeviceCollective {
     }
     with_dtype(p.dtype, [&](auto tag) {
       using T = typename decltype(tag)::type;
-      with_device_op(p.op, [&](auto op) {
+      with_op(p.op, [&](auto op) {
         const auto n = static_cast<std::int64_t>(p.count);
         T* acc = reinterpret_cast<T*>(dst);
         PRIMBENCH_CUDA(cub::DeviceTransform::Transform(

@@ -424,7 +424,7 @@ class CudaMemcpy final : public DeviceCollective {
     }
     with_dtype(p.dtype, [&](auto tag) {
       using T = typename decltype(tag)::type;
-      with_device_op(p.op, [&](auto op) {
+      with_op(p.op, [&](auto op) {
         using O = decltype(op);
         const auto blocks = static_cast<unsigned>(div_up(p.count, kThreads));
         T* acc = reinterpret_cast<T*>(dst);
@@ -531,7 +531,7 @@ class CudaKernel final : public DeviceCollective {
     const Problem& p = problem();
     with_dtype(p.dtype, [&](auto tag) {
       using T = typename decltype(tag)::type;
-      with_device_op(p.op, [&](auto op) {
+      with_op(p.op, [&](auto op) {
         using O = decltype(op);
         reduce_ranks<T, O><<<reduce_blocks<T>(), kThreads, p.ranks * sizeof(void*), s>>>(
             static_cast<const T* const*>(table_), p.ranks, recv_ptr<T>(p.root), p.count);
@@ -545,7 +545,7 @@ class CudaKernel final : public DeviceCollective {
     const auto* pointers = static_cast<void* const*>(table_);
     with_dtype(p.dtype, [&](auto tag) {
       using T = typename decltype(tag)::type;
-      with_device_op(p.op, [&](auto op) {
+      with_op(p.op, [&](auto op) {
         using O = decltype(op);
         allreduce_ranks<T, O><<<reduce_blocks<T>(), kThreads, 2 * p.ranks * sizeof(void*), s>>>(
             reinterpret_cast<const T* const*>(pointers), reinterpret_cast<T* const*>(pointers + p.ranks), p.ranks,

@@ -44,22 +44,6 @@ class DeviceMemory {
   std::size_t bytes_ = 0;
 };
 
-// The element-wise operations, with the same semantics as primbench/dispatch.hpp's host ones.
-struct DeviceSum { template <class T> __host__ __device__ T operator()(T a, T b) const { return a + b; } };
-struct DeviceProd { template <class T> __host__ __device__ T operator()(T a, T b) const { return a * b; } };
-struct DeviceMin { template <class T> __host__ __device__ T operator()(T a, T b) const { return b < a ? b : a; } };
-struct DeviceMax { template <class T> __host__ __device__ T operator()(T a, T b) const { return a < b ? b : a; } };
-
-template <class F> decltype(auto) with_device_op(Op o, F&& f) {
-  switch (o) {
-    case Op::sum: return f(DeviceSum{});
-    case Op::prod: return f(DeviceProd{});
-    case Op::min: return f(DeviceMin{});
-    case Op::max: return f(DeviceMax{});
-  }
-  throw std::invalid_argument("unknown op");
-}
-
 // A collective whose buffers are guarded device allocations, one per rank and direction. All
 // work of a run goes on one stream of the executing GPU (the root's), between two events.
 class DeviceCollective : public Collective {

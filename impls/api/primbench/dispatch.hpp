@@ -30,10 +30,20 @@ template <class F> decltype(auto) with_dtype(DType t, F&& f) {
   throw std::invalid_argument("unknown dtype");
 }
 
-struct Sum { template <class T> static T apply(T a, T b) { return a + b; } };
-struct Prod { template <class T> static T apply(T a, T b) { return a * b; } };
-struct Min { template <class T> static T apply(T a, T b) { return b < a ? b : a; } };
-struct Max { template <class T> static T apply(T a, T b) { return a < b ? b : a; } };
+// The element-wise operations, once for host and device code (nvcc compiles them for both):
+// O::apply(a, b), or O{}(a, b) where a functor is wanted (CUB, Thrust, kernels).
+#if defined(__CUDACC__)
+#define PRIMBENCH_HOST_DEVICE __host__ __device__
+#else
+#define PRIMBENCH_HOST_DEVICE
+#endif
+template <class Self> struct ElementwiseOp {
+  template <class T> PRIMBENCH_HOST_DEVICE T operator()(T a, T b) const { return Self::apply(a, b); }
+};
+struct Sum : ElementwiseOp<Sum> { template <class T> PRIMBENCH_HOST_DEVICE static T apply(T a, T b) { return a + b; } };
+struct Prod : ElementwiseOp<Prod> { template <class T> PRIMBENCH_HOST_DEVICE static T apply(T a, T b) { return a * b; } };
+struct Min : ElementwiseOp<Min> { template <class T> PRIMBENCH_HOST_DEVICE static T apply(T a, T b) { return b < a ? b : a; } };
+struct Max : ElementwiseOp<Max> { template <class T> PRIMBENCH_HOST_DEVICE static T apply(T a, T b) { return a < b ? b : a; } };
 
 // Calls f(OpType{}) with OpType one of Sum, Prod, Min, Max.
 template <class F> decltype(auto) with_op(Op o, F&& f) {
