@@ -14,7 +14,7 @@ else()
                                    ${CMAKE_CURRENT_LIST_DIR}/variants.cpp
                                    ${CMAKE_CURRENT_LIST_DIR}/mpi4py.cpp ${CMAKE_CURRENT_LIST_DIR}/launch.cpp)
   target_include_directories(primbench_mpi PUBLIC ${CMAKE_CURRENT_LIST_DIR})
-  target_link_libraries(primbench_mpi PUBLIC primbench_api MPI::MPI_CXX)
+  target_link_libraries(primbench_mpi PUBLIC primbench_api MPI::MPI_CXX PRIVATE fmt::fmt)
   target_compile_definitions(primbench_mpi PRIVATE PRIMBENCH_MPI4PY_PEER="${CMAKE_CURRENT_LIST_DIR}/mpi4py_peer.py"
                                                     PRIMBENCH_MPIEXEC="${MPIEXEC_EXECUTABLE}")
   list(APPEND PRIMBENCH_BACKENDS primbench_mpi)
