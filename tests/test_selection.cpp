@@ -1,7 +1,9 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
+#include <nlohmann/json.hpp>
 #include <set>
 
 #include "selection.hpp"
@@ -123,6 +125,52 @@ TEST(Selection, EachPrimitiveIsDescribedOnce) {
   EXPECT_EQ(info(Primitive::gather).source(2, 17, 10, 0).from, 1);
   EXPECT_EQ(b.describe(), "broadcast P=4 n=10 f32 root=2");
   EXPECT_EQ((Problem{Primitive::allreduce, P, 10, DType::f64, Op::max, 0}.describe()), "allreduce P=4 n=10 f64 max");
+}
+
+// The mpi4py peer keeps a table of its own (Python cannot read kPrimitives): it must say what
+// every primitive is exactly as primbench does, at every rank count and root up to 5.
+TEST(Selection, TheMpi4pyPeerDescribesEachPrimitiveAsPrimbenchDoes) {
+  const std::string command = "/usr/bin/python3 " PRIMBENCH_SOURCE_DIR "/impls/mpi/mpi4py_peer.py --describe 2>/dev/null";
+  FILE* pipe = ::popen(command.c_str(), "r");
+  ASSERT_NE(pipe, nullptr);
+  std::string text;
+  char chunk[4096];
+  for (std::size_t got; (got = std::fread(chunk, 1, sizeof chunk, pipe)) > 0;) text.append(chunk, got);
+  if (::pclose(pipe) != 0 || text.empty()) GTEST_SKIP() << "the peer cannot run here (no mpi4py or NumPy)";
+  const nlohmann::json peer = nlohmann::json::parse(text);
+  EXPECT_EQ(peer.size(), primitives().size());
+  for (const PrimitiveInfo& d : primitives()) {
+    const std::string name(d.name);
+    ASSERT_TRUE(peer.contains(name)) << name;
+    const nlohmann::json& p = peer[name];
+    EXPECT_EQ(p["takes_op"], d.takes_op) << name;
+    EXPECT_EQ(p["rooted"], d.rooted) << name;
+    const std::size_t n = p["count"];
+    std::size_t cases = 0;
+    for (const nlohmann::json& c : p["cases"]) {
+      const int P = c["ranks"], root = c["root"];
+      const std::string at = name + " P=" + std::to_string(P) + " root=" + std::to_string(root);
+      ++cases;
+      EXPECT_DOUBLE_EQ(c["size_blocks"].get<double>(), d.size_blocks(P)) << at;
+      EXPECT_DOUBLE_EQ(c["bus_factor"].get<double>(), d.bus_factor(P)) << at;
+      EXPECT_DOUBLE_EQ(c["read_blocks"].get<double>(), d.read_blocks(P)) << at;
+      EXPECT_DOUBLE_EQ(c["written_blocks"].get<double>(), d.written_blocks(P)) << at;
+      EXPECT_EQ(c["source"].is_null(), d.takes_op) << at;
+      for (int r = 0; r < P; ++r) {
+        EXPECT_EQ(c["send_blocks"][r].get<std::size_t>(), d.send_blocks(r, root, P)) << at << " rank " << r;
+        EXPECT_EQ(c["recv_blocks"][r].get<std::size_t>(), d.recv_blocks(r, root, P)) << at << " rank " << r;
+        if (d.takes_op) continue;
+        const nlohmann::json& from = c["source"][r];
+        ASSERT_EQ(from.size(), d.recv_blocks(r, root, P) * n) << at << " rank " << r;
+        for (std::size_t i = 0; i < from.size(); ++i) {
+          const PrimitiveInfo::Source s = d.source(r, i, n, root);
+          EXPECT_EQ(from[i][0].get<int>(), s.from) << at << " rank " << r << " element " << i;
+          EXPECT_EQ(from[i][1].get<std::size_t>(), s.index) << at << " rank " << r << " element " << i;
+        }
+      }
+    }
+    EXPECT_EQ(cases, d.rooted ? 15u : 5u) << name;  // P = 1..5, every root where there is one
+  }
 }
 
 // The help text names the primitives from their descriptions (it once said "gather, scatter and

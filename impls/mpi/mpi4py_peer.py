@@ -644,7 +644,28 @@ def plan(opts, P):
     return out
 
 
+def description(max_ranks=5, n=3):
+    """PRIMS evaluated at 1..max_ranks ranks, every root, n elements a block: `--describe` prints
+    it, and tests/test_selection.cpp holds it against primbench's own table, value for value."""
+    out = {}
+    for name, d in PRIMS.items():
+        cases = []
+        for P in range(1, max_ranks + 1):
+            for root in range(P) if d.rooted else (0,):
+                recv = [d.recv_blocks(r, root, P) for r in range(P)]
+                cases.append({"ranks": P, "root": root, "send_blocks": [d.send_blocks(r, root, P) for r in range(P)],
+                              "recv_blocks": recv, "size_blocks": d.size_blocks(P), "bus_factor": d.bus_factor(P),
+                              "read_blocks": d.read_blocks(P), "written_blocks": d.written_blocks(P),
+                              "source": None if d.source is None else
+                              [[list(d.source(r, i, n, root)) for i in range(recv[r] * n)] for r in range(P)]})
+        out[name] = {"takes_op": d.takes_op, "rooted": d.rooted, "count": n, "cases": cases}
+    return out
+
+
 def main(argv):
+    if argv == ["--describe"]:
+        print(json.dumps(description()))
+        return 0
     comm = MPI.COMM_WORLD.Dup()
     rank, P = comm.Get_rank(), comm.Get_size()
     leader = rank == 0
