@@ -85,6 +85,7 @@ struct Bench {
   Traffic traffic;
   double plausible_GBps;       // memory traffic faster than this cannot be true
   double round_trip_ns = 0;    // the cache-line ping-pong's round trip (0: not measured)
+  double full_check = 0;       // seconds a full check is expected to take: a validation round's
   std::uint64_t seed;          // of the inputs the timed loop runs on
   std::int64_t total = 0;      // timed iterations over all repetitions
   std::uint64_t sample_below = 0;  // an iteration is checked when its hash is below this
@@ -271,7 +272,8 @@ void body(benchmark::State& state, Bench& b) {
     // The one before the last is checked in full on the same inputs as the loop's (rewritten
     // with the same values): an implementation wrong only where the spots do not look, and only
     // while its inputs are unchanged, is seen there.
-    const bool last = i == b.total - 1, full = i == b.total - 2 && checks_affordable(b),
+    const bool last = i == b.total - 1,
+               full = i == b.total - 2 && checks_affordable(b) && b.spent + b.full_check <= std::max(b.budget, b.allowance),
                check = last || full || sampled(b, i);
     const std::uint64_t seed = last ? b.seed + 1 : b.seed;
     const double check_start = now_seconds();
@@ -583,8 +585,10 @@ void execute(const std::vector<Planned>& plan, const RunOptions& opts, const Sin
       enter("setup");
       std::unique_ptr<Collective> c = pl.impl->make(pl.problem);
       enter("validation");
+      const double validation_start = now_seconds();
       std::string error = validate::rounds(*c, opts.mode, opts.seed, opts.validate_rounds);
       if (error.empty() && opts.both_modes) error = validate::rounds(*c, validate::Mode::random, opts.seed, opts.validate_rounds);
+      const double round_seconds = w.max(now_seconds() - validation_start) / validation_calls(opts);
       if (!error.empty()) failure = "validation failed: " + pl.impl->name + " " + error, validation_failed = true;
       if (opts.timing && failure.empty()) {
         // The warm-up and the timed loop run on the last validation round's inputs and result.
@@ -594,6 +598,7 @@ void execute(const std::vector<Planned>& plan, const RunOptions& opts, const Sin
                     // every rank must take the same decision in the loop.
                     .plausible_GBps = w.min(plausible_GBps(c->memory(), ceilings)),
                     .round_trip_ns = w.max(ceilings.host_round_trip_ns),
+                    .full_check = round_seconds,
                     .seed = opts.seed + static_cast<std::uint64_t>(opts.validate_rounds) - 1,
                     .since = since,
                     .earlier = &earlier};

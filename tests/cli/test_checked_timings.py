@@ -89,6 +89,14 @@ class TimedLoopAndClock(unittest.TestCase):
     def test_a_cached_result_is_caught_by_fresh_inputs(self):
         self.assert_no_timing("bug.caching", "(the last, on fresh inputs)")
 
+    def test_a_result_wrong_off_the_spots_on_unchanged_inputs_is_caught(self):
+        # Wrong in two elements of 2048 whenever its inputs are those of its previous call: the
+        # last iteration's fresh inputs hide it, the spot checks rarely look there, the full check
+        # of the iteration before the last sees it.
+        for seed in ("1", "2", "3"):
+            with self.subTest(seed=seed):
+                self.assert_no_timing("bug.stale_partial", "validation failed in timed iteration", "--seed", seed)
+
     def test_an_implementation_wrong_on_10_percent_of_calls_is_caught(self):
         # 200 sampled checks: caught but for a chance of 0.9^200 (~1e-9), so the test is
         # deterministic in practice; the default 48 give 0.9^52 (README).

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <fstream>
+#include <functional>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -15,6 +16,7 @@
 #include <cstring>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -221,6 +223,23 @@ struct Intermittent final : Broken {  // the last rank's part left out on 10 % o
   std::mt19937_64 rng_{std::random_device{}()};
   bool miss_ = false;
 };
+// Right on inputs it has not seen; on the inputs of its previous call (every timed iteration
+// but the last, which runs on fresh ones) one element in the middle of each gathered block is
+// wrong: where a spot check rarely looks.
+struct StalePartial final : Broken {
+  using Broken::Broken;
+  void after() override {
+    const Problem& p = problem();
+    const Buffer in = send(0);
+    const std::size_t h = std::hash<std::string_view>{}({reinterpret_cast<const char*>(in.data), in.bytes});
+    const bool same = calls_ > 1 && h == last_;
+    last_ = h;
+    if (!same || p.count < 4) return;
+    for (int r = 0; r < p.ranks; ++r)
+      std::memset(recv(p.root).data + (r * p.count + p.count / 2 + 1) * p.elem_bytes(), 0x7f, p.elem_bytes());
+  }
+  std::size_t last_ = 0;
+};
 template <int Kind> struct LyingClock final : Broken {  // right results, a clock that lies
   using Broken::Broken;
   double clock(double measured) const override {
@@ -408,6 +427,7 @@ PRIMBENCH_REGISTER("bug.f64_sum_in_f32", F64SumInF32);
 PRIMBENCH_REGISTER("bug.lazy", Lazy);
 PRIMBENCH_REGISTER("bug.caching", Caching);
 PRIMBENCH_REGISTER("bug.intermittent", Intermittent);
+PRIMBENCH_REGISTER("bug.stale_partial", StalePartial, Primitive::gather);
 PRIMBENCH_REGISTER("bug.clock_negative", LyingClock<0>);
 PRIMBENCH_REGISTER("bug.clock_zero", LyingClock<1>);
 PRIMBENCH_REGISTER("bug.clock_nan", LyingClock<2>);
