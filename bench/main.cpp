@@ -199,6 +199,8 @@ int list() {
 // Numbers that cannot work are refused before anything runs.
 void check_numbers(const RunOptions& opts) {
   if (!(opts.rse >= 0 && opts.rse < 1)) throw UsageError("--rse must be a fraction from 0 (off) to below 1, e.g. 0.01");
+  if (!(opts.check_budget >= 0 && opts.check_budget <= 1))  // NaN passes CLI11's range
+    throw UsageError("--check-budget must be a fraction from 0 to 1, e.g. 0.05");
   if (!(opts.rse_max_time > 0 && std::isfinite(opts.rse_max_time))) throw UsageError("--rse-max-time must be a positive number of seconds");
   if (opts.rse > 0 && opts.repetitions < 2) throw UsageError("--rse needs a pilot of at least 2 --repetitions");
   if (!(opts.timeout > 0 && opts.timeout <= kMaxTimeout))
@@ -353,6 +355,10 @@ void add_timing_options(CLI::App* run_cmd, Args& a) {
   run_cmd->add_option("--check-iterations", opts.check_iterations,
                       "timed iterations checked per benchmark besides the last, at most (default 48; 0: the last only)")
       ->check(whole_number(0, 100000));
+  run_cmd->add_option("--check-budget", opts.check_budget,
+                      "fraction of the run's time the checks of the timed loops may take (default 0.05; up to 1): "
+                      "more checks a large count where the budget, not --check-iterations, stops them")
+      ->check(CLI::Range(0.0, 1.0));
   run_cmd->add_option("--rse", opts.rse,
                       "repeat until the median's relative standard error is at most this (e.g. 0.01); --repetitions is "
                       "then the pilot (default 0: fixed repetitions)");

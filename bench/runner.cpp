@@ -620,10 +620,10 @@ void execute(const std::vector<Planned>& plan, const RunOptions& opts, const Sin
         const std::int64_t iterations = warm_up_and_count(*c, opts);
         auto timed = [&](int repetitions) {
           // Up to --check-iterations sampled over the loop, while all the checks of this run
-          // cost less than 5 % of its time (or the benchmark's sampled ones 2 % of its loop).
+          // cost less than --check-budget (5 %) of its time (or the benchmark's sampled ones 2 % of its loop).
           bench.total = iterations * repetitions;
           bench.iteration = 0;
-          bench.budget = 0.05 * (w.max(now_seconds() - run_start) + repetitions * opts.min_time) - checks_spent;
+          bench.budget = opts.check_budget * (w.max(now_seconds() - run_start) + repetitions * opts.min_time) - checks_spent;
           // The sampled checks are cheap (spots): the top-ups of large counts spend the budget,
           // and must not starve the small counts after them of their samples.
           bench.allowance = bench.spent + 0.02 * repetitions * opts.min_time;

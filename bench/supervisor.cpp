@@ -503,6 +503,7 @@ std::vector<std::string> worker_command(const std::vector<const Planned*>& items
   if (o.timing) {
     a.insert(a.end(), {"--repetitions", std::to_string(o.repetitions), "--min-time", number(o.min_time), "--warmup", number(o.warmup),
                        "--cache", o.cold ? "cold" : "hot", "--check-iterations", std::to_string(o.check_iterations),
+                       "--check-budget", number(o.check_budget),
                        "--ceilings", fmt::format("{},{},{}", number(o.ceilings.host_read_GBps), number(o.ceilings.host_copy_GBps),
                                                   number(o.ceilings.host_cache_copy_GBps))});
     if (o.huge_pages) a.push_back("--hugepages");

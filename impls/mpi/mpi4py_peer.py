@@ -597,6 +597,7 @@ def parse(argv):
     ap.add_argument("--warmup", type=float, default=0.01)
     ap.add_argument("--cache", default="hot", choices=("hot", "cold"))
     ap.add_argument("--ceilings", default="0,0")  # READ,COPY[,CACHE]
+    ap.add_argument("--check-budget", type=float, default=0.05, help="the checks' share of the peer's time")
     ap.add_argument("--check-iterations", type=int, default=48,
                     help="timed iterations checked per benchmark besides the last, at most (as primbench's)")
     ap.add_argument("--hugepages", action="store_true", help="accepted; numpy allocates the peer's buffers")
@@ -705,7 +706,7 @@ def main(argv):
     note({"worker": {"world_size": P, "hosts": hosts, "mpi4py": context["mpi4py"]["version"]}})
     scratch = np.zeros(64 << 20, np.uint8) if opts.cache == "cold" else None
     status = 0
-    run_start, checks_spent = MPI.Wtime(), 0.0  # the checks' budget is 5 % of the peer's time so far
+    run_start, checks_spent = MPI.Wtime(), 0.0  # the checks' budget is --check-budget (5 %) of the peer's time so far
     for family, (impl, p) in enumerate(todo):
         failure = ""
         rows = []
@@ -743,7 +744,7 @@ def main(argv):
                 started = MPI.Wtime()
                 elapsed = comm.allreduce(started - run_start, op=MPI.MAX)
                 checks = Checks(comm, coll, opts, modes[0], post, opts.repetitions * opts.min_time / max(per_call, 1e-9),
-                                0.05 * (elapsed + opts.repetitions * opts.min_time) - checks_spent)
+                                opts.check_budget * (elapsed + opts.repetitions * opts.min_time) - checks_spent)
                 reps = [repetition(comm, coll, opts, scratch, checks) for _ in range(opts.repetitions)]
                 rse_fields = {}
                 if opts.rse > 0 and not checks.failure:

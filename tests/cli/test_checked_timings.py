@@ -149,6 +149,11 @@ class TimedLoopAndClock(unittest.TestCase):
         # and C bounds the checks beyond the last iteration's, the top-up's included
         b = last_entry("--check-iterations", "2")
         self.assertLessEqual(b["checked_calls"], 3 + 1 + 2, b)
+        # --check-budget: the budget, not C, is what stops a large count's top-up short of 44
+        b = last_entry("--check-budget", "1")
+        self.assertEqual(b["checked_calls"], 44, b)
+        b = last_entry("--check-budget", "0")
+        self.assertEqual(b["checked_calls"], 3 + b["checked_iterations"], b)  # no top-up
 
 
 class FailuresReportTheirFirstElement(unittest.TestCase):

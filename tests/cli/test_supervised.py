@@ -778,6 +778,9 @@ class OptionRanges(Case):
         (["--seed", "18446744073709551616", *TIMING], "--seed"),
         (["--seed", "-1", *TIMING], "--seed"),
         (["--seed", "abc", *TIMING], "--seed"),
+        (["--check-budget", "1.5", *TIMING], "--check-budget"),
+        (["--check-budget", "-0.1", *TIMING], "--check-budget"),
+        (["--check-budget", "nan", *TIMING], "--check-budget"),
     ]
 
     def test_out_of_range_options_are_refused_before_anything_runs(self):
