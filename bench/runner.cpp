@@ -133,6 +133,9 @@ std::pair<double, double> measure_reference(Bench& b) {
   return {median, median > 0 ? (GBps.back() - GBps.front()) / median : 0};
 }
 
+// Calls of the benchmark checked so far: validation rounds, checked timed iterations, top-up.
+int checked_calls(const Bench& b) { return validation_calls(*b.opts) + b.checked + b.extra; }
+
 // Whether the checks' budget (or the sampled checks' allowance) has room for another.
 bool checks_affordable(const Bench& b) {
   return (b.spent < b.budget || b.spent < b.allowance) && b.checked < b.opts->check_iterations;
@@ -154,13 +157,13 @@ void top_up(Bench& b, std::vector<double>& seconds) {
   auto stop = [&](std::string why, bool wrong) { b.failure = std::move(why), b.wrong = wrong; };
   const int target = std::min(kCheckedCalls, validation_calls(*b.opts) + 1 + b.opts->check_iterations);
   const std::uint64_t seed = b.seed + 1;  // the last iteration's inputs, still in place
-  while (b.failure.empty() && validation_calls(*b.opts) + b.checked + b.extra < target && b.spent < b.budget) {
+  while (b.failure.empty() && checked_calls(b) < target && b.spent < b.budget) {
     const double t0 = now_seconds();
     const std::int64_t i = b.total + b.extra++;
     // The last call of the top-up is checked in full, on the last iteration's inputs written
     // again, where the budget has room: a short loop has no full check on unchanged inputs (the
     // one before the last is made only in loops long enough to need no top-up).
-    const bool full = validation_calls(*b.opts) + b.checked + b.extra == target && b.spent + b.full_check <= b.budget;
+    const bool full = checked_calls(b) == target && b.spent + b.full_check <= b.budget;
     std::string error;
     try {
       validate::Spots spots;
@@ -225,7 +228,7 @@ void counters(benchmark::State& state, const Bench& b, std::vector<double>& iter
   k["round_trip_ns"] = round_trip_ns;
   k["round_trips"] = round_trip_ns > 0 ? k["t_p50"] * 1e9 / round_trip_ns : 0;
   k["checked_iterations"] = b.checked;  // so far, over this and the earlier repetitions
-  k["checked_calls"] = validation_calls(*b.opts) + b.checked + b.extra;  // so far, every check
+  k["checked_calls"] = checked_calls(b);  // so far, every check
   k["check_seconds"] = b.spent;  // so far: the sampled checks' and the top-up's wall time, the budgeted cost
   // The machine since the benchmark started (setup, validation, warm-up and the repetitions so
   // far; a short benchmark's the last quarter second): /proc counts in ticks of 10 ms, too
