@@ -72,34 +72,61 @@ def holm(pvalues: dict) -> dict:
 
 # ---------------------------------------------------------------- inputs
 
-METRICS = ("real_time", "t_p50")
+METRICS = ("real_time", "t_p50", "ref_ratio")
+# What ref_ratio falls back to, on both sides alike, for a benchmark without a reference.
+REF_FALLBACK = "real_time"
 
 
-def _metric_samples(res, metric: str) -> dict:
+def ref_ratio(e) -> float | None:
+    """The repetition's time over the time its reference, measured just before it at the same
+    working set, takes for the same memory traffic: ref_GBps / membw = 1 / peak_fraction (1 = as
+    fast as the reference, 2 = twice its time). None where no reference ran beside it: ref_GBps
+    0 or absent (the mpi4py peer, files from before the reference), device memory (there
+    ref_GBps is the start-of-run device copy ceiling), or no traffic (count 0)."""
+    ref, membw = e.counters.get("ref_GBps", 0), e.counters.get("membw", 0)
+    if ref <= 0 or membw <= 0 or e.ceiling == "device_copy":
+        return None
+    return ref / membw
+
+
+def _metric_samples(res, metric: str) -> tuple:
     """Per-repetition samples of each passing benchmark: the repetition's mean time per
-    iteration (real_time, Google Benchmark's), or the median of its iterations (t_p50)."""
+    iteration (real_time, Google Benchmark's), the median of its iterations (t_p50), or its
+    ref_ratio; and the benchmarks with a repetition that has no ref_ratio."""
     if metric == "real_time":
-        return res.samples()
+        return res.samples(), set()
     out: dict = {}
+    lacking = set()
     for e in res.entries:
         if e.run_type == "iteration" and not e.failed:
-            v = e.counters.get(metric)
-            if v is None:
-                raise ResultsError(f"{res.path}: benchmark '{e.name}' has no '{metric}' counter "
-                                   "(use --metric real_time)")
+            if metric == "ref_ratio":
+                v = ref_ratio(e)
+                if v is None:
+                    lacking.add(e.name)
+                    continue
+            else:
+                v = e.counters.get(metric)
+                if v is None:
+                    raise ResultsError(f"{res.path}: benchmark '{e.name}' has no '{metric}' counter "
+                                       "(use --metric real_time)")
             out.setdefault(e.name, []).append(float(v))
-    return out
+    return out, lacking
 
 
 def load_side(paths: list, metric: str = "real_time") -> dict:
-    """Merge several results files: samples concatenated, failures and names united."""
-    side = {"paths": paths, "samples": {}, "runs": {}, "failures": {}, "names": set(),
-            "revisions": []}
+    """Merge several results files: samples concatenated, failures and names united. Samples
+    and per-run medians are kept per metric: --metric's, and with ref_ratio its fallback too."""
+    metrics = (metric, REF_FALLBACK) if metric == "ref_ratio" else (metric,)
+    side = {"paths": paths, "samples": {m: {} for m in metrics}, "runs": {m: {} for m in metrics},
+            "lacking": set(), "failures": {}, "names": set(), "revisions": []}
     for path in paths:
         res = load(path)
-        for name, xs in _metric_samples(res, metric).items():
-            side["samples"].setdefault(name, []).extend(xs)
-            side["runs"].setdefault(name, []).append(statistics.median(xs))
+        for m in metrics:
+            samples, lacking = _metric_samples(res, m)
+            side["lacking"] |= lacking
+            for name, xs in samples.items():
+                side["samples"][m].setdefault(name, []).extend(xs)
+                side["runs"][m].setdefault(name, []).append(statistics.median(xs))
         for name, err in res.failures().items():
             side["failures"].setdefault(name, err)
         side["names"].update(e.name for e in res.entries)
@@ -107,7 +134,7 @@ def load_side(paths: list, metric: str = "real_time") -> dict:
         if rev and rev not in side["revisions"]:
             side["revisions"].append(rev)
     passed = side["names"] - set(side["failures"])
-    if passed and not any(side["samples"].get(n) for n in passed):
+    if passed and not any(side["samples"][m].get(n) for m in metrics for n in passed):
         # Aggregates alone carry no samples to test: every verdict would be NOISY, and a 10x
         # slowdown would pass.
         raise ResultsError(f"{', '.join(paths)}: no per-repetition entries to compare (written with "
@@ -124,32 +151,51 @@ def split_paths(values: list) -> list:
 
 # ---------------------------------------------------------------- verdicts
 
-def _stats(xs: list) -> dict:
-    return {"n": len(xs), "median_s": statistics.median(xs) if xs else None,
-            "cv": robust_cv(xs) if xs else None}
+def _stats(xs: list, times: list | None = None) -> dict:
+    """A side's samples: their count, median and robust cv. For ref_ratio samples, `times` are
+    the same repetitions' real_time: median_s is theirs, median_ref_ratio the samples'."""
+    out = {"n": len(xs), "median_s": statistics.median(times or xs) if xs else None,
+           "cv": robust_cv(xs) if xs else None}
+    if times is not None:
+        out["median_ref_ratio"] = statistics.median(xs) if xs else None
+    return out
+
+
+def _median(stats: dict, metric: str):
+    return stats["median_ref_ratio"] if metric == "ref_ratio" else stats["median_s"]
 
 
 def compare(base: dict, head: dict, alpha=0.01, min_effect=0.05, max_cv=0.10,
             recheck_margin=0.5, metric="real_time", allow_gone=False) -> dict:
     """The verdict of every benchmark named in either side; see ci/README.md for the rules."""
     names = sorted(base["names"] | head["names"])
-    paired = [n for n in names if base["samples"].get(n) and head["samples"].get(n)
+    # One metric per benchmark for both sides: ref_ratio only where neither lacks a reference.
+    used = {n: REF_FALLBACK if n in base["lacking"] | head["lacking"] else metric for n in names}
+    samples = {k: {n: side["samples"][used[n]].get(n, []) for n in names}
+               for k, side in (("base", base), ("head", head))}
+    runs = {k: {n: side["runs"][used[n]].get(n, []) for n in names}
+            for k, side in (("base", base), ("head", head))}
+    paired = [n for n in names if samples["base"][n] and samples["head"][n]
               and n not in head["failures"]]
-    raw_p = {n: u_test(base["samples"][n], head["samples"][n]) for n in paired}
+    raw_p = {n: u_test(samples["base"][n], samples["head"][n]) for n in paired}
     adj_p = holm(raw_p)
     level = alpha / len(paired) if paired else alpha  # strictest Holm step
-    multi = [n for n in paired if len(base["runs"][n]) >= 2 and len(head["runs"][n]) >= 2]
-    run_adj = holm({n: u_test(base["runs"][n], head["runs"][n]) for n in multi})
+    multi = [n for n in paired if len(runs["base"][n]) >= 2 and len(runs["head"][n]) >= 2]
+    run_adj = holm({n: u_test(runs["base"][n], runs["head"][n]) for n in multi})
     run_level = alpha / len(multi) if multi else alpha
     rows = []
     for name in names:
-        b, h = base["samples"].get(name, []), head["samples"].get(name, [])
-        row = {"name": name, "base": _stats(b), "head": _stats(h), "change": None,
-               "p": raw_p.get(name), "p_adjusted": adj_p.get(name), "p_runs_adjusted": None,
-               "significant": False,
+        m = used[name]
+        b, h = samples["base"][name], samples["head"][name]
+        times = {k: side["samples"][REF_FALLBACK].get(name, []) if m == "ref_ratio" else None
+                 for k, side in (("base", base), ("head", head))}
+        row = {"name": name, "metric": m, "base": _stats(b, times["base"]),
+               "head": _stats(h, times["head"]),
+               "change": None, "p": raw_p.get(name), "p_adjusted": adj_p.get(name),
+               "p_runs_adjusted": None, "significant": False,
                "regression": False, "new_failure": False, "recheck": False, "reason": ""}
-        if b and h and row["base"]["median_s"] > 0:
-            row["change"] = row["head"]["median_s"] / row["base"]["median_s"] - 1
+        if b and h and _median(row["base"], m) > 0:
+            row["change"] = _median(row["head"], m) / _median(row["base"], m) - 1
         if name in head["failures"]:
             row["verdict"] = "FAILED"
             row["new_failure"] = name not in base["failures"]
@@ -166,9 +212,13 @@ def compare(base: dict, head: dict, alpha=0.01, min_effect=0.05, max_cv=0.10,
             row["reason"] = "no per-repetition samples (aggregates only?)"
         else:
             _decide(row, level, alpha, min_effect, max_cv)
-            _check_runs(row, base["runs"][name], head["runs"][name], run_adj.get(name),
+            _check_runs(row, runs["base"][name], runs["head"][name], run_adj.get(name),
                         run_level, alpha)
             row["recheck"] = _near_threshold(row, alpha, min_effect, recheck_margin)
+            if m != metric:
+                sides = " and ".join(k for k, side in (("base", base), ("head", head))
+                                     if name in side["lacking"])
+                row["reason"] += f"; by {m}: no reference beside it in {sides}"
         rows.append(row)
     rows.sort(key=lambda r: (VERDICTS.index(r["verdict"]), r["name"]))
     counts = {v: sum(r["verdict"] == v for r in rows) for v in VERDICTS}
@@ -184,6 +234,7 @@ def compare(base: dict, head: dict, alpha=0.01, min_effect=0.05, max_cv=0.10,
         "settings": {"alpha": alpha, "min_effect": min_effect, "max_cv": max_cv,
                      "recheck_margin": recheck_margin, "correction": "holm", "metric": metric,
                      "compared": len(paired)},
+        "fallback": [n for n in paired if used[n] != metric],
         "result": "fail" if status else "pass",
         "exit_status": status,
         "counts": counts,
@@ -240,9 +291,10 @@ def _check_runs(row, base_runs: list, head_runs: list, run_p_adj, run_level, alp
         why = (f"{row['change']:+.1%} but on {nb} base and {nh} head runs, too few for the "
                f"run-level U test to reach p <= {run_level:.3g}")
     elif run_p_adj > alpha:
+        m = row["metric"]
         why = (f"{row['change']:+.1%} but not significant between runs (p_adj {run_p_adj:.2g}; "
-               f"base run medians {fmt_time(min(base_runs))}-{fmt_time(max(base_runs))}, head "
-               f"{fmt_time(min(head_runs))}-{fmt_time(max(head_runs))})")
+               f"base run medians {fmt_value(min(base_runs), m)}-{fmt_value(max(base_runs), m)}, "
+               f"head {fmt_value(min(head_runs), m)}-{fmt_value(max(head_runs), m)})")
     else:
         return
     row["verdict"], row["regression"], row["reason"] = "NOISY", False, why
@@ -266,6 +318,19 @@ def fmt_time(s) -> str:
     return "-" if s is None else fmt_seconds(s)
 
 
+def fmt_value(x, metric: str) -> str:
+    """A sample or median: a time, or a ref_ratio as the reference's times ("1.31× ref")."""
+    if metric != "ref_ratio":
+        return fmt_time(x)
+    return "-" if x is None else f"{x:.3g}× ref"
+
+
+def fmt_median(stats: dict, metric: str) -> str:
+    if metric != "ref_ratio" or stats["median_ref_ratio"] is None:
+        return fmt_time(stats["median_s"])
+    return f"{fmt_value(stats['median_ref_ratio'], metric)} ({fmt_time(stats['median_s'])})"
+
+
 def fmt_change(c) -> str:
     return "-" if c is None else f"{c:+.1%}"
 
@@ -277,15 +342,18 @@ def fmt_p(p) -> str:
 def summary_line(rep: dict) -> str:
     c, s = rep["counts"], rep["settings"]
     head = "FAIL" if rep["exit_status"] else "PASS"
+    fallback = (f"; {len(rep['fallback'])} by {REF_FALLBACK}, no reference beside them"
+                if rep["fallback"] else "")
     return (f"{head}: {len(rep['regressions'])} regression(s), "
             f"{len(rep['new_failures'])} new failure(s); "
             + ", ".join(f"{c[v]} {v.lower()}" for v in VERDICTS)
-            + f" (alpha {s['alpha']:g}, Holm over {s['compared']}, min effect {s['min_effect']:.0%})")
+            + f" (alpha {s['alpha']:g}, Holm over {s['compared']}, min effect {s['min_effect']:.0%}, "
+              f"by {s['metric']}{fallback})")
 
 
 def _cells(r) -> list:
-    return [r["verdict"], r["name"], fmt_time(r["base"]["median_s"]),
-            fmt_time(r["head"]["median_s"]), fmt_change(r["change"]), fmt_p(r["p"]),
+    return [r["verdict"], r["name"], fmt_median(r["base"], r["metric"]),
+            fmt_median(r["head"], r["metric"]), fmt_change(r["change"]), fmt_p(r["p"]),
             fmt_p(r["p_adjusted"]), f"{r['base']['n']}/{r['head']['n']}", r["reason"]]
 
 
@@ -346,9 +414,11 @@ def parse_args(argv):
     ap.add_argument("--recheck-margin", type=float, default=0.5,
                     help="relative band around --min-effect listed for re-measuring (default 0.5)")
     ap.add_argument("--metric", choices=METRICS, default="real_time",
-                    help="per-repetition sample: real_time (the repetition's mean, default) or "
+                    help="per-repetition sample: real_time (the repetition's mean, default), "
                          "t_p50 (the median of its iterations: not moved by preemption spikes "
-                         "on a shared machine; what ci/regress uses)")
+                         "on a shared machine; what ci/regress uses) or ref_ratio (real_time "
+                         "over the time of the reference measured beside it for the same "
+                         "traffic, 1/peak_fraction; real_time for a benchmark without one)")
     ap.add_argument("--allow-gone", action="store_true",
                     help="pass even when benchmarks of BASE are missing from HEAD (removed on purpose)")
     ap.add_argument("--md", metavar="FILE", help="write a Markdown summary for a pull request")

@@ -18,33 +18,43 @@ def samples(seed: int, n: int, median_ns: float, cv: float) -> list:
     return [median_ns * rng.lognormvariate(0.0, cv) for _ in range(n)]
 
 
-def _counters(name: str, t_s: float) -> dict:
+def _counters(name: str, t_s: float, ref_GBps: float | None = None) -> dict:
+    """A repetition's counters; with ref_GBps, the reference beside it, as primbench writes it
+    on host memory: membw (traffic = bytes, a gather's), ref_GBps, peak_fraction, ceiling."""
     parts = dict(p.split(":") for p in name.split("/") if ":" in p)
     ranks, count = int(parts["ranks"]), int(parts["count"])
     nbytes = ranks * count * 4
-    return {"ranks": ranks, "count": count, "root": int(parts.get("root", 0)),
-            "bytes": nbytes, "algbw": nbytes / t_s / 1e9, "busbw": nbytes / t_s / 1e9 * (ranks - 1) / ranks,
-            "peak_fraction": 0.1, "t_rank_min": t_s * 0.9, "t_rank_avg": t_s * 0.95,
-            "t_rank_max": t_s, "t_p50": t_s, "t_p99": t_s * 1.2}
+    out = {"ranks": ranks, "count": count, "root": int(parts.get("root", 0)),
+           "bytes": nbytes, "algbw": nbytes / t_s / 1e9, "busbw": nbytes / t_s / 1e9 * (ranks - 1) / ranks,
+           "peak_fraction": 0.1, "t_rank_min": t_s * 0.9, "t_rank_avg": t_s * 0.95,
+           "t_rank_max": t_s, "t_p50": t_s, "t_p99": t_s * 1.2}
+    if ref_GBps is not None:
+        membw = nbytes / t_s / 1e9
+        out.update(membw=membw, ref_GBps=ref_GBps, ceiling="host_copy",
+                   peak_fraction=membw / ref_GBps if ref_GBps > 0 else 0.0)
+    return out
 
 
 def document(benchmarks: dict, failed: dict | None = None, revision: str = "abc1234",
              date: str = "2024-05-01T10:00:00+00:00", host: str = "ci-runner-1",
-             suffix: str = "/manual_time") -> dict:
-    """benchmarks: name -> list of repetition times (ns); failed: name -> error message.
+             suffix: str = "/manual_time", refs: dict | None = None) -> dict:
+    """benchmarks: name -> list of repetition times (ns); failed: name -> error message;
+    refs: name -> each repetition's reference (ref_GBps), for the benchmarks that have one.
 
     Names get Google Benchmark's `/manual_time` suffix, as primbench's UseManualTime() runs do.
     """
     out = []
     benchmarks = {n + suffix: t for n, t in benchmarks.items()}
     failed = {n + suffix: m for n, m in (failed or {}).items()}
+    refs = {n + suffix: r for n, r in (refs or {}).items()}
     for family, (name, times) in enumerate(benchmarks.items()):
         base = {"family_index": family, "per_family_instance_index": 0, "run_name": name,
                 "repetitions": len(times), "threads": 1, "time_unit": "ns"}
         for i, t in enumerate(times):
+            ref = refs[name][i] if name in refs else None
             out.append({"name": name, **base, "run_type": "iteration", "repetition_index": i,
                         "iterations": 1000, "real_time": t, "cpu_time": t,
-                        **_counters(name, t * 1e-9)})
+                        **_counters(name, t * 1e-9, ref)})
         if len(times) > 1:
             mean, med, sd = statistics.mean(times), statistics.median(times), statistics.stdev(times)
             for agg, v, unit in (("mean", mean, "time"), ("median", med, "time"),

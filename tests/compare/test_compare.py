@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -281,11 +282,92 @@ class Verdicts(Case):
                                sorted(synth.samples(1, 10, 1000.0, 0.01))[4:6][0] * 1e-9, delta=2e-8)
 
 
+class ReferenceRatio(Case):
+    """--metric ref_ratio: each repetition's time over its reference's for the same traffic."""
+
+    @staticmethod
+    def refs(seed: int, n: int, gbps: float) -> list:
+        return synth.samples(seed, n, gbps, 0.01)
+
+    def pair_with_refs(self, base, head, base_refs, head_refs):
+        return (synth.write(self.path("base.json"), base, refs=base_refs),
+                synth.write(self.path("head.json"), head, refs=head_refs, revision="def5678"))
+
+    def test_a_machine_slower_alike_is_same_but_slower_by_real_time(self):
+        # The head's repetitions took 20% longer, and so did its reference: the machine, not the code.
+        times = {A: synth.samples(1, 10, 1000.0, 0.01), B: synth.samples(2, 10, 1000.0, 0.01)}
+        base_refs = {A: self.refs(3, 10, 10.0), B: self.refs(4, 10, 10.0)}
+        head = {A: [t * 1.2 for t in times[A]], B: times[B]}
+        head_refs = {A: [r / 1.2 for r in base_refs[A]], B: base_refs[B]}
+        files = self.pair_with_refs(times, head, base_refs, head_refs)
+        code, rows, rep = self.verdicts(*files, "--metric", "ref_ratio")
+        self.assertEqual((code, rows[A]["verdict"], rows[A]["metric"]), (0, "SAME", "ref_ratio"))
+        self.assertAlmostEqual(rows[A]["change"], 0.0, places=9)
+        self.assertEqual(rep["fallback"], [])
+        # the ratio is ref_GBps / membw = real_time over the reference's time for the bytes
+        # (gather, 2 ranks x 1024 f32: 8192 bytes; GB/s x ns = bytes), median_s stays the time
+        ratios = [r * t / 8192 for r, t in zip(base_refs[A], times[A])]
+        self.assertAlmostEqual(rows[A]["base"]["median_ref_ratio"], statistics.median(ratios))
+        self.assertAlmostEqual(rows[A]["base"]["median_s"], statistics.median(times[A]) * 1e-9)
+        code, rows, _ = self.verdicts(*files, "--metric", "real_time")
+        self.assertEqual((code, rows[A]["verdict"], rows[A]["metric"]), (1, "SLOWER", "real_time"))
+
+    def test_slower_at_an_unchanged_reference_is_slower_by_both(self):
+        base = {A: synth.samples(1, 10, 1000.0, 0.01)}
+        head = {A: synth.samples(2, 10, 1200.0, 0.01)}
+        refs = {A: self.refs(3, 10, 10.0)}
+        files = self.pair_with_refs(base, head, refs, {A: self.refs(4, 10, 10.0)})
+        for metric in ("ref_ratio", "real_time"):
+            code, rows, _ = self.verdicts(*files, "--metric", metric)
+            self.assertEqual((code, rows[A]["verdict"]), (1, "SLOWER"), metric)
+            self.assertAlmostEqual(rows[A]["change"], 0.2, delta=0.03)
+
+    def test_without_a_reference_both_sides_fall_back_to_real_time(self):
+        # A: device memory, whose ref_GBps is the start-of-run ceiling; B: a base without
+        # reference counters (written before them); C: one head repetition with ref_GBps 0 (not
+        # measured). All three are compared by real_time on both sides: a ratio against a time
+        # would read as -100% or +1e9 %.
+        base = {n: synth.samples(1 + i, 10, 1000.0, 0.01) for i, n in enumerate(synth.NAMES)}
+        head = {n: synth.samples(5 + i, 10, 1200.0, 0.01) for i, n in enumerate(synth.NAMES)}
+        refs = {n: self.refs(9 + i, 10, 10.0) for i, n in enumerate(synth.NAMES)}
+        base_refs = {A: refs[A], C: refs[C]}
+        head_refs = {A: refs[A], B: refs[B], C: refs[C][:9] + [0.0]}
+        base_path, head_path = self.pair_with_refs(base, head, base_refs, head_refs)
+        for path in (base_path, head_path):
+            with open(path) as f:
+                doc = json.load(f)
+            for e in doc["benchmarks"]:
+                if e["run_name"] == A + "/manual_time" and e["run_type"] == "iteration":
+                    e["ceiling"] = "device_copy"
+            with open(path, "w") as f:
+                json.dump(doc, f)
+        md = self.path("summary.md")
+        code, rows, rep = self.verdicts(base_path, head_path, "--metric", "ref_ratio", "--md", md)
+        self.assertEqual(code, 1)
+        self.assertEqual(rep["fallback"], sorted(synth.NAMES))
+        for name, where in ((A, "base and head"), (B, "base"), (C, "head")):
+            row = rows[name]
+            self.assertEqual((row["verdict"], row["metric"]), ("SLOWER", "real_time"), name)
+            self.assertAlmostEqual(row["change"], 0.2, delta=0.03)
+            self.assertNotIn("median_ref_ratio", row["base"])
+            self.assertTrue(row["reason"].endswith(f"; by real_time: no reference beside it in {where}"),
+                            row["reason"])
+        with open(md, encoding="utf-8") as f:
+            self.assertIn("by ref_ratio; 3 by real_time, no reference beside them", f.read())
+
+    def test_files_without_references_compare_by_real_time(self):
+        base = {A: synth.samples(1, 10, 1000.0, 0.01)}
+        head = {A: synth.samples(2, 10, 1000.0, 0.01)}
+        code, rows, rep = self.verdicts(*self.pair(base, head), "--metric", "ref_ratio")
+        self.assertEqual((code, rows[A]["verdict"], rows[A]["metric"]), (0, "SAME", "real_time"))
+        self.assertEqual(rep["fallback"], [A])
+
+
 class Units(unittest.TestCase):
     def test_run_level_check(self):
         def row(verdict):
             return {"verdict": verdict, "regression": verdict == "SLOWER", "change": 0.3,
-                    "reason": "", "base": {}, "head": {}}
+                    "reason": "", "base": {}, "head": {}, "metric": "real_time"}
         r = row("SLOWER")  # significant between runs: stands
         compare._check_runs(r, [1.0] * 8, [1.3] * 8, 1e-4, 1e-3, 0.01)
         self.assertEqual((r["verdict"], r["p_runs_adjusted"], r["base"]["runs"]), ("SLOWER", 1e-4, 8))
@@ -499,6 +581,7 @@ class BadInput(Case):
         self.assertBad(run(good, good, "--alpha", "x"), "--alpha")
         self.assertBad(run(good, good, "--alpha", "1.5"), "--alpha")
         self.assertBad(run(good, good, "--min-effect", "-0.1"), "--min-effect")
+        self.assertBad(run(good, good, "--metric", "ref_time"), "--metric", "ref_ratio")
         self.assertBad(run(good), "required")
 
     def test_unwritable_output(self):

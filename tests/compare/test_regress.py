@@ -237,6 +237,15 @@ class EndToEnd(unittest.TestCase):
             self.assertEqual((row["base"]["n"], row["head"]["n"]), (n, n), row["name"])
             self.assertEqual((row["base"]["runs"], row["head"]["runs"]), (n, n))
 
+    def test_metric_reaches_compare(self):
+        r, d, md = self.gate("--suite-args", TINY, "--runs", "2", "--recheck-runs", "0",
+                             "--metric", "ref_ratio")
+        verdict = self.check_consistent(r, d, md)
+        self.assertEqual(verdict["settings"]["metric"], "ref_ratio")
+        self.assertEqual({b["metric"] for b in verdict["benchmarks"]}, {"ref_ratio"})  # host memory
+        with open(md, encoding="utf-8") as f:
+            self.assertIn("in the per-run ref_ratio", f.read())
+
     def test_suite_from_the_environment_and_head_env(self):
         r, d, md = self.gate("--runs", "2", "--recheck-runs", "0",
                              "--head-env", "PRIMBENCH_TEST_SLOWDOWN=thread.flat=0.2",
