@@ -142,7 +142,7 @@ void check_memory(const std::vector<Planned>& plan) {
     if (backend && p.problem.count > backend->max_count)
       throw UsageError(fmt::format("{}: count {} is more than one {} call takes ({} elements per rank)", p.name,
                                    p.problem.count, backend->name, backend->max_count));
-    std::size_t need = footprint(p.problem);
+    std::size_t need = footprint(p);
     // A process per rank costs its own memory before any buffer (an Open MPI rank: 18 MiB
     // resident at P=4 here, growing with P), and the launcher as much again: 24 MiB each.
     if (backend && backend->process_per_rank()) need += (static_cast<std::size_t>(p.problem.ranks) + 1) * kProcessBytes;
@@ -324,7 +324,8 @@ void add_selectors(CLI::App* sub, Args& a) {
   sub->add_option("--op", a.sel.ops, fmt::format("sum, prod, min, max for {} (default sum)", primitives_in_words(true)));
   sub->add_option("--ranks", a.sel.ranks, "rank counts: list or range, e.g. 2,4 or 1:8:x2 (default 1..cores)");
   sub->add_option("--count", a.sel.counts, "elements per rank: list or range with K/M/G, e.g. 1:64M:x4 (default 1:16M:x8)");
-  sub->add_option("--root", a.sel.roots, "root ranks, 'mid' or 'last' (run's default 0)");
+  sub->add_option("--root", a.sel.roots,
+                  "root ranks, 'mid', 'last' or 'rotate' (root = iteration mod P, every root validated) (run's default 0)");
   sub->add_option("--validate", a.opts.validate_rounds, "validation rounds before timing, fresh seed each (default 3)")
       ->check(whole_number(1, 1000, " rounds: results are never reported unvalidated"));
   sub->add_option("--check", a.check, "exact (bit-exact by construction) or random (rigorous error bound); validate: both (default)");

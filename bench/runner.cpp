@@ -25,7 +25,8 @@
 namespace primbench {
 namespace {
 
-// Checked calls per benchmark the timed loop is topped up to (validation rounds included).
+// Calls per benchmark the timed loop alone holds at least, every one of them checkable: an
+// implementation wrong on 10 % of its calls escapes 0.9^44 < 1 % of benchmarks.
 constexpr int kCheckedCalls = 44;
 // Problems moving at most this much memory get a cache-line ping-pong beside each repetition.
 constexpr double kPingPongBytes = 256 << 10;
@@ -80,7 +81,8 @@ double percentile(std::vector<double>& v, double q) {
 // One benchmark's state across Google Benchmark's calls of its body (one per repetition).
 struct Bench {
   std::string impl;
-  Collective* collective;
+  std::vector<Collective*> collectives;  // one for each root it runs at (--root rotate: P)
+  int root;                    // the root counter: the problem's, -1 where it rotates
   const RunOptions* opts;
   Traffic traffic;
   double plausible_GBps;       // memory traffic faster than this cannot be true
@@ -94,12 +96,18 @@ struct Bench {
   double spent = 0;            // seconds they took so far, the slowest rank's (agreed at each check)
   std::int64_t iteration = 0;  // over all repetitions
   int checked = 0;             // iterations checked so far
-  int extra = 0;               // untimed checking calls after the timed loop
   std::string failure{};       // an exception, a wrong result or an implausible time in the loop
   bool wrong = false;          // the failure is a wrong result or an implausible time
   Reference* reference = nullptr;  // host memory: measured before every repetition
   CpuSample since{};           // the machine at the benchmark's start
   const std::deque<CpuSample>* earlier = nullptr;  // at earlier benchmarks' starts, oldest first
+
+  // The collective call i runs (validation rounds aside): root i mod P where it rotates.
+  Collective& at(std::int64_t i) const { return *collectives[static_cast<std::size_t>(i) % collectives.size()]; }
+  // ", at root r" for call i where the root rotates, naming which of the collectives failed.
+  std::string where(std::int64_t i) const {
+    return root < 0 ? fmt::format(", at root {}", static_cast<std::size_t>(i) % collectives.size()) : "";
+  }
 };
 
 // The sample the machine's state is judged from: the benchmark's start, or for a benchmark
@@ -133,8 +141,8 @@ std::pair<double, double> measure_reference(Bench& b) {
   return {median, median > 0 ? (GBps.back() - GBps.front()) / median : 0};
 }
 
-// Calls of the benchmark checked so far: validation rounds, checked timed iterations, top-up.
-int checked_calls(const Bench& b) { return validation_calls(*b.opts) + b.checked + b.extra; }
+// Calls of the benchmark checked so far: validation rounds and checked timed iterations.
+int checked_calls(const Bench& b) { return validation_calls(*b.opts) + b.checked; }
 
 // Whether the checks' budget (or the sampled checks' allowance) has room for another.
 bool checks_affordable(const Bench& b) {
@@ -144,44 +152,6 @@ bool checks_affordable(const Bench& b) {
 // Whether timed iteration i is one of the sample checked (the same decision on every MPI rank).
 bool sampled(const Bench& b, std::int64_t i) {
   return checks_affordable(b) && validate::mix(b.seed ^ validate::mix(static_cast<std::uint64_t>(i))) < b.sample_below;
-}
-
-  // A loop of few iterations (a large count) is topped up, after its last repetition (body calls this), with
-  // untimed calls spot-checked like the sampled ones, until kCheckedCalls calls of the benchmark
-  // were checked (validation rounds included) or the checks' budget is spent: an implementation
-  // wrong on 10 % of its calls then escapes in under 1 % of benchmarks (0.9^44).
-  // --check-iterations C bounds the top-up too: at most C checks beyond the last iteration's.
-void top_up(Bench& b, std::vector<double>& seconds) {
-  Collective& c = *b.collective;
-  World& w = world();
-  auto stop = [&](std::string why, bool wrong) { b.failure = std::move(why), b.wrong = wrong; };
-  const int target = std::min(kCheckedCalls, validation_calls(*b.opts) + 1 + b.opts->check_iterations);
-  const std::uint64_t seed = b.seed + 1;  // the last iteration's inputs, still in place
-  while (b.failure.empty() && checked_calls(b) < target && b.spent < b.budget) {
-    const double t0 = now_seconds();
-    const std::int64_t i = b.total + b.extra++;
-    // The last call of the top-up is checked in full, on the last iteration's inputs written
-    // again, where the budget has room: a short loop has no full check on unchanged inputs (the
-    // one before the last is made only in loops long enough to need no top-up).
-    const bool full = checked_calls(b) == target && b.spent + b.full_check <= b.budget;
-    std::string error;
-    try {
-      validate::Spots spots;
-      if (full) validate::prepare(c, b.opts->mode, seed);
-      else spots = validate::poison(c, validate::mix(b.seed + static_cast<std::uint64_t>(i)), 256);
-      if (b.opts->cold) c.flush_caches();
-      c.run(seconds);
-      error = validate::check(c, b.opts->mode, seed, full ? nullptr : &spots);
-    } catch (const std::bad_alloc&) {
-      return stop("std::bad_alloc thrown by the implementation during an untimed checking call", false);
-    } catch (const std::exception& e) {
-      return stop(std::string("exception: ") + e.what(), false);
-    }
-    b.spent = w.max(b.spent + now_seconds() - t0);
-    if (error = w.first_error(error); !error.empty())
-      stop(fmt::format("validation failed in an untimed checking call {} after the timed loop{}: {} {}", b.extra,
-                       full ? " (checked in full, on the last iteration's inputs)" : "", b.impl, error), true);
-  }
 }
 
 // What was measured beside the timings, at a benchmark's working set: the reference and the
@@ -194,7 +164,6 @@ struct Beside {
 // ranks' spread, percentiles, the checks so far and the machine's state.
 void counters(benchmark::State& state, const Bench& b, std::vector<double>& iterations, const std::vector<double>& rank_total,
               const Beside& beside) {
-  const Collective& c = *b.collective;
   World& w = world();
   const auto [ref_GBps, ref_spread, round_trip_ns] = beside;
   const double iters = static_cast<double>(iterations.size());
@@ -202,12 +171,12 @@ void counters(benchmark::State& state, const Bench& b, std::vector<double>& iter
   const double mean = std::accumulate(iterations.begin(), iterations.end(), 0.0) / iters;
   double mn = 1e300, mx = 0, sum = 0;
   for (double total : rank_total) mn = std::min(mn, total / iters), mx = std::max(mx, total / iters), sum += total / iters;
-  const Problem& p = c.problem();
+  const Problem& p = b.at(0).problem();
   const Traffic& t = b.traffic;
   auto& k = state.counters;
   k["ranks"] = p.ranks;
   k["count"] = static_cast<double>(p.count);
-  k["root"] = p.root;
+  k["root"] = b.root;
   k["bytes"] = t.bytes;
   k["algbw"] = mean > 0 ? t.bytes / mean / 1e9 : 0;
   k["busbw"] = k["algbw"] * t.bus;
@@ -229,7 +198,7 @@ void counters(benchmark::State& state, const Bench& b, std::vector<double>& iter
   k["round_trips"] = round_trip_ns > 0 ? k["t_p50"] * 1e9 / round_trip_ns : 0;
   k["checked_iterations"] = b.checked;  // so far, over this and the earlier repetitions
   k["checked_calls"] = checked_calls(b);  // so far, every check
-  k["check_seconds"] = b.spent;  // so far: the sampled checks' and the top-up's wall time, the budgeted cost
+  k["check_seconds"] = b.spent;  // so far: the sampled checks' wall time, the budgeted cost
   // The machine since the benchmark started (setup, validation, warm-up and the repetitions so
   // far; a short benchmark's the last quarter second): /proc counts in ticks of 10 ms, too
   // coarse for one repetition.
@@ -254,10 +223,9 @@ void counters(benchmark::State& state, const Bench& b, std::vector<double>& iter
 }
 
 void body(benchmark::State& state, Bench& b) {
-  Collective& c = *b.collective;
   World& w = world();
   const validate::Mode mode = b.opts->mode;
-  const std::size_t local = c.local_ranks().size();
+  const std::size_t local = b.at(0).local_ranks().size();
   std::vector<double> seconds(local), rank_total(local, 0.0), iterations;
   iterations.reserve(1 << 16);
   // A failure ends the measuring: the rest of this repetition's loop does nothing and the
@@ -279,11 +247,12 @@ void body(benchmark::State& state, Bench& b) {
     // wrong) into poisoned outputs (a lazy loop leaves the poison); sampled ones into
     // poisoned outputs (an intermittent error is seen).
     const std::int64_t i = b.iteration++;
+    Collective& c = b.at(i);
     // The one before the last is checked in full on the same inputs as the loop's (rewritten
     // with the same values): an implementation wrong only where the spots do not look, and only
     // while its inputs are unchanged, is seen there.
     const bool last = i == b.total - 1,
-               full = i == b.total - 2 && b.total >= kCheckedCalls && checks_affordable(b) &&
+               full = i == b.total - 2 && checks_affordable(b) &&
                       b.spent + b.full_check <= std::max(b.budget, b.allowance),
                check = last || full || sampled(b, i);
     const std::uint64_t seed = last ? b.seed + 1 : b.seed;
@@ -319,7 +288,7 @@ void body(benchmark::State& state, Bench& b) {
     check_time += now_seconds() - t0;
     if (!last) b.spent = w.max(b.spent + check_time);  // the same on every rank, as the decisions
     if (error = w.first_error(error); !error.empty())
-      stop(fmt::format("validation failed in timed iteration {} of {}{}: {} {}", i + 1, b.total,
+      stop(fmt::format("validation failed in timed iteration {} of {}{}{}: {} {}", i + 1, b.total, b.where(i),
                        last ? " (the last, on fresh inputs)" : full ? " (checked in full, on the loop's inputs)" : "",
                        b.impl, error), true);
   };
@@ -334,10 +303,9 @@ void body(benchmark::State& state, Bench& b) {
       }
     }
   }
-  if (b.failure.empty() && b.iteration == b.total) top_up(b, seconds);
   std::vector<std::pair<std::string, double>> own;
   if (b.failure.empty()) try {
-      own = c.measure_counters();
+      own = b.at(b.total - 1).measure_counters();
     } catch (const std::exception& e) {
       stop(std::string("exception: ") + e.what() + " (measuring the implementation's own counters)", false);
     }
@@ -358,25 +326,35 @@ int reference_threads() {
 
 // Warm-up that also sets the iteration count: runs the collective for at least --warmup
 // seconds of wall time (at least once), then picks the count that makes one repetition last
-// about --min-time of wall time. Google Benchmark would size repetitions by the timed (manual)
-// time instead, and a collective whose window is tiny but whose synchronisation outside the
-// window is slow (more ranks than cores) would then run for minutes. Every MPI rank agrees on
-// the count, as on each loop decision here.
-std::int64_t warm_up_and_count(Collective& c, const RunOptions& opts) {
+// about --min-time of wall time, and at least ⌈kCheckedCalls / R⌉ (15 of R = 3), so the loop
+// itself holds the calls its checks sample (nccl-tests times 20 a size, OSU 100 to 10,000) and
+// a large count's median is not of two or three calls; a repetition longer than --min-time is
+// allowed only while the loop stays under a quarter of --timeout. Google Benchmark would size
+// repetitions by the timed (manual) time instead, and a collective whose window is tiny but
+// whose synchronisation outside the window is slow (more ranks than cores) would then run for
+// minutes. Every MPI rank agrees on the count, as on each loop decision here.
+struct Count {
+  std::int64_t iterations;  // a repetition
+  double per_run;           // wall seconds a call took in the warm-up, the slowest rank's
+};
+Count warm_up_and_count(const Bench& b, const RunOptions& opts) {
   World& w = world();
-  std::vector<double> seconds(c.local_ranks().size());
+  std::vector<double> seconds(b.at(0).local_ranks().size());
   const double t0 = now_seconds();
   std::int64_t runs = 0;
   double elapsed = 0;
   do {
+    Collective& c = b.at(runs);
     if (opts.cold) c.flush_caches();
     c.run(seconds);
     ++runs;
     elapsed = w.max(now_seconds() - t0);
   } while (elapsed < opts.warmup);
-  const double per_run = elapsed / static_cast<double>(runs);
+  const double per_run = elapsed / static_cast<double>(runs), reps = opts.repetitions;
+  const double fits = std::floor(opts.timeout / 4 / (per_run * reps));
+  const double least = std::min(std::ceil(kCheckedCalls / reps), fits);
   // Clamped as a double: a huge ratio must not reach an out-of-range integer conversion.
-  return static_cast<std::int64_t>(std::clamp(opts.min_time / per_run + 1, 1.0, 1e9));
+  return {static_cast<std::int64_t>(std::clamp(std::max(opts.min_time / per_run + 1, least), 1.0, 1e9)), per_run};
 }
 
 // Google Benchmark's runs as the entries its JSONReporter writes (the same fields, the same
@@ -594,42 +572,57 @@ void execute(const std::vector<Planned>& plan, const RunOptions& opts, const Sin
     while (earlier.size() > 1 && since.wall - earlier[1].wall >= kJudgedSeconds) earlier.pop_front();
     try {
       enter("setup");
-      std::unique_ptr<Collective> c = pl.impl->make(pl.problem);
+      std::vector<std::unique_ptr<Collective>> owned;
+      std::vector<Collective*> cs;
+      for (int root : pl.roots()) {
+        Problem p = pl.problem;
+        p.root = root;
+        cs.push_back(owned.emplace_back(pl.impl->make(p)).get());
+      }
       enter("validation");
       const double validation_start = now_seconds();
-      std::string error = validate::rounds(*c, opts.mode, opts.seed, opts.validate_rounds);
-      if (error.empty() && opts.both_modes) error = validate::rounds(*c, validate::Mode::random, opts.seed, opts.validate_rounds);
-      const double round_seconds = w.max(now_seconds() - validation_start) / validation_calls(opts);
+      std::string error;
+      for (Collective* c : cs) {
+        error = validate::rounds(*c, opts.mode, opts.seed, opts.validate_rounds);
+        if (error.empty() && opts.both_modes) error = validate::rounds(*c, validate::Mode::random, opts.seed, opts.validate_rounds);
+        if (!error.empty()) {
+          if (pl.rotate) error = fmt::format("at root {}: {}", c->problem().root, error);
+          break;
+        }
+      }
+      const double round_seconds = w.max(now_seconds() - validation_start) / (validation_calls(opts) * cs.size());
       if (!error.empty()) failure = "validation failed: " + pl.impl->name + " " + error, validation_failed = true;
       if (opts.timing && failure.empty()) {
         // The warm-up and the timed loop run on the last validation round's inputs and result.
-        Bench bench{.impl = pl.impl->name, .collective = c.get(), .opts = &opts,
-                    .traffic = traffic(pl.problem, c->memory(), ceilings),
+        Collective& c = *cs[0];
+        Bench bench{.impl = pl.impl->name, .collectives = cs, .root = pl.rotate ? -1 : pl.problem.root, .opts = &opts,
+                    .traffic = traffic(pl.problem, c.memory(), ceilings),
                     // Agreed: under a launcher of your own only rank 0 measured the ceilings, and
                     // every rank must take the same decision in the loop.
-                    .plausible_GBps = w.min(plausible_GBps(c->memory(), ceilings)),
+                    .plausible_GBps = w.min(plausible_GBps(c.memory(), ceilings)),
                     .round_trip_ns = w.max(ceilings.host_round_trip_ns),
                     .full_check = round_seconds,
                     .seed = opts.seed + static_cast<std::uint64_t>(opts.validate_rounds) - 1,
                     .since = since,
                     .earlier = &earlier};
         std::optional<Reference> reference;
-        if (c->memory() == Memory::host) {
-          const double share = static_cast<double>(c->local_ranks().size()) / pl.problem.ranks;
+        if (c.memory() == Memory::host) {
+          const double share = static_cast<double>(c.local_ranks().size()) / pl.problem.ranks;
           reference.emplace(pl.problem, share, reference_threads(), opts.cold);
           bench.reference = &*reference;
         }
         enter("warm-up");
-        const std::int64_t iterations = warm_up_and_count(*c, opts);
+        const auto [iterations, per_run] = warm_up_and_count(bench, opts);
         auto timed = [&](int repetitions) {
           // Up to --check-iterations sampled over the loop, while all the checks of this run
           // cost less than --check-budget (5 %) of its time (or the benchmark's sampled ones 2 % of its loop).
           bench.total = iterations * repetitions;
           bench.iteration = 0;
-          bench.budget = opts.check_budget * (w.max(now_seconds() - run_start) + repetitions * opts.min_time) - checks_spent;
-          // The sampled checks are cheap (spots): the top-ups of large counts spend the budget,
-          // and must not starve the small counts after them of their samples.
-          bench.allowance = bench.spent + 0.02 * repetitions * opts.min_time;
+          const double loop = repetitions * std::max(opts.min_time, static_cast<double>(iterations) * per_run);  // expected
+          bench.budget = opts.check_budget * (w.max(now_seconds() - run_start) + loop) - checks_spent;
+          // The sampled checks are cheap (spots): the full checks of large counts spend the
+          // budget, and must not starve the small counts after them of their samples.
+          bench.allowance = bench.spent + 0.02 * loop;
           const double share = std::min(1.0, opts.check_iterations / static_cast<double>(bench.total));
           bench.sample_below = share >= 1 ? ~std::uint64_t{0} : static_cast<std::uint64_t>(share * 18446744073709551615.0);
           enter("timed loop");
@@ -638,7 +631,10 @@ void execute(const std::vector<Planned>& plan, const RunOptions& opts, const Sin
         const double loop_start = now_seconds();
         entries = timed(opts.repetitions);
         if (opts.rse > 0 && bench.failure.empty()) entries = until_rse(entries, opts, w.max(now_seconds() - loop_start), [&](int n) {
-          bench.seed += 1;  // the pilot's last iteration ran on seed + 1: the next last needs fresh inputs again
+          // The pilot's last iteration ran on seed + 1: the next last needs fresh inputs again,
+          // and every root's collective the pilot's last inputs (one of them has them already).
+          bench.seed += 1;
+          for (Collective* k : cs) validate::prepare(*k, opts.mode, bench.seed);
           return timed(n);
         });
         checks_spent += bench.spent;

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cctype>
 #include <limits>
+#include <numeric>
 #include <optional>
 #include <set>
 #include <thread>
@@ -121,11 +122,19 @@ std::string benchmark_name(std::string run_name) {
   return run_name;
 }
 
-std::string benchmark_name(const Implementation& impl, const Problem& p) {
+std::string benchmark_name(const Implementation& impl, const Problem& p, bool rotate) {
   const std::string op = p.info().takes_op ? fmt::format("/{}", name(p.op)) : "";
   return fmt::format("{}/{}/{}{}/ranks:{}/count:{}/root:{}", name(p.primitive), impl.name, name(p.dtype), op, p.ranks,
-                     p.count, p.root);
+                     p.count, rotate ? "rotate" : std::to_string(p.root));
 }
+
+std::vector<int> Planned::roots() const {
+  std::vector<int> r(rotate ? static_cast<std::size_t>(problem.ranks) : 1);
+  std::iota(r.begin(), r.end(), rotate ? 0 : problem.root);
+  return r;
+}
+
+std::size_t footprint(const Planned& p) { return footprint(p.problem) * p.roots().size(); }
 
 std::size_t footprint(const Problem& p) {
   std::size_t bytes = 0;
@@ -223,9 +232,9 @@ Axes parse_axes(const Selection& s) {
   a.counts = parse_sizes(s.counts.empty() ? "1:16M:x8" : s.counts, "count");
   a.roots = s.roots;
   for (const std::string& root_text : split(a.roots, ','))
-    if (root_text != "last" && root_text != "mid" &&
+    if (root_text != "last" && root_text != "mid" && root_text != "rotate" &&
         parse_size(root_text, "root") >= *std::max_element(a.ranks.begin(), a.ranks.end()))
-      throw UsageError("root " + root_text + " is not below any rank count (accepted: 0 to ranks-1, 'mid' or 'last')");
+      throw UsageError("root " + root_text + " is not below any rank count (accepted: 0 to ranks-1, 'mid', 'last' or 'rotate')");
   return a;
 }
 
@@ -245,28 +254,32 @@ struct Plan {
   std::vector<Planned> out;
   std::set<std::string> names;
 
-  void add(const Implementation& impl, const Problem& p) {
+  void add(const Implementation& impl, const Problem& p, bool rotate) {
     if (p.count > std::numeric_limits<std::size_t>::max() / 16 / p.ranks)
       throw UsageError(fmt::format("count {} with {} ranks overflows", p.count, p.ranks));
     if (out.size() == kMaxPlan)  // a runaway product of ranges, not a run anyone waits for
       throw UsageError(fmt::format("the selection gives more than {} benchmarks (narrow --impl, --primitive, "
                                    "--dtype, --op, --ranks or --count)", kMaxPlan));
-    if (std::string name = benchmark_name(impl, p); names.insert(name).second) out.push_back({&impl, p, std::move(name)});
+    if (std::string name = benchmark_name(impl, p, rotate); names.insert(name).second)
+      out.push_back({&impl, p, std::move(name), rotate});
   }
 };
 
 // One implementation's problems of one primitive: dtypes x ops (where it takes one) x ranks x
-// counts x roots (where it has one).
-void plan_primitive(const Implementation& impl, const PrimitiveInfo& d, const Axes& a, Plan& into) {
+// counts x roots (where it has one; "rotate" only where the backend's ranks run primbench's loop).
+void plan_primitive(const Implementation& impl, const PrimitiveInfo& d, const Axes& a, bool rotates, Plan& into) {
   const std::vector<Op> ops = d.takes_op ? a.ops : std::vector<Op>{Op::sum};
   const std::vector<std::string> roots = split(d.rooted ? a.roots : "0", ',');
   for (DType dt : a.dtypes)
     for (Op op : ops)
       for (std::size_t P : a.ranks)
         for (std::size_t n : a.counts)
-          for (const std::string& root_text : roots)
-            if (const std::optional<std::size_t> root = root_at(root_text, P))
-              into.add(impl, {d.primitive, static_cast<int>(P), n, dt, op, static_cast<int>(*root)});
+          for (const std::string& root_text : roots) {
+            const bool rotate = root_text == "rotate";
+            if (rotate && !rotates) continue;
+            if (const std::optional<std::size_t> root = rotate ? 0 : root_at(root_text, P))
+              into.add(impl, {d.primitive, static_cast<int>(P), n, dt, op, static_cast<int>(*root)}, rotate);
+          }
 }
 
 }  // namespace
@@ -281,9 +294,13 @@ std::vector<Planned> plan(const Selection& s, Registry& registry, std::vector<st
       if (unavailable) unavailable->push_back(impl->name + ": unavailable: " + a.reason);
       continue;
     }
+    const Backend* backend = registry.backend(impl->backend());
+    const bool rotates = !backend || backend->no_rotation.empty();
+    if (!rotates && unavailable && std::ranges::count(split(axes.roots, ','), "rotate"))
+      unavailable->push_back(impl->name + ": no --root rotate: " + backend->no_rotation);
     for (Primitive prim : prims) {
       if (impl->implements(prim))
-        plan_primitive(*impl, info(prim), axes, planned);
+        plan_primitive(*impl, info(prim), axes, rotates, planned);
       else if (unavailable)
         unavailable->push_back(fmt::format("{}: does not implement {}", impl->name, name(prim)));
     }

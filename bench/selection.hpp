@@ -32,7 +32,7 @@ struct Selection {
   std::string ops;          // default: sum
   std::string ranks;        // default: 1, 2, 4, ... up to and including the core count
   std::string counts;       // default: 1 element to 16M elements, x4
-  std::string roots = "0";  // ranks, "mid" (P/2) or "last" (P-1)
+  std::string roots = "0";  // ranks, "mid" (P/2), "last" (P-1) or "rotate" (iteration i: i mod P)
 };
 
 // `primbench validate`'s defaults, a conformance sweep, for each selector not given (true): every
@@ -43,8 +43,14 @@ std::vector<Selection> conformance(Selection s, bool dtypes, bool ops, bool rank
 
 struct Planned {
   const Implementation* impl;
-  Problem problem;
-  std::string name;  // primitive/impl/dtype[/op]/ranks:P/count:n/root:r (root:0 where there is none)
+  Problem problem;  // root 0 where the root rotates
+  std::string name;  // primitive/impl/dtype[/op]/ranks:P/count:n/root:r (root:0 where there is none, root:rotate)
+  // --root rotate (OSU's -k rotate, IMB's -root_shift): timed iteration i has root i mod P, one
+  // collective prepared for each root, each validated and checked like a benchmark of its own.
+  bool rotate = false;
+  // The roots it runs at: 0 to P-1 when rotating, else its problem's.
+  std::vector<int> roots() const;
+  std::string root_text() const { return rotate ? "rotate" : std::to_string(problem.root); }
 };
 
 // Every selected (implementation, problem), available implementations only; the unavailable
@@ -54,11 +60,13 @@ struct Planned {
 std::vector<Planned> plan(const Selection& s, Registry& registry,
                           std::vector<std::string>* unavailable = nullptr);
 
-std::string benchmark_name(const Implementation& impl, const Problem& p);
+std::string benchmark_name(const Implementation& impl, const Problem& p, bool rotate = false);
 // A benchmark's name from Google Benchmark's run name: `<name>/manual_time` without the suffix.
 std::string benchmark_name(std::string run_name);
 
-// Bytes a problem allocates on all ranks, guards and staging included (for the memory check).
+// Bytes a problem allocates on all ranks, guards and staging included (for the memory check);
+// a rotating root's benchmark holds one problem's buffers for each root.
 std::size_t footprint(const Problem& p);
+std::size_t footprint(const Planned& p);
 
 }  // namespace primbench

@@ -494,7 +494,7 @@ std::vector<std::string> worker_command(const std::vector<const Planned*>& items
       "--op", ops.empty() ? "sum" : joined(ops),
       "--ranks", joined(distinct(items, [](const Planned& p) { return std::to_string(p.problem.ranks); })),
       "--count", joined(distinct(items, [](const Planned& p) { return std::to_string(p.problem.count); })),
-      "--root", joined(distinct(items, [](const Planned& p) { return std::to_string(p.problem.root); })),
+      "--root", joined(distinct(items, [](const Planned& p) { return p.root_text(); })),
       "--validate", std::to_string(o.validate_rounds),
       "--check", o.both_modes ? "both" : o.mode == validate::Mode::exact ? "exact" : "random",
       "--seed", std::to_string(o.seed),

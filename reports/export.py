@@ -217,7 +217,7 @@ def _tags(b: Bench) -> dict:
     tags = {"name": e.primitive, "primitive": e.primitive, "impl": e.impl, "dtype": e.dtype}
     if e.op:
         tags["op"] = e.op
-    tags.update(ranks=str(e.ranks), count=str(e.count), root=str(e.root))
+    tags.update(ranks=str(e.ranks), count=str(e.count), root=results.root_text(e.root))
     return tags
 
 
@@ -280,7 +280,7 @@ def csv_text(benches) -> str:
         e = b.entry
         t = _ns(b.time) if b.time is not None else Stat(None)
         c = b.counters
-        w.writerow([b.name, e.primitive, e.impl, e.dtype, e.op or "", e.ranks, e.count, e.root,
+        w.writerow([b.name, e.primitive, e.impl, e.dtype, e.op or "", e.ranks, e.count, results.root_text(e.root),
                     _num(b.repetitions) if b.ok else "",
                     _num(t.value), _num(t.lower), _num(t.upper),
                     _num(c["algbw"].value) if "algbw" in c else "",

@@ -168,7 +168,7 @@ def where(p):
 
 
 def config_label(dtype, op, root):
-    return f"{dtype}{', ' + op if op else ''}, root {root}"
+    return f"{dtype}{', ' + op if op else ''}, root {results.root_text(root)}"
 
 
 # ---- what both the page and the Markdown say ----------------------------------------------

@@ -22,7 +22,13 @@ TIME_UNITS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}
 PRIMITIVE_RE = re.compile(r"[a-z0-9_]+")
 NAME_RE = re.compile(
     r"^(?P<primitive>[a-z0-9_]+)/(?P<impl>[^/]+)/(?P<dtype>[^/]+)"
-    r"(?:/(?P<op>sum|prod|min|max))?/ranks:(?P<ranks>\d{1,18})(?!\d)/count:(?P<count>\d{1,18})(?!\d)(?:/root:(?P<root>\d{1,18})(?!\d))?$")
+    r"(?:/(?P<op>sum|prod|min|max))?/ranks:(?P<ranks>\d{1,18})(?!\d)/count:(?P<count>\d{1,18})(?!\d)(?:/root:(?P<root>\d{1,18}(?!\d)|rotate))?$")
+ROOT_ROTATE = -1  # Entry.root of `--root rotate` (root:rotate in the name; the root counter is -1 too)
+
+
+def root_text(root: int) -> str:
+    """A root as the name writes it: the rank, or "rotate"."""
+    return "rotate" if root == ROOT_ROTATE else str(root)
 
 
 class ResultsError(Exception):
@@ -147,7 +153,7 @@ def _entry(b: dict, path: str, i: int) -> Entry:
     m = NAME_RE.match(run_name)
     if not m:
         raise ResultsError(f"{path}: benchmark '{b['name']}' is not a primbench name "
-                           "(primitive/impl/dtype[/op]/ranks:P/count:N[/root:R])")
+                           "(primitive/impl/dtype[/op]/ranks:P/count:N[/root:R|rotate])")
     primitive = b.get("primitive") or m.group("primitive")  # null or absent: the name's
     if not PRIMITIVE_RE.fullmatch(primitive):
         raise ResultsError(f"{path}: benchmark '{b['name']}' has primitive '{primitive[:40]}' "
@@ -186,7 +192,7 @@ def _entry(b: dict, path: str, i: int) -> Entry:
             finite = False
         if not finite:
             raise ResultsError(f"{path}: counter {k} of '{b['name']}' is not a finite number")
-    root = m.group("root")
+    root = ROOT_ROTATE if m.group("root") == "rotate" else m.group("root")
     if root is None:    # a name without its root: the counter, else 0
         v = counters.get("root")
         root = v if v is not None and float(v).is_integer() else 0

@@ -197,6 +197,31 @@ TEST(Selection, RepeatedValuesPlanEachBenchmarkOnce) {
   EXPECT_EQ(plan.size(), 2u);  // counts 16 and 8, root 1
 }
 
+TEST(Selection, ARotatingRootIsOneBenchmarkOfEveryRoot) {
+  Selection s;
+  s.impls = "seq.ref";
+  s.primitives = "gather,allreduce";
+  s.ranks = "1,3";
+  s.counts = "8";
+  s.roots = "rotate,0";
+  const auto plan = primbench::plan(s, registry());
+  std::vector<std::string> names;
+  for (const auto& p : plan) {
+    names.push_back(p.name);
+    EXPECT_EQ(p.problem.root, 0) << p.name;
+    const std::vector<int> want = p.rotate && p.problem.ranks == 3 ? std::vector<int>{0, 1, 2} : std::vector<int>{0};
+    EXPECT_EQ(p.roots(), want) << p.name;
+    EXPECT_EQ(footprint(p), footprint(p.problem) * p.roots().size()) << p.name;
+  }
+  // allreduce has no root: root:0 once, whatever --root says
+  EXPECT_EQ(names, (std::vector<std::string>{"gather/seq.ref/f32/ranks:1/count:8/root:rotate", "gather/seq.ref/f32/ranks:1/count:8/root:0",
+                                             "gather/seq.ref/f32/ranks:3/count:8/root:rotate", "gather/seq.ref/f32/ranks:3/count:8/root:0",
+                                             "allreduce/seq.ref/f32/sum/ranks:1/count:8/root:0",
+                                             "allreduce/seq.ref/f32/sum/ranks:3/count:8/root:0"}));
+  s.roots = "rotat";
+  EXPECT_THROW(primbench::plan(s, registry()), UsageError);
+}
+
 TEST(Selection, RootAboveEveryRankCountIsAnError) {
   Selection s;
   s.impls = "seq.ref";

@@ -94,7 +94,8 @@ Launch launch_peer(int ranks, const std::vector<std::string>& program) {
   return launch(ranks, peer);
 }
 
-PRIMBENCH_BACKEND("mpi4py", probe, launch_peer, static_cast<std::size_t>(INT_MAX));
+PRIMBENCH_BACKEND("mpi4py", probe, launch_peer, static_cast<std::size_t>(INT_MAX),
+                  "the mpi4py peer times its own loop, one root a benchmark");
 PRIMBENCH_REGISTER("mpi4py.pickle", Peer, Primitive::gather, Primitive::scatter, Primitive::reduce, Primitive::allreduce,
                    Primitive::broadcast);
 PRIMBENCH_REGISTER("mpi4py.buffer", Peer, Primitive::gather, Primitive::scatter, Primitive::reduce, Primitive::allreduce,

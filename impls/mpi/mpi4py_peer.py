@@ -426,20 +426,26 @@ def flush_caches(scratch):
 CHECKED_CALLS = 44  # as the runner's kCheckedCalls: a call wrong 10 % of the time escapes 0.9^44 < 1 %
 
 
+def least_iterations(opts, per_call):
+    """As the runner's count: at least ceil(44 / R) iterations a repetition, so the loop holds the
+    calls its checks sample, while the loop stays under a quarter of --timeout."""
+    fits = math.floor(opts.timeout / 4 / (max(per_call, 1e-9) * opts.repetitions))
+    return max(1, min(math.ceil(CHECKED_CALLS / opts.repetitions), fits))
+
+
 class Checks:
     """The runner's checks of the timed loop (docs/validation.md), for the peer: up to
     --check-iterations timed iterations drawn at random (the same draw on every rank) have their
-    outputs poisoned before and checked after, outside the window; untimed checked calls top a
-    loop of few iterations up to CHECKED_CALLS; all of it while the checks of this peer cost under
-    5 % of its time so far. The spots are the runner's."""
+    outputs poisoned before and checked after, outside the window, while the checks of this peer
+    cost under 5 % of its time so far. The spots are the runner's."""
 
-    def __init__(self, comm, coll, opts, mode, seed, expected_total, budget):
+    def __init__(self, comm, coll, opts, mode, seed, expected_total, loop, budget):
         self.comm, self.coll, self.opts, self.mode, self.seed = comm, coll, opts, mode, seed
-        # the sampled ones', whatever the budget: 5 %, not the runner's 2 %, for checks in Python cost more
-        self.allowance = 0.05 * opts.repetitions * opts.min_time
+        # the sampled ones', whatever the budget: 5 % of the loop, not the runner's 2 %, for checks in Python cost more
+        self.allowance = 0.05 * loop
         self.share = min(1.0, opts.check_iterations / max(expected_total, 1))
         self.rng = np.random.default_rng(seed)  # every rank draws the same
-        self.budget, self.spent, self.checked, self.extra, self.failure = budget, 0.0, 0, 0, ""
+        self.budget, self.spent, self.checked, self.failure = budget, 0.0, 0, ""
 
     def draw(self):
         hit = self.rng.random() < self.share
@@ -452,21 +458,12 @@ class Checks:
         if self.failure:
             self.failure = f"validation failed in {what}: {self.coll.impl} {self.failure}"
 
-    def top_up(self, validation_calls):
-        target = min(CHECKED_CALLS, validation_calls + 1 + self.opts.check_iterations)
-        while not self.failure and validation_calls + 1 + self.checked + self.extra < target and self.spent < self.budget:
-            self.extra += 1
-            t0 = MPI.Wtime()
-            spots = self.coll.spots(self.seed + 1000003 * self.extra)
-            self.coll.poison(spots)
-            self.coll.run()
-            self.verify(f"an untimed checking call {self.extra} after the timed loop", t0, spots)
 
-
-def repetition(comm, coll, opts, scratch, checks):
-    """Iterations until min_time of (max over ranks) time; every rank makes the same decision."""
+def repetition(comm, coll, opts, scratch, checks, least):
+    """Iterations until min_time of (max over ranks) time, and at least `least`; every rank makes
+    the same decision."""
     iters, total, rank_total = [], 0.0, 0.0
-    while total < opts.min_time and len(iters) < 10_000_000 and not checks.failure:
+    while (total < opts.min_time or len(iters) < least) and len(iters) < 10_000_000 and not checks.failure:
         check = checks.draw()
         if check:
             t0 = MPI.Wtime()
@@ -743,15 +740,16 @@ def main(argv):
                 note({"phase": "timed loop"})
                 started = MPI.Wtime()
                 elapsed = comm.allreduce(started - run_start, op=MPI.MAX)
-                checks = Checks(comm, coll, opts, modes[0], post, opts.repetitions * opts.min_time / max(per_call, 1e-9),
-                                opts.check_budget * (elapsed + opts.repetitions * opts.min_time) - checks_spent)
-                reps = [repetition(comm, coll, opts, scratch, checks) for _ in range(opts.repetitions)]
+                least = least_iterations(opts, per_call)
+                loop = opts.repetitions * max(opts.min_time, least * per_call)
+                checks = Checks(comm, coll, opts, modes[0], post, loop / max(per_call, 1e-9), loop,
+                                opts.check_budget * (elapsed + loop) - checks_spent)
+                reps = [repetition(comm, coll, opts, scratch, checks, least) for _ in range(opts.repetitions)]
                 rse_fields = {}
                 if opts.rse > 0 and not checks.failure:
                     reps, rse_fields = until_rse(comm, opts, reps, MPI.Wtime() - started,
-                                                 lambda n: [repetition(comm, coll, opts, scratch, checks) for _ in range(n)])
+                                                 lambda n: [repetition(comm, coll, opts, scratch, checks, least) for _ in range(n)])
                 validation_calls = opts.validate * len(modes)
-                checks.top_up(validation_calls)
                 checks_spent += checks.spent
                 failure = checks.failure
                 if not failure:
@@ -765,7 +763,7 @@ def main(argv):
                         row.update(rse_fields)
                         if row["run_type"] == "iteration":
                             row.update({"checked_iterations": float(checks.checked),
-                                        "checked_calls": float(validation_calls + 1 + checks.checked + checks.extra),
+                                        "checked_calls": float(validation_calls + 1 + checks.checked),
                                         "check_seconds": checks.spent})
         except MemoryError:
             failure = first_error(comm, "out of memory allocating the buffers")

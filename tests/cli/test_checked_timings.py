@@ -125,35 +125,48 @@ class TimedLoopAndClock(unittest.TestCase):
                     self.assertGreaterEqual(b["checked_iterations"], 1, b["name"])
 
 
-    def test_a_loop_of_few_iterations_is_topped_up_with_untimed_checked_calls(self):
-        # 16M elements a rank: a few timed iterations a repetition, fewer than the 44 checked
-        # calls the harness aims at, so untimed spot-checked calls follow the loop, within the
-        # checks' budget (5 % of the run so far, here at least a few calls' worth).
-        def last_entry(*extra):
+    def test_a_large_count_loop_holds_44_checkable_calls(self):
+        # 16M elements a rank: --min-time alone would give a few iterations a repetition; the
+        # loop has at least ceil(44 / R) instead, so it holds the calls its checks sample.
+        def last_entry(*extra, repetitions="3"):
             with tempfile.TemporaryDirectory() as d:
                 out = os.path.join(d, "r.json")
                 r = primbench("run", "--impl", "thread.flat", "--primitive", "gather", "--ranks", "2", "--count", "16M",
-                              "--repetitions", "3", "--min-time", "0.05", "--quiet", "--out", out, *extra, timeout=600)
+                              "--repetitions", repetitions, "--min-time", "0.001", "--quiet", "--out", out, *extra,
+                              timeout=600)
                 self.assertEqual(r.returncode, 0, r.stderr)
                 with open(out) as f:
                     doc = json.load(f)
-            return [b for b in doc["benchmarks"] if b["run_type"] == "iteration" and b["repetition_index"] == 2][0]
+            runs = [b for b in doc["benchmarks"] if b["run_type"] == "iteration"]
+            self.assertEqual(len(runs), int(repetitions))
+            return runs[-1]
 
-        b = last_entry()
-        self.assertLess(b["checked_iterations"], 40, "not a loop of few iterations: the test needs another count")
-        self.assertGreater(b["checked_calls"], 3 + b["checked_iterations"], b)  # validation rounds + timed + top-up
-        self.assertLessEqual(b["checked_calls"], 44, b)
-        # --check-iterations 0 checks the last iteration only: no sampling, no top-up.
+        b = last_entry("--check-budget", "1")
+        self.assertEqual(b["iterations"], 15, b)  # ceil(44 / 3)
+        # every timed iteration checked (spots; the last two in full), besides 3 validation rounds
+        self.assertEqual((b["checked_iterations"], b["checked_calls"]), (45, 48), b)
+        b = last_entry("--check-budget", "1", repetitions="1")
+        self.assertEqual(b["iterations"], 44, b)
+        # --check-iterations 0 checks the last iteration only
         b = last_entry("--check-iterations", "0")
         self.assertEqual((b["checked_iterations"], b["checked_calls"]), (1, 4), b)
-        # and C bounds the checks beyond the last iteration's, the top-up's included
+        # and C bounds the checks beyond the last iteration's
         b = last_entry("--check-iterations", "2")
         self.assertLessEqual(b["checked_calls"], 3 + 1 + 2, b)
-        # --check-budget: the budget, not C, is what stops a large count's top-up short of 44
-        b = last_entry("--check-budget", "1")
-        self.assertEqual(b["checked_calls"], 44, b)
-        b = last_entry("--check-budget", "0")
-        self.assertEqual(b["checked_calls"], 3 + b["checked_iterations"], b)  # no top-up
+
+    def test_a_slow_loop_stays_under_a_quarter_of_the_timeout(self):
+        # 50 ms a call: 15 a repetition would be 2.25 s of loop, over a quarter of --timeout 4.
+        with tempfile.TemporaryDirectory() as d:
+            out = os.path.join(d, "r.json")
+            r = primbench("run", "--plugin", PLUGIN, "--impl", "slow.sleep50ms", "--primitive", "gather", "--ranks", "2",
+                          "--count", "1K", "--min-time", "0.001", "--timeout", "4", "--quiet", "--out", out)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            with open(out) as f:
+                runs = [b for b in json.load(f)["benchmarks"] if b["run_type"] == "iteration"]
+        self.assertEqual(len(runs), 3)
+        for b in runs:
+            self.assertGreaterEqual(b["iterations"], 2, b)  # floor(1 s / (3 x ~50 ms)) = 6, less if slower
+            self.assertLessEqual(b["iterations"], 6, b)
 
 
 class FailuresReportTheirFirstElement(unittest.TestCase):

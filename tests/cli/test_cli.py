@@ -423,6 +423,41 @@ class StoppingRule(WithOut):
             self.assertNotIn("rse", b)
 
 
+class RotatingRoot(WithOut):
+    """--root rotate: timed iteration i at root i mod P, each root's collective validated and
+    checked; root:rotate in the name, -1 in the root counter."""
+
+    def test_every_root_is_run_validated_and_named(self):
+        r = primbench("run", "--impl", "seq.ref,thread.flat", "--primitive", "gather,scatter,reduce,allreduce", "--ranks", "3",
+                      "--count", "1K", "--root", "rotate", "--out", self.out, *FAST)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        reps = [b for b in self.load()["benchmarks"] if b["run_type"] == "iteration"]
+        self.assertEqual(len({b["run_name"] for b in reps}), 2 * 4)
+        for b in reps:
+            rooted = b["primitive"] != "allreduce"
+            self.assertEqual(b["run_name"].endswith("/root:rotate/manual_time"), rooted, b["run_name"])
+            self.assertEqual(b["root"], -1 if rooted else 0, b["run_name"])
+            self.assertEqual(b["validation"], "passed")
+
+    def test_an_implementation_wrong_at_one_root_is_caught_only_when_it_is_used(self):
+        args = ("run", "--plugin", PLUGIN, "--impl", "bug.wrong_at_last_root", "--primitive", "gather", "--ranks", "3",
+                "--count", "64", "--out", self.out, *FAST)
+        self.assertEqual(primbench(*args, "--root", "0").returncode, 0)
+        r = primbench(*args, "--root", "rotate")
+        self.assertEqual(r.returncode, 1, r.stderr)
+        (entry,) = self.load()["benchmarks"]
+        self.assertIn("at root 2: gather P=3 n=64 f32 root=2", entry["error_message"])
+
+    def test_a_second_stage_of_repetitions_checks_every_root_on_its_own_inputs(self):
+        # --rse's second stage starts on new inputs: every root's collective gets them, or the
+        # checks of the roots the pilot did not end on would compare against the wrong inputs.
+        r = primbench("run", "--impl", "seq.ref,thread.flat", "--primitive", "gather,reduce", "--ranks", "3", "--count", "1K",
+                      "--root", "rotate", "--rse", "1e-9", "--rse-max-time", "0.2", "--out", self.out, *repeated(3))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        reps = [b for b in self.load()["benchmarks"] if b["run_type"] == "iteration"]
+        self.assertTrue(all(b["pilot_repetitions"] == 3 and b["checked_iterations"] > 3 for b in reps), reps[0])
+
+
 class Faults(unittest.TestCase):
     """A crash, a hang or an exception in one implementation loses none of the others' results."""
 

@@ -90,6 +90,12 @@ struct WrongRoot final : Faulty {
   using Faulty::Faulty;
   int root() const override { return (problem().root + 1) % problem().ranks; }
 };
+// Right but at the last root, whose result goes to rank 0: only a rotating root's benchmark of
+// root 0 sees it.
+struct WrongAtLastRoot final : Faulty {
+  using Faulty::Faulty;
+  int root() const override { return problem().root == problem().ranks - 1 ? 0 : problem().root; }
+};
 // Every message one element short: the last element of each block is never moved.
 struct OffByOne final : Faulty {
   using Faulty::Faulty;
@@ -133,6 +139,7 @@ struct Hang final : Faulty {
 
 PRIMBENCH_REGISTER("mpibroken.wrong_order", WrongOrder);
 PRIMBENCH_REGISTER("mpibroken.wrong_root", WrongRoot);
+PRIMBENCH_REGISTER("mpibroken.wrong_at_last_root", WrongAtLastRoot);
 PRIMBENCH_REGISTER("mpibroken.off_by_one", OffByOne);
 PRIMBENCH_REGISTER("mpibroken.missing_last_rank", MissingLastRank);
 PRIMBENCH_REGISTER("mpibroken.past_end", PastEnd);

@@ -178,6 +178,25 @@ class Semantics(Case):
         # every primitive for mpi.native, all but broadcast (in place by definition) for mpi.inplace
         self.assertEqual(len({b["run_name"] for b in doc["benchmarks"]}), (5 + 4) * 2 * 2)
 
+    def test_a_rotating_root_is_timed_for_every_variant_the_peer_skipped(self):
+        p = primbench("run", "--impl", "mpi.native,mpi.nonblocking,mpi.persistent,mpi4py.buffer", "--ranks", "3",
+                      "--primitive", "gather,scatter,reduce,allreduce", "--count", "1K", "--root", "rotate",
+                      "--repetitions", "2", "--min-time", "0.002", "--warmup", "0", "--out", self.out)
+        self.ok(p)
+        self.assertIn("mpi4py.buffer: no --root rotate", p.stdout + p.stderr)
+        reps = [b for b in self.load()["benchmarks"] if b["run_type"] == "iteration"]
+        names = {b["run_name"] for b in reps}
+        # gather, scatter, reduce rotate; allreduce has no root (and so the peer runs it)
+        want = {f"{prim}/{impl}/f32{'/sum' if prim in ('reduce', 'allreduce') else ''}/ranks:3/count:1024/"
+                f"root:{'0' if prim == 'allreduce' else 'rotate'}/manual_time"
+                for impl in ("mpi.native", "mpi.nonblocking", "mpi.persistent")
+                for prim in ("gather", "scatter", "reduce", "allreduce")}
+        self.assertEqual(names, want | {"allreduce/mpi4py.buffer/f32/sum/ranks:3/count:1024/root:0/manual_time"})
+        for b in reps:
+            self.assertEqual(b["validation"], "passed", b["name"])
+            self.assertEqual(b["root"], 0 if b["primitive"] == "allreduce" else -1, b["name"])
+            self.assertGreaterEqual(b["iterations"], 15)  # at least 44 / 2 a repetition: every root timed
+
     def test_nonblocking_entries_carry_osu_igathers_overlap(self):
         p = primbench("run", "--impl", "mpi.nonblocking,mpi.native", "--ranks", "2", "--primitive", "gather,reduce",
                       "--count", "1K", "--repetitions", "2", "--min-time", "0.002", "--warmup", "0", "--out", self.out)
@@ -257,6 +276,15 @@ class Broken(Case):
     def test_wrong_root(self):
         out = self.caught("mpibroken.wrong_root", "gather,reduce", ("--root", "1"))
         self.assertIn("root=1", out)
+
+    def test_a_rotating_root_validates_every_root(self):
+        # --root rotate: one collective a root, each validated; the ranks get the rotation from
+        # the supervisor's command line. Right but at the last root.
+        self.assertEqual(primbench("validate", "--plugin", BROKEN, "--impl", "mpibroken.wrong_at_last_root", "--ranks", "3",
+                                   "--primitive", "gather", "--count", "100", "--validate", "1", "--root", "0").returncode, 0)
+        out = self.caught("mpibroken.wrong_at_last_root", "gather", ("--root", "rotate"))
+        self.assertIn("gather/mpibroken.wrong_at_last_root/f32/ranks:3/count:100/root:rotate", out)
+        self.assertIn("at root 2: gather P=3 n=100 f32 root=2", out)
 
     def test_off_by_one_at_block_edge(self):
         out = self.caught("mpibroken.off_by_one", "gather,scatter")

@@ -240,6 +240,11 @@ struct StalePartial final : Broken {
   }
   std::size_t last_ = 0;
 };
+// Correct, and 50 ms a call: a collective slow against --timeout, whose loop is cut short.
+struct Slow final : Broken {
+  using Broken::Broken;
+  void after() override { std::this_thread::sleep_for(std::chrono::milliseconds(50)); }
+};
 template <int Kind> struct LyingClock final : Broken {  // right results, a clock that lies
   using Broken::Broken;
   double clock(double measured) const override {
@@ -428,6 +433,7 @@ PRIMBENCH_REGISTER("bug.lazy", Lazy);
 PRIMBENCH_REGISTER("bug.caching", Caching);
 PRIMBENCH_REGISTER("bug.intermittent", Intermittent);
 PRIMBENCH_REGISTER("bug.stale_partial", StalePartial, Primitive::gather);
+PRIMBENCH_REGISTER("slow.sleep50ms", Slow);
 PRIMBENCH_REGISTER("bug.clock_negative", LyingClock<0>);
 PRIMBENCH_REGISTER("bug.clock_zero", LyingClock<1>);
 PRIMBENCH_REGISTER("bug.clock_nan", LyingClock<2>);

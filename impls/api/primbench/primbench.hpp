@@ -214,6 +214,9 @@ struct Backend {
   // Elements per rank one call of the backend's library can take (MPI: an int count); larger
   // problems are refused before anything runs.
   std::size_t max_count = SIZE_MAX;
+  // Why its ranks cannot run --root rotate (a root that changes every iteration, which
+  // primbench's own loop does with one collective per root); empty where they can.
+  std::string no_rotation = {};
   bool process_per_rank() const { return static_cast<bool>(launch); }
 };
 
