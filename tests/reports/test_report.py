@@ -416,6 +416,33 @@ class BadInput(unittest.TestCase):
             res = results.load(str(Path(tmp, "null.json")))
             self.assertEqual(res.primbench, {})
 
+    def test_a_rotating_root_is_read_labelled_and_exported(self):
+        # --root rotate: root:rotate in the name (root -1 in the counter), "root rotate" in the
+        # report, "rotate" in the exports; root:rotat is no primbench name.
+        doc = json.loads((FIX / "cpu.json").read_text())
+        doc["benchmarks"] = [b for b in doc["benchmarks"] if "/root:0" in b["name"] and b.get("primitive") == "gather"]
+        for b in doc["benchmarks"]:
+            for key in ("name", "run_name"):
+                b[key] = b[key].replace("/root:0", "/root:rotate")
+            b["root"] = -1
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp, "rotate.json")
+            path.write_text(json.dumps(doc))
+            res = results.load(str(path))
+            self.assertTrue(res.entries)
+            self.assertEqual({e.root for e in res.entries}, {results.ROOT_ROTATE})
+            proc = run_report(path, out=Path(tmp, "out"))
+            self.assertEqual(proc.returncode, 0, proc.stderr)
+            self.assertIn("root rotate", Path(tmp, "out", "index.html").read_text())
+            csv = subprocess.run([sys.executable, str(ROOT / "reports" / "export.py"), "--format", "csv", str(path)],
+                                 capture_output=True, text=True)
+            self.assertEqual(csv.returncode, 0, csv.stderr)
+            self.assertIn(",rotate,", csv.stdout)
+            doc["benchmarks"][0]["name"] = doc["benchmarks"][0]["name"].replace("root:rotate", "root:rotat")
+            doc["benchmarks"][0]["run_name"] = doc["benchmarks"][0]["run_name"].replace("root:rotate", "root:rotat")
+            path.write_text(json.dumps(doc))
+            self.assert_one_line_error(run_report(path, out=Path(tmp, "out2")), "is not a primbench name")
+
     def test_bad_arguments(self):
         with tempfile.TemporaryDirectory() as tmp:
             cases = {(): "required",
