@@ -183,8 +183,9 @@ int list() {
     const Availability& a = reg.availability(impl.backend());
     std::vector<std::string_view> prims;
     for (Primitive p : impl.primitives) prims.push_back(name(p));
-    const std::string state = !a.available        ? "unavailable: " + a.reason
-                              : a.version.empty() ? std::string("available")
+    const std::string state = !a.available                ? "unavailable: " + a.reason
+                              : !impl.unavailable.empty() ? "unavailable: " + impl.unavailable
+                              : a.version.empty()         ? std::string("available")
                                                   : fmt::format("available ({})", a.version);
     fmt::print("{:<22} {:<10} {}; implements {}\n", impl.name, impl.backend(), state, fmt::join(prims, ","));
   }

@@ -294,6 +294,10 @@ std::vector<Planned> plan(const Selection& s, Registry& registry, std::vector<st
       if (unavailable) unavailable->push_back(impl->name + ": unavailable: " + a.reason);
       continue;
     }
+    if (!impl->unavailable.empty()) {
+      if (unavailable) unavailable->push_back(impl->name + ": unavailable: " + impl->unavailable);
+      continue;
+    }
     const Backend* backend = registry.backend(impl->backend());
     const bool rotates = !backend || backend->no_rotation.empty();
     if (!rotates && unavailable && std::ranges::count(split(axes.roots, ','), "rotate"))

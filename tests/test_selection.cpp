@@ -259,6 +259,29 @@ TEST(Selection, UnknownNamesSayWhatIsAccepted) {
   EXPECT_THROW(primbench::plan(s, registry()), UsageError);
 }
 
+// An implementation its library cannot run (mpi.persistent without MPI_Gather_init) is listed
+// unavailable with its reason and never planned; a backend whose ranks do not run primbench's
+// loop is planned at every root but `rotate`, and says why.
+TEST(Selection, ImplementationsAndBackendsSayWhatTheyCannotRun) {
+  Registry r;
+  r.add(Backend{"fake", [] { return Availability{}; }, {}, SIZE_MAX, "it times its own loop"});
+  r.add(Implementation{"fake.ok", [](const Problem&) -> std::unique_ptr<Collective> { return nullptr; }, {Primitive::gather}});
+  r.add(Implementation{"fake.none", [](const Problem&) -> std::unique_ptr<Collective> { return nullptr; }, {Primitive::gather},
+                       "no such call in this library"});
+  Selection s;
+  s.impls = "fake.*";
+  s.primitives = "gather";
+  s.ranks = "2";
+  s.counts = "8";
+  s.roots = "0,rotate";
+  std::vector<std::string> unavailable;
+  const auto plan = primbench::plan(s, r, &unavailable);
+  ASSERT_EQ(plan.size(), 1u);
+  EXPECT_EQ(plan[0].name, "gather/fake.ok/f32/ranks:2/count:8/root:0");
+  EXPECT_EQ(unavailable, (std::vector<std::string>{"fake.ok: no --root rotate: it times its own loop",
+                                                   "fake.none: unavailable: no such call in this library"}));
+}
+
 // A process-per-rank backend is available where the launcher it starts is: the MPI probe once
 // looked for `mpirun` on PATH while the ranks were started with the build's mpiexec.
 TEST(Selection, MpiIsProbedForTheLauncherItRuns) {

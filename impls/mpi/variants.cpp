@@ -12,6 +12,8 @@
 //                    iteration. Registered only where the library has them.
 #include <algorithm>
 #include <cstring>
+#include <stdexcept>
+#include <string>
 
 #include "mpi_collective.hpp"
 
@@ -163,6 +165,13 @@ class Persistent final : public MpiCollective {
 };
 PRIMBENCH_REGISTER("mpi.persistent", Persistent, Primitive::gather, Primitive::scatter, Primitive::reduce,
                    Primitive::allreduce, Primitive::broadcast);
+#else
+// Listed, with why, instead of missing from `primbench list`.
+[[maybe_unused]] const bool kPersistentListed = registry().add(Implementation{
+    "mpi.persistent", [](const Problem&) -> std::unique_ptr<Collective> { throw std::logic_error("mpi.persistent is unavailable"); },
+    {Primitive::gather, Primitive::scatter, Primitive::reduce, Primitive::allreduce, Primitive::broadcast},
+    "this MPI library (MPI " + std::to_string(MPI_VERSION) + "." + std::to_string(MPI_SUBVERSION) +
+        ") has neither MPI 4.0's MPI_Gather_init nor Open MPI's MPIX_Gather_init"});
 #endif
 
 PRIMBENCH_REGISTER("mpi.inplace", InPlace, Primitive::gather, Primitive::scatter, Primitive::reduce, Primitive::allreduce);

@@ -193,6 +193,9 @@ struct Implementation {
   std::string name;  // "backend.algorithm"
   Factory make;
   std::vector<Primitive> primitives;  // what it implements; others are listed, not run
+  // Why it cannot run here though its backend can (a call this build's library lacks); listed
+  // as unavailable with this reason, never planned. Empty where it can.
+  std::string unavailable = {};
   std::string backend() const { return name.substr(0, name.find('.')); }
   bool implements(Primitive p) const;
 };
