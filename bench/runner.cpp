@@ -88,6 +88,7 @@ struct Bench {
   double plausible_GBps;       // memory traffic faster than this cannot be true
   double round_trip_ns = 0;    // the cache-line ping-pong's round trip (0: not measured)
   double full_check = 0;       // seconds a full check is expected to take: a validation round's
+  double repetition = 0;       // wall seconds a repetition is expected to take: max(--min-time, I x a call)
   std::uint64_t seed;          // of the inputs the timed loop runs on
   std::int64_t total = 0;      // timed iterations over all repetitions
   std::uint64_t sample_below = 0;  // an iteration is checked when its hash is below this
@@ -122,8 +123,8 @@ const CpuSample& state_since(const Bench& b, double now) {
   return *from;
 }
 
-// The reference's memory bandwidth now (GB/s, the median of a few trials while they take less
-// than a quarter of a repetition) and the trials' spread, (max - min) / median. Every rank
+// The reference's memory bandwidth now (GB/s, the median of up to 5 trials while they take less
+// than a quarter of a repetition, at least one) and the trials' spread, (max - min) / median. Every rank
 // measures its share at once; a trial lasts as long as the slowest.
 std::pair<double, double> measure_reference(Bench& b) {
   World& w = world();
@@ -135,7 +136,7 @@ std::pair<double, double> measure_reference(Bench& b) {
   do {
     const double s = w.max(b.reference->trial());
     GBps.push_back(s > 0 ? b.traffic.memory / s / 1e9 : 0);
-  } while (GBps.size() < 5 && w.max(now_seconds() - start) < 0.25 * b.opts->min_time);
+  } while (GBps.size() < 5 && w.max(now_seconds() - start) < 0.25 * b.repetition);
   std::sort(GBps.begin(), GBps.end());
   const double median = GBps[GBps.size() / 2];
   return {median, median > 0 ? (GBps.back() - GBps.front()) / median : 0};
@@ -618,7 +619,8 @@ void execute(const std::vector<Planned>& plan, const RunOptions& opts, const Sin
           // cost less than --check-budget (5 %) of its time (or the benchmark's sampled ones 2 % of its loop).
           bench.total = iterations * repetitions;
           bench.iteration = 0;
-          const double loop = repetitions * std::max(opts.min_time, static_cast<double>(iterations) * per_run);  // expected
+          bench.repetition = std::max(opts.min_time, static_cast<double>(iterations) * per_run);
+          const double loop = repetitions * bench.repetition;  // expected
           bench.budget = opts.check_budget * (w.max(now_seconds() - run_start) + loop) - checks_spent;
           // The sampled checks are cheap (spots): the full checks of large counts spend the
           // budget, and must not starve the small counts after them of their samples.
