@@ -12,6 +12,7 @@
 #include "machine.hpp"
 #include "primbench/primbench.hpp"
 #include "runner.hpp"
+#include "revision.hpp"
 #include "version.hpp"
 
 namespace primbench {

@@ -23,6 +23,7 @@
 #include "runner.hpp"
 #include "selection.hpp"
 #include "supervisor.hpp"
+#include "revision.hpp"
 #include "version.hpp"
 
 namespace primbench {

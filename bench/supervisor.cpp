@@ -26,7 +26,6 @@
 #include "journal.hpp"
 #include "results_file.hpp"
 #include "resume.hpp"
-#include "version.hpp"
 
 extern char** environ;
 
