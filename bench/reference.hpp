@@ -26,9 +26,12 @@ class Reference {
   Reference& operator=(const Reference&) = delete;
 
   // Seconds one pass of this process's share takes: the slowest thread's, threads started
-  // together; a pass repeated until it is long enough to time (hot caches), or once after the
-  // buffers are evicted (cold).
+  // together. Hot: a pass repeated until it is long enough to time; where the working set fits in
+  // the cache, after an untimed pass and the median of three such timings. Cold: one pass after
+  // the buffers are evicted.
   double trial();
+  // Whether a trial makes that untimed pass first.
+  bool warms() const { return warm_; }
 
  private:
   struct Part {
@@ -37,11 +40,12 @@ class Reference {
     double seconds = 0;
   };
   void work(int t);
-  void passes(Part& part) const;  // rounds_ passes of this part
+  void passes(Part& part, int rounds) const;
 
   Problem problem_;
   bool cold_;
-  int rounds_ = 1;
+  int rounds_ = 1;     // passes a timing
+  bool warm_ = false;  // an untimed pass, then the median of three timings
   int sources_ = 1;  // buffers combined into each one written (1: a copy)
   std::vector<Part> parts_;
   std::vector<std::thread> pool_;
