@@ -28,6 +28,9 @@ namespace {
 // Calls per benchmark the timed loop alone holds at least, every one of them checkable: an
 // implementation wrong on 10 % of its calls escapes 0.9^44 < 1 % of benchmarks.
 constexpr int kCheckedCalls = 44;
+// Wall seconds a loop of those iterations may take (a quarter of --timeout if less): a slow
+// implementation (the pickling mpi4py peer at 16M elements, 0.3 s a call) is not timed 44 times.
+constexpr double kLeastLoopSeconds = 2;
 // Problems moving at most this much memory get a cache-line ping-pong beside each repetition.
 constexpr double kPingPongBytes = 256 << 10;
 int validation_calls(const RunOptions& o) { return o.validate_rounds * (o.both_modes ? 2 : 1); }
@@ -330,7 +333,7 @@ int reference_threads() {
 // about --min-time of wall time, and at least ⌈kCheckedCalls / R⌉ (15 of R = 3), so the loop
 // itself holds the calls its checks sample (nccl-tests times 20 a size, OSU 100 to 10,000) and
 // a large count's median is not of two or three calls; a repetition longer than --min-time is
-// allowed only while the loop stays under a quarter of --timeout. Google Benchmark would size
+// allowed only while the loop stays under kLeastLoopSeconds and a quarter of --timeout. Google Benchmark would size
 // repetitions by the timed (manual) time instead, and a collective whose window is tiny but
 // whose synchronisation outside the window is slow (more ranks than cores) would then run for
 // minutes. Every MPI rank agrees on the count, as on each loop decision here.
@@ -352,7 +355,7 @@ Count warm_up_and_count(const Bench& b, const RunOptions& opts) {
     elapsed = w.max(now_seconds() - t0);
   } while (elapsed < opts.warmup);
   const double per_run = elapsed / static_cast<double>(runs), reps = opts.repetitions;
-  const double fits = std::floor(opts.timeout / 4 / (per_run * reps));
+  const double fits = std::floor(std::min(kLeastLoopSeconds, opts.timeout / 4) / (per_run * reps));
   const double least = std::min(std::ceil(kCheckedCalls / reps), fits);
   // Clamped as a double: a huge ratio must not reach an out-of-range integer conversion.
   return {static_cast<std::int64_t>(std::clamp(std::max(opts.min_time / per_run + 1, least), 1.0, 1e9)), per_run};

@@ -428,8 +428,8 @@ CHECKED_CALLS = 44  # as the runner's kCheckedCalls: a call wrong 10 % of the ti
 
 def least_iterations(opts, per_call):
     """As the runner's count: at least ceil(44 / R) iterations a repetition, so the loop holds the
-    calls its checks sample, while the loop stays under a quarter of --timeout."""
-    fits = math.floor(opts.timeout / 4 / (max(per_call, 1e-9) * opts.repetitions))
+    calls its checks sample, while the loop stays under 2 s and a quarter of --timeout."""
+    fits = math.floor(min(2.0, opts.timeout / 4) / (max(per_call, 1e-9) * opts.repetitions))
     return max(1, min(math.ceil(CHECKED_CALLS / opts.repetitions), fits))
 
 

@@ -128,12 +128,13 @@ class TimedLoopAndClock(unittest.TestCase):
 
 
     def test_a_large_count_loop_holds_44_checkable_calls(self):
-        # 16M elements a rank: --min-time alone would give a few iterations a repetition; the
-        # loop has at least ceil(44 / R) instead, so it holds the calls its checks sample.
+        # 4M elements a rank: --min-time 0.001 alone would give one iteration a repetition; the
+        # loop has at least ceil(44 / R) instead, so it holds the calls its checks sample (44
+        # calls of a few ms: under the 2 s such a loop may take, under a sanitizer too).
         def last_entry(*extra, repetitions="3"):
             with tempfile.TemporaryDirectory() as d:
                 out = os.path.join(d, "r.json")
-                r = primbench("run", "--impl", "thread.flat", "--primitive", "gather", "--ranks", "2", "--count", "16M",
+                r = primbench("run", "--impl", "thread.flat", "--primitive", "gather", "--ranks", "2", "--count", "4M",
                               "--repetitions", repetitions, "--min-time", "0.001", "--quiet", "--out", out, *extra,
                               timeout=600)
                 self.assertEqual(r.returncode, 0, r.stderr)
@@ -157,7 +158,8 @@ class TimedLoopAndClock(unittest.TestCase):
         self.assertLessEqual(b["checked_calls"], 3 + 1 + 2, b)
 
     def test_a_slow_loop_stays_under_a_quarter_of_the_timeout(self):
-        # 50 ms a call: 15 a repetition would be 2.25 s of loop, over a quarter of --timeout 4.
+        # 50 ms a call: 15 a repetition would be 2.25 s of loop, over a quarter of --timeout 4
+        # (and over the 2 s such a loop may take).
         with tempfile.TemporaryDirectory() as d:
             out = os.path.join(d, "r.json")
             r = primbench("run", "--plugin", PLUGIN, "--impl", "slow.sleep50ms", "--primitive", "gather", "--ranks", "2",
