@@ -128,14 +128,15 @@ class TimedLoopAndClock(unittest.TestCase):
 
 
     def test_a_large_count_loop_holds_44_checkable_calls(self):
-        # 4M elements a rank: --min-time 0.001 alone would give one iteration a repetition; the
-        # loop has at least ceil(44 / R) instead, so it holds the calls its checks sample (44
-        # calls of a few ms: under the 2 s such a loop may take, under a sanitizer too).
+        # 512K elements a rank: --min-time 0.0001 alone would give one or two iterations a
+        # repetition; the loop has at least ceil(44 / R) instead, so it holds the calls its checks
+        # sample (44 calls of at most ~10 ms, under TSan too: under the 2 s such a loop may take;
+        # at 4M TSan's 87 ms a call was past it).
         def last_entry(*extra, repetitions="3"):
             with tempfile.TemporaryDirectory() as d:
                 out = os.path.join(d, "r.json")
-                r = primbench("run", "--impl", "thread.flat", "--primitive", "gather", "--ranks", "2", "--count", "4M",
-                              "--repetitions", repetitions, "--min-time", "0.001", "--quiet", "--out", out, *extra,
+                r = primbench("run", "--impl", "thread.flat", "--primitive", "gather", "--ranks", "2", "--count", "512K",
+                              "--repetitions", repetitions, "--min-time", "0.0001", "--quiet", "--out", out, *extra,
                               timeout=600)
                 self.assertEqual(r.returncode, 0, r.stderr)
                 with open(out) as f:
