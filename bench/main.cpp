@@ -356,7 +356,8 @@ void add_timing_options(CLI::App* run_cmd, Args& a) {
   run_cmd->add_flag("--resume", opts.resume, "keep the passing results already in --out; run only the failed and missing");
   run_cmd->add_option("--ceilings", a.ceilings, "READ,COPY[,CACHE] host ceilings in GB/s instead of measuring them");
   run_cmd->add_option("--check-iterations", opts.check_iterations,
-                      "timed iterations checked per benchmark besides the last, at most (default 48; 0: the last only)")
+                      "timed iterations spot-checked per benchmark, one from each of that many stretches of the loop (every one of a shorter "
+                      "loop), besides the last two checked in full (default 64; 0: the last only)")
       ->check(whole_number(0, 100000));
   run_cmd->add_option("--check-budget", opts.check_budget,
                       "fraction of the run's time the checks of the timed loops may take (default 0.05; up to 1): "

@@ -29,8 +29,9 @@ namespace {
 // implementation wrong on 10 % of its calls escapes 0.9^44 < 1 % of benchmarks.
 constexpr int kCheckedCalls = 44;
 // Wall seconds a loop of those iterations may take (a quarter of --timeout if less): a slow
-// implementation (the pickling mpi4py peer at 16M elements, 0.3 s a call) is not timed 44 times.
-constexpr double kLeastLoopSeconds = 2;
+// implementation (the pickling mpi4py peer at 16M elements, 0.3 s a call) is not timed 44 times,
+// while MPI calls of 45 - 55 ms at 16M (12 - 13 a repetition under 2 s) are.
+constexpr double kLeastLoopSeconds = 3;
 // Problems moving at most this much memory get a cache-line ping-pong beside each repetition.
 constexpr double kPingPongBytes = 256 << 10;
 int validation_calls(const RunOptions& o) { return o.validate_rounds * (o.both_modes ? 2 : 1); }
@@ -94,7 +95,6 @@ struct Bench {
   double repetition = 0;       // wall seconds a repetition is expected to take: max(--min-time, I x a call)
   std::uint64_t seed;          // of the inputs the timed loop runs on
   std::int64_t total = 0;      // timed iterations over all repetitions
-  std::uint64_t sample_below = 0;  // an iteration is checked when its hash is below this
   double budget = 0;           // seconds the checks may take in all (5 % of the run so far)
   double allowance = 0;        // seconds the sampled checks may take whatever the budget (2 % of the loop)
   double spent = 0;            // seconds they took so far, the slowest rank's (agreed at each check)
@@ -149,13 +149,22 @@ std::pair<double, double> measure_reference(Bench& b) {
 int checked_calls(const Bench& b) { return validation_calls(*b.opts) + b.checked; }
 
 // Whether the checks' budget (or the sampled checks' allowance) has room for another.
-bool checks_affordable(const Bench& b) {
-  return (b.spent < b.budget || b.spent < b.allowance) && b.checked < b.opts->check_iterations;
-}
+bool checks_affordable(const Bench& b) { return b.spent < b.budget || b.spent < b.allowance; }
 
-// Whether timed iteration i is one of the sample checked (the same decision on every MPI rank).
+// Whether timed iteration i is the one spot-checked of its stretch: the loop's R·I iterations
+// fall into k = min(--check-iterations, R·I) stretches of equal length (within one), and one
+// iteration drawn from each (the same on every MPI rank) is checked while the checks are
+// affordable. Exactly k then, spread over the whole loop: a draw of each iteration on its own
+// checks a binomial number, and left some benchmarks of the default suite below 44 checked calls.
 bool sampled(const Bench& b, std::int64_t i) {
-  return checks_affordable(b) && validate::mix(b.seed ^ validate::mix(static_cast<std::uint64_t>(i))) < b.sample_below;
+  const std::int64_t k = std::min<std::int64_t>(b.opts->check_iterations, b.total);
+  if (k <= 0 || i >= b.total || !checks_affordable(b)) return false;
+  using wide = __int128;  // i·k and s·R·I may pass 2^63
+  const auto s = static_cast<std::int64_t>(wide{i} * k / b.total);  // holds ⌈s·T/k⌉ .. ⌈(s+1)·T/k⌉ - 1
+  const auto lo = static_cast<std::int64_t>((wide{s} * b.total + k - 1) / k),
+             hi = static_cast<std::int64_t>((wide{s + 1} * b.total + k - 1) / k);
+  const std::uint64_t draw = validate::mix(b.seed ^ validate::mix(static_cast<std::uint64_t>(s)));
+  return i == lo + static_cast<std::int64_t>(draw % static_cast<std::uint64_t>(hi - lo));
 }
 
 // What was measured beside the timings, at a benchmark's working set: the reference and the
@@ -256,7 +265,7 @@ void body(benchmark::State& state, Bench& b) {
     // with the same values): an implementation wrong only where the spots do not look, and only
     // while its inputs are unchanged, is seen there.
     const bool last = i == b.total - 1,
-               full = i == b.total - 2 && checks_affordable(b) &&
+               full = i == b.total - 2 && b.opts->check_iterations > 0 && checks_affordable(b) &&
                       b.spent + b.full_check <= std::max(b.budget, b.allowance),
                check = last || full || sampled(b, i);
     const std::uint64_t seed = last ? b.seed + 1 : b.seed;
@@ -618,8 +627,9 @@ void execute(const std::vector<Planned>& plan, const RunOptions& opts, const Sin
         enter("warm-up");
         const auto [iterations, per_run] = warm_up_and_count(bench, opts);
         auto timed = [&](int repetitions) {
-          // Up to --check-iterations sampled over the loop, while all the checks of this run
-          // cost less than --check-budget (5 %) of its time (or the benchmark's sampled ones 2 % of its loop).
+          // --check-iterations sampled over the loop (or every iteration of a shorter one), while all
+          // the checks of this run cost less than --check-budget (5 %) of its time (or the
+          // benchmark's sampled ones 2 % of its loop).
           bench.total = iterations * repetitions;
           bench.iteration = 0;
           bench.repetition = std::max(opts.min_time, static_cast<double>(iterations) * per_run);
@@ -628,8 +638,6 @@ void execute(const std::vector<Planned>& plan, const RunOptions& opts, const Sin
           // The sampled checks are cheap (spots): the full checks of large counts spend the
           // budget, and must not starve the small counts after them of their samples.
           bench.allowance = bench.spent + 0.02 * loop;
-          const double share = std::min(1.0, opts.check_iterations / static_cast<double>(bench.total));
-          bench.sample_below = share >= 1 ? ~std::uint64_t{0} : static_cast<std::uint64_t>(share * 18446744073709551615.0);
           enter("timed loop");
           return run_one_gb(pl, bench, repetitions, iterations);
         };

@@ -31,7 +31,7 @@ struct RunOptions {
   bool quiet = false;
   bool timing = true;         // false: `validate`, no timing
   Ceilings ceilings;                    // given (--ceilings; workers get the supervisor's); 0 = measure
-  int check_iterations = 48;            // timed iterations checked per benchmark at most (besides the last)
+  int check_iterations = 64;            // timed iterations spot-checked per benchmark (besides the last two)
   double check_budget = 0.05;           // the checks of the timed loop may cost this fraction of the run so far
   double rse = 0;             // --rse: the median's relative standard error to reach (0: fixed repetitions)
   double rse_max_time = 10;   // wall seconds the repetitions after the pilot may take

@@ -426,31 +426,49 @@ def flush_caches(scratch):
 CHECKED_CALLS = 44  # as the runner's kCheckedCalls: a call wrong 10 % of the time escapes 0.9^44 < 1 %
 
 
-def least_iterations(opts, per_call):
-    """As the runner's count: at least ceil(44 / R) iterations a repetition, so the loop holds the
-    calls its checks sample, while the loop stays under 2 s and a quarter of --timeout."""
-    fits = math.floor(min(2.0, opts.timeout / 4) / (max(per_call, 1e-9) * opts.repetitions))
-    return max(1, min(math.ceil(CHECKED_CALLS / opts.repetitions), fits))
+def iterations_per_repetition(opts, per_call):
+    """As the runner's count: the iterations that make a repetition last about --min-time, and at
+    least ceil(44 / R), so the loop holds the calls its checks sample, while the loop stays under
+    3 s and a quarter of --timeout. Every repetition has as many (every rank agrees on per_call)."""
+    per_call = max(per_call, 1e-9)
+    fits = math.floor(min(3.0, opts.timeout / 4) / (per_call * opts.repetitions))
+    least = min(math.ceil(CHECKED_CALLS / opts.repetitions), fits)
+    return int(min(max(opts.min_time / per_call + 1, least, 1), 10_000_000))
 
 
 class Checks:
-    """The runner's checks of the timed loop (docs/validation.md), for the peer: up to
-    --check-iterations timed iterations drawn at random (the same draw on every rank) have their
-    outputs poisoned before and checked after, outside the window, while the checks of this peer
-    cost under 5 % of its time so far. The spots are the runner's."""
+    """The runner's checks of the timed loop (docs/validation.md), for the peer: the loop's
+    iterations fall into min(--check-iterations, R * I) stretches of equal length, and one drawn
+    from each (the same draw on every rank) has its outputs poisoned before and checked after,
+    outside the window, while the checks of this peer cost under 5 % of its time so far, or this
+    benchmark's under 5 % of its loop, or fewer than 44 of its calls were checked. The spots are
+    the runner's."""
 
-    def __init__(self, comm, coll, opts, mode, seed, expected_total, loop, budget):
+    def __init__(self, comm, coll, opts, mode, seed, loop, budget, floor):
         self.comm, self.coll, self.opts, self.mode, self.seed = comm, coll, opts, mode, seed
         # the sampled ones', whatever the budget: 5 % of the loop, not the runner's 2 %, for checks in Python cost more
         self.allowance = 0.05 * loop
-        self.share = min(1.0, opts.check_iterations / max(expected_total, 1))
+        # and up to 44 checked calls whatever both: a check here costs 0.1 - 0.2 ms, ten calls of a small count
+        self.floor = floor
         self.rng = np.random.default_rng(seed)  # every rank draws the same
         self.budget, self.spent, self.checked, self.failure = budget, 0.0, 0, ""
+        self.stage(0)
+
+    def stage(self, total):
+        """A loop of `total` timed iterations starts (the pilot's, or --rse's second stage)."""
+        self.total, self.index, self.k, self.pick = total, 0, min(self.opts.check_iterations, total), (-1, -1)
 
     def draw(self):
-        hit = self.rng.random() < self.share
-        return (hit and not self.failure and self.checked < self.opts.check_iterations
-                and (self.spent < self.budget or self.spent < self.allowance))
+        i, self.index = self.index, self.index + 1
+        if self.failure or self.k <= 0 or i >= self.total:
+            return False
+        if not (self.spent < self.budget or self.spent < self.allowance or self.checked < self.floor):
+            return False
+        s = i * self.k // self.total  # stretch s holds ceil(s T / k) .. ceil((s + 1) T / k) - 1
+        if self.pick[0] != s:
+            lo, hi = -(-s * self.total // self.k), -(-(s + 1) * self.total // self.k)
+            self.pick = (s, lo + int(self.rng.integers(hi - lo)))
+        return i == self.pick[1]
 
     def verify(self, what, t0, spots):
         self.failure = first_error(self.comm, self.coll.check(self.mode, self.seed, spots))
@@ -459,11 +477,10 @@ class Checks:
             self.failure = f"validation failed in {what}: {self.coll.impl} {self.failure}"
 
 
-def repetition(comm, coll, opts, scratch, checks, least):
-    """Iterations until min_time of (max over ranks) time, and at least `least`; every rank makes
-    the same decision."""
+def repetition(comm, coll, opts, scratch, checks, iterations):
+    """`iterations` timed iterations (fewer only where a check failed)."""
     iters, total, rank_total = [], 0.0, 0.0
-    while (total < opts.min_time or len(iters) < least) and len(iters) < 10_000_000 and not checks.failure:
+    while len(iters) < iterations and not checks.failure:
         check = checks.draw()
         if check:
             t0 = MPI.Wtime()
@@ -595,8 +612,8 @@ def parse(argv):
     ap.add_argument("--cache", default="hot", choices=("hot", "cold"))
     ap.add_argument("--ceilings", default="0,0")  # READ,COPY[,CACHE]
     ap.add_argument("--check-budget", type=float, default=0.05, help="the checks' share of the peer's time")
-    ap.add_argument("--check-iterations", type=int, default=48,
-                    help="timed iterations checked per benchmark besides the last, at most (as primbench's)")
+    ap.add_argument("--check-iterations", type=int, default=64,
+                    help="timed iterations spot-checked per benchmark besides the last (as primbench's)")
     ap.add_argument("--hugepages", action="store_true", help="accepted; numpy allocates the peer's buffers")
     ap.add_argument("--round-trip-ns", type=float, default=0.0, help="the supervisor's cache-line round trip")
     ap.add_argument("--rse", type=float, default=0.0)
@@ -728,28 +745,35 @@ def main(argv):
                 post = opts.seed + opts.validate
                 coll.prepare(modes[0], post)
                 note({"phase": "warm-up"})
+                # At least two calls: the first can take many times the next (16M elements by
+                # mpi4py.buffer's scatter), and a slow call's count is taken from the others.
                 w0, runs = MPI.Wtime(), 0
                 t_end = w0 + opts.warmup
                 while True:
                     coll.run()
                     runs += 1
-                    if not comm.allreduce(MPI.Wtime() < t_end, op=MPI.LAND):
+                    if runs == 1:
+                        w1 = MPI.Wtime()
+                    if runs >= 2 and not comm.allreduce(MPI.Wtime() < t_end, op=MPI.LAND):
                         break
-                per_call = comm.allreduce((MPI.Wtime() - w0) / runs, op=MPI.MAX)
+                per_call = comm.allreduce((MPI.Wtime() - w1) / (runs - 1), op=MPI.MAX)
                 coll.expect(modes[0], post)  # for the checks of the timed loop, outside their budget
                 note({"phase": "timed loop"})
                 started = MPI.Wtime()
                 elapsed = comm.allreduce(started - run_start, op=MPI.MAX)
-                least = least_iterations(opts, per_call)
-                loop = opts.repetitions * max(opts.min_time, least * per_call)
-                checks = Checks(comm, coll, opts, modes[0], post, loop / max(per_call, 1e-9), loop,
-                                opts.check_budget * (elapsed + loop) - checks_spent)
-                reps = [repetition(comm, coll, opts, scratch, checks, least) for _ in range(opts.repetitions)]
+                iterations = iterations_per_repetition(opts, per_call)
+                loop = opts.repetitions * iterations * per_call
+                validation_calls = opts.validate * len(modes)
+                checks = Checks(comm, coll, opts, modes[0], post, loop, opts.check_budget * (elapsed + loop) - checks_spent,
+                                CHECKED_CALLS - validation_calls - 1)
+
+                def timed(n):
+                    checks.stage(n * iterations)
+                    return [repetition(comm, coll, opts, scratch, checks, iterations) for _ in range(n)]
+                reps = timed(opts.repetitions)
                 rse_fields = {}
                 if opts.rse > 0 and not checks.failure:
-                    reps, rse_fields = until_rse(comm, opts, reps, MPI.Wtime() - started,
-                                                 lambda n: [repetition(comm, coll, opts, scratch, checks, least) for _ in range(n)])
-                validation_calls = opts.validate * len(modes)
+                    reps, rse_fields = until_rse(comm, opts, reps, MPI.Wtime() - started, timed)
                 checks_spent += checks.spent
                 failure = checks.failure
                 if not failure:

@@ -5,16 +5,21 @@
 //                elements across all ranks; allreduce: the same, each slice written to every
 //                rank — a reduce-scatter and allgather in one pass), then waits on one counter.
 //   thread.tree  binomial tree as MPI runs it over a network (primbench/binomial.hpp, the
-//                same tree as mpi.binomial): data moves parent to child through per-rank
-//                staging buffers, reduce combines partial results up the tree, broadcast copies
-//                down it, allreduce is a reduce up it then a broadcast down.
+//                same tree as mpi.binomial): data moves along its edges through per-rank
+//                staging buffers, copied by the rank that does not own the destination's
+//                core work, as a NIC writes what a network delivers: gather's children push
+//                their subtree's blocks up, scatter's children pull theirs down. reduce
+//                combines partial results up the tree, a large edge's combine split in halves
+//                between parent and child; broadcast copies down it, allreduce is a reduce up
+//                it then a broadcast down.
 // Each algorithm derives from TypedThreadCollective<Self> and writes its rank body once, as
 // a template work<T>(rank) over the element type.
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
-#include <string>
 #include <memory>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "pool.hpp"
@@ -107,12 +112,15 @@ class ThreadFlat final : public TypedThreadCollective<ThreadFlat> {
       case Primitive::broadcast:  // likewise: every other rank copies the root's buffer
         if (rank != p.root) std::memcpy(recv_ptr<T>(rank), send_ptr<T>(p.root), n * sizeof(T));
         break;
-      case Primitive::reduce:
-        reduce_slice<T>(rank, [&](std::size_t lo, std::size_t len, const T* tile, bool stream) {
-          copy_out(recv_ptr<T>(p.root) + lo, tile, len * sizeof(T), stream);
-        });
+      case Primitive::reduce: {  // the slice straight into the root's buffer (the reference's kernel)
+        const auto [lo, hi] = slice<T>(rank);
+        Sources<T> src(*this);
+        const bool stream = n * sizeof(T) >= kStreamBytes;
+        with_op(p.op, [&](auto op) { combine_all<decltype(op)>(recv_ptr<T>(p.root), src.data(), p.ranks, lo, hi, stream); });
+        if (stream) stream_fence();
         arrive(rank);
         break;
+      }
       case Primitive::allreduce:  // reduce-scatter and allgather at once: each slice to every rank
         reduce_slice<T>(rank, [&](std::size_t lo, std::size_t len, const T* tile, bool stream) {
           for (int r = 0; r < p.ranks; ++r) copy_out(recv_ptr<T>(r) + lo, tile, len * sizeof(T), stream);
@@ -122,20 +130,44 @@ class ThreadFlat final : public TypedThreadCollective<ThreadFlat> {
     }
   }
 
-  // This rank's slice of the elements, combined across all ranks a tile at a time in L1, each
-  // tile handed to put(first element, length, tile, stream) while it is there. Slices are on
-  // cache-line boundaries, so no two ranks write the same line; results past the caches are
-  // streamed (and fenced here, before any rank is told).
-  template <class T, class Put> void reduce_slice(int rank, Put&& put) {
+  // Rank `rank`'s slice [lo, hi) of the elements: on cache-line boundaries, so no two ranks
+  // write the same line.
+  template <class T> std::pair<std::size_t, std::size_t> slice(int rank) const {
     const Problem& p = problem();
     const std::size_t n = p.count;
-    constexpr std::size_t kLine = 64 / sizeof(T), kTile = 2048 / sizeof(T);
+    constexpr std::size_t kLine = 64 / sizeof(T);
     const std::size_t lines = (n + kLine - 1) / kLine;
-    const std::size_t lo = std::min(n, lines * rank / p.ranks * kLine);
-    const std::size_t hi = std::min(n, lines * (rank + 1) / p.ranks * kLine);
-    std::vector<const T*> src(p.ranks);
-    for (int r = 0; r < p.ranks; ++r) src[r] = send_ptr<T>(r);
-    const bool stream = n * sizeof(T) >= kStreamBytes;
+    return {std::min(n, lines * rank / p.ranks * kLine), std::min(n, lines * (rank + 1) / p.ranks * kLine)};
+  }
+
+  // Every rank's send buffer, without a heap allocation in the timed call for up to 64 ranks.
+  template <class T> class Sources {
+   public:
+    explicit Sources(ThreadFlat& c) {
+      const int P = c.problem().ranks;
+      if (P > static_cast<int>(kSmall)) big_.resize(static_cast<std::size_t>(P));
+      const T** to = data_mut();
+      for (int r = 0; r < P; ++r) to[r] = c.send_ptr<T>(r);
+    }
+    const T* const* data() { return data_mut(); }
+
+   private:
+    static constexpr std::size_t kSmall = 64;
+    const T** data_mut() { return big_.empty() ? small_ : big_.data(); }
+    const T* small_[kSmall];
+    std::vector<const T*> big_;
+  };
+
+  // This rank's slice of the elements, combined across all ranks a tile at a time in L1, each
+  // tile handed to put(first element, length, tile, stream) while it is there; results past
+  // the caches are streamed (and fenced here, before any rank is told).
+  template <class T, class Put> void reduce_slice(int rank, Put&& put) {
+    const Problem& p = problem();
+    const auto [lo, hi] = slice<T>(rank);
+    constexpr std::size_t kTile = 2048 / sizeof(T);
+    Sources<T> sources(*this);
+    const T* const* src = sources.data();
+    const bool stream = p.count * sizeof(T) >= kStreamBytes;
     alignas(64) T tile[kTile];
     with_op(p.op, [&](auto op) {
       using O = decltype(op);
@@ -174,7 +206,8 @@ class ThreadFlat final : public TypedThreadCollective<ThreadFlat> {
 class ThreadTree final : public TypedThreadCollective<ThreadTree> {
  public:
   explicit ThreadTree(const Problem& p)
-      : TypedThreadCollective(p), tree_{p.ranks, p.root}, flags_(p.ranks), down_(p.ranks), staging_(p.ranks) {
+      : TypedThreadCollective(p), tree_{p.ranks, p.root}, flags_(p.ranks), down_(p.ranks), halves_(p.ranks),
+        staging_(p.ranks) {
     allocate_on_ranks();
     read_slowdown("thread.tree");
   }
@@ -246,23 +279,27 @@ class ThreadTree final : public TypedThreadCollective<ThreadTree> {
   void wait_for(int v) { flags_[tree_.absolute(v)].word.wait_reach(epoch_, pool_.spin()); }
   void post(int v) { flags_[tree_.absolute(v)].word.store(epoch_); }
 
+  // v's subtree's blocks are in its staging (or its own buffer) once its children have pushed
+  // theirs; v then pushes them into its parent's, so a parent copies only its own block and at
+  // P = 2 both ranks copy at once (the parent pulling every block took twice thread.flat's time).
   template <class T> void gather(int rank) {
     const Problem& p = problem();
     const std::size_t n = p.count;
     const int v = tree_.relative(rank);
     T* mine = stage<T>(v);
     if (mine != send_ptr<T>(rank)) std::memcpy(mine, send_ptr<T>(rank), n * sizeof(T));
-    tree_.for_children(v, [&](int c) {
-      wait_for(c);
-      std::memcpy(mine + (c - v) * n, stage<T>(c), tree_.span(c) * n * sizeof(T));
-    });
+    tree_.for_children(v, [&](int c) { wait_for(c); });
     if (v == 0) {
       if (p.root != 0) to_absolute_order<T>(recv_ptr<T>(rank), mine, p);
-    } else {
-      post(v);
+      return;
     }
+    const int u = BinomialTree::parent(v);
+    std::memcpy(stage<T>(u) + (v - u) * n, mine, tree_.span(v) * n * sizeof(T));
+    post(v);
   }
 
+  // v pulls its subtree's blocks out of its parent's staging once the parent has them, and then
+  // its children pull theirs out of v's, all of a parent's children at once.
   template <class T> void scatter(int rank) {
     const Problem& p = problem();
     const std::size_t n = p.count;
@@ -271,36 +308,73 @@ class ThreadTree final : public TypedThreadCollective<ThreadTree> {
     if (v == 0) {
       if (p.root != 0) to_relative_order<T>(mine, send_ptr<T>(rank), p);
     } else {
-      wait_for(v);
+      const int u = BinomialTree::parent(v);
+      wait_for(u);
+      std::memcpy(mine, stage<T>(u) + (v - u) * n, tree_.span(v) * n * sizeof(T));
     }
-    tree_.for_children_largest_first(v, [&](int c) {
-      std::memcpy(stage<T>(c), mine + (c - v) * n, tree_.span(c) * n * sizeof(T));
-      post(c);
-    });
+    if (tree_.span(v) > 1) post(v);
     if (mine != recv_ptr<T>(rank)) std::memcpy(recv_ptr<T>(rank), mine, n * sizeof(T));
   }
 
+  // v combines its own elements with each child's partial result in turn (smallest subtree
+  // first, as MPI's binomial reduce). From kSplitBytes on, each such combine is split at a
+  // cache line near the middle: the parent takes the first half, the child, once its partial
+  // is complete, the second (after the sibling before it has done its second half), so at
+  // P = 2 both ranks combine at once. Every element is combined in the same order either way.
   template <class T> void reduce(int rank) {
     const Problem& p = problem();
+    const std::size_t n = p.count;
     const int v = tree_.relative(rank);
     T* acc = stage<T>(v);
     const T* own = send_ptr<T>(rank);
-    bool first = true;
+    constexpr std::size_t kLine = 64 / sizeof(T);
+    const bool split = n * sizeof(T) >= kSplitBytes, stream = n * sizeof(T) >= kStreamBytes;
+    const std::size_t half = split ? n / 2 / kLine * kLine : n;
     with_op(p.op, [&](auto op) {
       using O = decltype(op);
+      int last = -1;
       tree_.for_children(v, [&](int c) {
         wait_for(c);
-        combine<O>(acc, first ? own : acc, stage<T>(c), p.count);
-        first = false;
+        combine_range<O>(acc, last < 0 ? own : acc, stage<T>(c), 0, half, stream);
+        if (stream) stream_fence();  // read again at the next child
+        last = c;
       });
+      if (last < 0 && acc != own) std::memcpy(acc, own, n * sizeof(T));  // P = 1 at the root
+      if (split && last >= 0) halves_[tree_.absolute(last)].word.wait_reach(epoch_, pool_.spin());
+      if (v == 0) return;
+      post(v);
+      if (!split) return;
+      const int u = BinomialTree::parent(v), k = v - u;  // v is u's child through bit k
+      if (k > 1) halves_[tree_.absolute(u + k / 2)].word.wait_reach(epoch_, pool_.spin());
+      T* into = stage<T>(u);
+      combine_range<O>(into, k == 1 ? send_ptr<T>(tree_.absolute(u)) : into, acc, half, n, stream);
+      if (stream) stream_fence();
+      halves_[rank].word.store(epoch_);
     });
-    if (first && acc != own) std::memcpy(acc, own, p.count * sizeof(T));  // P = 1 at the root
-    if (v != 0) post(v);
   }
 
+  // dst[i] = O(a[i], b[i]) for i in [lo, hi); dst may be a. With `stream`, a tile at a time in
+  // L1 and streamed out (call stream_fence() before publishing dst).
+  template <class O, class T>
+  static void combine_range(T* dst, const T* a, const T* b, std::size_t lo, std::size_t hi, bool stream) {
+    if (!stream) return combine<O>(dst + lo, a + lo, b + lo, hi - lo);
+    constexpr std::size_t kTile = 2048 / sizeof(T);
+    alignas(64) T tile[kTile];
+    for (std::size_t t = lo; t < hi; t += kTile) {
+      const std::size_t len = std::min(hi, t + kTile) - t;
+      combine<O>(tile, a + t, b + t, len);
+      stream_copy(dst + t, tile, len * sizeof(T));
+    }
+  }
+
+  // A reduce edge's combine this large is split between parent and child: at 8K f32 (32 KiB)
+  // it takes about 2 us, the handover a few hundred ns.
+  static constexpr std::size_t kSplitBytes = 32 << 10;
+
   BinomialTree tree_;
-  std::vector<Flag> flags_;  // up the tree (and down it for broadcast)
-  std::vector<Flag> down_;   // down the tree, after the reduce up it (allreduce)
+  std::vector<Flag> flags_;   // up the tree (and down it for broadcast and scatter)
+  std::vector<Flag> down_;    // down the tree, after the reduce up it (allreduce)
+  std::vector<Flag> halves_;  // a child's half of its parent's combine with it is done (reduce)
   std::vector<HostBuffer> staging_;
 };
 

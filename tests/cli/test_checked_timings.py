@@ -100,7 +100,7 @@ class TimedLoopAndClock(unittest.TestCase):
 
     def test_an_implementation_wrong_on_10_percent_of_calls_is_caught(self):
         # 200 sampled checks: caught but for a chance of 0.9^200 (~1e-9), so the test is
-        # deterministic in practice; the default 48 give 0.9^52 (README). The whole budget, so a
+        # deterministic in practice; the default 64 give 0.9^69 (README). The whole budget, so a
         # sanitizer's slow checks are not cut short by the default 5 % (they were, in CI).
         self.assert_no_timing("bug.intermittent", "validation failed", "--check-iterations", "200", "--check-budget", "1")
 
@@ -115,22 +115,38 @@ class TimedLoopAndClock(unittest.TestCase):
         last = [b for b in doc["benchmarks"] if b["run_type"] == "iteration" and b["repetition_index"] == 2]
         for b in last:
             self.assertGreaterEqual(b["checked_iterations"], 1, b["name"])  # the last one at least
-        # --check-iterations is a cap on the sampled ones: at most that many, plus the last.
-        for cap in (0, 5):
+        # --check-iterations 0: the last iteration only.
+        r, doc = self.run_bug("thread.flat", "--check-iterations", "0")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        last = [b for b in doc["benchmarks"] if b["run_type"] == "iteration" and b["repetition_index"] == 2]
+        self.assertTrue(last)
+        for b in last:
+            self.assertEqual(b["checked_iterations"], 1, b["name"])
+
+    def test_the_sample_is_one_iteration_from_each_of_c_stretches_of_the_loop(self):
+        # C = --check-iterations of a loop of thousands (1K elements, 3 repetitions): exactly C
+        # spot-checked, plus the one before the last and the last in full (one fewer where a
+        # stretch's draw is one of those two), a third of them in each repetition. A draw of each
+        # iteration on its own (the sample before) checked a binomial number, C +- 2 sqrt(C).
+        for cap in (5, 12, 30, 64):
             with self.subTest(cap=cap):
-                r, doc = self.run_bug("thread.flat", "--check-iterations", str(cap))
+                r, doc = self.run_bug("thread.flat", "--check-iterations", str(cap), "--check-budget", "1",
+                                      "--seed", str(7 * cap))
                 self.assertEqual(r.returncode, 0, r.stderr)
-                last = [b for b in doc["benchmarks"] if b["run_type"] == "iteration" and b["repetition_index"] == 2]
-                self.assertTrue(last)
-                for b in last:
-                    self.assertLessEqual(b["checked_iterations"], cap + 1, b["name"])
-                    self.assertGreaterEqual(b["checked_iterations"], 1, b["name"])
+                runs = [b for b in doc["benchmarks"] if b["run_type"] == "iteration" and b["impl"] == "thread.flat"]
+                self.assertEqual(len(runs), 3)
+                self.assertGreater(runs[0]["iterations"], 10 * cap)  # many more than sampled
+                self.assertIn(runs[-1]["checked_iterations"], (cap + 1, cap + 2), runs[-1])
+                self.assertEqual(runs[-1]["checked_calls"], runs[-1]["checked_iterations"] + 3)  # and 3 validation rounds
+                # cumulative: about cap / 3 by the end of each repetition
+                for k, b in enumerate(runs[:2]):
+                    self.assertLessEqual(abs(b["checked_iterations"] - cap * (k + 1) / 3), 1, b)
 
 
     def test_a_large_count_loop_holds_44_checkable_calls(self):
         # 512K elements a rank: --min-time 0.0001 alone would give one or two iterations a
         # repetition; the loop has at least ceil(44 / R) instead, so it holds the calls its checks
-        # sample (44 calls of at most ~10 ms, under TSan too: under the 2 s such a loop may take;
+        # sample (44 calls of at most ~10 ms, under TSan too: under the 3 s such a loop may take;
         # at 4M TSan's 87 ms a call was past it).
         def last_entry(*extra, repetitions="3"):
             with tempfile.TemporaryDirectory() as d:
@@ -154,13 +170,13 @@ class TimedLoopAndClock(unittest.TestCase):
         # --check-iterations 0 checks the last iteration only
         b = last_entry("--check-iterations", "0")
         self.assertEqual((b["checked_iterations"], b["checked_calls"]), (1, 4), b)
-        # and C bounds the checks beyond the last iteration's
+        # and C bounds the spot checks: C of them, the one before the last and the last
         b = last_entry("--check-iterations", "2")
-        self.assertLessEqual(b["checked_calls"], 3 + 1 + 2, b)
+        self.assertLessEqual(b["checked_calls"], 3 + 2 + 2, b)
 
     def test_a_slow_loop_stays_under_a_quarter_of_the_timeout(self):
         # 50 ms a call: 15 a repetition would be 2.25 s of loop, over a quarter of --timeout 4
-        # (and over the 2 s such a loop may take).
+        # (the 3 s such a loop may take otherwise would allow it).
         with tempfile.TemporaryDirectory() as d:
             out = os.path.join(d, "r.json")
             r = primbench("run", "--plugin", PLUGIN, "--impl", "slow.sleep50ms", "--primitive", "gather", "--ranks", "2",

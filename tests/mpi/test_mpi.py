@@ -464,6 +464,25 @@ class Peer(Case):
         self.assertIn("mpi4py.buffer: no --root rotate: the mpi4py peer times its own loop", p.stdout + p.stderr)
         self.assertEqual(names(self.load()), {"allreduce/mpi4py.buffer/f32/sum/ranks:2/count:8/root:0"})  # no root to rotate
 
+    def test_the_peers_loop_has_the_runners_count_and_at_least_44_checked_calls(self):
+        # Small counts, where a check in Python costs ten calls and the 5 % budget alone left
+        # mpi4py.pickle 21 - 33 checked calls in the default suite: 44 whatever the budget, at most
+        # --check-iterations (64) sampled, and the same iteration count in every repetition.
+        p = primbench("run", "--impl", "mpi4py.*", "--ranks", "2", "--primitive", "gather,reduce", "--count", "1,100",
+                      "--repetitions", "3", "--min-time", "0.005", "--out", self.out)
+        self.ok(p)
+        runs = {}
+        for b in self.load()["benchmarks"]:
+            if b["run_type"] == "iteration":
+                runs.setdefault(b["name"], []).append(b)
+        self.assertEqual(len(runs), 8)
+        for name, rs in runs.items():
+            self.assertEqual(len(rs), 3, name)
+            self.assertEqual(len({b["iterations"] for b in rs}), 1, name)
+            self.assertGreaterEqual(rs[-1]["checked_calls"], 44, name)
+            self.assertLessEqual(rs[-1]["checked_iterations"], 64, name)
+            self.assertEqual(rs[-1]["checked_calls"], rs[-1]["checked_iterations"] + 3 + 1, name)  # validation, the last
+
     def test_peer_validation_catches_wrong_results(self):
         # The peer's validator against itself: random-mode reduce at 3 ranks, and exact mode.
         p = primbench("validate", "--impl", "mpi4py.*", "--ranks", "3", "--primitive", "reduce", "--dtype", "f64,i32",
