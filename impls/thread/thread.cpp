@@ -6,12 +6,12 @@
 //                rank — a reduce-scatter and allgather in one pass), then waits on one counter.
 //   thread.tree  binomial tree as MPI runs it over a network (primbench/binomial.hpp, the
 //                same tree as mpi.binomial): data moves along its edges through per-rank
-//                staging buffers, copied by the rank that does not own the destination's
-//                core work, as a NIC writes what a network delivers: gather's children push
-//                their subtree's blocks up, scatter's children pull theirs down. reduce
-//                combines partial results up the tree, a large edge's combine split in halves
-//                between parent and child; broadcast copies down it, allreduce is a reduce up
-//                it then a broadcast down.
+//                staging buffers. Blocks of 32 KiB and more are moved by the child, as a NIC
+//                writes what a network delivers while the parent's core does its own part:
+//                gather's children push their subtree's blocks up, scatter's pull theirs
+//                down, and each reduce edge's combine is split in halves between parent and
+//                child; smaller ones by the parent. Broadcast copies down the tree, allreduce
+//                is a reduce up it then a broadcast down.
 // Each algorithm derives from TypedThreadCollective<Self> and writes its rank body once, as
 // a template work<T>(rank) over the element type.
 #include <algorithm>
@@ -279,45 +279,65 @@ class ThreadTree final : public TypedThreadCollective<ThreadTree> {
   void wait_for(int v) { flags_[tree_.absolute(v)].word.wait_reach(epoch_, pool_.spin()); }
   void post(int v) { flags_[tree_.absolute(v)].word.store(epoch_); }
 
-  // v's subtree's blocks are in its staging (or its own buffer) once its children have pushed
-  // theirs; v then pushes them into its parent's, so a parent copies only its own block and at
-  // P = 2 both ranks copy at once (the parent pulling every block took twice thread.flat's time).
+  // v's subtree's blocks gather in its staging (or its own buffer). From kShareBytes a block,
+  // each child pushes its subtree's blocks into its parent's, so a parent copies only its own
+  // block and at P = 2 both ranks copy at once (the parent copying every block took twice
+  // thread.flat's time at 16M); below, the parent copies them (a child writing next to the
+  // parent's own elements would share their cache line: 1.2 - 1.8x the time at 1 element).
   template <class T> void gather(int rank) {
     const Problem& p = problem();
     const std::size_t n = p.count;
+    const bool push = n * sizeof(T) >= kShareBytes;
     const int v = tree_.relative(rank);
     T* mine = stage<T>(v);
     if (mine != send_ptr<T>(rank)) std::memcpy(mine, send_ptr<T>(rank), n * sizeof(T));
-    tree_.for_children(v, [&](int c) { wait_for(c); });
+    tree_.for_children(v, [&](int c) {
+      wait_for(c);
+      if (!push) std::memcpy(mine + (c - v) * n, stage<T>(c), tree_.span(c) * n * sizeof(T));
+    });
     if (v == 0) {
       if (p.root != 0) to_absolute_order<T>(recv_ptr<T>(rank), mine, p);
       return;
     }
-    const int u = BinomialTree::parent(v);
-    std::memcpy(stage<T>(u) + (v - u) * n, mine, tree_.span(v) * n * sizeof(T));
+    if (push) {
+      const int u = BinomialTree::parent(v);
+      std::memcpy(stage<T>(u) + (v - u) * n, mine, tree_.span(v) * n * sizeof(T));
+    }
     post(v);
   }
 
-  // v pulls its subtree's blocks out of its parent's staging once the parent has them, and then
-  // its children pull theirs out of v's, all of a parent's children at once.
+  // From kShareBytes a block, v pulls its subtree's blocks out of its parent's staging once the
+  // parent has them, and its children then pull theirs out of v's, all of a parent's children at
+  // once; below, each parent copies its children's blocks into their staging, largest subtree
+  // first as MPI's binomial scatter sends.
   template <class T> void scatter(int rank) {
     const Problem& p = problem();
     const std::size_t n = p.count;
+    const bool pull = n * sizeof(T) >= kShareBytes;
     const int v = tree_.relative(rank);
     T* mine = stage<T>(v);
     if (v == 0) {
       if (p.root != 0) to_relative_order<T>(mine, send_ptr<T>(rank), p);
-    } else {
+    } else if (pull) {
       const int u = BinomialTree::parent(v);
       wait_for(u);
       std::memcpy(mine, stage<T>(u) + (v - u) * n, tree_.span(v) * n * sizeof(T));
+    } else {
+      wait_for(v);
     }
-    if (tree_.span(v) > 1) post(v);
+    if (pull) {
+      if (tree_.span(v) > 1) post(v);
+    } else {
+      tree_.for_children_largest_first(v, [&](int c) {
+        std::memcpy(stage<T>(c), mine + (c - v) * n, tree_.span(c) * n * sizeof(T));
+        post(c);
+      });
+    }
     if (mine != recv_ptr<T>(rank)) std::memcpy(recv_ptr<T>(rank), mine, n * sizeof(T));
   }
 
   // v combines its own elements with each child's partial result in turn (smallest subtree
-  // first, as MPI's binomial reduce). From kSplitBytes on, each such combine is split at a
+  // first, as MPI's binomial reduce). From kShareBytes on, each such combine is split at a
   // cache line near the middle: the parent takes the first half, the child, once its partial
   // is complete, the second (after the sibling before it has done its second half), so at
   // P = 2 both ranks combine at once. Every element is combined in the same order either way.
@@ -328,7 +348,7 @@ class ThreadTree final : public TypedThreadCollective<ThreadTree> {
     T* acc = stage<T>(v);
     const T* own = send_ptr<T>(rank);
     constexpr std::size_t kLine = 64 / sizeof(T);
-    const bool split = n * sizeof(T) >= kSplitBytes, stream = n * sizeof(T) >= kStreamBytes;
+    const bool split = n * sizeof(T) >= kShareBytes, stream = n * sizeof(T) >= kStreamBytes;
     const std::size_t half = split ? n / 2 / kLine * kLine : n;
     with_op(p.op, [&](auto op) {
       using O = decltype(op);
@@ -367,9 +387,10 @@ class ThreadTree final : public TypedThreadCollective<ThreadTree> {
     }
   }
 
-  // A reduce edge's combine this large is split between parent and child: at 8K f32 (32 KiB)
-  // it takes about 2 us, the handover a few hundred ns.
-  static constexpr std::size_t kSplitBytes = 32 << 10;
+  // Blocks from this size on are moved by the child (gather, scatter) and a reduce edge's
+  // combine is split between parent and child: at 8K f32 (32 KiB) a copy or combine takes about
+  // 2 us, a handover between cores a few hundred ns.
+  static constexpr std::size_t kShareBytes = 32 << 10;
 
   BinomialTree tree_;
   std::vector<Flag> flags_;   // up the tree (and down it for broadcast and scatter)
