@@ -128,10 +128,12 @@ class TimedLoopAndClock(unittest.TestCase):
         # spot-checked, plus the one before the last and the last in full (one fewer where a
         # stretch's draw is one of those two), a third of them in each repetition. A draw of each
         # iteration on its own (the sample before) checked a binomial number, C +- 2 sqrt(C).
+        # 0.1 s repetitions sized by a 0.1 s warm-up: with the default 0.01 s, one call held up
+        # for milliseconds by a busy machine (ctest -j2 in CI) left 15 iterations a repetition.
         for cap in (5, 12, 30, 64):
             with self.subTest(cap=cap):
                 r, doc = self.run_bug("thread.flat", "--check-iterations", str(cap), "--check-budget", "1",
-                                      "--seed", str(7 * cap))
+                                      "--min-time", "0.1", "--warmup", "0.1", "--seed", str(7 * cap))
                 self.assertEqual(r.returncode, 0, r.stderr)
                 runs = [b for b in doc["benchmarks"] if b["run_type"] == "iteration" and b["impl"] == "thread.flat"]
                 self.assertEqual(len(runs), 3)
