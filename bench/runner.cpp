@@ -30,7 +30,7 @@ namespace {
 constexpr int kCheckedCalls = 44;
 // Wall seconds a loop of those iterations may take (a quarter of --timeout if less): a slow
 // implementation (the pickling mpi4py peer at 16M elements, 0.3 s a call) is not timed 44 times,
-// while MPI calls of 45 - 55 ms at 16M (12 - 13 a repetition under 2 s) are.
+// while MPI calls of 45 - 55 ms at 16M (11 - 13 a repetition under 2 s) are.
 constexpr double kLeastLoopSeconds = 3;
 // Problems moving at most this much memory get a cache-line ping-pong beside each repetition.
 constexpr double kPingPongBytes = 256 << 10;
