@@ -95,6 +95,8 @@ struct Bench {
   double repetition = 0;       // wall seconds a repetition is expected to take: max(--min-time, I x a call)
   std::uint64_t seed;          // of the inputs the timed loop runs on
   std::int64_t total = 0;      // timed iterations over all repetitions
+  std::int64_t stretch = 0;    // of the loop's sample, the one iteration `pick` is in
+  std::int64_t pick = -1;      // the iteration drawn from it (-1: none left)
   double budget = 0;           // seconds the checks may take in all (5 % of the run so far)
   double allowance = 0;        // seconds the sampled checks may take whatever the budget (2 % of the loop)
   double spent = 0;            // seconds they took so far, the slowest rank's (agreed at each check)
@@ -151,20 +153,27 @@ int checked_calls(const Bench& b) { return validation_calls(*b.opts) + b.checked
 // Whether the checks' budget (or the sampled checks' allowance) has room for another.
 bool checks_affordable(const Bench& b) { return b.spent < b.budget || b.spent < b.allowance; }
 
-// Whether timed iteration i is the one spot-checked of its stretch: the loop's R·I iterations
-// fall into k = min(--check-iterations, R·I) stretches of equal length (within one), and one
-// iteration drawn from each (the same on every MPI rank) is checked while the checks are
+// The sample of the timed loop: its T = R·I iterations fall into k = min(--check-iterations, T)
+// stretches of equal length (within one), stretch s holding ⌈s·T/k⌉ .. ⌈(s+1)·T/k⌉ - 1, and one
+// iteration drawn from each (the same on every MPI rank) is spot-checked while the checks are
 // affordable. Exactly k then, spread over the whole loop: a draw of each iteration on its own
 // checks a binomial number, and left some benchmarks of the default suite below 44 checked calls.
-bool sampled(const Bench& b, std::int64_t i) {
+// The iteration drawn from stretch s, or -1 past the last.
+std::int64_t drawn(const Bench& b, std::int64_t s) {
   const std::int64_t k = std::min<std::int64_t>(b.opts->check_iterations, b.total);
-  if (k <= 0 || i >= b.total || !checks_affordable(b)) return false;
-  using wide = __int128;  // i·k and s·R·I may pass 2^63
-  const auto s = static_cast<std::int64_t>(wide{i} * k / b.total);  // holds ⌈s·T/k⌉ .. ⌈(s+1)·T/k⌉ - 1
+  if (s >= k) return -1;
+  using wide = __int128;  // s·T may pass 2^63
   const auto lo = static_cast<std::int64_t>((wide{s} * b.total + k - 1) / k),
              hi = static_cast<std::int64_t>((wide{s + 1} * b.total + k - 1) / k);
   const std::uint64_t draw = validate::mix(b.seed ^ validate::mix(static_cast<std::uint64_t>(s)));
-  return i == lo + static_cast<std::int64_t>(draw % static_cast<std::uint64_t>(hi - lo));
+  return lo + static_cast<std::int64_t>(draw % static_cast<std::uint64_t>(hi - lo));
+}
+
+// Whether timed iteration i (each asked once, in order) is its stretch's drawn one and affordable.
+bool sampled(Bench& b, std::int64_t i) {
+  if (i != b.pick) return false;
+  b.pick = drawn(b, ++b.stretch);
+  return checks_affordable(b);
 }
 
 // What was measured beside the timings, at a benchmark's working set: the reference and the
@@ -264,10 +273,11 @@ void body(benchmark::State& state, Bench& b) {
     // The one before the last is checked in full on the same inputs as the loop's (rewritten
     // with the same values): an implementation wrong only where the spots do not look, and only
     // while its inputs are unchanged, is seen there.
-    const bool last = i == b.total - 1,
+    const bool drawn_here = sampled(b, i),  // asked of every iteration: it moves the sample on
+               last = i == b.total - 1,
                full = i == b.total - 2 && b.opts->check_iterations > 0 && checks_affordable(b) &&
                       b.spent + b.full_check <= std::max(b.budget, b.allowance),
-               check = last || full || sampled(b, i);
+               check = last || full || drawn_here;
     const std::uint64_t seed = last ? b.seed + 1 : b.seed;
     const double check_start = now_seconds();
     validate::Spots spots;
@@ -632,6 +642,8 @@ void execute(const std::vector<Planned>& plan, const RunOptions& opts, const Sin
           // benchmark's sampled ones 2 % of its loop).
           bench.total = iterations * repetitions;
           bench.iteration = 0;
+          bench.stretch = 0;
+          bench.pick = drawn(bench, 0);
           bench.repetition = std::max(opts.min_time, static_cast<double>(iterations) * per_run);
           const double loop = repetitions * bench.repetition;  // expected
           bench.budget = opts.check_budget * (w.max(now_seconds() - run_start) + loop) - checks_spent;

@@ -355,7 +355,8 @@ class ThreadTree final : public TypedThreadCollective<ThreadTree> {
       int last = -1;
       tree_.for_children(v, [&](int c) {
         wait_for(c);
-        combine_range<O>(acc, last < 0 ? own : acc, stage<T>(c), 0, half, stream);
+        const T* src[] = {last < 0 ? own : acc, stage<T>(c)};
+        combine_all<O>(acc, src, 2, 0, half, stream);
         if (stream) stream_fence();  // read again at the next child
         last = c;
       });
@@ -367,24 +368,11 @@ class ThreadTree final : public TypedThreadCollective<ThreadTree> {
       const int u = BinomialTree::parent(v), k = v - u;  // v is u's child through bit k
       if (k > 1) halves_[tree_.absolute(u + k / 2)].word.wait_reach(epoch_, pool_.spin());
       T* into = stage<T>(u);
-      combine_range<O>(into, k == 1 ? send_ptr<T>(tree_.absolute(u)) : into, acc, half, n, stream);
+      const T* src[] = {k == 1 ? send_ptr<T>(tree_.absolute(u)) : into, acc};
+      combine_all<O>(into, src, 2, half, n, stream);
       if (stream) stream_fence();
       halves_[rank].word.store(epoch_);
     });
-  }
-
-  // dst[i] = O(a[i], b[i]) for i in [lo, hi); dst may be a. With `stream`, a tile at a time in
-  // L1 and streamed out (call stream_fence() before publishing dst).
-  template <class O, class T>
-  static void combine_range(T* dst, const T* a, const T* b, std::size_t lo, std::size_t hi, bool stream) {
-    if (!stream) return combine<O>(dst + lo, a + lo, b + lo, hi - lo);
-    constexpr std::size_t kTile = 2048 / sizeof(T);
-    alignas(64) T tile[kTile];
-    for (std::size_t t = lo; t < hi; t += kTile) {
-      const std::size_t len = std::min(hi, t + kTile) - t;
-      combine<O>(tile, a + t, b + t, len);
-      stream_copy(dst + t, tile, len * sizeof(T));
-    }
   }
 
   // Blocks from this size on are moved by the child (gather, scatter) and a reduce edge's

@@ -112,9 +112,10 @@ inline constexpr std::size_t kStreamBytes = std::size_t{8} << 20;
 
 // dst[i] = O over r of src[r][i], i in [lo, hi), ranks in order 0..P-1. Reads each source once,
 // writes dst once: the bandwidth-optimal shape of a shared-memory reduce. With `stream`, each
-// tile is combined in L1 and streamed out; call stream_fence() before publishing dst.
+// tile is combined in L1 and streamed out; call stream_fence() before publishing dst. With two
+// or more ranks dst may be src[0] (a tree's partial result combined in place).
 template <class O, class T>
-inline void combine_all(T* __restrict__ dst, const T* const* src, int ranks, std::size_t lo,
+inline void combine_all(T* dst, const T* const* src, int ranks, std::size_t lo,
                         std::size_t hi, bool stream = false) {
   constexpr std::size_t kTile = 2048 / sizeof(T);  // keeps the partial result in L1
   alignas(64) T tile[kTile];
