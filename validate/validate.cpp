@@ -2,9 +2,13 @@
 
 #include <fmt/format.h>
 
+#include <bit>
 #include <cmath>
 #include <cstring>
+#include <deque>
 #include <limits>
+#include <memory>
+#include <span>
 #include <sstream>
 #include <thread>
 #include <vector>
@@ -33,9 +37,21 @@ template <class T> T wide(std::uint64_t h) {
   return static_cast<double>(h >> 11) * 0x1p-20 - 0x1p32;  // 53 significant bits
 }
 
+// v negated where the hash's top bit is set, without a branch (v > 0; the sign is random, so a
+// branch would be mispredicted every other element).
+template <class T> T signed_by(T v, std::uint64_t h) {
+  if constexpr (std::is_floating_point_v<T>) {
+    return v * static_cast<T>(1 - 2 * static_cast<int>(h >> 63));
+  } else {
+    const T flip = -static_cast<T>(h >> 63);
+    return static_cast<T>((v ^ flip) - flip);
+  }
+}
+
 // The inputs of one rank: element i is a function of hash(seed, rank, i) alone. What depends
-// only on (problem, mode, seed, rank) is worked out once, so filling and checking cost one
-// hash and a conversion per element.
+// only on (problem, mode, seed, rank) is worked out once, and fill() makes a run of elements in
+// a loop of its own per kind: filling and checking cost one hash and a conversion per element,
+// which is what validating a large problem spends its time on.
 template <class T> class Inputs {
  public:
   Inputs(const Problem& p, Mode mode, std::uint64_t seed, int rank)
@@ -48,31 +64,46 @@ template <class T> class Inputs {
     else kind_ = real ? Kind::real_factor : Kind::power_of_two;
   }
 
-  T operator()(std::size_t index) const {
-    const std::uint64_t h = mix(key_ ^ index);
-    const bool negative = (h >> 63) != 0;
+  // out[k] = element begin + k, for k below len.
+  void fill(std::size_t begin, std::size_t len, T* out) const {
+    auto each = [&](auto value) {
+      for (std::size_t k = 0; k < len; ++k) out[k] = value(mix(key_ ^ (begin + k)));
+    };
     switch (kind_) {
-      case Kind::wide: return wide<T>(h);
-      case Kind::real: {  // in [-1, 1) times 2^-3 .. 2^4 (a power of two: the product is exact)
-        static constexpr double kScale[8] = {0x1p-3, 0x1p-2, 0x1p-1, 1, 2, 4, 8, 16};
-        return static_cast<T>((static_cast<double>(h >> 11) * 0x1p-53 * 2 - 1) * kScale[h & 7]);
-      }
-      case Kind::small: {  // non-zero small integers: every partial sum is exact, a missing rank always shows
-        const T v = static_cast<T>(below(h >> 8, 1000) + 1);
-        return negative ? static_cast<T>(-v) : v;
-      }
-      case Kind::real_factor: {
-        const double m = std::exp2((static_cast<double>(h >> 11) * 0x1p-53 * 2 - 1) * spread_);
-        return static_cast<T>(negative ? -m : m);
-      }
-      case Kind::power_of_two: break;
+      case Kind::wide: return each([](std::uint64_t h) { return wide<T>(h); });
+      case Kind::real:  // in [-1, 1) times 2^-3 .. 2^4 (a power of two: the product is exact)
+        return each([](std::uint64_t h) {
+          static constexpr double kScale[8] = {0x1p-3, 0x1p-2, 0x1p-1, 1, 2, 4, 8, 16};
+          return static_cast<T>((static_cast<double>(h >> 11) * 0x1p-53 * 2 - 1) * kScale[h & 7]);
+        });
+      case Kind::small:  // non-zero small integers: every partial sum is exact, a missing rank always shows
+        return each([](std::uint64_t h) {
+          return signed_by(static_cast<T>(below(h >> 8, 1000) + 1), h);
+        });
+      case Kind::real_factor:
+        return each([s = spread_](std::uint64_t h) {
+          const double m = std::exp2((static_cast<double>(h >> 11) * 0x1p-53 * 2 - 1) * s);
+          return signed_by(static_cast<T>(m), h);
+        });
+      case Kind::power_of_two:  // signed powers of two with bounded exponents: exact products in any order
+        return each([emax = static_cast<std::uint32_t>(emax_)](std::uint64_t h) {
+          const int e = static_cast<int>(below(h >> 8, emax + 1));
+          if constexpr (std::is_floating_point_v<T>) {  // 2^(+-e), built from its bits
+            const int flip = -static_cast<int>((h >> 40) & 1);
+            const int exponent = (e ^ flip) - flip + std::numeric_limits<T>::max_exponent - 1;
+            using Bits = std::conditional_t<sizeof(T) == 8, std::uint64_t, std::uint32_t>;
+            return signed_by(std::bit_cast<T>(static_cast<Bits>(static_cast<Bits>(exponent) << (std::numeric_limits<T>::digits - 1))), h);
+          } else {
+            return signed_by(static_cast<T>(std::int64_t{1} << e), h);
+          }
+        });
     }
-    // Signed powers of two with bounded exponents: exact products in any order.
-    int e = static_cast<int>(below(h >> 8, static_cast<std::uint32_t>(emax_) + 1));
-    if constexpr (std::is_floating_point_v<T>)
-      if ((h >> 40) & 1) e = -e;
-    const T v = std::is_floating_point_v<T> ? static_cast<T>(std::ldexp(1.0, e)) : static_cast<T>(std::int64_t{1} << e);
-    return negative ? static_cast<T>(-v) : v;
+  }
+
+  T operator()(std::size_t index) const {
+    T v;
+    fill(index, 1, &v);
+    return v;
   }
 
  private:
@@ -134,54 +165,63 @@ void fill(Collective& c, Buffer b, std::byte value) {
   c.write(b.data, bytes.data(), bytes.size());
 }
 
-// Expected value at element i of the root's reduce output, and how far `got` may be from it.
-template <class T> struct Reduced {
-  T value;
-  long double exact;     // the reference before rounding to T (random mode)
-  long double tolerance;  // 0: bit-exact
+// Elements worked on together: the expected values of up to kTile consecutive elements are made
+// rank by rank in tight loops, and compared in one memcmp when they are bit-exact.
+constexpr std::size_t kTile = 512;
+
+template <class T> struct Expected {
+  bool bounded = false;        // random floating sum or product: accepted within tol of exact
+  T want[kTile];
+  T row[kTile];                // scratch: one rank's inputs
+  long double exact[kTile];    // the reference before rounding to T
+  long double tol[kTile];      // 0: bit-exact
+  long double comp[kTile], abs_sum[kTile];
 };
 
-// `in` holds every rank's inputs.
-template <class T> Reduced<T> reduced(const Problem& p, Mode mode, const std::vector<Inputs<T>>& in, std::size_t i) {
-  if (mode == Mode::exact || !std::is_floating_point_v<T>) {
-    T acc = in[0](i);
+// Element lo + k of the reducing primitive's result, k below len. `in` holds every rank's inputs.
+template <class T> void reduced(const Problem& p, Mode mode, const std::vector<Inputs<T>>& in, std::size_t lo, std::size_t len,
+                                Expected<T>& e) {
+  in[0].fill(lo, len, e.want);
+  e.bounded = mode == Mode::random && std::is_floating_point_v<T> && (p.op == Op::sum || p.op == Op::prod);
+  if (!e.bounded) {  // exact: combined in rank order, in T
     with_op(p.op, [&](auto op) {
-      for (int r = 1; r < p.ranks; ++r) acc = decltype(op)::template apply<T>(acc, in[r](i));
+      for (int r = 1; r < p.ranks; ++r) {
+        in[r].fill(lo, len, e.row);
+        for (std::size_t k = 0; k < len; ++k) e.want[k] = decltype(op)::template apply<T>(e.want[k], e.row[k]);
+      }
     });
-    return {acc, 0.0L, 0.0L};
+    return;
   }
   // Random floating inputs: reference in long double with compensated summation, accepted
   // within gamma(P-1) * sum|x| for sums and gamma(P-1) * |prod| for products, plus the
   // reference's own (far smaller) error.
   const long double u = std::numeric_limits<T>::epsilon() / 2;
-  const long double k = p.ranks - 1;
-  const long double gamma = k * u / (1 - k * u);
-  const long double u_ref = std::numeric_limits<long double>::epsilon();
-  long double acc = in[0](i), comp = 0, abs_sum = std::fabs(acc);
+  const long double kk = p.ranks - 1;
+  const long double gamma = kk * u / (1 - kk * u) + 4 * p.ranks * std::numeric_limits<long double>::epsilon();
+  const bool sum = p.op == Op::sum;
+  for (std::size_t k = 0; k < len; ++k) e.exact[k] = e.want[k], e.comp[k] = 0, e.abs_sum[k] = std::fabs(e.exact[k]);
   for (int r = 1; r < p.ranks; ++r) {
-    const long double x = in[r](i);
-    switch (p.op) {
-      case Op::sum: {
-        const long double t = acc + x;
-        comp += std::fabs(acc) >= std::fabs(x) ? (acc - t) + x : (x - t) + acc;
-        acc = t;
-        abs_sum += std::fabs(x);
-        break;
+    in[r].fill(lo, len, e.row);
+    for (std::size_t k = 0; k < len; ++k) {
+      const long double x = e.row[k], acc = e.exact[k];
+      if (!sum) {
+        e.exact[k] = acc * x;
+        continue;
       }
-      case Op::prod: acc *= x; break;
-      case Op::min: acc = std::min(acc, x); break;
-      case Op::max: acc = std::max(acc, x); break;
+      const long double t = acc + x;
+      e.comp[k] += std::fabs(acc) >= std::fabs(x) ? (acc - t) + x : (x - t) + acc;
+      e.exact[k] = t;
+      e.abs_sum[k] += std::fabs(x);
     }
   }
-  acc += comp;
-  long double tol = 0;
-  if (p.op == Op::sum) tol = (gamma + 4 * p.ranks * u_ref) * abs_sum;
-  if (p.op == Op::prod) tol = (gamma + 4 * p.ranks * u_ref) * std::fabs(acc);
-  return {static_cast<T>(acc), acc, tol};
+  for (std::size_t k = 0; k < len; ++k) {
+    e.exact[k] += e.comp[k];
+    e.tol[k] = gamma * (sum ? e.abs_sum[k] : std::fabs(e.exact[k]));
+    e.want[k] = static_cast<T>(e.exact[k]);
+  }
 }
 
-// Chunks, one per core, for a range large enough (the validator's hashing is what validation
-// of a large problem spends its time on).
+// Chunks, one per core, for a range large enough.
 std::size_t chunks_for(std::size_t count) {
   return count >= (std::size_t{1} << 18) ? std::min<std::size_t>(16, std::max(1u, std::thread::hardware_concurrency())) : 1;
 }
@@ -209,19 +249,40 @@ struct Tally {
   }
 };
 
-// f(i, tally) for every i below count, or for those in `only`; chunks merged in index order.
-template <class F> void scan(std::size_t count, const std::vector<std::size_t>* only, Tally& tally, F&& f) {
+// f(lo, len, expected, tallies) for runs of at most kTile elements covering [0, count), none
+// crossing a multiple of `edge` (0: no edges), or for the single elements of `only` below
+// count. Chunks run in parallel; out[j] gets the chunks' tallies[j] in index order.
+template <class T, class F>
+void runs(std::size_t count, std::size_t edge, const std::vector<std::size_t>* only, std::span<Tally> out, F&& f) {
   if (only) {
+    auto e = std::make_unique<Expected<T>>();
     for (std::size_t i : *only)
-      if (i < count) f(i, tally);
+      if (i < count) f(i, std::size_t{1}, *e, out.data());
     return;
   }
-  const std::size_t chunks = chunks_for(count);
-  std::vector<Tally> parts(chunks);
+  std::vector<Tally> parts(chunks_for(count) * out.size());
   parallel_for(count, [&](std::size_t k, std::size_t lo, std::size_t hi) {
-    for (std::size_t i = lo; i < hi; ++i) f(i, parts[k]);
+    auto e = std::make_unique<Expected<T>>();
+    for (std::size_t i = lo; i < hi;) {
+      std::size_t len = std::min(kTile, hi - i);
+      if (edge) len = std::min(len, edge - i % edge);
+      f(i, len, *e, parts.data() + k * out.size());
+      i += len;
+    }
   });
-  for (Tally& t : parts) tally.add(std::move(t));
+  for (std::size_t j = 0; j < out.size(); ++j)
+    for (std::size_t k = 0; k * out.size() < parts.size(); ++k) out[j].add(std::move(parts[k * out.size() + j]));
+}
+
+// Notes the elements got[lo, lo + len) that differ from e; message(i, k) describes element i.
+template <class T, class M> void compare(const T* got, std::size_t lo, std::size_t len, const Expected<T>& e, Tally& t, M&& message) {
+  if (!e.bounded && std::memcmp(got + lo, e.want, len * sizeof(T)) == 0) return;
+  for (std::size_t k = 0; k < len; ++k) {
+    const T g = got[lo + k];
+    const bool ok = !e.bounded || e.tol[k] == 0 ? same_bits(g, e.want[k])
+                                                : std::fabs(static_cast<long double>(g) - e.exact[k]) <= e.tol[k];
+    if (!ok) t.note([&] { return message(lo + k, k); });
+  }
 }
 
 // `spots`: null for every element, else the receive elements to check per local rank (send
@@ -230,65 +291,91 @@ template <class T> std::string check_typed(Collective& c, Mode mode, std::uint64
   const Problem& p = c.problem();
   const PrimitiveInfo& d = p.info();
   const std::size_t n = p.count;
-  Tally tally;
   std::vector<Inputs<T>> inputs;
   for (int r = 0; r < p.ranks; ++r) inputs.emplace_back(p, mode, seed, r);
+  const std::vector<int> locals = c.local_ranks();
 
-  for (int rank : c.local_ranks()) {
-    for (bool is_send : {true, false}) {
-      const Buffer b = is_send ? c.send(rank) : c.recv(rank);
-      const View v(c, b);
-      const char* which = is_send ? "send" : "recv";
+  // Per local rank, in the order the first wrong thing is reported: send guard, send elements,
+  // receive guard, receive elements.
+  struct Side {
+    std::deque<View> views;
+    std::vector<Tally> guard, elements;
+  } send, recv;
+  for (Side* s : {&send, &recv}) {
+    const bool is_send = s == &send;
+    s->guard.resize(locals.size()), s->elements.resize(locals.size());
+    for (std::size_t j = 0; j < locals.size(); ++j) {
+      const Buffer b = is_send ? c.send(locals[j]) : c.recv(locals[j]);
+      const View& v = s->views.emplace_back(c, b);
       std::ptrdiff_t at = 0;
-      if (v.guard_broken(&at)) {
-        tally.note([&] {
-          return fmt::format("rank {} {} guard overwritten at byte {} ({}) of a {}-byte buffer", rank, which, at,
-                             at < 0 ? "write before the start" : "write past the end", b.bytes);
+      if (v.guard_broken(&at))
+        s->guard[j].note([&] {
+          return fmt::format("rank {} {} guard overwritten at byte {} ({}) of a {}-byte buffer", locals[j], is_send ? "send" : "recv",
+                             at, at < 0 ? "write before the start" : "write past the end", b.bytes);
         });
+    }
+  }
+  auto data = [](const Side& s, std::size_t j) { return reinterpret_cast<const T*>(s.views[j].payload()); };
+  auto only = [&](std::size_t j) { return spots ? &spots->at(locals[j]) : nullptr; };
+
+  for (std::size_t j = 0; j < locals.size(); ++j) {
+    const int rank = locals[j];
+    const T* got = data(send, j);
+    runs<T>(p.send_count(rank), 0, only(j), std::span(&send.elements[j], 1), [&](std::size_t lo, std::size_t len, Expected<T>& e, Tally* t) {
+      inputs[rank].fill(lo, len, e.want);
+      e.bounded = false;
+      compare(got, lo, len, e, *t, [&](std::size_t i, std::size_t k) {
+        return fmt::format("rank {} send buffer modified at element {}: expected {} got {}", rank, i, show(e.want[k]), show(got[i]));
+      });
+    });
+  }
+
+  auto recv_message = [&](int rank, const T* got, std::size_t i, const Expected<T>& e, std::size_t k) {
+    std::string where = fmt::format("recv element {}", i);
+    if (!d.takes_op && n > 0 && p.recv_count(rank) > n)  // several blocks: say whose
+      where += fmt::format(" (block of rank {}, element {})", d.source(rank, i, n, p.root).from, i % n);
+    const long double tol = e.bounded ? e.tol[k] : 0;
+    const std::string tolerance = tol > 0 ? fmt::format(" (tolerance {})", show(static_cast<double>(tol))) : "";
+    return fmt::format("rank {} {}: expected {} got {}{}", rank, where, show(e.want[k]), show(got[i]), tolerance);
+  };
+  if (d.takes_op && !spots) {
+    // Every receiving local rank's element i is the same combination: made once, compared with each.
+    std::vector<std::size_t> receivers;
+    for (std::size_t j = 0; j < locals.size(); ++j)
+      if (p.recv_count(locals[j]) > 0) receivers.push_back(j);
+    std::vector<Tally> tallies(receivers.size());
+    runs<T>(n, 0, nullptr, tallies, [&](std::size_t lo, std::size_t len, Expected<T>& e, Tally* t) {
+      reduced(p, mode, inputs, lo, len, e);
+      for (std::size_t r = 0; r < receivers.size(); ++r) {
+        const T* got = data(recv, receivers[r]);
+        const int rank = locals[receivers[r]];
+        compare(got, lo, len, e, t[r], [&](std::size_t i, std::size_t k) { return recv_message(rank, got, i, e, k); });
       }
-      const T* data = reinterpret_cast<const T*>(v.payload());
-      const std::vector<std::size_t>* only = spots ? &spots->at(rank) : nullptr;
-      if (is_send) {
-        const std::size_t count = p.send_count(rank);
-        const Inputs<T>& own = inputs[rank];
-        scan(count, only, tally, [&](std::size_t i, Tally& t) {
-          const T want = own(i);
-          if (!same_bits(data[i], want))
-            t.note([&] {
-              return fmt::format("rank {} send buffer modified at element {}: expected {} got {}", rank, i, show(want),
-                                 show(data[i]));
-            });
-        });
-        continue;
-      }
-      const std::size_t count = p.recv_count(rank);
-      scan(count, only, tally, [&](std::size_t i, Tally& t) {
-        T want{};
-        long double exact = 0, tol = 0;
-        // The expected-result rule: a reducing primitive's element i combines element i of
-        // every rank; a copying one's is the send element its description names.
+    });
+    for (std::size_t r = 0; r < receivers.size(); ++r) recv.elements[receivers[r]] = std::move(tallies[r]);
+  } else {
+    for (std::size_t j = 0; j < locals.size(); ++j) {
+      const int rank = locals[j];
+      const T* got = data(recv, j);
+      // The expected-result rule: a reducing primitive's element i combines element i of every
+      // rank; a copying one's is the send element its description names, a run of a send
+      // buffer for each block of n.
+      runs<T>(p.recv_count(rank), n, only(j), std::span(&recv.elements[j], 1), [&](std::size_t lo, std::size_t len, Expected<T>& e, Tally* t) {
         if (d.takes_op) {
-          const Reduced<T> r = reduced<T>(p, mode, inputs, i);
-          want = r.value;
-          exact = r.exact;
-          tol = r.tolerance;
+          reduced(p, mode, inputs, lo, len, e);
         } else {
-          const PrimitiveInfo::Source from = d.source(rank, i, n, p.root);
-          want = inputs[from.from](from.index);
+          const PrimitiveInfo::Source from = d.source(rank, lo, n, p.root);
+          inputs[from.from].fill(from.index, len, e.want);
+          e.bounded = false;
         }
-        const T got = data[i];
-        const bool ok = tol == 0 ? same_bits(got, want) : std::fabs(static_cast<long double>(got) - exact) <= tol;
-        if (ok) return;
-        t.note([&] {
-          std::string where = fmt::format("recv element {}", i);
-          if (!d.takes_op && n > 0 && p.recv_count(rank) > n)  // several blocks: say whose
-            where += fmt::format(" (block of rank {}, element {})", d.source(rank, i, n, p.root).from, i % n);
-          const std::string tolerance = tol > 0 ? fmt::format(" (tolerance {})", show(static_cast<double>(tol))) : "";
-          return fmt::format("rank {} {}: expected {} got {}{}", rank, where, show(want), show(got), tolerance);
-        });
+        compare(got, lo, len, e, *t, [&](std::size_t i, std::size_t k) { return recv_message(rank, got, i, e, k); });
       });
     }
   }
+
+  Tally tally;
+  for (std::size_t j = 0; j < locals.size(); ++j)
+    for (Side* s : {&send, &recv}) tally.add(std::move(s->guard[j])), tally.add(std::move(s->elements[j]));
   if (tally.wrong == 0) return "";
   return fmt::format("{} ({}, seed {}): {}; {} wrong", p.describe(), mode == Mode::exact ? "exact" : "random", seed, tally.first,
                      tally.wrong);
@@ -324,7 +411,7 @@ void prepare(Collective& c, Mode mode, std::uint64_t seed) {
       T* payload = reinterpret_cast<T*>(base + kGuardBytes);
       const Inputs<T> in(p, mode, seed, rank);
       parallel_for(p.send_count(rank), [&](std::size_t, std::size_t lo, std::size_t hi) {
-        for (std::size_t i = lo; i < hi; ++i) payload[i] = in(i);
+        in.fill(lo, hi - lo, payload + lo);
       });
       if (!host) c.write(s.data - kGuardBytes, staging.data(), staging.size());
       const Buffer r = c.recv(rank);

@@ -16,6 +16,7 @@ else()
   target_include_directories(primbench_mpi PUBLIC ${CMAKE_CURRENT_LIST_DIR})
   target_link_libraries(primbench_mpi PUBLIC primbench_api MPI::MPI_CXX PRIVATE fmt::fmt)
   target_compile_definitions(primbench_mpi PRIVATE PRIMBENCH_MPI4PY_PEER="${CMAKE_CURRENT_LIST_DIR}/mpi4py_peer.py"
+                                                    PRIMBENCH_CHECK_LIBRARY="$<TARGET_FILE:primbench_check>"
                                                     PRIMBENCH_MPIEXEC="${MPIEXEC_EXECUTABLE}")
   list(APPEND PRIMBENCH_BACKENDS primbench_mpi)
   primbench_backend_status(mpi ON "MPI ${MPI_CXX_VERSION}, ${MPIEXEC_EXECUTABLE}")

@@ -58,6 +58,8 @@ Availability probe() {
   if (!m.available) return {false, m.reason, ""};
   if (::access(PRIMBENCH_MPI4PY_PEER, R_OK) != 0)
     return {false, std::string("the peer script ") + PRIMBENCH_MPI4PY_PEER + " is missing from this source tree", ""};
+  if (::access(PRIMBENCH_CHECK_LIBRARY, R_OK) != 0)
+    return {false, std::string("the peer's validator ") + PRIMBENCH_CHECK_LIBRARY + " is not built (cmake --build)", ""};
   const std::string python = mpi::python();
   // Its MPI library's vendor too (MPI not initialised): under another MPI's launcher the peer's
   // ranks would be P one-rank jobs (Debian's mpi4py is Open MPI's).
@@ -85,7 +87,7 @@ struct Peer final : Collective {
 
 // primbench's worker command line (`primbench run|validate ARGS`) as the peer's.
 Launch launch_peer(int ranks, const std::vector<std::string>& program) {
-  std::vector<std::string> peer = {python(), PRIMBENCH_MPI4PY_PEER};
+  std::vector<std::string> peer = {python(), PRIMBENCH_MPI4PY_PEER, "--validator", PRIMBENCH_CHECK_LIBRARY};
   if (program.size() > 1 && program[1] == "validate") peer.push_back("--validate-only");
   for (std::size_t i = 2; i < program.size(); ++i) {
     if (program[i] == "--plugin") { ++i; continue; }  // primbench's plugins are not the peer's

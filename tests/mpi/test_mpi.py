@@ -533,12 +533,46 @@ class Peer(Case):
         self.assertIn("allreduce/mpi4py.buffer/f64/prod/ranks:3/count:67/root:0", p.stdout)
         self.assertNotIn("allreduce/mpi4py.buffer/f64/prod/ranks:3/count:67/root:2", p.stdout)
 
-    def peer(self, *args):
-        """The peer run by hand, as one rank under the build's launcher."""
-        script = os.path.join(os.environ.get("PRIMBENCH_SOURCE", "."), "impls", "mpi", "mpi4py_peer.py")
-        cmd = [MPIEXEC, "-np", "1"] + (["--oversubscribe"] + (["--allow-run-as-root"] if os.geteuid() == 0 else [])
-                                       if open_mpi() else [])
-        return subprocess.run(cmd + ["/usr/bin/python3", script, *args], capture_output=True, text=True, timeout=120)
+    def peer(self, *args, np=1, script=None):
+        """The peer run by hand under the build's launcher, with the build's validator."""
+        script = script or os.path.join(os.environ.get("PRIMBENCH_SOURCE", "."), "impls", "mpi", "mpi4py_peer.py")
+        cmd = [MPIEXEC, "-np", str(np)] + (["--oversubscribe"] + (["--allow-run-as-root"] if os.geteuid() == 0 else [])
+                                           if open_mpi() else [])
+        return subprocess.run(cmd + ["/usr/bin/python3", script, "--validator", os.environ["PRIMBENCH_CHECK_LIBRARY"], *args],
+                              capture_output=True, text=True, timeout=120)
+
+    def test_a_peer_call_wrong_now_and_then_is_caught_by_primbenchs_validator(self):
+        # The peer as a user might break it: every 10th call after validation leaves one element
+        # wrong. Its checks are primbench's validator (ctypes): the sampled checks of the timed
+        # loop catch it with the runner's message, and the peer reports it instead of dying in the
+        # repetitions after the failed one (it divided by zero there before).
+        source = os.path.join(os.environ.get("PRIMBENCH_SOURCE", "."), "impls", "mpi", "mpi4py_peer.py")
+        with open(source) as f:
+            text = f.read()
+        sabotage = ("CALLS = [0]\n\n\ndef now_and_then(r):\n    CALLS[0] += 1\n"
+                    "    return [list(b[:-1]) + [7] for b in r] if r and CALLS[0] > 12 and CALLS[0] % 10 == 0 else r\n\n\n"
+                    "def buffer_gather(c, send, recv, root):\n    c.Gather(send, recv, root=root)\n    CALLS[0] += 1\n"
+                    "    if recv is not None and CALLS[0] > 12 and CALLS[0] % 10 == 0:\n        recv[-1] = 7\n\n\n")
+        for old, new in (("lambda c, obj, op, root: c.gather(obj, root=root)", "lambda c, obj, op, root: now_and_then(c.gather(obj, root=root))"),
+                         ("lambda c, send, recv, op, root: c.Gather(send, recv, root=root)", "lambda c, send, recv, op, root: buffer_gather(c, send, recv, root)"),
+                         ("os.path.dirname(os.path.abspath(__file__))", repr(os.path.dirname(os.path.abspath(source)))),
+                         ("IMPLS = (", sabotage + "IMPLS = (")):
+            self.assertIn(old, text)
+            text = text.replace(old, new)
+        script = os.path.join(self.dir, "broken_peer.py")
+        with open(script, "w") as f:
+            f.write(text)
+        for impl in ("mpi4py.pickle", "mpi4py.buffer"):
+            p = self.peer("--impl", impl, "--primitive", "gather", "--count", "9,100000", "--ranks", "2",
+                          "--min-time", "0.01", "--warmup", "0.01", "--out", self.out, np=2, script=script)
+            self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+            errors = [b for b in self.load()["benchmarks"] if b.get("error_occurred")]
+            self.assertEqual(len(errors), 2, p.stdout)
+            for b in errors:
+                n = re.search(r"/count:(\d+)/", b["name"]).group(1)
+                self.assertRegex(b["error_message"], rf"validation failed in timed iteration \d+: {impl} gather P=2 n={n} "
+                                 r"f32 root=0 \(exact, seed 4\): rank 0 recv element \d+ \(block of rank [01], element \d+\): "
+                                 r"expected -?\d+ got 7; [12] wrong")
 
     def test_peer_primitives_come_from_its_table(self):
         p = self.peer("--primitive", "allgather")

@@ -1,0 +1,107 @@
+// primbench's validator for a process that is not primbench: the mpi4py peer loads
+// libprimbench_check.so with ctypes and checks its NumPy buffers with the same inputs, rules and
+// messages as every C++ implementation, at the same speed (impls/mpi/mpi4py_peer.py).
+// One handle is one rank's buffers of one problem; the caller owns the buffers.
+#include <cstddef>
+#include <cstring>
+#include <exception>
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+#include "validate.hpp"
+
+namespace primbench::validate {
+namespace {
+
+template <class E> E named(std::string_view text, std::initializer_list<E> all, const char* what) {
+  for (E e : all)
+    if (name(e) == text) return e;
+  throw std::invalid_argument(std::string("unknown ") + what + " '" + std::string(text) + "'");
+}
+
+// Rank `rank`'s send and receive payloads, each with kGuardBytes of guard either side.
+class Borrowed final : public Collective {
+ public:
+  Borrowed(const Problem& p, int rank, std::byte* send, std::byte* recv)
+      : Collective(p), rank_(rank), send_{send, p.send_count(rank) * p.elem_bytes()}, recv_{recv, p.recv_count(rank) * p.elem_bytes()} {}
+  std::vector<int> local_ranks() const override { return {rank_}; }
+  Buffer send(int) override { return send_; }
+  Buffer recv(int) override { return recv_; }
+  void run(std::span<double>) override { throw std::logic_error("the caller runs the collective"); }
+  Spots spots;  // of the last poison()
+
+ private:
+  int rank_;
+  Buffer send_, recv_;
+};
+
+void copy_out(const std::string& text, char* out, std::size_t cap) {
+  if (!cap) return;
+  const std::size_t n = std::min(text.size(), cap - 1);
+  std::memcpy(out, text.data(), n);
+  out[n] = '\0';
+}
+
+Mode mode_of(int random) { return random ? Mode::random : Mode::exact; }
+
+}  // namespace
+}  // namespace primbench::validate
+
+using namespace primbench;
+using primbench::validate::Borrowed;
+
+extern "C" {
+
+std::size_t primbench_check_guard_bytes() { return kGuardBytes; }
+
+// Null, with one line in `error`, for a problem primbench would refuse.
+void* primbench_check_open(const char* primitive, const char* dtype, const char* op, int ranks, unsigned long long count, int root,
+                           int rank, void* send, void* recv, char* error, std::size_t cap) {
+  try {
+    const PrimitiveInfo* d = find_primitive(primitive);
+    if (!d) throw std::invalid_argument(std::string("unknown primitive '") + primitive + "'");
+    Problem p{d->primitive, ranks, static_cast<std::size_t>(count),
+              validate::named(dtype, {DType::i32, DType::i64, DType::f32, DType::f64}, "dtype"),
+              validate::named(op, {Op::sum, Op::prod, Op::min, Op::max}, "op"), root};
+    if (ranks < 1 || rank < 0 || rank >= ranks || root < 0 || root >= ranks)
+      throw std::invalid_argument("rank and root must be below ranks (at least 1)");
+    return new Borrowed(p, rank, static_cast<std::byte*>(send), static_cast<std::byte*>(recv));
+  } catch (const std::exception& e) {
+    validate::copy_out(e.what(), error, cap);
+    return nullptr;
+  }
+}
+
+void primbench_check_close(void* h) { delete static_cast<Borrowed*>(h); }
+
+// Inputs into the send buffer, poison into the receive buffer, guards around both.
+void primbench_check_prepare(void* h, int random, unsigned long long seed) {
+  validate::prepare(*static_cast<Borrowed*>(h), validate::mode_of(random), seed);  // throws nothing but bad_alloc
+}
+
+// Poisons the receive elements a sampled check looks at (validate::poison) and keeps them for
+// primbench_check_spots; copies up to `cap` of them to `out`; returns how many there are.
+std::size_t primbench_check_poison(void* h, unsigned long long key, std::size_t per_buffer, std::size_t* out, std::size_t cap) {
+  auto* b = static_cast<Borrowed*>(h);
+  b->spots = validate::poison(*b, key, per_buffer);
+  const std::vector<std::size_t>& mine = b->spots.at(static_cast<std::size_t>(b->local_ranks()[0]));
+  std::memcpy(out, mine.data(), std::min(cap, mine.size()) * sizeof(std::size_t));
+  return mine.size();
+}
+
+// 0 when every element (spots: those of the last poison) is right, else 1 and one line in `message`
+// (cut at cap - 1 bytes).
+int primbench_check_result(void* h, int random, unsigned long long seed, int spots, char* message, std::size_t cap) {
+  auto* b = static_cast<Borrowed*>(h);
+  try {
+    const std::string error = validate::check(*b, validate::mode_of(random), seed, spots ? &b->spots : nullptr);
+    validate::copy_out(error, message, cap);
+    return error.empty() ? 0 : 1;
+  } catch (const std::exception& e) {  // out of memory for the message: no C++ exception crosses into Python
+    validate::copy_out(std::string("the validator failed: ") + e.what(), message, cap);
+    return 1;
+  }
+}
+
+}  // extern "C"
