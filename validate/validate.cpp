@@ -78,7 +78,10 @@ template <class T> class Inputs {
 
   // out[k] = element begin + k, for k below len.
   void fill(std::size_t begin, std::size_t len, T* out) const {
-    auto each = [&](auto value) { hashed(key_, begin, len, out, value); };
+    auto each = [&](auto value) {
+      if (len >= 64) return hashed(key_, begin, len, out, value);
+      for (std::size_t k = 0; k < len; ++k) out[k] = value(mix(key_ ^ (begin + k)));  // a spot: inlined, no dispatch
+    };
     switch (kind_) {
       case Kind::wide: return each([](std::uint64_t h) { return wide<T>(h); });
       case Kind::real:  // in [-1, 1) times 2^-3 .. 2^4 (a power of two: the product is exact)
@@ -271,14 +274,14 @@ struct Tally {
 template <class T, class F>
 void runs(std::size_t count, std::size_t edge, const std::vector<std::size_t>* only, std::span<Tally> out, F&& f) {
   if (only) {
-    auto e = std::make_unique<Expected<T>>();
+    auto e = std::make_unique_for_overwrite<Expected<T>>();
     for (std::size_t i : *only)
       if (i < count) f(i, std::size_t{1}, *e, out.data());
     return;
   }
   std::vector<Tally> parts(chunks_for(count) * out.size());
   parallel_for(count, [&](std::size_t k, std::size_t lo, std::size_t hi) {
-    auto e = std::make_unique<Expected<T>>();
+    auto e = std::make_unique_for_overwrite<Expected<T>>();
     for (std::size_t i = lo; i < hi;) {
       std::size_t len = std::min(kTile, hi - i);
       if (edge) len = std::min(len, edge - i % edge);

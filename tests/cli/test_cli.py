@@ -452,9 +452,12 @@ class RotatingRoot(WithOut):
     def test_a_second_stage_of_repetitions_checks_every_root_on_its_own_inputs(self):
         # --rse's second stage starts on new inputs: every root's collective gets them, or the
         # checks of the roots the pilot did not end on would compare against the wrong inputs.
-        # (--rse-max-time 3: room for more than the pilot's 3 repetitions on a busy machine too.)
+        # (--rse-max-time 3: room for more than the pilot's 3 repetitions on a busy machine too.
+        # --check-budget 1: the first benchmark of a run of 2 ms repetitions has a budget of a few
+        # milliseconds, which held 2 - 3 spot checks of 170 us under AddressSanitizer.)
         r = primbench("run", "--impl", "seq.ref,thread.flat", "--primitive", "gather", "--ranks", "3", "--count", "1K",
-                      "--root", "rotate", "--rse", "1e-9", "--rse-max-time", "3", "--out", self.out, *repeated(3))
+                      "--root", "rotate", "--rse", "1e-9", "--rse-max-time", "3", "--check-budget", "1", "--out", self.out,
+                      *repeated(3))
         self.assertEqual(r.returncode, 0, r.stderr)
         reps = [b for b in self.load()["benchmarks"] if b["run_type"] == "iteration"]
         self.assertEqual({b["impl"] for b in reps}, {"seq.ref", "thread.flat"})
