@@ -2,6 +2,7 @@
 // libprimbench_check.so with ctypes and checks its NumPy buffers with the same inputs, rules and
 // messages as every C++ implementation, at the same speed (impls/mpi/mpi4py_peer.py).
 // One handle is one rank's buffers of one problem; the caller owns the buffers.
+#include <algorithm>
 #include <cstddef>
 #include <cstring>
 #include <exception>
@@ -81,13 +82,18 @@ void primbench_check_prepare(void* h, int random, unsigned long long seed) {
 }
 
 // Poisons the receive elements a sampled check looks at (validate::poison) and keeps them for
-// primbench_check_spots; copies up to `cap` of them to `out`; returns how many there are.
-std::size_t primbench_check_poison(void* h, unsigned long long key, std::size_t per_buffer, std::size_t* out, std::size_t cap) {
+// primbench_check_result and primbench_check_spots; returns how many there are.
+std::size_t primbench_check_poison(void* h, unsigned long long key, std::size_t per_buffer) {
   auto* b = static_cast<Borrowed*>(h);
   b->spots = validate::poison(*b, key, per_buffer);
+  return b->spots.at(static_cast<std::size_t>(b->local_ranks()[0])).size();
+}
+
+// Copies the last poison's elements (as many as it returned) to `out`.
+void primbench_check_spots(void* h, std::size_t* out) {
+  auto* b = static_cast<Borrowed*>(h);
   const std::vector<std::size_t>& mine = b->spots.at(static_cast<std::size_t>(b->local_ranks()[0]));
-  std::memcpy(out, mine.data(), std::min(cap, mine.size()) * sizeof(std::size_t));
-  return mine.size();
+  std::copy(mine.begin(), mine.end(), out);
 }
 
 // 0 when every element (spots: those of the last poison) is right, else 1 and one line in `message`

@@ -357,7 +357,7 @@ template <class T> std::string check_typed(Collective& c, Mode mode, std::uint64
     const std::string tolerance = tol > 0 ? fmt::format(" (tolerance {})", show(static_cast<double>(tol))) : "";
     return fmt::format("rank {} {}: expected {} got {}{}", rank, where, show(e.want[k]), show(got[i]), tolerance);
   };
-  if (d.takes_op && !spots) {  // (no local rank receiving it, as off a reduce's root: nothing to make)
+  if (d.takes_op && !spots) {
     // Every receiving local rank's element i is the same combination: made once, compared with each.
     std::vector<std::size_t> receivers;
     for (std::size_t j = 0; j < locals.size(); ++j)
@@ -371,7 +371,7 @@ template <class T> std::string check_typed(Collective& c, Mode mode, std::uint64
         compare(got, lo, len, e, t[r], [&](std::size_t i, std::size_t k) { return recv_message(rank, got, i, e, k); });
       }
     };
-    if (!receivers.empty()) runs<T>(n, 0, nullptr, tallies, each_receiver);
+    if (!receivers.empty()) runs<T>(n, 0, nullptr, tallies, each_receiver);  // none, off a reduce's root: nothing to make
     for (std::size_t r = 0; r < receivers.size(); ++r) recv.elements[receivers[r]] = std::move(tallies[r]);
   } else {
     for (std::size_t j = 0; j < locals.size(); ++j) {

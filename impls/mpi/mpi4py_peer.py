@@ -157,7 +157,8 @@ class Validator:
         lib.primbench_check_close.argtypes = [c.c_void_p]
         lib.primbench_check_prepare.argtypes = [c.c_void_p, c.c_int, c.c_ulonglong]
         lib.primbench_check_poison.restype = c.c_size_t
-        lib.primbench_check_poison.argtypes = [c.c_void_p, c.c_ulonglong, c.c_size_t, c.c_void_p, c.c_size_t]
+        lib.primbench_check_poison.argtypes = [c.c_void_p, c.c_ulonglong, c.c_size_t]
+        lib.primbench_check_spots.argtypes = [c.c_void_p, c.c_void_p]
         lib.primbench_check_result.restype = c.c_int
         lib.primbench_check_result.argtypes = [c.c_void_p, c.c_int, c.c_ulonglong, c.c_int, c.c_char_p, c.c_size_t]
         self.lib, self.guard = lib, lib.primbench_check_guard_bytes()
@@ -242,14 +243,10 @@ class Collective:
         """Poisons the elements a sampled check looks at, as the runner's (validate::poison: all
         of a receive buffer of up to 512, else the first and last of every block of n and 256
         drawn from key); returns them."""
-        n_out, n = len(self.recv.data), self.p["count"]
-        cap = n_out if n_out <= 512 else 2 * (-(-n_out // n)) + 256
-        spots = np.zeros(cap, np.uintp)
-        got = self.lib.primbench_check_poison(self.handle, key, 256, spots.ctypes.data, cap)
-        if got > cap:
-            raise RuntimeError(f"the validator poisoned {got} spots, more than the {cap} expected")
+        spots = np.empty(self.lib.primbench_check_poison(self.handle, key, 256), np.uintp)
+        self.lib.primbench_check_spots(self.handle, spots.ctypes.data)
         self.result = None
-        return spots[:got].astype(np.int64)  # not uint64: numpy promotes uint64 // int to float
+        return spots.astype(np.int64)  # not uint64: numpy promotes uint64 // int to float
 
     def check(self, mode, seed, spots=None):
         """'' when correct (at the spots only, when given), else one line naming the first wrong element."""
