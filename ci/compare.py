@@ -116,28 +116,47 @@ def _metric_samples(res, metric: str) -> tuple:
 def load_side(paths: list, metric: str = "real_time") -> dict:
     """Merge several results files: samples concatenated, failures and names united. Samples
     and per-run medians are kept per metric: --metric's, and with ref_ratio its fallback too."""
+    return merge_sides([load_run(path, metric) for path in paths])
+
+
+def load_run(path: str, metric: str = "real_time") -> dict:
+    """One results file as a side of its own (one run)."""
     metrics = (metric, REF_FALLBACK) if metric == "ref_ratio" else (metric,)
-    side = {"paths": paths, "samples": {m: {} for m in metrics}, "runs": {m: {} for m in metrics},
+    res = load(path)
+    side = {"paths": [path], "samples": {m: {} for m in metrics}, "runs": {m: {} for m in metrics},
+            "lacking": set(), "failures": res.failures(), "names": {e.name for e in res.entries},
+            "revisions": [r for r in [res.primbench.get("git_revision")] if r]}
+    for m in metrics:
+        samples, lacking = _metric_samples(res, m)
+        side["lacking"] |= lacking
+        for name, xs in samples.items():
+            side["samples"][m][name] = list(xs)
+            side["runs"][m][name] = [statistics.median(xs)]
+    return side
+
+
+def merge_sides(runs: list) -> dict:
+    """Sides (load_run's) as one: samples concatenated, each file's per-run median kept, the first
+    failure of a benchmark kept, names and revisions united."""
+    metrics = list(runs[0]["samples"]) if runs else ["real_time"]
+    side = {"paths": [], "samples": {m: {} for m in metrics}, "runs": {m: {} for m in metrics},
             "lacking": set(), "failures": {}, "names": set(), "revisions": []}
-    for path in paths:
-        res = load(path)
+    for run in runs:
+        side["paths"] += run["paths"]
+        side["lacking"] |= run["lacking"]
         for m in metrics:
-            samples, lacking = _metric_samples(res, m)
-            side["lacking"] |= lacking
-            for name, xs in samples.items():
-                side["samples"][m].setdefault(name, []).extend(xs)
-                side["runs"][m].setdefault(name, []).append(statistics.median(xs))
-        for name, err in res.failures().items():
+            for key in ("samples", "runs"):
+                for name, xs in run[key][m].items():
+                    side[key][m].setdefault(name, []).extend(xs)
+        for name, err in run["failures"].items():
             side["failures"].setdefault(name, err)
-        side["names"].update(e.name for e in res.entries)
-        rev = res.primbench.get("git_revision")
-        if rev and rev not in side["revisions"]:
-            side["revisions"].append(rev)
+        side["names"] |= run["names"]
+        side["revisions"] += [r for r in run["revisions"] if r not in side["revisions"]]
     passed = side["names"] - set(side["failures"])
     if passed and not any(side["samples"][m].get(n) for m in metrics for n in passed):
         # Aggregates alone carry no samples to test: every verdict would be NOISY, and a 10x
         # slowdown would pass.
-        raise ResultsError(f"{', '.join(paths)}: no per-repetition entries to compare (written with "
+        raise ResultsError(f"{', '.join(side['paths'])}: no per-repetition entries to compare (written with "
                            "--aggregates-only?); compare needs the repetitions")
     return side
 

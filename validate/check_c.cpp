@@ -76,17 +76,33 @@ void* primbench_check_open(const char* primitive, const char* dtype, const char*
 
 void primbench_check_close(void* h) { delete static_cast<Borrowed*>(h); }
 
-// Inputs into the send buffer, poison into the receive buffer, guards around both.
-void primbench_check_prepare(void* h, int random, unsigned long long seed) {
-  validate::prepare(*static_cast<Borrowed*>(h), validate::mode_of(random), seed);  // throws nothing but bad_alloc
+// Inputs into the send buffer, poison into the receive buffer, guards around both. 0, or 1 and
+// one line in `error` (out of memory, no thread for the parallel fill): no C++ exception crosses
+// into the caller, where it would end the process without a word.
+int primbench_check_prepare(void* h, int random, unsigned long long seed, char* error, std::size_t cap) {
+  try {
+    validate::prepare(*static_cast<Borrowed*>(h), validate::mode_of(random), seed);
+    return 0;
+  } catch (const std::exception& e) {
+    validate::copy_out(std::string("the validator failed preparing the inputs: ") + e.what(), error, cap);
+    return 1;
+  }
 }
 
 // Poisons the receive elements a sampled check looks at (validate::poison) and keeps them for
-// primbench_check_result and primbench_check_spots; returns how many there are.
-std::size_t primbench_check_poison(void* h, unsigned long long key, std::size_t per_buffer) {
+// primbench_check_result and primbench_check_spots; their number in `count`. 0, or 1 and one line
+// in `error`.
+int primbench_check_poison(void* h, unsigned long long key, std::size_t per_buffer, std::size_t* count, char* error,
+                           std::size_t cap) {
   auto* b = static_cast<Borrowed*>(h);
-  b->spots = validate::poison(*b, key, per_buffer);
-  return b->spots.at(static_cast<std::size_t>(b->local_ranks()[0])).size();
+  try {
+    b->spots = validate::poison(*b, key, per_buffer);
+    *count = b->spots.at(static_cast<std::size_t>(b->local_ranks()[0])).size();
+    return 0;
+  } catch (const std::exception& e) {
+    validate::copy_out(std::string("the validator failed poisoning the spots: ") + e.what(), error, cap);
+    return 1;
+  }
 }
 
 // Copies the last poison's elements (as many as it returned) to `out`.

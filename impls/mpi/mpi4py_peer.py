@@ -155,9 +155,10 @@ class Validator:
         lib.primbench_check_open.argtypes = [c.c_char_p, c.c_char_p, c.c_char_p, c.c_int, c.c_ulonglong, c.c_int, c.c_int,
                                              c.c_void_p, c.c_void_p, c.c_char_p, c.c_size_t]
         lib.primbench_check_close.argtypes = [c.c_void_p]
-        lib.primbench_check_prepare.argtypes = [c.c_void_p, c.c_int, c.c_ulonglong]
-        lib.primbench_check_poison.restype = c.c_size_t
-        lib.primbench_check_poison.argtypes = [c.c_void_p, c.c_ulonglong, c.c_size_t]
+        lib.primbench_check_prepare.restype = c.c_int
+        lib.primbench_check_prepare.argtypes = [c.c_void_p, c.c_int, c.c_ulonglong, c.c_char_p, c.c_size_t]
+        lib.primbench_check_poison.restype = c.c_int
+        lib.primbench_check_poison.argtypes = [c.c_void_p, c.c_ulonglong, c.c_size_t, c.POINTER(c.c_size_t), c.c_char_p, c.c_size_t]
         lib.primbench_check_spots.argtypes = [c.c_void_p, c.c_void_p]
         lib.primbench_check_result.restype = c.c_int
         lib.primbench_check_result.argtypes = [c.c_void_p, c.c_int, c.c_ulonglong, c.c_int, c.c_char_p, c.c_size_t]
@@ -201,7 +202,9 @@ class Collective:
 
     def prepare(self, mode, seed):
         """Inputs, poison and guards, as primbench's validate::prepare."""
-        self.lib.primbench_check_prepare(self.handle, mode == "random", seed)
+        error = ctypes.create_string_buffer(512)
+        if self.lib.primbench_check_prepare(self.handle, mode == "random", seed, error, len(error)):
+            raise RuntimeError(error.value.decode(errors="replace"))
         self.result = None
         if self.impl == "mpi4py.pickle" and self.send_arg is not None:
             self.obj = self.d.pickle_send(self.send.data, self.p["count"], self.p["ranks"])
@@ -243,7 +246,10 @@ class Collective:
         """Poisons the elements a sampled check looks at, as the runner's (validate::poison: all
         of a receive buffer of up to 512, else the first and last of every block of n and 256
         drawn from key); returns them."""
-        spots = np.empty(self.lib.primbench_check_poison(self.handle, key, 256), np.uintp)
+        count, error = ctypes.c_size_t(), ctypes.create_string_buffer(512)
+        if self.lib.primbench_check_poison(self.handle, key, 256, ctypes.byref(count), error, len(error)):
+            raise RuntimeError(error.value.decode(errors="replace"))
+        spots = np.empty(count.value, np.uintp)
         self.lib.primbench_check_spots(self.handle, spots.ctypes.data)
         self.result = None
         return spots.astype(np.int64)  # not uint64: numpy promotes uint64 // int to float

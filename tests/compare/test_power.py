@@ -1,0 +1,118 @@
+"""ci/power: the gate's power and false alarms estimated from runs of one build, on synthetic runs
+whose noise is known."""
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+POWER = os.path.join(ROOT, "ci", "power")
+sys.path.insert(0, HERE)
+import synth  # noqa: E402
+
+NAMES = synth.NAMES
+
+
+def run(*args):
+    return subprocess.run([sys.executable, POWER, *map(str, args)], capture_output=True, text=True, timeout=300)
+
+
+class Power(unittest.TestCase):
+    def setUp(self):
+        self._tmp = tempfile.TemporaryDirectory()
+        self.dir = self._tmp.name
+
+    def tearDown(self):
+        self._tmp.cleanup()
+
+    def runs(self, n: int, cv: dict, machine: float = 0.0, seed: int = 1) -> list:
+        """n files of one repetition each: benchmark name -> its time's (log-normal) spread; with
+        `machine`, every run on a machine whose speed moves by that much, the benchmark's time
+        and its reference's alike."""
+        rng = random.Random(seed)
+        paths = []
+        for i in range(n):
+            speed = rng.lognormvariate(0.0, machine) if machine else 1.0
+            times = {name: [1000.0 * speed * rng.lognormvariate(0.0, s)] for name, s in cv.items()}
+            refs = {name: [20.0 / speed] for name in cv}
+            paths.append(synth.write(os.path.join(self.dir, f"run{i}.json"), times, refs=refs))
+        return paths
+
+    def figures(self, paths, *extra) -> dict:
+        out = os.path.join(self.dir, "power.json")
+        proc = run(*paths, "--json", out, *extra)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        with open(out) as f:
+            return {m["metric"]: m for m in json.load(f)["metrics"]}
+
+    def test_a_steady_benchmark_slowed_is_caught_every_time_and_no_other_is_called_slower(self):
+        paths = self.runs(12, {name: 0.01 for name in NAMES})
+        f = self.figures(paths, "--runs", 6, "--trials", 30, "--metric", "t_p50")["t_p50"]
+        self.assertEqual((f["caught"], f["false_slower"], f["gate_failed"], f["trials"]), (30, 0, 30, 30))
+        self.assertEqual(f["others_compared"], 30 * 2)
+        self.assertLess(f["run_cv_p90"], 0.03)
+
+    def test_a_noisy_benchmark_is_seldom_caught(self):
+        paths = self.runs(12, {name: 0.5 for name in NAMES})
+        f = self.figures(paths, "--runs", 6, "--trials", 30, "--metric", "t_p50")["t_p50"]
+        self.assertLessEqual(f["caught"], 10)
+        self.assertGreater(f["run_cv_median"], 0.2)
+
+    def test_the_slowdown_asked_for_is_what_the_head_gets(self):
+        paths = self.runs(12, {name: 0.01 for name in NAMES})
+        small = self.figures(paths, "--runs", 6, "--trials", 20, "--metric", "t_p50", "--slowdown", 0.02)["t_p50"]
+        self.assertEqual(small["caught"], 0)  # below --min-effect's 5 %: never a regression
+
+    def test_the_reference_ratio_sees_through_a_machine_that_moves(self):
+        paths = self.runs(16, {name: 0.005 for name in NAMES}, machine=0.2)
+        f = self.figures(paths, "--runs", 8, "--trials", 20, "--metric", "t_p50,ref_ratio")
+        self.assertGreater(f["t_p50"]["run_cv_median"], 0.08)
+        self.assertLess(f["ref_ratio"]["run_cv_median"], 0.02)
+        self.assertEqual(f["ref_ratio"]["caught"], 20)
+        self.assertLess(f["t_p50"]["caught"], 20)
+        self.assertEqual(f["ref_ratio"]["fallback"], 0)
+
+    def test_the_same_seed_gives_the_same_figures(self):
+        paths = self.runs(10, {name: 0.1 for name in NAMES})
+        a = self.figures(paths, "--runs", 5, "--trials", 15, "--seed", 3)
+        b = self.figures(paths, "--runs", 5, "--trials", 15, "--seed", 3)
+        self.assertEqual(a, b)
+        self.assertEqual(set(a), {"t_p50", "real_time", "ref_ratio"})
+
+    def test_console_names_every_metric(self):
+        paths = self.runs(4, {name: 0.01 for name in NAMES})
+        proc = run(*paths, "--runs", 2, "--trials", 5)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        for m in ("t_p50", "real_time", "ref_ratio"):
+            self.assertRegex(proc.stdout, rf"(?m)^{m} ")
+
+    def bad(self, *args, says: str):
+        proc = run(*args)
+        self.assertEqual(proc.returncode, 2, proc.stdout + proc.stderr)
+        self.assertEqual(len(proc.stderr.strip().splitlines()), 1, proc.stderr)
+        self.assertIn(says, proc.stderr)
+
+    def test_bad_input_is_one_line_and_exit_2(self):
+        paths = self.runs(4, {name: 0.01 for name in NAMES})
+        self.bad(*paths, "--runs", 3, says="need at least 6")
+        self.bad(*paths, "--runs", 2, "--metric", "cpu_time", says="--metric cpu_time")
+        self.bad(*paths, "--runs", 2, "--slowdown", -1, says="--slowdown")
+        self.bad(*paths, "--runs", 2, "--trials", 0, says="--trials")
+        other = synth.write(os.path.join(self.dir, "other.json"), {NAMES[0]: [1000.0]})
+        self.bad(*paths, other, "--runs", 2, says="not runs of one suite")
+        several = synth.write(os.path.join(self.dir, "several.json"), {n: [1000.0, 1001.0] for n in NAMES})
+        self.bad(*paths[:3], several, "--runs", 2, says="repetitions")
+        failed = synth.write(os.path.join(self.dir, "failed.json"), {n: [1000.0] for n in NAMES[1:]},
+                             failed={NAMES[0]: "validation failed"})
+        self.bad(*paths, failed, "--runs", 2, says="failed")
+        self.bad(*paths[:3], os.path.join(self.dir, "missing.json"), "--runs", 2, says="missing.json")
+
+
+if __name__ == "__main__":
+    unittest.main()
