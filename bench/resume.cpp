@@ -42,9 +42,11 @@ Resumed resume(const std::string& text, const std::string& path, const std::vect
     // entry of another tool, or one edited by hand, is measured again.
     const bool error = e.contains("error_occurred") && e["error_occurred"] != json(false);
     const bool invalid = !e.contains("validation") || e["validation"] != json("passed");
+    // (At least 1 ns an iteration, in primbench's unit, as the runner's plausibility rule.)
     const json* t = e.contains("real_time") ? &e["real_time"] : nullptr;
     const bool timeless = e.value("run_type", json()) == json("iteration") &&
-                          !(t && t->is_number() && std::isfinite(t->get<double>()) && t->get<double>() > 0);
+                          !(t && t->is_number() && std::isfinite(t->get<double>()) && t->get<double>() >= 1 &&
+                            e.value("time_unit", json("ns")) == json("ns"));
     if (error || invalid || timeless) failed.insert(b);
   }
   std::set<std::string> planned;

@@ -26,6 +26,7 @@
 #include "journal.hpp"
 #include "results_file.hpp"
 #include "resume.hpp"
+#include "selection.hpp"
 
 extern char** environ;
 
@@ -171,6 +172,16 @@ class Results {
   Results(const RunOptions& opts, json kept, json context) : opts_(opts), benchmarks_(std::move(kept)) {
     if (!benchmarks_.is_array()) benchmarks_ = json::array();
     if (context.is_object() && context.contains("primbench")) {
+      // Where the kept entries come from: the earlier run (what it was asked, when, by which
+      // build, and which benchmarks it gave), and the runs it had itself resumed.
+      const json earlier = context["primbench"].is_object() ? context["primbench"] : json::object();
+      std::set<std::string> kept;
+      for (const json& e : benchmarks_)
+        if (e.is_object()) kept.insert(benchmark_name(e.value("run_name", e.value("name", std::string()))));
+      resumed_from_.push_back({{"command_line", earlier.value("command_line", json())}, {"date", context.value("date", json())},
+                               {"git_revision", earlier.value("git_revision", json())}, {"benchmarks", kept}});
+      if (earlier.contains("resumed_from") && earlier["resumed_from"].is_array())
+        for (const json& r : earlier["resumed_from"]) resumed_from_.push_back(r);
       context.erase("primbench");
       gb_context_ = std::move(context);
     }
@@ -207,6 +218,7 @@ class Results {
     json c = own_context_;
     if (gb_context_.is_object()) c.update(gb_context_);
     c["primbench"] = primbench_context(opts_.command_line, ceilings_);
+    if (!resumed_from_.empty()) c["primbench"]["resumed_from"] = resumed_from_;
     if (!launches_.empty())
       c["primbench"]["launched"] = {{"mpi_library", registry().availability("mpi").version}, {"launches", launches_}};
     json doc = {{"context", std::move(c)}, {"benchmarks", benchmarks_}};
@@ -233,6 +245,7 @@ class Results {
   json gb_context_;
   const json own_context_ = google_benchmark_context();
   json launches_ = json::array();
+  json resumed_from_ = json::array();  // --resume: the earlier runs the kept entries come from, latest first
   bool fresh_context_ = false;  // Google Benchmark's context from this run, not the resumed one
   std::size_t family_ = 0;
   int status_ = kOk;

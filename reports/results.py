@@ -180,6 +180,11 @@ def _entry(b: dict, path: str, i: int) -> Entry:
         time_s = float(_num(b.get("real_time"), f"real_time of '{b['name']}'", path)) * TIME_UNITS[unit]
         if not math.isfinite(time_s * 1e9):
             raise ResultsError(f"{path}: real_time of '{b['name']}' is too large to be a time")
+        if b.get("run_type", "iteration") == "iteration" and not time_s > 0:
+            # A passing repetition took time: primbench never writes one that did not (below 1 ns
+            # an iteration is an error entry); an edited or foreign file's 0 would read as infinitely fast.
+            raise ResultsError(f"{path}: benchmark '{b['name']}' passed with a real_time of {b.get('real_time')}: "
+                               "a repetition takes time")
     counters = {k: v for k, v in b.items()
                 if isinstance(v, (int, float)) and not isinstance(v, bool)
                 and k not in ("real_time", "cpu_time", "iterations", "repetitions",

@@ -70,10 +70,27 @@ template <class T> class Inputs {
       : key_(mix(seed ^ mix(static_cast<std::uint64_t>(rank) + 0x51ED27ull))),
         emax_(exponent_budget<T>() / p.ranks),
         spread_(std::min(1.0, 100.0 / p.ranks)) {
-    const bool real = mode == Mode::random && std::is_floating_point_v<T>;
-    if (!p.info().takes_op || p.op == Op::min || p.op == Op::max) kind_ = real ? Kind::real : Kind::wide;
-    else if (p.op == Op::sum) kind_ = real ? Kind::real : Kind::small;
-    else kind_ = real ? Kind::real_factor : Kind::power_of_two;
+    const bool random = mode == Mode::random, real = random && std::is_floating_point_v<T>, integer = random && !real;
+    if (!p.info().takes_op || p.op == Op::min || p.op == Op::max) kind_ = real ? Kind::real : integer ? Kind::any : Kind::wide;
+    else if (p.op == Op::sum) kind_ = real ? Kind::real : integer ? Kind::large : Kind::small;
+    else kind_ = real ? Kind::real_factor : integer ? Kind::factor : Kind::power_of_two;
+    if constexpr (std::is_integral_v<T>) {
+      // Random integers: magnitudes up to max/P for sums (no partial sum in any order overflows)
+      // and up to the P-th root of max for products.
+      using U = std::make_unsigned_t<T>;
+      const U max = static_cast<U>(std::numeric_limits<T>::max());
+      bound_ = kind_ == Kind::large ? static_cast<std::uint64_t>(max / static_cast<U>(p.ranks)) : 1;
+      if (kind_ == Kind::factor) {
+        auto fits = [&](std::uint64_t m) {  // m^P <= max
+          unsigned __int128 v = 1;
+          for (int r = 0; r < p.ranks && v <= max; ++r) v *= m;
+          return v <= max;
+        };
+        auto m = static_cast<std::uint64_t>(std::pow(static_cast<long double>(max), 1.0L / p.ranks)) + 1;
+        while (m > 1 && !fits(m)) --m;
+        bound_ = m;
+      }
+    }
   }
 
   // out[k] = element begin + k, for k below len.
@@ -98,6 +115,26 @@ template <class T> class Inputs {
           const double m = std::exp2((static_cast<double>(h >> 11) * 0x1p-53 * 2 - 1) * s);
           return signed_by(static_cast<T>(m), h);
         });
+      case Kind::any:  // any value of the type but the poison pattern: a copy or comparison through a narrower type shows
+        if constexpr (std::is_integral_v<T>) {
+          return each([](std::uint64_t h) {
+            const T v = static_cast<T>(h);
+            T poison;
+            std::memset(&poison, static_cast<int>(kPoison), sizeof poison);
+            return static_cast<T>(v ^ static_cast<T>(v == poison));
+          });
+        }
+        return;
+      case Kind::large:  // non-zero, up to max/P: sums past 2^24 (2^53) that a float (double) accumulator rounds
+      case Kind::factor:  // non-zero, up to the P-th root of max: products that float arithmetic rounds
+        if constexpr (std::is_integral_v<T>) {
+          return each([m = bound_](std::uint64_t h) {
+            // 1 .. m from the 63 bits below the sign's
+            const auto v = static_cast<std::uint64_t>((static_cast<unsigned __int128>(h & ~(std::uint64_t{1} << 63)) * m) >> 63) + 1;
+            return signed_by(static_cast<T>(v), h);
+          });
+        }
+        return;
       case Kind::power_of_two:  // signed powers of two with bounded exponents: exact products in any order
         return each([emax = static_cast<std::uint32_t>(emax_)](std::uint64_t h) {
           const int e = static_cast<int>(below(h >> 8, emax + 1));
@@ -120,7 +157,7 @@ template <class T> class Inputs {
   }
 
  private:
-  enum class Kind { wide, real, small, real_factor, power_of_two };
+  enum class Kind { wide, real, small, real_factor, power_of_two, any, large, factor };
   // A value in [0, n) from the low 32 bits of x, by multiplication rather than division.
   static std::uint32_t below(std::uint64_t x, std::uint32_t n) {
     return static_cast<std::uint32_t>(((x & 0xFFFFFFFFull) * n) >> 32);
@@ -128,6 +165,7 @@ template <class T> class Inputs {
   std::uint64_t key_;
   int emax_;
   double spread_;
+  std::uint64_t bound_ = 1;  // random integers: the largest magnitude
   Kind kind_ = Kind::wide;
 };
 

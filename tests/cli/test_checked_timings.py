@@ -22,7 +22,7 @@ SMALL_COUNTS = "0,1,2,3,7,8,9,15,16,17,63,64,65,1000,1027"
 
 VALIDATION_BUGS = ["bug.root_skipped_unless_zero", "bug.wrong_at_last_root", "bug.wrong_for_odd_ranks",
                    "bug.no_vector_tail", "bug.half_width", "bug.writes_at_count_zero", "bug.unsigned_min_max",
-                   "bug.f64_sum_in_f32"]
+                   "bug.f64_sum_in_f32", "bug.integers_in_float"]
 CLOCK_BUGS = {"bug.clock_negative", "bug.clock_zero", "bug.clock_nan", "bug.clock_inf", "bug.clock_femtosecond",
               "bug.clock_1e30_s"}
 
@@ -108,6 +108,49 @@ class TimedLoopAndClock(unittest.TestCase):
         for impl in sorted(CLOCK_BUGS):
             with self.subTest(impl=impl):
                 self.assert_no_timing(impl, "implausible timing")
+
+    def test_a_clock_that_divides_the_time_is_caught_by_the_reference_beside_it(self):
+        # 1M elements a rank: a fifteenth of a sequential copy's time is below every fixed limit
+        # (twice the L1 copy), but 7 times the same bytes copied by every core beside it.
+        with tempfile.TemporaryDirectory() as d:
+            out = os.path.join(d, "r.json")
+            r = primbench("run", "--plugin", PLUGIN, "--impl", "seq.ref,bug.clock_fifteenth", "--primitive", "gather",
+                          "--ranks", "2", "--count", "1M", "--repetitions", "2", "--quiet", "--out", out, timeout=300)
+            with open(out) as f:
+                doc = json.load(f)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        bad = [b for b in doc["benchmarks"] if b["impl"] == "bug.clock_fifteenth"]
+        self.assertEqual(len(bad), 1, bad)
+        self.assertEqual(bad[0]["validation"], "failed")
+        self.assertIn("times the same traffic at the same working set", bad[0]["error_message"])
+        ok = [b for b in doc["benchmarks"] if b["impl"] == "seq.ref"]
+        self.assertTrue(ok and not any(b.get("error_occurred") for b in ok))
+        self.assertTrue(all(b["peak_fraction"] < 5 for b in ok if b["run_type"] == "iteration"))
+
+    def test_a_counter_of_its_own_never_replaces_a_field_of_the_entry(self):
+        r, doc = self.run_bug("bug.counter_real_time")
+        self.assertNotEqual(r.returncode, 0, r.stderr)
+        entries = [b for b in doc["benchmarks"] if b["impl"] == "bug.counter_real_time"]
+        self.assertEqual(len(entries), 1, entries)
+        self.assertTrue(entries[0]["error_occurred"])
+        self.assertIn("counter 'real_time'", entries[0]["error_message"])
+        self.assertNotEqual(entries[0]["real_time"], 0.25)
+
+    def test_device_memory_without_a_device_ceiling_is_not_timed(self):
+        r, doc = self.run_bug("bug.says_device_memory")
+        self.assertNotEqual(r.returncode, 0, r.stderr)
+        entries = [b for b in doc["benchmarks"] if b["impl"] == "bug.says_device_memory"]
+        self.assertEqual(len(entries), 1, entries)
+        self.assertTrue(entries[0]["error_occurred"])
+        self.assertIn("no device backend measured a device copy ceiling", entries[0]["error_message"])
+
+    def test_a_collective_that_says_it_holds_only_the_root_fails_validation(self):
+        r = primbench("validate", "--plugin", PLUGIN, "--impl", "bug.holds_root_only", "--primitive", "gather,scatter",
+                      "--dtype", "f32", "--ranks", "2", "--root", "0", "--count", "5")
+        self.assertEqual(r.returncode, 1, r.stderr)
+        failed = [line for line in r.stdout.splitlines() if "FAILED" in line]
+        self.assertEqual(len(failed), 2, r.stdout)
+        self.assertTrue(all("holds ranks [0] here by its local_ranks()" in line for line in failed), failed)
 
     def test_correct_runs_say_how_many_timed_iterations_were_checked(self):
         r, doc = self.run_bug("thread.flat")

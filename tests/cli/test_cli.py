@@ -540,6 +540,26 @@ class Resume(WithOut):
         self.assertIn("fault.crash", second)  # not in this plan: kept as it was
         self.assertTrue(second["fault.throw"][0]["error_occurred"])
 
+    def test_an_entry_edited_to_an_impossible_time_is_measured_again_and_the_kept_ones_say_where_they_come_from(self):
+        self.assertEqual(self.run_impls("seq.ref,thread.flat").returncode, 0)
+        doc = self.load()
+        first_command = doc["context"]["primbench"]["command_line"]
+        for b in doc["benchmarks"]:
+            if b["impl"] == "seq.ref":
+                b["real_time"] = 1e-6  # ns: by hand, faster than any iteration can be
+        with open(self.out, "w") as f:
+            json.dump(doc, f)
+        r = self.run_impls("seq.ref,thread.flat", "--resume")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        doc = self.load()
+        times = [b["real_time"] for b in doc["benchmarks"] if b["impl"] == "seq.ref" and b["run_type"] == "iteration"]
+        self.assertTrue(times and all(t >= 1 for t in times), times)
+        resumed = doc["context"]["primbench"]["resumed_from"]
+        self.assertEqual(len(resumed), 1, resumed)
+        self.assertEqual(resumed[0]["command_line"], first_command)
+        kept = {b["run_name"].removesuffix("/manual_time") for b in doc["benchmarks"] if b["impl"] == "thread.flat"}
+        self.assertEqual(set(resumed[0]["benchmarks"]), kept)
+
     def test_failed_benchmark_is_run_again(self):
         r = self.run_impls("seq.ref,fault.throw")
         self.assertEqual(r.returncode, 3, r.stderr)

@@ -558,7 +558,9 @@ class BadInput(Case):
                  ("host.json", lambda doc: doc["context"].__setitem__("host_name", []),
                   "context.host_name is an array"),
                  ("validation.json", lambda doc: doc["benchmarks"][0].__setitem__("validation", False),
-                  "has a validation that is not a string")]
+                  "has a validation that is not a string"),
+                 ("zero.json", lambda doc: doc["benchmarks"][0].__setitem__("real_time", 0),
+                  "passed with a real_time of 0: a repetition takes time")]
         good = self.good()
         for name, change, says in cases:
             with self.subTest(name):

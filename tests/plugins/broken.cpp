@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <random>
 #include <type_traits>
+#include <algorithm>
 #include <limits>
 #include <csignal>
 #include <cstring>
@@ -93,6 +94,13 @@ class Broken : public HostCollective {
   template <class T, class O> T combine(O, T a, T b) const {
     if constexpr (std::is_same_v<T, double>)
       if (accumulate_in_float_) return static_cast<double>(static_cast<float>(a) + static_cast<float>(b));
+    if constexpr (std::is_integral_v<T> && (std::is_same_v<O, Sum> || std::is_same_v<O, Prod>))
+      if (integers_in_float_) {  // as a float reduction kernel would: exact while the values stay below 2^24
+        const float x = std::is_same_v<O, Sum> ? static_cast<float>(a) + static_cast<float>(b)
+                                               : static_cast<float>(a) * static_cast<float>(b);
+        // (rounded up past the type's range, clamped rather than converted out of range)
+        return static_cast<T>(std::clamp<long double>(x, std::numeric_limits<T>::min(), std::numeric_limits<T>::max()));
+      }
     if constexpr (std::is_same_v<O, Min> || std::is_same_v<O, Max>)
       if (unsigned_compare_) {
         using U = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
@@ -103,6 +111,7 @@ class Broken : public HostCollective {
     return O::template apply<T>(a, b);
   }
   bool accumulate_in_float_ = false;  // f64 sums in f32 (only the op is sum where it is set)
+  bool integers_in_float_ = false;    // i32 and i64 sums and products in float
   bool unsigned_compare_ = false;     // min and max on the bits as unsigned integers
 };
 
@@ -198,6 +207,9 @@ struct UnsignedMinMax final : Broken {
 struct F64SumInF32 final : Broken {
   explicit F64SumInF32(const Problem& p) : Broken(p) { accumulate_in_float_ = p.op == Op::sum; }
 };
+struct IntegersInFloat final : Broken {  // i32/i64 sums and products accumulated in float
+  explicit IntegersInFloat(const Problem& p) : Broken(p) { integers_in_float_ = true; }
+};
 struct Lazy final : Broken {  // does the work in validation and the first warm-up call only
   using Broken::Broken;
   bool idle() override { return calls_ > 4; }
@@ -254,9 +266,28 @@ template <int Kind> struct LyingClock final : Broken {  // right results, a cloc
       case 2: return std::numeric_limits<double>::quiet_NaN();
       case 3: return std::numeric_limits<double>::infinity();
       case 4: return 1e-15;
+      case 6: return measured / 15;  // plausible alone, 15 times what a copy of the same bytes takes
       default: return 1e30;
     }
   }
+};
+
+// Right results, but it says it holds only the root, so only the root would be given inputs and checked.
+struct HoldsRootOnly final : Broken {
+  using Broken::Broken;
+  std::vector<int> local_ranks() const override { return {problem().root}; }
+};
+
+// Right results and times, and a counter of its own named like the entry's measured time.
+struct CounterNamedRealTime final : Broken {
+  using Broken::Broken;
+  std::vector<std::pair<std::string, double>> measure_counters() override { return {{"real_time", 0.25}}; }
+};
+
+// Host buffers it says are on a device: no device ceiling exists to check its times against.
+struct SaysDeviceMemory final : Broken {
+  using Broken::Broken;
+  Memory memory() const override { return Memory::device; }
 };
 
 // A race: every rank but the root writes from its own thread, and run() returns without
@@ -429,6 +460,7 @@ PRIMBENCH_REGISTER("bug.half_width", HalfWidth);
 PRIMBENCH_REGISTER("bug.writes_at_count_zero", WritesAtCountZero);
 PRIMBENCH_REGISTER("bug.unsigned_min_max", UnsignedMinMax);
 PRIMBENCH_REGISTER("bug.f64_sum_in_f32", F64SumInF32);
+PRIMBENCH_REGISTER("bug.integers_in_float", IntegersInFloat);
 PRIMBENCH_REGISTER("bug.lazy", Lazy);
 PRIMBENCH_REGISTER("bug.caching", Caching);
 PRIMBENCH_REGISTER("bug.intermittent", Intermittent);
@@ -440,6 +472,10 @@ PRIMBENCH_REGISTER("bug.clock_nan", LyingClock<2>);
 PRIMBENCH_REGISTER("bug.clock_inf", LyingClock<3>);
 PRIMBENCH_REGISTER("bug.clock_femtosecond", LyingClock<4>);
 PRIMBENCH_REGISTER("bug.clock_1e30_s", LyingClock<5>);
+PRIMBENCH_REGISTER("bug.clock_fifteenth", LyingClock<6>);
+PRIMBENCH_REGISTER("bug.holds_root_only", HoldsRootOnly);
+PRIMBENCH_REGISTER("bug.counter_real_time", CounterNamedRealTime);
+PRIMBENCH_REGISTER("bug.says_device_memory", SaysDeviceMemory);
 PRIMBENCH_BACKEND("fault", [] { return Availability{true, "", "test-only"}; });
 PRIMBENCH_REGISTER("fault.crash", Fault<FaultKind::segv>);
 PRIMBENCH_REGISTER("fault.hang", Fault<FaultKind::hang>);

@@ -127,7 +127,9 @@ class Collective {
 
   const Problem& problem() const { return problem_; }
 
-  // Ranks whose buffers live in this process, ascending. Default: all of them.
+  // Ranks whose buffers live in this process, ascending. Default: all of them. The validator
+  // gives inputs to and checks these; the runner refuses a collective whose list is not every
+  // rank (a shared-memory backend) or this process's own (one process per rank).
   virtual std::vector<int> local_ranks() const;
   virtual Buffer send(int rank) = 0;
   virtual Buffer recv(int rank) = 0;
@@ -147,7 +149,8 @@ class Collective {
 
   // Counters of the implementation's own, measured after each repetition outside the timed
   // window (mpi.nonblocking's overlap); every rank calls it at the same point, so it may
-  // communicate. They join the repetition's entry beside the runner's (whose names win).
+  // communicate. They join the repetition's entry beside the runner's; a name the entry already
+  // has (real_time, iterations, membw, ...) makes the benchmark an error.
   virtual std::vector<std::pair<std::string, double>> measure_counters() { return {}; }
 
  private:
