@@ -41,8 +41,8 @@ std::string joined(int argc, char** argv) {
 struct Reported {};
 
 // Loads a plugin and checks what it registered: at least one implementation, every name
-// `backend.algorithm` in [a-z0-9_], none already taken.
-void load_plugin(const std::string& path) {
+// `backend.algorithm` in [a-z0-9_], none already taken. Returns their names.
+std::vector<std::string> load_plugin(const std::string& path) {
   static std::set<std::string> loaded;
   Registry& reg = registry();
   const std::size_t before = reg.implementations().size();
@@ -67,6 +67,9 @@ void load_plugin(const std::string& path) {
     for (std::size_t k = 0; k < i; ++k)
       if (impls[k].name == n) throw UsageError("plugin '" + path + "' registers '" + n + "', which is already registered");
   }
+  std::vector<std::string> names;
+  for (std::size_t i = before; i < impls.size(); ++i) names.push_back(impls[i].name);
+  return names;
 }
 
 // A plugin's static initialisers run in a child first: one that throws or crashes is a clear
@@ -442,7 +445,8 @@ int main_impl(int argc, char** argv) {
   const bool worker = !a.worker_journal.empty();
   if (worker) ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // a rank whose launcher died goes with it
   if (!worker && !a.plugins.empty()) try_plugins(a.plugins);
-  for (const auto& p : a.plugins) load_plugin(p);
+  for (const auto& p : a.plugins)
+    for (const std::string& impl : load_plugin(p)) a.opts.plugin_of[impl] = p;
   if (a.list_cmd->parsed()) return list();
   check_selectors_given(a);
   const std::vector<Selection> selections = settle(a, worker, argc, argv);

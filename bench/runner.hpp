@@ -5,6 +5,7 @@
 
 #include <functional>
 #include <nlohmann/json.hpp>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -36,7 +37,10 @@ struct RunOptions {
   double rse = 0;             // --rse: the median's relative standard error to reach (0: fixed repetitions)
   double rse_max_time = 10;   // wall seconds the repetitions after the pilot may take
   std::string command_line;
-  std::vector<std::string> plugins;  // loaded with --plugin; launched ranks load them too
+  std::vector<std::string> plugins;  // loaded with --plugin
+  // The --plugin that registered each of its implementations: their benchmarks run in workers
+  // (and launched ranks) of their own that load that plugin alone.
+  std::map<std::string, std::string> plugin_of;
   bool huge_pages = false;       // --hugepages: host buffers madvise(MADV_HUGEPAGE)d
   bool aggregates_only = false;  // --out keeps a benchmark's aggregates, not its repetitions
   bool resume = false;        // keep the passing results already in `out`, run the rest

@@ -20,6 +20,7 @@
 #include <optional>
 #include <set>
 #include <thread>
+#include <tuple>
 
 #include "context.hpp"
 #include "machine.hpp"
@@ -474,11 +475,15 @@ std::string shell_words(const std::vector<std::string>& argv) {
 }
 
 // What one worker runs: the shared-memory benchmarks, or those of one process-per-rank
-// backend at one rank count.
+// backend at one rank count; in either case those of the implementations built in, or those of
+// one plugin's. A plugin's implementations run in processes that load that plugin alone, so
+// one that writes into the journal can say nothing of another implementation's benchmarks
+// (they are in no plan of its worker) and cannot run code in their workers.
 struct Job {
   const Backend* backend = nullptr;  // null: shared memory, one worker process
   int ranks = 0;
-  std::vector<const Planned*> items;
+  std::string plugin;  // "" for the implementations built in
+  std::vector<const Planned*> items{};
 };
 
 // Distinct values in plan order.
@@ -493,7 +498,7 @@ template <class F> std::vector<std::string> distinct(const std::vector<const Pla
 
 // The worker's command line: selectors whose product holds the items (the worker runs only
 // those listed in `only`), and the run options.
-std::vector<std::string> worker_command(const std::vector<const Planned*>& items, const RunOptions& o,
+std::vector<std::string> worker_command(const std::vector<const Planned*>& items, const RunOptions& o, const std::string& plugin,
                                         const std::string& journal, const std::string& only) {
   std::vector<std::string> ops = distinct(items, [](const Planned& p) {
     return p.problem.info().takes_op ? std::string(name(p.problem.op)) : std::string();
@@ -522,7 +527,7 @@ std::vector<std::string> worker_command(const std::vector<const Planned*>& items
     if (o.ceilings.host_round_trip_ns > 0) a.insert(a.end(), {"--round-trip-ns", number(o.ceilings.host_round_trip_ns)});
     if (o.rse > 0) a.insert(a.end(), {"--rse", number(o.rse), "--rse-max-time", number(o.rse_max_time)});
   }
-  for (const auto& p : o.plugins) a.insert(a.end(), {"--plugin", p});
+  if (!plugin.empty()) a.insert(a.end(), {"--plugin", plugin});
   return a;
 }
 
@@ -584,7 +589,7 @@ class Supervisor {
         for (const Planned* p : todo) f << p->name << "\n";
         if (!f.flush()) return fail_all(todo, "cannot write the worker's plan '" + only + "': " + std::strerror(errno));
       }
-      std::vector<std::string> cmd = worker_command(todo, opts_, journal_, only);
+      std::vector<std::string> cmd = worker_command(todo, opts_, job.plugin, journal_, only);
       Launch how{cmd, environment()};
       if (job.backend) {
         std::string failed;
@@ -622,7 +627,9 @@ class Supervisor {
       auto forgery = [&](const std::string& about) {
         const std::string culprit = !current.empty() ? current : last;
         forged = "stopped: a line the worker did not write appeared in primbench's journal";
-        if (planned_.count(about) && finished.count(about))
+        // A second result for one of this worker's benchmarks voids the first. Another worker's
+        // benchmark is not this worker's to speak of: its result stands (or it is still measured).
+        if (by_name.count(about) && finished.count(about))
           void_result(about, "the worker wrote two results for it: an implementation writing into primbench's journal?");
         if (by_name.count(culprit))
           void_result(culprit, fmt::format("a line was forged into primbench's journal while it ran{}: an implementation "
@@ -817,21 +824,24 @@ class Supervisor {
   std::string fatal_;
 };
 
-std::vector<Job> jobs(const std::vector<Planned>& plan) {
-  Job local;
-  std::map<std::pair<int, std::string>, Job> launched;  // rank counts ascending, plan order within
+std::vector<Job> jobs(const std::vector<Planned>& plan, const RunOptions& opts) {
+  std::vector<Job> local;  // the built-in implementations' and each plugin's, as the plan first names them
+  std::map<std::tuple<int, std::string, std::string>, Job> launched;  // rank counts ascending, plan order within
   for (const Planned& p : plan) {
     const Backend* b = registry().backend(p.impl->backend());
+    const auto from = opts.plugin_of.find(p.impl->name);
+    const std::string plugin = from == opts.plugin_of.end() ? "" : from->second;
     if (b && b->process_per_rank()) {
-      Job& j = launched[{p.problem.ranks, b->name}];
-      j.backend = b, j.ranks = p.problem.ranks;
+      Job& j = launched[{p.problem.ranks, b->name, plugin}];
+      j.backend = b, j.ranks = p.problem.ranks, j.plugin = plugin;
       j.items.push_back(&p);
     } else {
-      local.items.push_back(&p);
+      auto j = std::find_if(local.begin(), local.end(), [&](const Job& k) { return k.plugin == plugin; });
+      if (j == local.end()) j = local.insert(local.end(), Job{.plugin = plugin});
+      j->items.push_back(&p);
     }
   }
-  std::vector<Job> out;
-  if (!local.items.empty()) out.push_back(std::move(local));
+  std::vector<Job> out = std::move(local);
   for (auto& [key, j] : launched) out.push_back(std::move(j));
   return out;
 }
@@ -922,7 +932,7 @@ int supervise(const std::vector<Planned>& requested, const RunOptions& opts) {
   std::string fatal;
   {
     Supervisor sup(worker, results, saver, console, journal);
-    for (const Job& job : jobs(plan)) sup.run(job);
+    for (const Job& job : jobs(plan, opts)) sup.run(job);
     status = results.status();
     fatal = sup.fatal();
     if (sup.interrupted()) status = 128 + sup.interrupted();

@@ -129,12 +129,13 @@ std::vector<int> Collective::local_ranks() const {
   return r;
 }
 
+// (An empty buffer's pointer may be null, which memcpy may not be given even for 0 bytes.)
 void Collective::read(const std::byte* src, void* dst, std::size_t bytes) {
-  std::memcpy(dst, src, bytes);
+  if (bytes) std::memcpy(dst, src, bytes);
 }
 
 void Collective::write(std::byte* dst, const void* src, std::size_t bytes) {
-  std::memcpy(dst, src, bytes);
+  if (bytes) std::memcpy(dst, src, bytes);
 }
 
 namespace {

@@ -335,6 +335,16 @@ class WorkerFaults(Case):
                    "forged into primbench's journal while it ran (about gather/thread.flat/f32/ranks:2/count:8/root:0)")
         self.assert_nothing_forged(out)
 
+    def test_a_plugin_forging_another_implementations_result_and_the_end_of_its_plan_cannot(self):
+        # Its own result, a start and a passing result for thread.flat's benchmark, the worker's
+        # "finished" line, then exit 0. A plugin's implementations run in a worker of their own,
+        # whose plan holds none of thread.flat's benchmarks: the line about one gives it away, and
+        # thread.flat is measured for real by the built-in implementations' worker.
+        r, out, _ = self.run_fault("fault.forge_all")
+        self.check(r, out, "fault.forge_all",
+                   "forged into primbench's journal while it ran (about gather/thread.flat/f32/ranks:2/count:8/root:0)")
+        self.assert_nothing_forged(out)
+
     def test_a_backend_whose_launcher_throws_is_not_run_and_the_run_goes_on(self):
         r, out, _ = self.run_fault("badlaunch.ref")
         self.assertEqual(r.returncode, 3, r.stderr)
