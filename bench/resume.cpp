@@ -13,12 +13,9 @@ namespace primbench {
 
 using nlohmann::json;
 
-namespace {
-// The benchmark an entry belongs to.
 std::string benchmark_of(const json& e) {
   return benchmark_name((e.contains("run_name") ? e["run_name"] : e["name"]).get<std::string>());
 }
-}  // namespace
 
 Resumed resume(const std::string& text, const std::string& path, const std::vector<Planned>& plan) {
   const std::string what = "--resume: '" + path + "' ";

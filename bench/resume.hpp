@@ -9,6 +9,10 @@
 
 namespace primbench {
 
+// The benchmark an entry of a results file belongs to (from its run_name, else its name; one of
+// them a string).
+std::string benchmark_of(const nlohmann::json& entry);
+
 struct Resumed {
   nlohmann::json benchmarks = nlohmann::json::array();  // the earlier entries to keep
   std::vector<Planned> todo;                            // the planned benchmarks still to run

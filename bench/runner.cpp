@@ -82,7 +82,6 @@ double percentile(std::vector<double>& v, double q) {
   return v[k];
 }
 
-// One benchmark's state across Google Benchmark's calls of its body (one per repetition).
 // An entry's fields that are not counters (Google Benchmark's and primbench's,
 // docs/results-json.md): no implementation's own counter may take one of these names.
 constexpr std::string_view kEntryFields[] = {
@@ -91,6 +90,7 @@ constexpr std::string_view kEntryFields[] = {
     "label", "bytes_per_second", "items_per_second", "rse", "rse_target", "pilot_repetitions", "primitive", "impl", "dtype",
     "op", "validation", "ceiling"};
 
+// One benchmark's state across Google Benchmark's calls of its body (one per repetition).
 struct Bench {
   std::string impl;
   std::vector<Collective*> collectives;  // one for each root it runs at (--root rotate: P)
@@ -367,16 +367,16 @@ void body(benchmark::State& state, Bench& b) {
       return state.SkipWithError(b.failure.c_str());
     }
   counters(state, b, iterations, rank_total, {ref_GBps, ref_spread, round_trip_ns});
-  for (const auto& [name, value] : own)
+  for (const auto& [name, value] : own) {
     if (state.counters.count(name) || std::find(std::begin(kEntryFields), std::end(kEntryFields), name) != std::end(kEntryFields)) {
       // It would replace the entry's own field or counter (a real_time of the implementation's
       // choosing in place of the measured one), or be dropped unseen.
       stop(fmt::format("the implementation's counter '{}' (measure_counters) has the name of a field or counter primbench "
                        "writes in each entry; name it differently", name), false);
       return state.SkipWithError(b.failure.c_str());
-    } else {
-      state.counters[name] = value;
     }
+    state.counters[name] = value;
+  }
 }
 
 // The validator gives inputs to, and checks, the ranks a collective says this process holds:

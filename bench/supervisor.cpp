@@ -27,7 +27,6 @@
 #include "journal.hpp"
 #include "results_file.hpp"
 #include "resume.hpp"
-#include "selection.hpp"
 
 extern char** environ;
 
@@ -178,7 +177,7 @@ class Results {
       const json earlier = context["primbench"].is_object() ? context["primbench"] : json::object();
       std::set<std::string> kept;
       for (const json& e : benchmarks_)
-        if (e.is_object()) kept.insert(benchmark_name(e.value("run_name", e.value("name", std::string()))));
+        kept.insert(benchmark_of(e));
       resumed_from_.push_back({{"command_line", earlier.value("command_line", json())}, {"date", context.value("date", json())},
                                {"git_revision", earlier.value("git_revision", json())}, {"benchmarks", kept}});
       if (earlier.contains("resumed_from") && earlier["resumed_from"].is_array())

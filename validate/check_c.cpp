@@ -31,6 +31,7 @@ class Borrowed final : public Collective {
   Buffer recv(int) override { return recv_; }
   void run(std::span<double>) override { throw std::logic_error("the caller runs the collective"); }
   Spots spots;  // of the last poison()
+  const std::vector<std::size_t>& my_spots() const { return spots.at(static_cast<std::size_t>(rank_)); }
 
  private:
   int rank_;
@@ -45,6 +46,19 @@ void copy_out(const std::string& text, char* out, std::size_t cap) {
 }
 
 Mode mode_of(int random) { return random ? Mode::random : Mode::exact; }
+
+// Runs f: 0, or 1 and one line in `error` (`what`, then what it threw: out of memory, no thread
+// for a parallel fill). No C++ exception crosses into the caller, where it would end the process
+// without a word.
+template <class F> int guarded(const char* what, char* error, std::size_t cap, F&& f) {
+  try {
+    f();
+    return 0;
+  } catch (const std::exception& e) {
+    copy_out(std::string(what) + e.what(), error, cap);
+    return 1;
+  }
+}
 
 }  // namespace
 }  // namespace primbench::validate
@@ -77,16 +91,10 @@ void* primbench_check_open(const char* primitive, const char* dtype, const char*
 void primbench_check_close(void* h) { delete static_cast<Borrowed*>(h); }
 
 // Inputs into the send buffer, poison into the receive buffer, guards around both. 0, or 1 and
-// one line in `error` (out of memory, no thread for the parallel fill): no C++ exception crosses
-// into the caller, where it would end the process without a word.
+// one line in `error`.
 int primbench_check_prepare(void* h, int random, unsigned long long seed, char* error, std::size_t cap) {
-  try {
-    validate::prepare(*static_cast<Borrowed*>(h), validate::mode_of(random), seed);
-    return 0;
-  } catch (const std::exception& e) {
-    validate::copy_out(std::string("the validator failed preparing the inputs: ") + e.what(), error, cap);
-    return 1;
-  }
+  return validate::guarded("the validator failed preparing the inputs: ", error, cap,
+                           [&] { validate::prepare(*static_cast<Borrowed*>(h), validate::mode_of(random), seed); });
 }
 
 // Poisons the receive elements a sampled check looks at (validate::poison) and keeps them for
@@ -95,20 +103,15 @@ int primbench_check_prepare(void* h, int random, unsigned long long seed, char* 
 int primbench_check_poison(void* h, unsigned long long key, std::size_t per_buffer, std::size_t* count, char* error,
                            std::size_t cap) {
   auto* b = static_cast<Borrowed*>(h);
-  try {
+  return validate::guarded("the validator failed poisoning the spots: ", error, cap, [&] {
     b->spots = validate::poison(*b, key, per_buffer);
-    *count = b->spots.at(static_cast<std::size_t>(b->local_ranks()[0])).size();
-    return 0;
-  } catch (const std::exception& e) {
-    validate::copy_out(std::string("the validator failed poisoning the spots: ") + e.what(), error, cap);
-    return 1;
-  }
+    *count = b->my_spots().size();
+  });
 }
 
 // Copies the last poison's elements (as many as it returned) to `out`.
 void primbench_check_spots(void* h, std::size_t* out) {
-  auto* b = static_cast<Borrowed*>(h);
-  const std::vector<std::size_t>& mine = b->spots.at(static_cast<std::size_t>(b->local_ranks()[0]));
+  const std::vector<std::size_t>& mine = static_cast<Borrowed*>(h)->my_spots();
   std::copy(mine.begin(), mine.end(), out);
 }
 
@@ -116,14 +119,12 @@ void primbench_check_spots(void* h, std::size_t* out) {
 // (cut at cap - 1 bytes).
 int primbench_check_result(void* h, int random, unsigned long long seed, int spots, char* message, std::size_t cap) {
   auto* b = static_cast<Borrowed*>(h);
-  try {
-    const std::string error = validate::check(*b, validate::mode_of(random), seed, spots ? &b->spots : nullptr);
-    validate::copy_out(error, message, cap);
-    return error.empty() ? 0 : 1;
-  } catch (const std::exception& e) {  // out of memory for the message: no C++ exception crosses into Python
-    validate::copy_out(std::string("the validator failed: ") + e.what(), message, cap);
+  std::string error;
+  if (validate::guarded("the validator failed: ", message, cap,
+                        [&] { error = validate::check(*b, validate::mode_of(random), seed, spots ? &b->spots : nullptr); }))
     return 1;
-  }
+  validate::copy_out(error, message, cap);
+  return error.empty() ? 0 : 1;
 }
 
 }  // extern "C"
