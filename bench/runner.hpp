@@ -35,7 +35,7 @@ struct RunOptions {
   int check_iterations = 64;            // timed iterations spot-checked per benchmark (besides the last two)
   double check_budget = 0.05;           // the checks of the timed loop may cost this fraction of the run so far
   double rse = 0;             // --rse: the median's relative standard error to reach (0: fixed repetitions)
-  double rse_max_time = 10;   // wall seconds the repetitions after the pilot may take
+  double rse_max_time = 0.25; // wall seconds the repetitions after the pilot may take
   std::string command_line;
   std::vector<std::string> plugins;  // loaded with --plugin
   // The --plugin that registered each of its implementations: their benchmarks run in workers

@@ -524,7 +524,7 @@ std::vector<std::string> worker_command(const std::vector<const Planned*>& items
                                                   number(o.ceilings.host_cache_copy_GBps))});
     if (o.huge_pages) a.push_back("--hugepages");
     if (o.ceilings.host_round_trip_ns > 0) a.insert(a.end(), {"--round-trip-ns", number(o.ceilings.host_round_trip_ns)});
-    if (o.rse > 0) a.insert(a.end(), {"--rse", number(o.rse), "--rse-max-time", number(o.rse_max_time)});
+    a.insert(a.end(), {"--rse", number(o.rse), "--rse-max-time", number(o.rse_max_time)});
   }
   if (!plugin.empty()) a.insert(a.end(), {"--plugin", plugin});
   return a;

@@ -230,7 +230,7 @@ class TimedLoopAndClock(unittest.TestCase):
         with tempfile.TemporaryDirectory() as d:
             out = os.path.join(d, "r.json")
             r = primbench("run", "--plugin", PLUGIN, "--impl", "slow.sleep50ms", "--primitive", "gather", "--ranks", "2",
-                          "--count", "1K", "--min-time", "0.001", "--timeout", "4", "--quiet", "--out", out)
+                          "--count", "1K", "--repetitions", "3", "--min-time", "0.001", "--timeout", "4", "--quiet", "--out", out)
             self.assertEqual(r.returncode, 0, r.stderr)
             with open(out) as f:
                 runs = [b for b in json.load(f)["benchmarks"] if b["run_type"] == "iteration"]

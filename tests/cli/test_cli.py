@@ -423,6 +423,28 @@ class StoppingRule(WithOut):
         for b in self.load()["benchmarks"]:
             self.assertNotIn("rse", b)
 
+    def test_the_rule_is_on_by_default_and_off_with_repetitions_alone_or_rse_0(self):
+        # Default: a pilot of 3 and a target of 1 % (in the worker, too: the supervisor tells it
+        # both). --repetitions alone: exactly that many; --rse 0: fixed.
+        base = ("run", "--impl", "seq.ref,thread.flat", "--primitive", "gather", "--ranks", "2", "--count", "1K",
+                "--ceilings", "20,10", "--quiet", "--out", self.out)
+        for extra, target in (((), 0.01), (("--repetitions", "4"), None), (("--rse", "0"), None)):
+            with self.subTest(extra=extra):
+                r = primbench(*base, *extra)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                reps = [b for b in self.load()["benchmarks"] if b["run_type"] == "iteration"]
+                self.assertEqual({b["impl"] for b in reps}, {"seq.ref", "thread.flat"})
+                for b in reps:
+                    self.assertEqual(b.get("rse_target"), target, b)
+                    if target is None:
+                        self.assertNotIn("rse", b)
+                        self.assertEqual(b["repetitions"], 4 if "--repetitions" in extra else 3, b)
+        r = primbench(*base, "--repetitions", "1")  # no pilot to judge: fixed, not refused
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = primbench(*base, "--repetitions", "1", "--rse", "0.01")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("--rse needs a pilot of at least 2 --repetitions", r.stderr)
+
 
 class RotatingRoot(WithOut):
     """--root rotate: timed iteration i at root i mod P, each root's collective validated and

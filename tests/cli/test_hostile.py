@@ -167,6 +167,7 @@ class Hostile(unittest.TestCase):
             (["run", "--min-time", "nan"], "--min-time"),
             (["run", "--min-time", "inf", "--impl", "seq.ref"], None),
             (["run", "--warmup", "-1"], "--warmup"),
+            (["run", "--timeout", "0.3"], "--rse (on by default) may take 0.32 s a benchmark"),
             (["run", "--repetitions", "-1"], "--repetitions"),
             (["run", "--ceilings", "20"], "malformed --ceilings"),
             (["run", "--ceilings", "-1,5"], "malformed --ceilings"),
