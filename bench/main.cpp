@@ -30,10 +30,8 @@ namespace primbench {
 namespace {
 
 constexpr double kMaxTimeout = 7 * 24 * 3600.0;
-// The stopping rule's default target, within --rse-max-time's default 0.25 s a benchmark: on this
-// 2-core VM it brought the run-to-run cv of cache-resident peak_fraction from 3.9 - 8.6 % (median
-// over 12 benchmarks, three sets of runs) to 2.8 %, and took the default suite from 278 s to 390 s
-// (docs/measurement.md).
+// The stopping rule's default target, within --rse-max-time's default 0.25 s a benchmark: why it
+// is on by default, and what it costs, is in docs/measurement.md (Run to run).
 constexpr double kDefaultRse = 0.01;
 
 std::string joined(int argc, char** argv) {
