@@ -66,6 +66,7 @@ Reference::Reference(const Problem& p, double share, int threads, bool cold)
       const std::size_t lo = std::min(total, per * t), mine = std::min(total, per * (t + 1)) - lo;
       for (int s = 0; s < sources_; ++s) part.src.emplace_back(mine);
       part.dst = HostBuffer(mine);
+      part.seconds.assign(warm_ ? 3 : 1, 0.0);
       {
         std::lock_guard l(m_);
         ++allocated_;
@@ -73,8 +74,23 @@ Reference::Reference(const Problem& p, double share, int threads, bool cold)
       cv_.notify_all();
       work(static_cast<int>(t));
     });
-  std::unique_lock l(m_);
-  cv_.wait(l, [&] { return allocated_ == static_cast<int>(n); });
+  {
+    std::unique_lock l(m_);
+    cv_.wait(l, [&] { return allocated_ == static_cast<int>(n); });
+  }
+  // A copy's fastest way on this machine at this working set: one memcpy of each thread's slice,
+  // or the slice in kCopyChunk pieces (glibc picks its strategy by a call's size, and neither
+  // is the faster everywhere: docs/measurement.md). Three trials of each, alternated; the lower
+  // median wins. Where the two are close either is the limit.
+  if (sources_ == 1) {
+    std::vector<double> whole, pieces;
+    for (int k = 0; k < 3; ++k) {
+      chunked_ = false, whole.push_back(trial());
+      chunked_ = true, pieces.push_back(trial());
+    }
+    std::sort(whole.begin(), whole.end()), std::sort(pieces.begin(), pieces.end());
+    chunked_ = pieces[1] <= whole[1];
+  }
 }
 
 Reference::~Reference() {
@@ -89,8 +105,10 @@ Reference::~Reference() {
 void Reference::passes(Part& part, int rounds) const {
   const Buffer dst = part.dst.view();
   if (sources_ == 1) {
+    const void* src = part.src[0].view().data;
     for (int r = 0; r < rounds; ++r) {
-      std::memcpy(dst.data, part.src[0].view().data, dst.bytes);
+      if (chunked_) chunked_copy(dst.data, src, dst.bytes);
+      else std::memcpy(dst.data, src, dst.bytes);
       asm volatile("" : : "r"(dst.data) : "memory");  // every pass happens
     }
     return;
@@ -124,22 +142,22 @@ void Reference::work(int t) {
       for (const HostBuffer& s : part.src) s.evict();
       part.dst.evict();
     }
-    // Every thread starts together, as the ceilings probe's do.
-    arrived_.fetch_add(1);
-    while (arrived_.load() < static_cast<int>(parts_.size())) std::this_thread::yield();
-    auto timed = [&] {
+    // Every timing starts with every thread together, as an iteration's ranks do, and counts as
+    // long as its slowest thread: threads timed on their own drift apart, and one that runs on
+    // after another has finished has the memory and the shared cache to itself, which no
+    // iteration gives a rank (docs/measurement.md).
+    int phase = 0;
+    auto together = [&] {
+      ++phase;
+      arrived_.fetch_add(1);
+      while (arrived_.load() < phase * static_cast<int>(parts_.size())) std::this_thread::yield();
+    };
+    if (warm_) together(), passes(part, 1);
+    for (double& s : part.seconds) {
+      together();
       const double t0 = now_seconds();
       passes(part, rounds_);
-      return (now_seconds() - t0) / rounds_;
-    };
-    if (!warm_) {
-      part.seconds = timed();
-    } else {
-      // The median of three: on a shared machine a thread is now and then descheduled for
-      // milliseconds, and at 2M f32 a rank a repetition has time for one trial.
-      passes(part, 1);
-      const double a = timed(), b = timed(), c = timed();
-      part.seconds = std::max(std::min(a, b), std::min(std::max(a, b), c));
+      s = (now_seconds() - t0) / rounds_;
     }
     {
       std::lock_guard l(m_);
@@ -157,9 +175,13 @@ double Reference::trial() {
   cv_.notify_all();
   std::unique_lock l(m_);
   cv_.wait(l, [&] { return done_ == static_cast<int>(parts_.size()); });
-  double slowest = 0;
-  for (const Part& p : parts_) slowest = std::max(slowest, p.seconds);
-  return slowest;
+  // Each timing's slowest thread; hot and cache-resident, the median of the three (on a shared
+  // machine a thread is now and then descheduled for milliseconds).
+  std::vector<double> slowest(parts_[0].seconds.size(), 0.0);
+  for (const Part& p : parts_)
+    for (std::size_t k = 0; k < slowest.size(); ++k) slowest[k] = std::max(slowest[k], p.seconds[k]);
+  std::sort(slowest.begin(), slowest.end());
+  return slowest[slowest.size() / 2];
 }
 
 }  // namespace primbench

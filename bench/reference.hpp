@@ -25,10 +25,11 @@ class Reference {
   Reference(const Reference&) = delete;
   Reference& operator=(const Reference&) = delete;
 
-  // Seconds one pass of this process's share takes: the slowest thread's, threads started
-  // together. Hot: a pass repeated until it is long enough to time; where the working set fits in
-  // the cache, after an untimed pass and the median of three such timings. Cold: one pass after
-  // the buffers are evicted.
+  // Seconds one pass of this process's share takes: a timing's slowest thread, the threads
+  // started together for each. Hot: a pass repeated until it is long enough to time; where the
+  // working set fits in the cache, after an untimed pass and the median of three such timings.
+  // Cold: one pass after the buffers are evicted. A copy's way (one memcpy a thread, or pieces)
+  // is chosen when the reference is built, by trials of both.
   double trial();
   // Whether a trial makes that untimed pass first.
   bool warms() const { return warm_; }
@@ -37,7 +38,7 @@ class Reference {
   struct Part {
     std::vector<HostBuffer> src;  // a copy: one; reduce: P
     HostBuffer dst;
-    double seconds = 0;
+    std::vector<double> seconds;  // of each timing: three where warmed, else one
   };
   void work(int t);
   void passes(Part& part, int rounds) const;
@@ -47,6 +48,7 @@ class Reference {
   int rounds_ = 1;     // passes a timing
   bool warm_ = false;  // an untimed pass, then the median of three timings
   int sources_ = 1;  // buffers combined into each one written (1: a copy)
+  bool chunked_ = false;  // a copy in kCopyChunk pieces, else one memcpy a thread (chosen when built)
   std::vector<Part> parts_;
   std::vector<std::thread> pool_;
   std::mutex m_;

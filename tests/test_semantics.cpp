@@ -87,5 +87,18 @@ TEST(Semantics, LargeCountsStayCorrect) {
     }
 }
 
+// thread.* and the reference copy in kCopyChunk pieces: every byte, none past the end, for sizes
+// on and around the pieces' boundaries.
+TEST(Semantics, ChunkedCopyCopiesEveryByteAndNoMore) {
+  for (std::size_t bytes : {std::size_t{0}, std::size_t{1}, kCopyChunk - 1, kCopyChunk, kCopyChunk + 1, 3 * kCopyChunk + 7}) {
+    std::vector<unsigned char> src(bytes), dst(bytes + 64, 0xAB);
+    for (std::size_t i = 0; i < bytes; ++i) src[i] = static_cast<unsigned char>(i * 131 + 7);
+    chunked_copy(dst.data(), src.data(), bytes);
+    EXPECT_TRUE(std::equal(src.begin(), src.end(), dst.begin())) << bytes;
+    EXPECT_TRUE(std::all_of(dst.begin() + static_cast<std::ptrdiff_t>(bytes), dst.end(), [](unsigned char c) { return c == 0xAB; }))
+        << bytes;
+  }
+}
+
 }  // namespace
 }  // namespace primbench

@@ -252,7 +252,8 @@ class Semantics(Case):
         ctx = self.load()["context"]
         for key in ("date", "host_name", "executable", "num_cpus", "mhz_per_cpu", "caches", "load_avg", "library_build_type"):
             self.assertIn(key, ctx)
-        self.assertTrue(ctx["caches"])
+        if os.path.isdir("/sys/devices/system/cpu/cpu0/cache"):  # Google Benchmark lists what sysfs does
+            self.assertTrue(ctx["caches"])
         self.assertIn("primbench", ctx["executable"])  # written by a rank, which is primbench too
 
 
