@@ -20,6 +20,7 @@
 #include <fstream>
 #include <set>
 
+#include "machine.hpp"
 #include "runner.hpp"
 #include "selection.hpp"
 #include "supervisor.hpp"
@@ -316,6 +317,7 @@ struct Args {
   RunOptions opts;
   std::string check = "exact", cache = "hot", ceilings, seed;
   std::string worker_journal, worker_only;
+  int supervisor_pid = 0;
   CLI::App* list_cmd = nullptr;
   CLI::App* run_cmd = nullptr;
   CLI::App* validate_cmd = nullptr;
@@ -345,6 +347,7 @@ void add_selectors(CLI::App* sub, Args& a) {
   // --only here, each event appended to the journal.
   sub->add_option("--worker", a.worker_journal)->group("");
   sub->add_option("--only", a.worker_only)->group("");
+  sub->add_option("--supervisor-pid", a.supervisor_pid)->group("");  // its CPU time is the run's own (machine.hpp)
   sub->add_option("--round-trip-ns", a.opts.ceilings.host_round_trip_ns)->group("");  // the supervisor's ping-pong, for its workers
 }
 
@@ -454,6 +457,7 @@ int main_impl(int argc, char** argv) {
 
   const bool worker = !a.worker_journal.empty();
   if (worker) ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // a rank whose launcher died goes with it
+  if (worker) set_supervisor(a.supervisor_pid);
   if (!worker && !a.plugins.empty()) try_plugins(a.plugins);
   for (const auto& p : a.plugins)
     for (const std::string& impl : load_plugin(p)) a.opts.plugin_of[impl] = p;

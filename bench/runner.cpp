@@ -256,7 +256,9 @@ void counters(benchmark::State& state, const Bench& b, std::vector<double>& iter
   const CpuSample& since = state_since(b, now.wall);
   const std::vector<std::string> hosts = w.hosts();
   const bool one_host = std::all_of(hosts.begin(), hosts.end(), [&](const std::string& h) { return h == hosts[0]; });
-  const long long own = now.self - since.self;
+  // The run's own: every rank's process, and once (rank 0's, on the supervisor's host) the
+  // supervisor and the launcher between them.
+  const long long own = now.self - since.self + (w.rank() == 0 ? std::max(0LL, now.launch - since.launch) : 0);
   const MachineState m = machine_state(since, now, one_host ? static_cast<long long>(w.sum(static_cast<double>(own))) : own);
   k["state_seconds"] = w.max(now.wall - since.wall);  // the interval the state is over
   k["load_avg"] = m.load_avg;

@@ -515,7 +515,7 @@ std::vector<std::string> worker_command(const std::vector<const Planned*>& items
       "--check", o.both_modes ? "both" : o.mode == validate::Mode::exact ? "exact" : "random",
       "--seed", std::to_string(o.seed),
       "--timeout", number(o.timeout),
-      "--quiet", "--worker", journal, "--only", only};
+      "--quiet", "--worker", journal, "--only", only, "--supervisor-pid", std::to_string(::getpid())};
   if (o.timing) {
     a.insert(a.end(), {"--repetitions", std::to_string(o.repetitions), "--min-time", number(o.min_time), "--warmup", number(o.warmup),
                        "--cache", o.cold ? "cold" : "hot", "--check-iterations", std::to_string(o.check_iterations),

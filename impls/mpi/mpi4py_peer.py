@@ -502,6 +502,7 @@ def parse(argv):
     ap.add_argument("--validate-only", action="store_true", help="validation rounds only, no timing")
     ap.add_argument("--worker", default="", help="the supervisor's journal: append each event to it")
     ap.add_argument("--only", default="", help="file naming the benchmarks to run, one per line")
+    ap.add_argument("--supervisor-pid", type=int, default=0, help="the supervisor's pid (the peer records no machine state)")
     ap.add_argument("--validator", default="", help="primbench's validator, the build's validate/libprimbench_check.so")
     return ap.parse_args(argv)
 
