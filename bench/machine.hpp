@@ -21,8 +21,7 @@ CpuSample sample_cpu();
 
 // The supervisor that started this worker or rank (0: none). Its ticks, and those of the
 // processes between it and this one (mpirun, a launcher's proxy), are the run's own, not other
-// processes': it rewrites --out every few seconds, which took 10 - 35 % of a 2-core machine over
-// the quarter second a short benchmark is judged by.
+// processes': it rewrites --out every few seconds (docs/measurement.md, "The machine's state").
 void set_supervisor(int pid);
 // The ticks of this process's ancestors up to and including `supervisor`; 0 where it is none of
 // them (or gone).

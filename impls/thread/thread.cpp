@@ -13,7 +13,7 @@
 //                child; smaller ones by the parent. Broadcast copies down the tree, allreduce
 //                is a reduce up it then a broadcast down.
 // Blocks are copied in 64 KiB pieces (chunked_copy, primbench/dispatch.hpp): one memcpy of a
-// large block was up to 38 % slower on the machine we measure on.
+// large block was the slower on the machine we measure on (docs/measurement.md).
 // Each algorithm derives from TypedThreadCollective<Self> and writes its rank body once, as
 // a template work<T>(rank) over the element type.
 #include <algorithm>

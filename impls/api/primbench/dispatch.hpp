@@ -95,10 +95,9 @@ inline void stream_copy(void* dst, const void* src, std::size_t bytes) {
 #endif
 }
 
-// memcpy in pieces of kCopyChunk bytes. glibc picks its strategy by the size of one call, and on
-// the 2-core AMD EPYC VM we measure on, a whole large block's (from about 1 MiB) was the slower:
-// two threads copying 64 MiB each moved 16.8 - 17.5 GB/s a thread in one call, 23.4 - 24.6 in
-// 64 - 256 KiB calls; 1 MiB each (in the cache), 51 - 52 against 60 - 62 (2026-12-04).
+// memcpy in pieces of kCopyChunk bytes. glibc picks its strategy by the size of one call, and
+// where a whole large block's is the slower this is the faster copy (the figures:
+// docs/measurement.md, "The reference beside each benchmark").
 inline constexpr std::size_t kCopyChunk = std::size_t{64} << 10;
 inline void chunked_copy(void* dst, const void* src, std::size_t bytes) {
   auto* d = static_cast<char*>(dst);
