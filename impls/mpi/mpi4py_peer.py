@@ -162,7 +162,105 @@ class Validator:
         lib.primbench_check_spots.argtypes = [c.c_void_p, c.c_void_p]
         lib.primbench_check_result.restype = c.c_int
         lib.primbench_check_result.argtypes = [c.c_void_p, c.c_int, c.c_ulonglong, c.c_int, c.c_char_p, c.c_size_t]
+        # What primbench measures beside each timing (bench/peer_c.cpp): the reference and the machine's state.
+        lib.primbench_reference_open.restype = c.c_void_p
+        lib.primbench_reference_open.argtypes = [c.c_char_p, c.c_char_p, c.c_int, c.c_ulonglong, c.c_double, c.c_int, c.c_int,
+                                                 c.c_char_p, c.c_size_t]
+        lib.primbench_reference_trial.restype = c.c_double
+        lib.primbench_reference_trial.argtypes = [c.c_void_p]
+        lib.primbench_reference_close.argtypes = [c.c_void_p]
+        lib.primbench_machine_sample.argtypes = [c.c_void_p]
+        lib.primbench_machine_state.argtypes = [c.c_void_p, c.c_void_p, c.c_double, c.c_void_p]
+        lib.primbench_set_supervisor.argtypes = [c.c_int]
         self.lib, self.guard = lib, lib.primbench_check_guard_bytes()
+
+
+# ---- beside the timings: primbench's reference and machine state (bench/peer_c.cpp, through the
+# same library), so the peer's peak_fraction and contention marks mean what the runner's do
+
+
+class Reference:
+    """bench/reference.hpp's reference at one benchmark's working set: this rank's share (1/P) of
+    its memory traffic, copied (or read P, written 1 for reduce) by this rank's part of the cores
+    on its host, on buffers its threads allocate and first touch."""
+
+    def __init__(self, comm, lib, p, cold, threads):
+        self.comm, self.lib = comm, lib
+        error = ctypes.create_string_buffer(512)
+        self.handle = lib.primbench_reference_open(p["primitive"].encode(), p["dtype"].encode(), p["ranks"], p["count"],
+                                                   1.0 / p["ranks"], threads, cold, error, len(error))
+        if not self.handle:
+            raise RuntimeError(error.value.decode(errors="replace"))
+        weakref.finalize(self, lib.primbench_reference_close, self.handle)
+
+    def measure(self, memory, repetition):
+        """As the runner's measure_reference: GB/s of the whole collective's memory traffic, the
+        median of up to 5 trials while they take under a quarter of a repetition (at least one),
+        each as long as its slowest rank's; and their spread, (max - min) / median."""
+        rates, start = [], MPI.Wtime()
+        while True:
+            s = self.comm.allreduce(self.lib.primbench_reference_trial(self.handle), op=MPI.MAX)
+            rates.append(memory / s / 1e9 if s > 0 else 0.0)
+            if len(rates) >= 5 or self.comm.allreduce(MPI.Wtime() - start, op=MPI.MAX) >= 0.25 * repetition:
+                break
+        rates.sort()
+        median = rates[len(rates) // 2]
+        return median, (rates[-1] - rates[0]) / median if median > 0 else 0.0
+
+
+JUDGED_SECONDS = 0.25  # as bench/machine.hpp's kJudgedSeconds
+STATE = ("state_seconds", "load_avg", "online_cpus", "steal_pct", "others_cpu_pct", "huge_pages_kib")
+
+
+class Machine:
+    """The machine's state while each benchmark ran, as the runner records it (bench/runner.cpp
+    counters): from the benchmark's start, or for one shorter than a quarter second so far, from
+    the latest earlier benchmark's start that makes the interval that long."""
+
+    def __init__(self, comm, lib, supervisor):
+        self.comm, self.lib = comm, lib
+        lib.primbench_set_supervisor(supervisor)
+        self.one_host = len(set(comm.allgather(socket.gethostname()))) == 1
+        self.earlier = []  # samples at earlier benchmarks' starts (the peer's start first)
+        self.since = self.sample()
+
+    def sample(self):
+        v = np.zeros(6)
+        self.lib.primbench_machine_sample(v.ctypes.data)
+        return v
+
+    def start(self):
+        """A benchmark starts."""
+        self.earlier.append(self.since)
+        self.since = self.sample()
+
+    def state(self):
+        """The state counters of a repetition now (docs/results-json.md)."""
+        now = self.sample()
+        since = self.since
+        if now[0] - since[0] < JUDGED_SECONDS:
+            for s in self.earlier:
+                if now[0] - s[0] >= JUDGED_SECONDS:
+                    since = s
+        # the run's own: every rank on this host, and once (rank 0's) the supervisor and launcher
+        own = now[4] - since[4] + (max(0.0, now[5] - since[5]) if self.comm.Get_rank() == 0 else 0.0)
+        if self.one_host:
+            own = self.comm.allreduce(own, op=MPI.SUM)
+        m = np.zeros(5)
+        self.lib.primbench_machine_state(since.ctypes.data, now.ctypes.data, own, m.ctypes.data)
+        c = self.comm
+        return {"state_seconds": c.allreduce(now[0] - since[0], op=MPI.MAX), "load_avg": float(m[0]),
+                "online_cpus": float(m[1]), "steal_pct": c.allreduce(float(m[2]), op=MPI.MAX),
+                "others_cpu_pct": c.allreduce(float(m[3]), op=MPI.MAX),
+                "huge_pages_kib": c.allreduce(float(m[4]), op=MPI.SUM)}
+
+
+def reference_threads(comm):
+    """As the runner's: every core of this host, shared among the ranks on it."""
+    here = comm.Split_type(MPI.COMM_TYPE_SHARED)
+    ranks_here = here.Get_size()
+    here.Free()
+    return max(1, (os.cpu_count() or 1) // ranks_here)
 
 
 class Guarded:
@@ -400,6 +498,8 @@ def labels(impl, p, failed):
 
 
 def entries(impl, p, reps, tr, family, round_trip_ns=0.0):
+    """Google Benchmark entries of passing repetitions; each repetition's dict holds its timings
+    (repetition()), the reference measured before it and the machine's state after it."""
     name = bench_name(impl, p)
     rows = []
     for i, r in enumerate(reps):
@@ -408,9 +508,14 @@ def entries(impl, p, reps, tr, family, round_trip_ns=0.0):
         membw = tr["memory"] / mean / 1e9 if mean > 0 else 0.0
         counters = {"ranks": float(p["ranks"]), "count": float(p["count"]), "root": float(p["root"]),
                     "bytes": float(tr["bytes"]), "algbw": algbw, "busbw": algbw * tr["bus"], "membw": membw,
-                    "peak_fraction": membw / tr["ceiling"] if tr["ceiling"] > 0 else 0.0,
+                    # against the reference measured just before this repetition, as the runner's
+                    "ref_GBps": r["ref_GBps"], "ref_spread": r["ref_spread"],
+                    "peak_fraction": membw / r["ref_GBps"] if r["ref_GBps"] > 0 else 0.0,
+                    "ceiling_fraction": membw / tr["ceiling"] if tr["ceiling"] > 0 else 0.0,
                     **{k: r[k] for k in ("t_rank_min", "t_rank_avg", "t_rank_max", "t_p50", "t_p99")},
-                    "round_trips": r["t_p50"] * 1e9 / round_trip_ns if round_trip_ns > 0 else 0.0}
+                    "round_trip_ns": round_trip_ns,
+                    "round_trips": r["t_p50"] * 1e9 / round_trip_ns if round_trip_ns > 0 else 0.0,
+                    **{k: r[k] for k in STATE}}
         # Google Benchmark's rate: bytes a second, or calls a second for a collective of no bytes.
         if mean > 0:
             counters["bytes_per_second" if tr["bytes"] > 0 else "items_per_second"] = (tr["bytes"] or 1) / mean
@@ -502,7 +607,7 @@ def parse(argv):
     ap.add_argument("--validate-only", action="store_true", help="validation rounds only, no timing")
     ap.add_argument("--worker", default="", help="the supervisor's journal: append each event to it")
     ap.add_argument("--only", default="", help="file naming the benchmarks to run, one per line")
-    ap.add_argument("--supervisor-pid", type=int, default=0, help="the supervisor's pid (the peer records no machine state)")
+    ap.add_argument("--supervisor-pid", type=int, default=0, help="the supervisor's pid: its CPU time is the run's own")
     ap.add_argument("--validator", default="", help="primbench's validator, the build's validate/libprimbench_check.so")
     return ap.parse_args(argv)
 
@@ -601,6 +706,7 @@ def main(argv):
 
     note({"worker": {"world_size": P, "hosts": hosts, "mpi4py": context["mpi4py"]["version"]}})
     scratch = np.zeros(64 << 20, np.uint8) if opts.cache == "cold" else None
+    machine, ref_threads = Machine(comm, validator.lib, opts.supervisor_pid), reference_threads(comm)
     status = 0
     run_start, checks_spent = MPI.Wtime(), 0.0  # the checks' budget is --check-budget (5 %) of the peer's time so far
     for family, (impl, p) in enumerate(todo):
@@ -608,9 +714,11 @@ def main(argv):
         rows = []
         name = bench_name(impl, p)[:-len("/manual_time")]
         note({"start": name})
+        machine.start()
         try:
             note({"phase": "setup"})
             coll = Collective(comm, impl, p, validator)
+            reference = None if opts.validate_only else Reference(comm, validator.lib, p, opts.cache == "cold", ref_threads)
             note({"phase": "validation"})
             modes = ("exact", "random") if opts.check == "both" else (opts.check,)
             for mode in modes:
@@ -648,11 +756,15 @@ def main(argv):
                 checks = Checks(comm, coll, opts, modes[0], post, loop, opts.check_budget * (elapsed + loop) - checks_spent,
                                 CHECKED_CALLS - validation_calls - 1)
 
+                repetition_seconds = max(opts.min_time, iterations * per_call)
+
                 def timed(n):  # up to the repetition whose check failed
                     checks.stage(n * iterations)
                     reps = []
                     while len(reps) < n and not checks.failure:
-                        reps.append(repetition(comm, coll, opts, scratch, checks, iterations))
+                        ref_GBps, ref_spread = reference.measure(traffic(p, ceilings)["memory"], repetition_seconds)
+                        r = repetition(comm, coll, opts, scratch, checks, iterations)
+                        reps.append({**r, "ref_GBps": ref_GBps, "ref_spread": ref_spread, **machine.state()})
                     return reps
                 reps = timed(opts.repetitions)
                 rse_fields = {}

@@ -449,7 +449,7 @@ class Peer(Case):
         for k in ("ranks", "count", "root", "bytes", "algbw", "busbw", "t_rank_min", "t_rank_avg", "t_rank_max",
                   "t_p50", "t_p99", "primitive", "impl", "dtype", "validation"):
             self.assertIn(k, it)
-        self.assertGreater(it["peak_fraction"], 0)  # the launcher passed the measured ceilings
+        self.assertGreater(it["peak_fraction"], 0)  # over the reference measured beside it
         self.assertEqual({b.get("aggregate_name") for b in peer} - {None}, {"mean", "median", "stddev", "cv"})
         check_aggregates(self, doc)  # the peer's and the C++ runner's alike
         for b in (b for b in doc["benchmarks"] if b["run_type"] == "iteration" and b["bytes"] > 0):
@@ -457,6 +457,36 @@ class Peer(Case):
         # Nothing of Google Benchmark ran in this process: the context is still complete.
         for key in ("date", "host_name", "num_cpus", "mhz_per_cpu", "caches", "library_build_type"):
             self.assertIn(key, doc["context"])
+
+    def test_the_peers_entries_carry_the_runners_reference_and_machine_state(self):
+        # Before 2026-12-04 the peer divided by the start-of-run ceiling (peak_fraction 1.2 - 1.6
+        # at cache-resident counts) and recorded no machine state: now the same reference, at
+        # the benchmark's own working set before each repetition, through libprimbench_check.so.
+        p = primbench("run", "--impl", "mpi4py.buffer,mpi.native", "--ranks", "1,2", "--primitive", "gather,reduce",
+                      "--count", "64K", "--repetitions", "3", "--rse", "0", "--min-time", "0.002", "--warmup", "0",
+                      "--out", self.out)
+        self.ok(p)
+        doc = self.load()
+        ceilings = doc["context"]["primbench"]["ceilings"]
+        reps = [b for b in doc["benchmarks"] if b["run_type"] == "iteration"]
+        runner = {k for b in reps if b["impl"] == "mpi.native" for k, v in b.items() if isinstance(v, float)}
+        peer = [b for b in reps if b["impl"] == "mpi4py.buffer"]
+        self.assertEqual(len(peer), 2 * 2 * 3)
+        refs = {}
+        for b in peer:
+            self.assertEqual(runner - set(b), set(), f"{b['name']} lacks the runner's counters")
+            self.assertGreater(b["ref_GBps"], 0, b["name"])
+            self.assertGreaterEqual(b["ref_spread"], 0, b["name"])
+            self.assertAlmostEqual(b["peak_fraction"], b["membw"] / b["ref_GBps"], delta=1e-9 * b["peak_fraction"])
+            ceiling = ceilings[b["ceiling"] + "_GBps"]  # a reduce of one rank is a copy
+            self.assertAlmostEqual(b["ceiling_fraction"], b["membw"] / ceiling, delta=1e-9 * b["ceiling_fraction"])
+            self.assertEqual(b["online_cpus"], os.cpu_count(), b["name"])
+            self.assertGreater(b["state_seconds"], 0, b["name"])
+            for k in ("steal_pct", "others_cpu_pct"):
+                self.assertTrue(0 <= b[k] <= 100, (b["name"], k, b[k]))
+            refs.setdefault(b["name"], []).append(b["ref_GBps"])
+        # Measured before each repetition, not one figure copied.
+        self.assertTrue(all(len(set(v)) > 1 for v in refs.values()), refs)
 
     def test_the_peer_skips_a_rotating_root_with_the_reason(self):
         p = primbench("run", "--impl", "mpi4py.buffer", "--ranks", "2", "--primitive", "gather,allreduce", "--count", "8",
