@@ -1,15 +1,19 @@
 // oneTBB backend: P logical ranks, independent of TBB's worker count. Each rank's buffers are
 // allocated and first touched inside a TBB task; the collective is one parallel_for over the
-// data, split into chunks TBB balances over its workers.
+// data with a static_partitioner: one contiguous range a thread, the same thread each call (so a
+// cache-resident range stays in the cache of the core that moves it), copied in 64 KiB pieces
+// (chunked_copy). TBB's default auto_partitioner, balancing chunks of 64 KiB and more copied in
+// one memcpy each, was the slower copy at 16M elements (docs/measurement.md, "tbb.parallel_for's
+// partitioner").
 //   tbb.parallel_for  gather/scatter/broadcast: chunks of the P*n elements copied in parallel;
 //                     reduce: chunks of the n elements, each combined across all ranks;
 //                     allreduce: the same, each combined chunk then copied to every rank.
 #include <oneapi/tbb/blocked_range.h>
 #include <oneapi/tbb/parallel_for.h>
+#include <oneapi/tbb/partitioner.h>
 #include <oneapi/tbb/version.h>
 
 #include <algorithm>
-#include <cstring>
 #include <vector>
 
 #include "primbench/dispatch.hpp"
@@ -30,7 +34,7 @@ class TbbParallelFor final : public HostCollective {
   }
 
  private:
-  // Elements per task: large enough that scheduling costs little, small enough to balance.
+  // The least elements a thread's range holds: a smaller problem is moved by fewer threads.
   template <class T> static constexpr std::size_t kGrain = (64 << 10) / sizeof(T);
 
   template <class T> void body() {
@@ -39,17 +43,17 @@ class TbbParallelFor final : public HostCollective {
     switch (p.primitive) {
       case Primitive::gather:  // element i of the root's buffer belongs to rank i / n
         blocks<T>([&](int r, std::size_t i, std::size_t off, std::size_t len) {
-          std::memcpy(recv_ptr<T>(p.root) + i, send_ptr<T>(r) + off, len * sizeof(T));
+          chunked_copy(recv_ptr<T>(p.root) + i, send_ptr<T>(r) + off, len * sizeof(T));
         });
         break;
       case Primitive::scatter:
         blocks<T>([&](int r, std::size_t i, std::size_t off, std::size_t len) {
-          std::memcpy(recv_ptr<T>(r) + off, send_ptr<T>(p.root) + i, len * sizeof(T));
+          chunked_copy(recv_ptr<T>(r) + off, send_ptr<T>(p.root) + i, len * sizeof(T));
         });
         break;
       case Primitive::broadcast:  // block r is the root's buffer copied to rank r
         blocks<T>([&](int r, std::size_t, std::size_t off, std::size_t len) {
-          if (r != p.root) std::memcpy(recv_ptr<T>(r) + off, send_ptr<T>(p.root) + off, len * sizeof(T));
+          if (r != p.root) chunked_copy(recv_ptr<T>(r) + off, send_ptr<T>(p.root) + off, len * sizeof(T));
         });
         break;
       case Primitive::reduce:
@@ -68,7 +72,7 @@ class TbbParallelFor final : public HostCollective {
             for (int r = 1; all && r < p.ranks; ++r)
               copy_out(recv_ptr<T>(r) + lo, dst + lo, len * sizeof(T), stream);
             if (stream) stream_fence();
-          });
+          }, tbb::static_partitioner());
         });
         break;
       }
@@ -87,7 +91,7 @@ class TbbParallelFor final : public HostCollective {
         f(r, i, off, len);
         i += len;
       }
-    });
+    }, tbb::static_partitioner());
   }
 };
 
