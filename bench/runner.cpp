@@ -136,9 +136,13 @@ const CpuSample& state_since(const Bench& b, double now) {
   return *from;
 }
 
-// The reference's memory bandwidth now (GB/s, the median of up to 5 trials while they take less
-// than a quarter of a repetition, at least one) and the trials' spread, (max - min) / median. Every rank
-// measures its share at once; a trial lasts as long as the slowest.
+// The reference's memory bandwidth now (GB/s, the median of up to kReferenceTrials trials while
+// they take less than a repetition, at least one) and the trials' spread, (max - min) / median.
+// Every rank measures its share at once; a trial lasts as long as the slowest. As long as the
+// repetition it is compared with: on this VM the bandwidth moves from one 50 ms window to the next
+// by 10 % (cv), and with a quarter of a repetition the reference's median was the noisier half
+// of the ratio (docs/measurement.md, "Run to run").
+constexpr std::size_t kReferenceTrials = 25;
 std::pair<double, double> measure_reference(Bench& b) {
   World& w = world();
   // First the implementation's own threads go back to sleep: a pool that spins or yields while
@@ -149,7 +153,7 @@ std::pair<double, double> measure_reference(Bench& b) {
   do {
     const double s = w.max(b.reference->trial());
     GBps.push_back(s > 0 ? b.traffic.memory / s / 1e9 : 0);
-  } while (GBps.size() < 5 && w.max(now_seconds() - start) < 0.25 * b.repetition);
+  } while (GBps.size() < kReferenceTrials && w.max(now_seconds() - start) < b.repetition);
   std::sort(GBps.begin(), GBps.end());
   const double median = GBps[GBps.size() / 2];
   return {median, median > 0 ? (GBps.back() - GBps.front()) / median : 0};

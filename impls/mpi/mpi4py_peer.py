@@ -195,13 +195,13 @@ class Reference:
 
     def measure(self, memory, repetition):
         """As the runner's measure_reference: GB/s of the whole collective's memory traffic, the
-        median of up to 5 trials while they take under a quarter of a repetition (at least one),
-        each as long as its slowest rank's; and their spread, (max - min) / median."""
+        median of up to 25 trials while they take under a repetition (at least one), each as long
+        as its slowest rank's; and their spread, (max - min) / median."""
         rates, start = [], MPI.Wtime()
         while True:
             s = self.comm.allreduce(self.lib.primbench_reference_trial(self.handle), op=MPI.MAX)
             rates.append(memory / s / 1e9 if s > 0 else 0.0)
-            if len(rates) >= 5 or self.comm.allreduce(MPI.Wtime() - start, op=MPI.MAX) >= 0.25 * repetition:
+            if len(rates) >= 25 or self.comm.allreduce(MPI.Wtime() - start, op=MPI.MAX) >= repetition:
                 break
         rates.sort()
         median = rates[len(rates) // 2]
