@@ -2,8 +2,10 @@
 // peer loads these from libprimbench_check.so with ctypes (impls/mpi/mpi4py_peer.py), so its
 // peak_fraction is over the same reference at the benchmark's own working set, and its results
 // carry the same machine state, as every C++ implementation's (docs/measurement.md).
+#include <algorithm>
 #include <cstring>
 #include <exception>
+#include <stdexcept>
 #include <string>
 
 #include "machine.hpp"

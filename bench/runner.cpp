@@ -139,9 +139,8 @@ const CpuSample& state_since(const Bench& b, double now) {
 // The reference's memory bandwidth now (GB/s, the median of up to kReferenceTrials trials while
 // they take less than a repetition, at least one) and the trials' spread, (max - min) / median.
 // Every rank measures its share at once; a trial lasts as long as the slowest. As long as the
-// repetition it is compared with: on this VM the bandwidth moves from one 50 ms window to the next
-// by 10 % (cv), and with a quarter of a repetition the reference's median was the noisier half
-// of the ratio (docs/measurement.md, "Run to run").
+// repetition it is compared with: with a quarter of one, the reference's median was the noisier
+// half of the ratio (docs/measurement.md, "Run to run").
 constexpr std::size_t kReferenceTrials = 25;
 std::pair<double, double> measure_reference(Bench& b) {
   World& w = world();
