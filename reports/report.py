@@ -299,7 +299,7 @@ def markdown(rep, secs, envs, generated) -> str:
         L += ["### Fastest validated implementation", "",
               "Per size band (bytes the collective moves) and rank count, over every dtype "
               "and op run; *wins* = problems in the band where it was fastest. *Fraction of "
-              "peak*: the median of its `peak_fraction` counters, membw over the reference "
+              "peak*: the median of its `peak_fraction` counters, its median iteration's rate over the reference "
               "measured beside each benchmark (the same memory traffic at the same working "
               "set, just before each repetition); older files hold it against the start-of-run "
               "ceiling instead, and say so.", ""]

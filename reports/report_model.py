@@ -234,7 +234,7 @@ def _point(name: str, entries: list) -> Point:
     p.ref_spread = median_of("ref_spread")
     p.ceiling_fraction = median_of("ceiling_fraction")
     if p.ref_gbps is not None:
-        # peak_fraction as written: membw over the reference beside each repetition; it is 0
+        # peak_fraction as written: the median iteration over the reference beside each repetition; it is 0
         # where the reference is 0 (not measured), which is no fraction at all
         p.peak_fraction = median_of("peak_fraction", [e for e in with_counters
                                                       if e.counters.get("ref_GBps", 0) > 0])

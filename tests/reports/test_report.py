@@ -666,7 +666,7 @@ class Contention(unittest.TestCase):
 
 
 class PeakFraction(unittest.TestCase):
-    """peak_fraction is shown as written: membw over the reference beside each benchmark."""
+    """peak_fraction is shown as written: the median iteration's rate over the reference beside each benchmark."""
 
     @classmethod
     def setUpClass(cls):
@@ -715,7 +715,7 @@ class PeakFraction(unittest.TestCase):
             "% of reference read-P-write-1"))
 
     def test_explained(self):
-        self.assertIn("membw over the reference measured beside each benchmark", self.md)
+        self.assertIn("its median iteration's rate over the reference measured beside each benchmark", self.md)
         self.assertIn("reference measured beside each benchmark", self.html)
         self.assertIn("reference read-P-write-1\nbeside each benchmark", "\n".join(
             t.get_text() for t in report_plots.bandwidth_figure(self.rep, "reduce", "t")
