@@ -2,25 +2,16 @@
 // peer loads these from libprimbench_check.so with ctypes (impls/mpi/mpi4py_peer.py), so its
 // peak_fraction is over the same reference at the benchmark's own working set, and its results
 // carry the same machine state, as every C++ implementation's (docs/measurement.md).
-#include <algorithm>
 #include <cstring>
 #include <exception>
 #include <stdexcept>
 #include <string>
 
+#include "c_api.hpp"
 #include "machine.hpp"
 #include "reference.hpp"
 
 using namespace primbench;
-
-namespace {
-void copy_out(const std::string& text, char* out, std::size_t cap) {
-  if (!cap) return;
-  const std::size_t n = std::min(text.size(), cap - 1);
-  std::memcpy(out, text.data(), n);
-  out[n] = '\0';
-}
-}  // namespace
 
 extern "C" {
 
@@ -32,17 +23,13 @@ void* primbench_reference_open(const char* primitive, const char* dtype, int ran
   try {
     const PrimitiveInfo* d = find_primitive(primitive);
     if (!d) throw std::invalid_argument(std::string("unknown primitive '") + primitive + "'");
-    DType t{};
-    bool known = false;
-    for (DType e : {DType::i32, DType::i64, DType::f32, DType::f64})
-      if (name(e) == std::string_view(dtype)) t = e, known = true;
-    if (!known) throw std::invalid_argument(std::string("unknown dtype '") + dtype + "'");
+    const DType t = c_api::named(dtype, {DType::i32, DType::i64, DType::f32, DType::f64}, "dtype");
     if (ranks < 1 || !(share > 0 && share <= 1) || threads < 1)
       throw std::invalid_argument("ranks and threads must be at least 1, share in (0, 1]");
     const Problem p{d->primitive, ranks, static_cast<std::size_t>(count), t, Op::sum, 0};
     return new Reference(p, share, threads, cold != 0);
   } catch (const std::exception& e) {
-    copy_out(std::string("the reference could not be set up: ") + e.what(), error, cap);
+    c_api::copy_out(std::string("the reference could not be set up: ") + e.what(), error, cap);
     return nullptr;
   }
 }

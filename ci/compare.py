@@ -79,8 +79,8 @@ REF_FALLBACK = "real_time"
 
 def ref_ratio(e) -> float | None:
     """The repetition's time over the time its reference, measured just before it at the same
-    working set, takes for the same memory traffic: ref_GBps / membw = 1 / peak_fraction (1 = as
-    fast as the reference, 2 = twice its time). None where no reference ran beside it: ref_GBps
+    working set, takes for the same memory traffic: ref_GBps / membw, of the mean iteration (1 = as
+    fast as the reference, 2 = twice its time; 1 / peak_fraction is of the median iteration). None where no reference ran beside it: ref_GBps
     0 or absent (files from before the reference; the mpi4py peer before 2026-12-04), device memory (there
     ref_GBps is the start-of-run device copy ceiling), or no traffic (count 0)."""
     ref, membw = e.counters.get("ref_GBps", 0), e.counters.get("membw", 0)

@@ -10,16 +10,13 @@
 #include <stdexcept>
 #include <string>
 
+#include "c_api.hpp"
 #include "validate.hpp"
 
 namespace primbench::validate {
 namespace {
 
-template <class E> E named(std::string_view text, std::initializer_list<E> all, const char* what) {
-  for (E e : all)
-    if (name(e) == text) return e;
-  throw std::invalid_argument(std::string("unknown ") + what + " '" + std::string(text) + "'");
-}
+using c_api::copy_out;
 
 // Rank `rank`'s send and receive payloads, each with kGuardBytes of guard either side.
 class Borrowed final : public Collective {
@@ -37,13 +34,6 @@ class Borrowed final : public Collective {
   int rank_;
   Buffer send_, recv_;
 };
-
-void copy_out(const std::string& text, char* out, std::size_t cap) {
-  if (!cap) return;
-  const std::size_t n = std::min(text.size(), cap - 1);
-  std::memcpy(out, text.data(), n);
-  out[n] = '\0';
-}
 
 Mode mode_of(int random) { return random ? Mode::random : Mode::exact; }
 
@@ -77,13 +67,13 @@ void* primbench_check_open(const char* primitive, const char* dtype, const char*
     const PrimitiveInfo* d = find_primitive(primitive);
     if (!d) throw std::invalid_argument(std::string("unknown primitive '") + primitive + "'");
     Problem p{d->primitive, ranks, static_cast<std::size_t>(count),
-              validate::named(dtype, {DType::i32, DType::i64, DType::f32, DType::f64}, "dtype"),
-              validate::named(op, {Op::sum, Op::prod, Op::min, Op::max}, "op"), root};
+              c_api::named(dtype, {DType::i32, DType::i64, DType::f32, DType::f64}, "dtype"),
+              c_api::named(op, {Op::sum, Op::prod, Op::min, Op::max}, "op"), root};
     if (ranks < 1 || rank < 0 || rank >= ranks || root < 0 || root >= ranks)
       throw std::invalid_argument("rank and root must be below ranks (at least 1)");
     return new Borrowed(p, rank, static_cast<std::byte*>(send), static_cast<std::byte*>(recv));
   } catch (const std::exception& e) {
-    validate::copy_out(e.what(), error, cap);
+    c_api::copy_out(e.what(), error, cap);
     return nullptr;
   }
 }
@@ -123,7 +113,7 @@ int primbench_check_result(void* h, int random, unsigned long long seed, int spo
   if (validate::guarded("the validator failed: ", message, cap,
                         [&] { error = validate::check(*b, validate::mode_of(random), seed, spots ? &b->spots : nullptr); }))
     return 1;
-  validate::copy_out(error, message, cap);
+  c_api::copy_out(error, message, cap);
   return error.empty() ? 0 : 1;
 }
 

@@ -719,7 +719,6 @@ def main(argv):
         try:
             note({"phase": "setup"})
             coll = Collective(comm, impl, p, validator)
-            reference = None if opts.validate_only else Reference(comm, validator.lib, p, opts.cache == "cold", ref_threads)
             note({"phase": "validation"})
             modes = ("exact", "random") if opts.check == "both" else (opts.check,)
             for mode in modes:
@@ -757,13 +756,15 @@ def main(argv):
                 checks = Checks(comm, coll, opts, modes[0], post, loop, opts.check_budget * (elapsed + loop) - checks_spent,
                                 CHECKED_CALLS - validation_calls - 1)
 
-                repetition_seconds = max(opts.min_time, iterations * per_call)
+                # As the runner's: built once the problem validated, measured before every repetition.
+                reference = Reference(comm, validator.lib, p, opts.cache == "cold", ref_threads)
+                tr, repetition_seconds = traffic(p, ceilings), max(opts.min_time, iterations * per_call)
 
                 def timed(n):  # up to the repetition whose check failed
                     checks.stage(n * iterations)
                     reps = []
                     while len(reps) < n and not checks.failure:
-                        ref_GBps, ref_spread = reference.measure(traffic(p, ceilings)["memory"], repetition_seconds)
+                        ref_GBps, ref_spread = reference.measure(tr["memory"], repetition_seconds)
                         r = repetition(comm, coll, opts, scratch, checks, iterations)
                         reps.append({**r, "ref_GBps": ref_GBps, "ref_spread": ref_spread, **machine.state()})
                     return reps
@@ -779,7 +780,7 @@ def main(argv):
                     if failure:
                         failure = f"validation failed after timing: {impl} {failure}"
                 if not failure:
-                    rows = entries(impl, p, reps, traffic(p, ceilings), family, opts.round_trip_ns)
+                    rows = entries(impl, p, reps, tr, family, opts.round_trip_ns)
                     for row in rows:
                         row.update(rse_fields)
                         if row["run_type"] == "iteration":
