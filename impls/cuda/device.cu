@@ -178,9 +178,19 @@ void* DeviceCollective::upload(const void* host, std::size_t bytes) {
 namespace {
 
 constexpr int kThreads = 256;
-constexpr int kBlocksPerSM = 2048 / kThreads;  // a full Hopper SM: 2048 resident threads
 
 std::size_t div_up(std::size_t a, std::size_t b) { return (a + b - 1) / b; }
+
+// The blocks of `kernel` (kThreads each, `shared` bytes of dynamic shared memory) the GPU holds
+// at once: the grid of one full wave. A fixed 8 blocks a SM (2048 threads) was more than fit:
+// ptxas gives copy_blocks 40 registers and reduce_ranks<float, Sum> 44, so an H200 SM holds 6
+// and 5 of them, and the last of 1.3 - 1.6 waves left most SMs idle (0.83 of the copy ceiling
+// at 64M elements against cudaMemcpyAsync's 0.95, docs/cuda.md).
+template <class Kernel> std::size_t wave(Kernel kernel, std::size_t shared, int multiprocessors) {
+  int per_sm = 0;
+  PRIMBENCH_CUDA(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kThreads, shared));
+  return static_cast<std::size_t>(std::max(per_sm, 1)) * static_cast<std::size_t>(multiprocessors);
+}
 
 // ---- kernels
 
@@ -493,6 +503,28 @@ class CudaKernel final : public DeviceCollective {
     jobs_ = jobs.size();
     if (!jobs.empty()) table_ = upload(jobs.data(), jobs.size() * sizeof(CopyJob));
     if (!pointers.empty()) table_ = upload(pointers.data(), pointers.size() * sizeof(void*));
+    wave_ = [&] {
+      switch (p.primitive) {
+        case Primitive::gather:
+        case Primitive::scatter:
+        case Primitive::broadcast: return wave(copy_blocks, 0, multiprocessors());
+        case Primitive::reduce:
+          return with_dtype(p.dtype, [&](auto tag) {
+            using T = typename decltype(tag)::type;
+            return with_op(p.op, [&](auto op) {
+              return wave(reduce_ranks<T, decltype(op)>, p.ranks * sizeof(void*), multiprocessors());
+            });
+          });
+        case Primitive::allreduce:
+          return with_dtype(p.dtype, [&](auto tag) {
+            using T = typename decltype(tag)::type;
+            return with_op(p.op, [&](auto op) {
+              return wave(allreduce_ranks<T, decltype(op)>, 2 * p.ranks * sizeof(void*), multiprocessors());
+            });
+          });
+      }
+      throw std::invalid_argument("unknown primitive");
+    }();
   }
 
  private:
@@ -508,19 +540,17 @@ class CudaKernel final : public DeviceCollective {
     }
   }
 
-  std::size_t fill() const { return static_cast<std::size_t>(multiprocessors()) * kBlocksPerSM; }
-
-  // Grid size of the reducing kernels: two vectors per thread per step, at most a full GPU.
+  // Grid size of the reducing kernels: two vectors per thread per step, at most one full wave.
   template <class T> unsigned reduce_blocks() const {
     const std::size_t vectors = problem().count / (16 / sizeof(T));
-    return static_cast<unsigned>(std::clamp<std::size_t>(div_up(vectors, 2 * kThreads), 1, fill()));
+    return static_cast<unsigned>(std::clamp<std::size_t>(div_up(vectors, 2 * kThreads), 1, wave_));
   }
 
-  // Every job's block in one copy_blocks launch, the GPU's blocks shared among the jobs.
+  // Every job's block in one copy_blocks launch, one wave of blocks shared among the jobs.
   void copy(cudaStream_t s) {
     if (jobs_ == 0) return;  // a broadcast with one rank: nothing moves
     const std::size_t bytes = problem().count * problem().elem_bytes();
-    const std::size_t per_job = std::max<std::size_t>(1, fill() / jobs_);
+    const std::size_t per_job = std::max<std::size_t>(1, wave_ / jobs_);
     const dim3 grid(static_cast<unsigned>(std::clamp<std::size_t>(div_up(bytes / 16, kThreads * 4), 1, per_job)),
                     static_cast<unsigned>(jobs_));
     copy_blocks<<<grid, kThreads, 0, s>>>(static_cast<const CopyJob*>(table_), bytes);
@@ -557,6 +587,7 @@ class CudaKernel final : public DeviceCollective {
 
   void* table_ = nullptr;
   std::size_t jobs_ = 0;
+  std::size_t wave_ = 1;  // blocks of this problem's kernel the GPU holds at once
 };
 
 // ---- the probe
