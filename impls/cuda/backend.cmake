@@ -50,3 +50,9 @@ list(APPEND PRIMBENCH_BACKENDS primbench_cuda)
 
 primbench_backend_status(cuda ON
   "CUDA ${CMAKE_CUDA_COMPILER_VERSION}, architectures ${CMAKE_CUDA_ARCHITECTURES}")
+
+# The tuning probe for cuda.kernel's copy (impls/cuda/copy_variants.cu, run by gpu-suite.sh
+# variants): not part of primbench, built with it so that it cannot rot.
+add_executable(primbench_copy_variants ${CMAKE_CURRENT_LIST_DIR}/copy_variants.cu)
+target_link_libraries(primbench_copy_variants PRIVATE CUDA::cudart)
+target_compile_options(primbench_copy_variants PRIVATE --expt-relaxed-constexpr)

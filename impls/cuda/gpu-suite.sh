@@ -15,10 +15,12 @@
 #   reference  the committed reference runs (reports/h200-*.json): every cuda.* impl, gather,
 #              scatter and reduce, f32 sum, P = 2 and 8, 1 element to 16M per rank (P = 8: 512 MiB
 #              per collective); then the f32 P = 8 reduce at 64M per rank (2 GiB read), the
-#              reduce target of the CUDA issue.
+#              reduce target of the CUDA issue; gather and scatter at 64M per rank, P = 2, before it.
+#   variants   impls/cuda/copy_variants.cu: cuda.kernel's copy loops and grids against
+#              cudaMemcpyAsync (a tuning probe, not primbench).
 #   small      1 to 1M elements per rank, P = 2..8, hot and cold caches.
 #   large      4M to 64M elements per rank, P = 2, 4, 8, and the reduce target with 10 repetitions.
-#   lease      what one device call of a short lease holds: test, then reference, each bounded in
+#   lease      what one device call of a short lease holds: variants, test, reference, each bounded in
 #              time (LEASE_TEST_S, LEASE_REFERENCE_S) so that whatever ran comes back, all of it
 #              in $OUT/lease.tgz.
 #   all        build, test, small, large.
@@ -33,10 +35,11 @@ ARCH=${CUDA_ARCH:-90}
 JOBS=${JOBS:-$(nproc)}
 mkdir -p "$OUT"
 if [[ -x $BUNDLE/primbench && ${1:-} != bundle && ${1:-} != build ]]; then
-  PRIMBENCH=$BUNDLE/primbench TESTS=$BUNDLE/primbench_cuda_tests
+  PRIMBENCH=$BUNDLE/primbench TESTS=$BUNDLE/primbench_cuda_tests VARIANTS=$BUNDLE/primbench_copy_variants
   export LD_LIBRARY_PATH="$PWD/$BUNDLE/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 else
   PRIMBENCH=$BUILD/bench/primbench TESTS=$BUILD/tests/cuda/primbench_cuda_tests
+  VARIANTS=$BUILD/impls/primbench_copy_variants
 fi
 
 log() { echo "== $(date +%T) $*" | tee -a "$OUT/suite.log"; }
@@ -60,13 +63,13 @@ stage_build() { machine; configure_and_build; "$PRIMBENCH" list | tee "$OUT/list
 stage_bundle() {
   configure_and_build
   rm -rf "$BUNDLE" && mkdir -p "$BUNDLE/lib"
-  cp "$BUILD/bench/primbench" "$BUILD/tests/cuda/primbench_cuda_tests" "$BUNDLE/"
+  cp "$BUILD/bench/primbench" "$BUILD/tests/cuda/primbench_cuda_tests" "$BUILD/impls/primbench_copy_variants" "$BUNDLE/"
   # Every library they load, except the C runtime and the driver, which the GPU machine has (its
   # own, newer or equal).
   for bin in "$BUNDLE/primbench" "$BUNDLE/primbench_cuda_tests"; do ldd "$bin" | awk '/=> \//{print $3}'; done |
     sort -u | grep -vE '/(libc|libm|libdl|libpthread|librt|libstdc\+\+|libgcc_s|ld-linux[^/]*|libcuda)\.so' |
     while read -r lib; do cp -L "$lib" "$BUNDLE/lib/"; done
-  strip "$BUNDLE/primbench" "$BUNDLE/primbench_cuda_tests"
+  strip "$BUNDLE"/primbench*
   du -sh "$BUNDLE" | tee -a "$OUT/suite.log"
   log "carry $BUNDLE to the GPU machine"
 }
@@ -101,8 +104,15 @@ run_suite() {  # NAME, then primbench run arguments
 stage_reference() {
   run_suite h200-reference --primitive gather,scatter,reduce --dtype f32 --op sum --ranks 2,8 \
       --count 1,1K,64K,1M,16M --validate 1 --repetitions 5
+  run_suite h200-copy-64M --primitive gather,scatter --dtype f32 --ranks 2 --count 64M \
+      --validate 1 --repetitions 5
   run_suite h200-reduce-target --primitive reduce --dtype f32 --op sum --ranks 8 --count 64M \
       --validate 1 --repetitions 5
+}
+
+stage_variants() {
+  log "copy variants"
+  "$VARIANTS" 2>&1 | tee "$OUT/variants.txt"
 }
 
 stage_small() {
@@ -135,12 +145,14 @@ case "${1:-all}" in
   reference) stage_reference ;;
   small) stage_small ;;
   large) stage_large ;;
+  variants) stage_variants ;;
   lease)
+    bounded "${LEASE_VARIANTS_S:-60}" variants
     bounded "${LEASE_TEST_S:-150}" test
     bounded "${LEASE_REFERENCE_S:-300}" reference
     # The device tool brings back at most 8 files: everything in one archive, the log beside it.
     tar czf /tmp/lease.tgz -C "$OUT" . && mv /tmp/lease.tgz "$OUT/" ;;
   all) stage_build; stage_test; stage_small; stage_large ;;
-  *) echo "usage: $0 build|bundle|test|reference|small|large|lease|all" >&2; exit 2 ;;
+  *) echo "usage: $0 build|bundle|test|reference|variants|small|large|lease|all" >&2; exit 2 ;;
 esac
 log "done: ${1:-all}; results in $OUT"
