@@ -25,6 +25,42 @@ def primbench(*args, timeout=120):
     return subprocess.run([BIN, *args], capture_output=True, text=True, timeout=timeout)
 
 
+class Revision(unittest.TestCase):
+    """bench/revision.cmake, which names the build's commit in every result file: a build from
+    changed tracked files says -dirty (an H200 reference run built before its commit recorded the
+    commit before it); untracked files, such as a build directory, do not count."""
+
+    def revision(self, repo):
+        out = os.path.join(repo, "revision.hpp")
+        r = subprocess.run(["cmake", f"-DSRC={repo}", f"-DOUT={out}", "-P", os.path.abspath("bench/revision.cmake")],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with open(out) as f:
+            return f.read().split('kGitRevision = "')[1].split('"')[0]
+
+    def test_a_build_from_changed_tracked_files_says_dirty(self):
+        with tempfile.TemporaryDirectory() as repo:
+            git = lambda *a: subprocess.run(["git", "-C", repo, *a], check=True, capture_output=True)
+            git("init", "-q")
+            with open(os.path.join(repo, "a.txt"), "w") as f:
+                f.write("one\n")
+            git("add", "a.txt")
+            git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "one")
+            head = subprocess.run(["git", "-C", repo, "rev-parse", "--short=12", "HEAD"], capture_output=True,
+                                  text=True, check=True).stdout.strip()
+            self.assertEqual(self.revision(repo), head)
+            with open(os.path.join(repo, "untracked.txt"), "w") as f:
+                f.write("not part of any commit\n")
+            self.assertEqual(self.revision(repo), head)
+            with open(os.path.join(repo, "a.txt"), "w") as f:
+                f.write("two\n")
+            self.assertEqual(self.revision(repo), head + "-dirty")
+
+    def test_outside_git_the_revision_is_unknown(self):
+        with tempfile.TemporaryDirectory() as plain:
+            self.assertEqual(self.revision(plain), "unknown")
+
+
 class BadInput(unittest.TestCase):
     CASES = [
         (["run", "--impl", "nosuch.*"], "no implementation matches 'nosuch.*' (known:"),
