@@ -183,8 +183,8 @@ std::size_t div_up(std::size_t a, std::size_t b) { return (a + b - 1) / b; }
 // The blocks of `kernel` (kThreads each, `shared` bytes of dynamic shared memory) the GPU holds
 // at once: the grid of one full wave. A fixed 8 blocks a SM (2048 threads) was more than fit:
 // ptxas gives copy_blocks 40 registers and reduce_ranks<float, Sum> 44, so an H200 SM holds 6
-// and 5 of them, and the last of 1.3 - 1.6 waves left most SMs idle (0.83 of the copy ceiling
-// at 64M elements against cudaMemcpyAsync's 0.95, docs/cuda.md).
+// and 5 of them and a grid of 8 a SM ran in 1.3 - 1.6 waves. (On an H200 that cost the copy
+// nothing measurable: docs/cuda.md.)
 template <class Kernel> std::size_t wave(Kernel kernel, std::size_t shared, int multiprocessors) {
   int per_sm = 0;
   PRIMBENCH_CUDA(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kThreads, shared));
