@@ -147,7 +147,7 @@ case "${1:-all}" in
   large) stage_large ;;
   variants) stage_variants ;;
   lease)
-    bounded "${LEASE_VARIANTS_S:-60}" variants
+    bounded "${LEASE_VARIANTS_S:-90}" variants
     bounded "${LEASE_TEST_S:-150}" test
     bounded "${LEASE_REFERENCE_S:-300}" reference
     # The device tool brings back at most 8 files: everything in one archive, the log beside it.
