@@ -437,27 +437,17 @@ class CudaKernel final : public DeviceCollective {
     jobs_ = jobs.size();
     if (!jobs.empty()) table_ = upload(jobs.data(), jobs.size() * sizeof(CopyJob));
     if (!pointers.empty()) table_ = upload(pointers.data(), pointers.size() * sizeof(void*));
+    shared_ = pointers.size() * sizeof(void*);
     wave_ = [&] {
-      switch (p.primitive) {
-        case Primitive::gather:
-        case Primitive::scatter:
-        case Primitive::broadcast: return wave(copy_blocks, 0, multiprocessors());
-        case Primitive::reduce:
-          return with_dtype(p.dtype, [&](auto tag) {
-            using T = typename decltype(tag)::type;
-            return with_op(p.op, [&](auto op) {
-              return wave(reduce_ranks<T, decltype(op)>, p.ranks * sizeof(void*), multiprocessors());
-            });
-          });
-        case Primitive::allreduce:
-          return with_dtype(p.dtype, [&](auto tag) {
-            using T = typename decltype(tag)::type;
-            return with_op(p.op, [&](auto op) {
-              return wave(allreduce_ranks<T, decltype(op)>, 2 * p.ranks * sizeof(void*), multiprocessors());
-            });
-          });
-      }
-      throw std::invalid_argument("unknown primitive");
+      if (!info(p.primitive).takes_op) return wave(copy_blocks, 0, multiprocessors());
+      return with_dtype(p.dtype, [&](auto tag) {
+        using T = typename decltype(tag)::type;
+        return with_op(p.op, [&](auto op) {
+          using O = decltype(op);
+          return p.primitive == Primitive::reduce ? wave(reduce_ranks<T, O>, shared_, multiprocessors())
+                                                  : wave(allreduce_ranks<T, O>, shared_, multiprocessors());
+        });
+      });
     }();
   }
 
@@ -497,7 +487,7 @@ class CudaKernel final : public DeviceCollective {
       using T = typename decltype(tag)::type;
       with_op(p.op, [&](auto op) {
         using O = decltype(op);
-        reduce_ranks<T, O><<<reduce_blocks<T>(), kThreads, p.ranks * sizeof(void*), s>>>(
+        reduce_ranks<T, O><<<reduce_blocks<T>(), kThreads, shared_, s>>>(
             static_cast<const T* const*>(table_), p.ranks, recv_ptr<T>(p.root), p.count);
         PRIMBENCH_CUDA_LAUNCHED("reduce_ranks");
       });
@@ -511,7 +501,7 @@ class CudaKernel final : public DeviceCollective {
       using T = typename decltype(tag)::type;
       with_op(p.op, [&](auto op) {
         using O = decltype(op);
-        allreduce_ranks<T, O><<<reduce_blocks<T>(), kThreads, 2 * p.ranks * sizeof(void*), s>>>(
+        allreduce_ranks<T, O><<<reduce_blocks<T>(), kThreads, shared_, s>>>(
             reinterpret_cast<const T* const*>(pointers), reinterpret_cast<T* const*>(pointers + p.ranks), p.ranks,
             p.count);
         PRIMBENCH_CUDA_LAUNCHED("allreduce_ranks");
@@ -521,7 +511,8 @@ class CudaKernel final : public DeviceCollective {
 
   void* table_ = nullptr;
   std::size_t jobs_ = 0;
-  std::size_t wave_ = 1;  // blocks of this problem's kernel the GPU holds at once
+  std::size_t shared_ = 0;  // the reducing kernels' pointer tables (P or 2P), staged in shared memory
+  std::size_t wave_ = 1;    // blocks of this problem's kernel the GPU holds at once
 };
 
 // ---- the probe

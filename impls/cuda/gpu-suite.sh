@@ -6,13 +6,13 @@
 #   build      configure and build for sm_90 (-DCMAKE_CUDA_ARCHITECTURES=90, i.e. -arch=sm_90) into
 #              build/gpu, with the tests. Needs Google Benchmark, GoogleTest, CLI11, fmt and
 #              nlohmann_json on the machine; where they are missing, use `bundle`.
-#   bundle     (run where the dependencies are, GPU or not) that build, then the two programs the
+#   bundle     (run where the dependencies are, GPU or not) that build, then the programs the
 #              later stages run and every shared library they need that a bare CUDA image may
 #              lack, copied into build/gpu-bundle (a few MiB): carry that folder to the GPU
 #              machine; the later stages use it when it is there.
 #   test       the CUDA tests (the gtest binary itself: a carried build's ctest files name this
 #              machine's paths) and `primbench validate` of every cuda.* impl.
-#   reference  the committed reference runs (reports/h200-*.json): every cuda.* impl, gather,
+#   reference  the committed reference runs (reports/h200/*.json): every cuda.* impl, gather,
 #              scatter and reduce, f32 sum, P = 2 and 8, 1 element to 16M per rank (P = 8: 512 MiB
 #              per collective); then the f32 P = 8 reduce at 64M per rank (2 GiB read), the
 #              reduce target of the CUDA issue; gather and scatter at 64M per rank, P = 2, before it.
@@ -21,8 +21,11 @@
 #   small      1 to 1M elements per rank, P = 2..8, hot and cold caches.
 #   large      4M to 64M elements per rank, P = 2, 4, 8, and the reduce target with 10 repetitions.
 #   lease      what one device call of a short lease holds: variants, test, reference, each bounded in
-#              time (LEASE_TEST_S, LEASE_REFERENCE_S) so that whatever ran comes back, all of it
-#              in $OUT/lease.tgz.
+#              time (LEASE_VARIANTS_S, LEASE_TEST_S, LEASE_REFERENCE_S) so that whatever ran comes
+#              back, all of it in $OUT/lease.tgz.
+#
+# Every step runs; the script then exits with the first failing step's status (the log names
+# each step's), so a failed test or run is never reported as a success.
 #   all        build, test, small, large.
 #
 # Example (the device tool): carry build/gpu-bundle, run `impls/cuda/gpu-suite.sh lease`.
@@ -43,6 +46,11 @@ else
 fi
 
 log() { echo "== $(date +%T) $*" | tee -a "$OUT/suite.log"; }
+
+# The script's exit status: the first failing step's (tests, validate, a run, a bounded stage),
+# after every step has run.
+status=0
+failed() { ((status)) || status=$1; }
 
 machine() {
   { nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.mem,clocks.max.sm,power.limit --format=csv || true
@@ -78,17 +86,19 @@ stage_test() {
   machine
   "$PRIMBENCH" list | tee "$OUT/list.txt"
   grep -q "^cuda.kernel .*available (" "$OUT/list.txt" || { log "cuda is unavailable here: see $OUT/list.txt"; exit 1; }
-  log "the CUDA tests"
   local rc=0
+  log "the CUDA tests"
   "$TESTS" --gtest_brief=1 > "$OUT/tests.log" 2>&1 || rc=$?
   tail -30 "$OUT/tests.log"
   log "the CUDA tests: exit $rc"
-  log "primbench validate cuda.*"
+  failed "$rc"
   rc=0
+  log "primbench validate cuda.*"
   "$PRIMBENCH" validate --impl 'cuda.*' --dtype i32,i64,f32,f64 \
       --op sum,prod,min,max --ranks 1,2,3,5,8 --count 0,1,3,17,1000,65539 --root 0,last --quiet > "$OUT/validate.log" 2>&1 || rc=$?
   tail -20 "$OUT/validate.log"
   log "primbench validate: exit $rc"
+  failed "$rc"
 }
 
 run_suite() {  # NAME, then primbench run arguments
@@ -99,7 +109,9 @@ run_suite() {  # NAME, then primbench run arguments
   "$PRIMBENCH" run --impl 'cuda.*' --out "$OUT/$name.json" "$@" > "$OUT/$name.txt" 2>&1 || rc=$?
   tail -120 "$OUT/$name.txt"
   log "suite $name: exit $rc"
+  failed "$rc"
 }
+
 
 stage_reference() {
   run_suite h200-reference --primitive gather,scatter,reduce --dtype f32 --op sum --ranks 2,8 \
@@ -134,8 +146,8 @@ stage_large() {
 bounded() {  # SECONDS STAGE
   local rc=0
   timeout -k 10 "$1" "$0" "$2" || rc=$?
-  [[ $rc == 124 || $rc == 137 ]] && log "stage $2 stopped after $1 s"
-  return 0
+  if [[ $rc == 124 || $rc == 137 ]]; then log "stage $2 stopped after $1 s"; fi
+  failed "$rc"
 }
 
 case "${1:-all}" in
@@ -155,4 +167,5 @@ case "${1:-all}" in
   all) stage_build; stage_test; stage_small; stage_large ;;
   *) echo "usage: $0 build|bundle|test|reference|variants|small|large|lease|all" >&2; exit 2 ;;
 esac
-log "done: ${1:-all}; results in $OUT"
+log "done: ${1:-all}, exit $status; results in $OUT"
+exit "$status"
