@@ -88,7 +88,7 @@ constexpr std::string_view kEntryFields[] = {
     "name", "family_index", "per_family_instance_index", "run_name", "run_type", "repetitions", "repetition_index", "threads",
     "iterations", "time_unit", "aggregate_name", "aggregate_unit", "real_time", "cpu_time", "error_occurred", "error_message",
     "label", "bytes_per_second", "items_per_second", "rse", "rse_target", "pilot_repetitions", "primitive", "impl", "dtype",
-    "op", "validation", "ceiling"};
+    "op", "validation", "ceiling", "reference"};
 
 // One benchmark's state across Google Benchmark's calls of its body (one per repetition).
 struct Bench {
@@ -112,7 +112,10 @@ struct Bench {
   int checked = 0;             // iterations checked so far
   std::string failure{};       // an exception, a wrong result or an implausible time in the loop
   bool wrong = false;          // the failure is a wrong result or an implausible time
-  Reference* reference = nullptr;  // host memory: measured before every repetition
+  // Seconds of one pass of the reference beside the benchmark, measured before every repetition
+  // (host memory: Reference; device memory: its backend's, where it has one); empty: none.
+  std::function<double()> reference{};
+  bool host = true;            // the collective's buffers are in host memory
   CpuSample since{};           // the machine at the benchmark's start
   const std::deque<CpuSample>* earlier = nullptr;  // at earlier benchmarks' starts, oldest first
 
@@ -150,7 +153,7 @@ std::pair<double, double> measure_reference(Bench& b) {
   std::vector<double> GBps;
   const double start = now_seconds();
   do {
-    const double s = w.max(b.reference->trial());
+    const double s = w.max(b.reference());
     GBps.push_back(s > 0 ? b.traffic.memory / s / 1e9 : 0);
   } while (GBps.size() < kReferenceTrials && w.max(now_seconds() - start) < b.repetition);
   std::sort(GBps.begin(), GBps.end());
@@ -292,12 +295,16 @@ void body(benchmark::State& state, Bench& b) {
   if (!b.failure.empty()) return state.SkipWithError(b.failure.c_str());
   auto stop = [&](std::string why, bool wrong) { b.failure = std::move(why), b.wrong = wrong; };
   double ref_GBps = b.traffic.ceiling, ref_spread = 0;
-  if (b.reference && b.failure.empty()) std::tie(ref_GBps, ref_spread) = measure_reference(b);
+  if (b.reference && b.failure.empty()) try {
+      std::tie(ref_GBps, ref_spread) = measure_reference(b);
+    } catch (const std::exception& e) {
+      stop(std::string("exception: ") + e.what() + " (measuring the reference beside the benchmark)", false);
+    }
   // A small count's synchronisation against a cache-line round trip measured now, beside it
   // (a VM's cross-core latency moves by 5x within minutes), in a process of its own; the
   // start-of-run figure for MPI ranks (bound to a core each, or sharing cores with spinning ones).
   double round_trip_ns = b.round_trip_ns;
-  if (b.reference && b.failure.empty() && b.traffic.memory <= kPingPongBytes && w.size() == 1)
+  if (b.host && b.reference && b.failure.empty() && b.traffic.memory <= kPingPongBytes && w.size() == 1)
     if (const double now = measure_round_trip_ns(10); now > 0) round_trip_ns = now;
   auto iteration = [&] {
     // Outside the window: the last iteration runs on fresh inputs (a cached result is then
@@ -368,9 +375,13 @@ void body(benchmark::State& state, Bench& b) {
       stop(std::string("exception: ") + e.what() + " (measuring the implementation's own counters)", false);
     }
   if (!b.failure.empty()) return state.SkipWithError(b.failure.c_str());
-  if (b.reference && ref_GBps > 0)
-    if (std::string why = beyond_reference(b, iterations, ref_GBps); !why.empty()) {
-      stop(std::move(why), true);
+  if (b.reference && ref_GBps > 0) try {
+      if (std::string why = beyond_reference(b, iterations, ref_GBps); !why.empty()) {
+        stop(std::move(why), true);
+        return state.SkipWithError(b.failure.c_str());
+      }
+    } catch (const std::exception& e) {
+      stop(std::string("exception: ") + e.what() + " (measuring the reference beside the benchmark)", false);
       return state.SkipWithError(b.failure.c_str());
     }
   counters(state, b, iterations, rank_total, {ref_GBps, ref_spread, round_trip_ns});
@@ -685,26 +696,35 @@ void execute(const std::vector<Planned>& plan, const RunOptions& opts, const Sin
       if (opts.timing && failure.empty()) {
         // The warm-up and the timed loop run on the last validation round's inputs and result.
         Collective& c = *cs[0];
+        // Device memory is held against its own backend's copy ceiling, not another backend's
+        // (a plugin's device backend that measured none is not checked against CUDA's).
+        Ceilings own = ceilings;
+        if (c.memory() == Memory::device) own.device_copy_GBps = registry().availability(pl.impl->backend()).device_copy_GBps;
         Bench bench{.impl = pl.impl->name, .collectives = cs, .root = pl.rotate ? -1 : pl.problem.root, .opts = &opts,
-                    .traffic = traffic(pl.problem, c.memory(), ceilings),
+                    .traffic = traffic(pl.problem, c.memory(), own),
                     // Agreed: under a launcher of your own only rank 0 measured the ceilings, and
                     // every rank must take the same decision in the loop.
-                    .plausible_GBps = w.min(plausible_GBps(c.memory(), ceilings)),
+                    .plausible_GBps = w.min(plausible_GBps(c.memory(), own)),
                     .round_trip_ns = w.max(ceilings.host_round_trip_ns),
                     .full_check = round_seconds,
                     .seed = opts.seed + static_cast<std::uint64_t>(opts.validate_rounds) - 1,
                     .since = since,
                     .earlier = &earlier};
-        // A device collective with no device ceiling (a plugin's, no device backend's probe
-        // measured one) has no limit its timings could be checked against.
+        // A device collective with no device ceiling (a plugin's whose backend's probe measured
+        // none) has no limit its timings could be checked against.
         if (!std::isfinite(bench.plausible_GBps))
-          throw std::runtime_error("its buffers are in device memory, but no device backend measured a device copy ceiling "
+          throw std::runtime_error("its buffers are in device memory, but its backend measured no device copy ceiling "
                                    "(Availability::device_copy_GBps), so its timings cannot be checked; not timed");
         std::optional<Reference> reference;
-        if (c.memory() == Memory::host) {
+        std::unique_ptr<DeviceReference> device_reference;
+        bench.host = c.memory() == Memory::host;
+        if (bench.host) {
           const double share = static_cast<double>(c.local_ranks().size()) / pl.problem.ranks;
           reference.emplace(pl.problem, share, reference_threads(), opts.cold);
-          bench.reference = &*reference;
+          bench.reference = [&] { return reference->trial(); };
+        } else if (const Backend* backend = registry().backend(pl.impl->backend()); backend && backend->reference) {
+          device_reference = backend->reference(pl.problem, bench.traffic.memory, opts.cold);
+          if (device_reference) bench.reference = [&] { return device_reference->trial(); };
         }
         enter("warm-up");
         const auto [iterations, per_run] = warm_up_and_count(bench, opts);
@@ -738,7 +758,12 @@ void execute(const std::vector<Planned>& plan, const RunOptions& opts, const Sin
         failure = bench.failure;
         validation_failed = bench.wrong;
         if (!failure.empty()) entries = json::array();  // no timing of a wrong result survives
-        for (json& e : entries) e["ceiling"] = bench.traffic.kind;
+        for (json& e : entries) {
+          e["ceiling"] = bench.traffic.kind;
+          // Whether ref_GBps was measured beside the benchmark, or is that ceiling (a device
+          // backend without a reference, or a problem across several GPUs).
+          e["reference"] = bench.reference ? "beside" : "ceiling";
+        }
       }
       enter("teardown");
     } catch (const std::bad_alloc&) {

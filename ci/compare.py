@@ -81,10 +81,11 @@ def ref_ratio(e) -> float | None:
     """The repetition's time over the time its reference, measured just before it at the same
     working set, takes for the same memory traffic: ref_GBps / membw, of the mean iteration (1 = as
     fast as the reference, 2 = twice its time; 1 / peak_fraction is of the median iteration). None where no reference ran beside it: ref_GBps
-    0 or absent (files from before the reference; the mpi4py peer before 2026-12-04), device memory (there
-    ref_GBps is the start-of-run device copy ceiling), or no traffic (count 0)."""
+    0 or absent (files from before the reference; the mpi4py peer before 2026-12-04), an entry whose
+    `reference` says "ceiling" (ref_GBps is the start-of-run ceiling: device memory across several
+    GPUs) or device memory in files from before entries said (2026-12-05), or no traffic (count 0)."""
     ref, membw = e.counters.get("ref_GBps", 0), e.counters.get("membw", 0)
-    if ref <= 0 or membw <= 0 or e.ceiling == "device_copy":
+    if ref <= 0 or membw <= 0 or e.reference == "ceiling" or (e.reference is None and e.ceiling == "device_copy"):
         return None
     return ref / membw
 

@@ -28,9 +28,10 @@ CEILING_SHORT = {"host_copy": "host copy", "host_read": "host read",
                  "device_copy": "device copy"}
 # What peak_fraction is held against in files that measure a reference beside each benchmark
 # (the counter ref_GBps): the benchmark's own memory-traffic pattern at its own working set.
-# Device memory has no reference of its own: there ref_GBps is the device copy ceiling.
+# Device memory measured without one (files from before 2026-12-05; a problem across several
+# GPUs) has the device copy ceiling as ref_GBps: its fraction is labelled as of that ceiling.
 REFERENCE_SHORT = {"host_copy": "reference copy", "host_read": "reference read-P-write-1",
-                   "device_copy": "device copy ceiling"}
+                   "device_copy": "reference device copy"}
 # Machine state since the benchmark started (cumulative: the last repetition covers it all).
 MACHINE_KEYS = ("load_avg", "online_cpus", "steal_pct", "others_cpu_pct", "huge_pages_kib", "state_seconds")
 BUSY_STEAL_PCT = 5.0     # the same thresholds as the console's "(busy: ...)"
@@ -239,6 +240,8 @@ def _point(name: str, entries: list) -> Point:
         p.peak_fraction = median_of("peak_fraction", [e for e in with_counters
                                                       if e.counters.get("ref_GBps", 0) > 0])
         p.fraction_basis = "reference" if p.peak_fraction is not None else None
+        if p.fraction_basis and p.ceiling == "device_copy" and not any(e.reference == "beside" for e in entries):
+            p.fraction_basis = "ceiling"  # ref_GBps is the start-of-run device copy ceiling
     elif any("peak_fraction" in e.counters for e in with_counters):
         # a file from before the reference: its peak_fraction is over the start-of-run ceiling
         p.peak_fraction = median_of("peak_fraction")
@@ -637,8 +640,9 @@ def build(sources: list, baseline: str) -> Report:
             old_basis[p.source] = old_basis.get(p.source, 0) + 1
     for src, n in sorted(old_basis.items()):
         rep.notes.append(f"{src}: {n} entries were written before primbench measured a "
-                         "reference beside each benchmark: their peak_fraction is against the "
-                         "start-of-run ceiling (shown as 'of … ceiling').")
+                         "reference beside each benchmark, or are of device memory across several "
+                         "GPUs: their peak_fraction is against the start-of-run ceiling (shown as "
+                         "'of … ceiling').")
     no_ref = sum(1 for p in points if p.ok and p.peak_fraction is None
                  and p.ref_gbps is not None)
     if no_ref:

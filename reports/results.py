@@ -55,7 +55,7 @@ PRIMBENCH_TYPES = {"version": "a string", "git_revision": "a string", "build_typ
                    "backends": "an object", "host": "an object"}
 # The entry fields read as strings (numbers are checked where they are read).
 ENTRY_STRINGS = ("run_type", "aggregate_name", "primitive", "impl", "dtype", "op", "time_unit",
-                 "ceiling", "validation")
+                 "ceiling", "validation", "reference")
 
 
 def _json_type(v) -> str:
@@ -90,6 +90,8 @@ class Entry:
     validation: str | None = None  # "passed", "failed", "error"; None where the file has none
     ceiling: str | None = None     # the ceiling a timed entry is held against ("host_copy", ...);
                                    # None in files written before the field, and on errors
+    reference: str | None = None   # "beside": ref_GBps measured beside the benchmark; "ceiling":
+                                   # it is the ceiling; None in files from before 2026-12-05
 
     @property
     def key(self) -> str:
@@ -221,6 +223,7 @@ def _entry(b: dict, path: str, i: int) -> Entry:
         source=path,
         validation=validation,
         ceiling=b.get("ceiling"),
+        reference=b.get("reference"),
     )
 
 

@@ -515,6 +515,90 @@ class CudaKernel final : public DeviceCollective {
   std::size_t wave_ = 1;    // blocks of this problem's kernel the GPU holds at once
 };
 
+// ---- the reference beside each benchmark
+
+// One cudaMemcpyAsync of half the benchmark's memory traffic (a copy reads and writes each
+// byte), device to device on the GPU every rank of the problem is on, between two events on a
+// stream of its own, the event waited for: as DeviceCollective::run times a collective, so a
+// launch's cost is in both. Its buffers are offset by kGuardBytes from their allocations, as a
+// rank's are. Hot, where the benchmark's working set and this one fit in the L2 together, each
+// trial copies once untimed first: the benchmark's loop runs on what its previous iteration
+// left in the L2, so the reference must too (the host reference's rule). Cold: the L2 is
+// flushed before every trial, as before every iteration.
+class CopyReference final : public DeviceReference {
+ public:
+  CopyReference(int device, std::size_t bytes, bool warm, bool cold)
+      : device_(device), bytes_(bytes), warm_(warm), src_(device, bytes + 2 * kGuardBytes),
+        dst_(device, bytes + 2 * kGuardBytes) {
+    PRIMBENCH_CUDA(cudaMemset(src_.get(), 0x5A, src_.bytes()));  // never measure on zeros
+    PRIMBENCH_CUDA(cudaMemset(dst_.get(), 0xA5, dst_.bytes()));
+    if (cold) {
+      int l2 = 0;
+      PRIMBENCH_CUDA(cudaDeviceGetAttribute(&l2, cudaDevAttrL2CacheSize, device));
+      flush_ = DeviceMemory(device, 2 * static_cast<std::size_t>(std::max(l2, 1 << 20)));
+    }
+    cudaError_t e = cudaStreamCreate(&stream_);
+    if (e == cudaSuccess) e = cudaEventCreate(&start_);
+    if (e == cudaSuccess) e = cudaEventCreate(&stop_);
+    if (e == cudaSuccess) e = cudaDeviceSynchronize();
+    if (e != cudaSuccess) {
+      destroy();  // the destructor does not run when a constructor throws
+      check(e, "creating the reference's stream and events");
+    }
+  }
+  ~CopyReference() override {
+    cudaSetDevice(device_);
+    if (stream_) cudaStreamSynchronize(stream_);
+    destroy();
+  }
+
+  double trial() override {
+    PRIMBENCH_CUDA(cudaSetDevice(device_));
+    if (flush_.get()) PRIMBENCH_CUDA(cudaMemsetAsync(flush_.get(), (++pass_ & 1) ? 0x5A : 0xA5, flush_.bytes(), stream_));
+    if (warm_) copy();
+    PRIMBENCH_CUDA(cudaEventRecord(start_, stream_));
+    copy();
+    PRIMBENCH_CUDA(cudaEventRecord(stop_, stream_));
+    PRIMBENCH_CUDA(cudaEventSynchronize(stop_));
+    float ms = 0;
+    PRIMBENCH_CUDA(cudaEventElapsedTime(&ms, start_, stop_));
+    return static_cast<double>(ms) * 1e-3;
+  }
+
+ private:
+  void copy() {
+    PRIMBENCH_CUDA(cudaMemcpyAsync(dst_.get() + kGuardBytes, src_.get() + kGuardBytes, bytes_, cudaMemcpyDeviceToDevice, stream_));
+  }
+  void destroy() {
+    if (start_) cudaEventDestroy(start_);
+    if (stop_) cudaEventDestroy(stop_);
+    if (stream_) cudaStreamDestroy(stream_);
+    start_ = stop_ = nullptr;
+    stream_ = nullptr;
+  }
+
+  int device_;
+  std::size_t bytes_;
+  bool warm_;
+  DeviceMemory src_, dst_, flush_;
+  unsigned pass_ = 0;
+  cudaStream_t stream_ = nullptr;
+  cudaEvent_t start_ = nullptr, stop_ = nullptr;
+};
+
+// Backend::reference: with more than one GPU a problem of several ranks reads and writes its
+// peers' memory over their links, which no one GPU's copy measures: none then.
+std::unique_ptr<DeviceReference> make_reference(const Problem& p, double traffic_bytes, bool cold) {
+  int devices = 0;
+  PRIMBENCH_CUDA(cudaGetDeviceCount(&devices));
+  if (devices > 1 && p.ranks > 1) return nullptr;
+  int l2 = 0;
+  PRIMBENCH_CUDA(cudaDeviceGetAttribute(&l2, cudaDevAttrL2CacheSize, 0));
+  const auto bytes = static_cast<std::size_t>(traffic_bytes / 2);
+  const bool warm = !cold && 2 * traffic_bytes <= l2;
+  return std::make_unique<CopyReference>(0, bytes, warm, cold);
+}
+
 // ---- the probe
 
 std::string version_text(int v) { return std::to_string(v / 1000) + "." + std::to_string(v % 1000 / 10); }
@@ -596,7 +680,7 @@ Availability probe() {
 
 }  // namespace
 
-PRIMBENCH_BACKEND("cuda", probe);
+[[maybe_unused]] const bool registered = registry().add(Backend{.name = "cuda", .probe = probe, .reference = make_reference});
 PRIMBENCH_REGISTER("cuda.memcpy", CudaMemcpy, Primitive::gather, Primitive::scatter, Primitive::reduce,
                    Primitive::allreduce, Primitive::broadcast);
 PRIMBENCH_REGISTER("cuda.kernel", CudaKernel, Primitive::gather, Primitive::scatter, Primitive::reduce,

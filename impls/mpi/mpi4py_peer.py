@@ -523,7 +523,8 @@ def entries(impl, p, reps, tr, family, round_trip_ns=0.0):
         rows.append({"name": name, "family_index": family, "per_family_instance_index": 0, "run_name": name,
                      "run_type": "iteration", "repetitions": len(reps), "repetition_index": i, "threads": 1,
                      "iterations": r["iterations"], "real_time": mean * 1e9, "cpu_time": mean * 1e9,
-                     "time_unit": "ns", **counters, "ceiling": tr["kind"], **labels(impl, p, False)})
+                     "time_unit": "ns", **counters, "ceiling": tr["kind"], "reference": "beside",
+                     **labels(impl, p, False)})
     if len(reps) > 1:
         repetitions = list(rows)  # the aggregates are over these alone, never over earlier aggregates
         keys = ["real_time", "cpu_time"] + [k for k in rows[0] if isinstance(rows[0][k], float) and k not in ("real_time", "cpu_time")]
@@ -537,7 +538,7 @@ def entries(impl, p, reps, tr, family, round_trip_ns=0.0):
                 val = {"mean": m, "median": float(np.median(v)), "stddev": sd, "cv": sd / m if m != 0 else None}[agg]
                 if val is not None:  # Google Benchmark's undefined cv is left out, as the runner does
                     e[k] = val
-            e["ceiling"] = tr["kind"]
+            e["ceiling"], e["reference"] = tr["kind"], "beside"
             e.update(labels(impl, p, False))
             rows.append(e)
     return rows

@@ -144,8 +144,10 @@ class TimedLoopAndClock(unittest.TestCase):
         self.assertNotEqual(entry["real_time"], 0.25)
 
     def test_device_memory_without_a_device_ceiling_is_not_timed(self):
+        # Its backend ("bug") measured none; the plugin's fake device backends did (1000 GB/s),
+        # and their ceiling is not borrowed.
         entry = self.error_of("bug.says_device_memory")
-        self.assertIn("no device backend measured a device copy ceiling", entry["error_message"])
+        self.assertIn("its backend measured no device copy ceiling", entry["error_message"])
 
     def test_a_collective_that_says_it_holds_only_the_root_fails_validation(self):
         r = primbench("validate", "--plugin", PLUGIN, "--impl", "bug.holds_root_only", "--primitive", "gather,scatter",
@@ -238,6 +240,70 @@ class TimedLoopAndClock(unittest.TestCase):
         for b in runs:
             self.assertGreaterEqual(b["iterations"], 2, b)  # floor(1 s / (3 x ~50 ms)) = 6, less if slower
             self.assertLessEqual(b["iterations"], 6, b)
+
+
+class DeviceReference(unittest.TestCase):
+    """A device backend's reference beside each benchmark (Backend::reference): the fake device
+    backends of the test plugin keep their buffers in host memory, claim a 1000 GB/s copy ceiling,
+    and report back, as the collective's own counters, the traffic and cache state the runner
+    asked their reference for."""
+
+    def run_fake(self, impl, *extra):
+        with tempfile.TemporaryDirectory() as d:
+            out = os.path.join(d, "r.json")
+            r = primbench("run", "--plugin", PLUGIN, "--impl", f"seq.ref,{impl}", "--primitive", "gather,reduce",
+                          "--ranks", "2", "--count", "1K", "--repetitions", "3", "--quiet", "--out", out, *extra,
+                          timeout=300)
+            with open(out) as f:
+                doc = json.load(f)
+        mine = [b for b in doc["benchmarks"] if b["impl"] == impl]
+        others = [b for b in doc["benchmarks"] if b["impl"] == "seq.ref"]
+        self.assertTrue(others and all(not b.get("error_occurred") for b in others), others)
+        self.assertTrue(all(b["reference"] == "beside" for b in others if b["run_type"] == "iteration"), others)
+        return r, mine
+
+    def test_each_repetition_is_compared_with_the_reference_its_backend_measured(self):
+        traffic = {"gather": 2 * 2 * 1024 * 4, "reduce": 3 * 1024 * 4}  # bytes read + written
+        for cache, cold in (("hot", 0), ("cold", 1)):
+            r, entries = self.run_fake("fakedevice.ref", "--cache", cache)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            reps = [b for b in entries if b["run_type"] == "iteration"]
+            self.assertEqual(len(reps), 6, entries)
+            for b in reps:
+                self.assertEqual(b["traffic_asked"], traffic[b["primitive"]], b["name"])
+                self.assertEqual(b["cold_asked"], cold, b["name"])
+                self.assertAlmostEqual(b["ref_GBps"], 100, places=6)  # its trials', not the 1000 GB/s ceiling
+                self.assertEqual(b["ref_spread"], 0)
+                self.assertAlmostEqual(b["peak_fraction"], traffic[b["primitive"]] / b["t_p50"] / 1e9 / 100, places=6)
+                self.assertAlmostEqual(b["ceiling_fraction"], b["membw"] / 1000, places=6)
+                self.assertEqual(b["ceiling"], "device_copy")
+                self.assertEqual(b["reference"], "beside")
+
+    def test_without_a_reference_the_ceiling_is_the_reference(self):
+        r, entries = self.run_fake("norefdevice.ref")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        reps = [b for b in entries if b["run_type"] == "iteration"]
+        self.assertEqual(len(reps), 6, entries)
+        for b in reps:
+            self.assertEqual(b["ref_GBps"], 1000, b["name"])
+            self.assertEqual(b["reference"], "ceiling", b["name"])
+            self.assertAlmostEqual(b["peak_fraction"], b["traffic_asked"] / b["t_p50"] / 1e9 / 1000, places=6)
+
+    def test_a_result_ten_times_past_the_device_reference_is_not_kept(self):
+        r, entries = self.run_fake("slowrefdevice.ref")
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertEqual(len(entries), 2, entries)
+        for b in entries:
+            self.assertTrue(b["error_occurred"], b["name"])
+            self.assertIn("times the same traffic at the same working set", b["error_message"])
+
+    def test_a_reference_that_fails_makes_an_error_not_a_timing(self):
+        r, entries = self.run_fake("badrefdevice.ref")
+        self.assertNotEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(len(entries), 2, entries)
+        for b in entries:
+            self.assertTrue(b["error_occurred"], b["name"])
+            self.assertIn("the reference's copy failed (measuring the reference beside the benchmark)", b["error_message"])
 
 
 class FailuresReportTheirFirstElement(unittest.TestCase):

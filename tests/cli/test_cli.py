@@ -186,6 +186,7 @@ class Runs(WithOut):
             self.assertEqual(b["ranks"], 2)
             self.assertEqual(b["root"], 0 if b["primitive"] == "allreduce" else 1)  # allreduce has no root
             self.assertEqual(b["ceiling"], "host_read" if b["primitive"] == "reduce" else "host_copy")
+            self.assertEqual(b["reference"], "beside")
             self.assertLessEqual(b["t_rank_min"], b["t_rank_max"])
             self.assertLessEqual(b["t_p50"], b["t_p99"])
             self.assertEqual(b["validation"], "passed")

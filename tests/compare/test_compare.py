@@ -355,6 +355,30 @@ class ReferenceRatio(Case):
         with open(md, encoding="utf-8") as f:
             self.assertIn("by ref_ratio; 3 by real_time, no reference beside them", f.read())
 
+    def test_device_memory_with_a_reference_beside_it_is_compared_by_the_ratio(self):
+        # Entries say whether their ref_GBps was measured beside them (2026-12-05): device memory
+        # with "beside" (A) is compared by the ratio as host memory is (C); with "ceiling" (B: a
+        # problem across several GPUs, ref_GBps the start-of-run ceiling) by real_time.
+        base = {n: synth.samples(1 + i, 10, 1000.0, 0.01) for i, n in enumerate(synth.NAMES)}
+        head = {n: synth.samples(5 + i, 10, 1200.0, 0.01) for i, n in enumerate(synth.NAMES)}
+        refs = {n: self.refs(9 + i, 10, 10.0) for i, n in enumerate(synth.NAMES)}
+        paths = self.pair_with_refs(base, head, refs, refs)
+        for path in paths:
+            with open(path) as f:
+                doc = json.load(f)
+            for e in doc["benchmarks"]:
+                for name, reference in ((A, "beside"), (B, "ceiling")):
+                    if e["run_name"] == name + "/manual_time" and e["run_type"] == "iteration":
+                        e["ceiling"], e["reference"] = "device_copy", reference
+            with open(path, "w") as f:
+                json.dump(doc, f)
+        code, rows, rep = self.verdicts(*paths, "--metric", "ref_ratio")
+        self.assertEqual(code, 1)
+        self.assertEqual(rep["fallback"], [B])
+        for name, metric in ((A, "ref_ratio"), (B, "real_time"), (C, "ref_ratio")):
+            self.assertEqual((rows[name]["verdict"], rows[name]["metric"]), ("SLOWER", metric), name)
+            self.assertAlmostEqual(rows[name]["change"], 0.2, delta=0.03)
+
     def test_files_without_references_compare_by_real_time(self):
         base = {A: synth.samples(1, 10, 1000.0, 0.01)}
         head = {A: synth.samples(2, 10, 1000.0, 0.01)}

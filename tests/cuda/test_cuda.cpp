@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -55,6 +56,24 @@ TEST(CudaProbe, EveryImplementationImplementsEveryPrimitive) {
   for (const std::string& name : kImpls)
     for (Primitive prim : kPrimitives)
       EXPECT_TRUE(find(name).implements(prim)) << name << " " << primbench::name(prim);
+}
+
+// The reference beside each benchmark (Backend::reference, docs/measurement.md): a trial is one
+// device copy of half the traffic, timed by events, hot (warmed in the L2 where it fits) and
+// cold, empty traffic included. Its speed is a measurement, reported as ref_GBps, not asserted.
+TEST(CudaReference, ACopyOfTheTrafficTimedHotAndCold) {
+  ASSERT_TRUE(registry().backend("cuda")->reference);
+  SKIP_WITHOUT_GPU();
+  const Problem p{Primitive::gather, 2, 1, DType::f32, Op::sum, 0};
+  for (bool cold : {false, true})
+    for (double traffic : {0.0, 8.0, 1e6 * 4, 256e6}) {
+      auto ref = registry().backend("cuda")->reference(p, traffic, cold);
+      if (!ref) GTEST_SKIP() << "more than one GPU: no reference for several ranks";
+      for (int k = 0; k < 3; ++k) {
+        const double s = ref->trial();
+        EXPECT_TRUE(std::isfinite(s) && s >= 0 && s < 10) << s << " s for " << traffic << " bytes, cold " << cold;
+      }
+    }
 }
 
 // First, last and middle rank, each once; rank 0 alone for a primitive without a root.

@@ -475,6 +475,7 @@ class Peer(Case):
         refs = {}
         for b in peer:
             self.assertEqual(runner - set(b), set(), f"{b['name']} lacks the runner's counters")
+            self.assertEqual(b["reference"], "beside", b["name"])
             self.assertGreater(b["ref_GBps"], 0, b["name"])
             self.assertGreaterEqual(b["ref_spread"], 0, b["name"])
             median = b["membw"] * b["real_time"] * 1e-9 / b["t_p50"]  # the median iteration's traffic

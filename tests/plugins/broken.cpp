@@ -13,6 +13,7 @@
 #include <type_traits>
 #include <algorithm>
 #include <limits>
+#include <memory>
 #include <csignal>
 #include <cstring>
 #include <stdexcept>
@@ -518,6 +519,51 @@ PRIMBENCH_BACKEND("tinydevice", [] {
   return a;
 });
 PRIMBENCH_REGISTER("tinydevice.ref", Broken);
+
+// Device backends whose "device" is host memory, with a copy ceiling of 1000 GB/s, for the
+// runner's handling of a device backend's reference beside each benchmark (Backend::reference).
+// The reference's trial moves the traffic at 100 GB/s by its own account; what the runner asked it
+// for, each benchmark's memory traffic and cache state, comes back as the collective's own
+// counters.
+double g_traffic_asked = -1;
+bool g_cold_asked = false;
+struct OnFakeDevice final : Broken {
+  using Broken::Broken;
+  Memory memory() const override { return Memory::device; }
+  std::vector<std::pair<std::string, double>> measure_counters() override {
+    return {{"traffic_asked", g_traffic_asked}, {"cold_asked", g_cold_asked ? 1 : 0}};
+  }
+};
+struct HundredGBpsReference final : DeviceReference {
+  double trial() override { return g_traffic_asked / 100e9; }
+};
+// One that says the device moves 1 MB/s: every result is then more than ten times it.
+struct MegabytePerSecondReference final : DeviceReference {
+  double trial() override { return g_traffic_asked / 1e6; }
+};
+struct ThrowingReference final : DeviceReference {
+  double trial() override { throw std::runtime_error("the reference's copy failed"); }
+};
+Availability fake_device() {
+  Availability a{true, "", "test-only"};
+  a.device_copy_GBps = 1000;
+  return a;
+}
+template <class R> std::unique_ptr<DeviceReference> fake_reference(const Problem&, double traffic_bytes, bool cold) {
+  g_traffic_asked = traffic_bytes, g_cold_asked = cold;
+  if constexpr (std::is_void_v<R>) return nullptr;
+  else return std::make_unique<R>();
+}
+[[maybe_unused]] const bool fake_devices[] = {
+    registry().add(Backend{.name = "fakedevice", .probe = fake_device, .reference = fake_reference<HundredGBpsReference>}),
+    registry().add(Backend{.name = "norefdevice", .probe = fake_device, .reference = fake_reference<void>}),
+    registry().add(Backend{.name = "slowrefdevice", .probe = fake_device, .reference = fake_reference<MegabytePerSecondReference>}),
+    registry().add(Backend{.name = "badrefdevice", .probe = fake_device, .reference = fake_reference<ThrowingReference>}),
+};
+PRIMBENCH_REGISTER("fakedevice.ref", OnFakeDevice);
+PRIMBENCH_REGISTER("norefdevice.ref", OnFakeDevice);
+PRIMBENCH_REGISTER("slowrefdevice.ref", OnFakeDevice);
+PRIMBENCH_REGISTER("badrefdevice.ref", OnFakeDevice);
 
 }  // namespace
 }  // namespace primbench

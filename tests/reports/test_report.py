@@ -113,6 +113,35 @@ class MergedReport(unittest.TestCase):
         self.assertEqual(gather[("1 – 64 MiB", 4)][5], "937")
         self.assertRegex(gather[("1 – 64 MiB", 4)][6], r"^\d+(\.\d+)? % of device copy ceiling$")
 
+    def test_a_device_reference_beside_each_benchmark_is_named_so(self):
+        # Entries that say their ref_GBps was measured beside them (reference "beside", since
+        # 2026-12-05) are of the reference device copy; with "ceiling" (a problem across several
+        # GPUs), and in the fixture (from before references), of the device copy ceiling.
+        doc = json.loads((FIX / "gpu.json").read_text())
+        for e in doc["benchmarks"]:
+            if e.get("run_type") == "iteration" and not e.get("error_occurred"):
+                e.update(ceiling="device_copy", reference="beside", ref_GBps=1500.0,
+                         peak_fraction=e["membw"] / 1500.0)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp, "gpu.json")
+            path.write_text(json.dumps(doc))
+            proc = run_report(path, out=Path(tmp, "r"))
+            self.assertEqual(proc.returncode, 0, proc.stderr)
+            md = Path(tmp, "r", "summary.md").read_text()
+        gather = fastest_rows(md, "gather")
+        self.assertRegex(gather[("1 – 64 MiB", 4)][6], r"^\d+(\.\d+)? % of reference device copy$")
+        for e in doc["benchmarks"]:
+            if "reference" in e:
+                e["reference"] = "ceiling"
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp, "gpu.json")
+            path.write_text(json.dumps(doc))
+            proc = run_report(path, out=Path(tmp, "r"))
+            self.assertEqual(proc.returncode, 0, proc.stderr)
+            md = Path(tmp, "r", "summary.md").read_text()
+        gather = fastest_rows(md, "gather")
+        self.assertRegex(gather[("1 – 64 MiB", 4)][6], r"^\d+(\.\d+)? % of device copy ceiling$")
+
     def test_failures_listed_prominently(self):
         top = self.md.split("## gather", 1)[0]
         self.assertIn("## ❌ Validation failures (2)", top)

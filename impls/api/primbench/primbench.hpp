@@ -203,6 +203,15 @@ struct Implementation {
   bool implements(Primitive p) const;
 };
 
+// The reference beside each benchmark in a device backend's memory (docs/measurement.md), made
+// by Backend::reference for one benchmark and measured by the runner before every repetition.
+class DeviceReference {
+ public:
+  virtual ~DeviceReference() = default;
+  // Seconds one pass of the reference takes, timed as the backend times a collective.
+  virtual double trial() = 0;
+};
+
 // How a process-per-rank backend starts its ranks: the command line that runs `program`
 // (primbench's own worker command line) as `ranks` processes, and their environment.
 struct Launch {
@@ -223,6 +232,13 @@ struct Backend {
   // Why its ranks cannot run --root rotate (a root that changes every iteration, which
   // primbench's own loop does with one collective per root); empty where they can.
   std::string no_rotation = {};
+  // A device backend's reference for one benchmark of problem `p` whose buffers are in the
+  // backend's memory: the same memory traffic, `traffic_bytes` read plus written, as a
+  // device-to-device copy at that working set, where all of p's ranks are on one device (else
+  // nullptr: no one device's copy is the limit). `cold`: the caches flushed before every pass,
+  // as --cache cold flushes them before every iteration. Where unset or null, results are
+  // compared with Availability::device_copy_GBps.
+  std::function<std::unique_ptr<DeviceReference>(const Problem& p, double traffic_bytes, bool cold)> reference = {};
   bool process_per_rank() const { return static_cast<bool>(launch); }
 };
 
