@@ -78,19 +78,6 @@ Reference::Reference(const Problem& p, double share, int threads, bool cold)
     std::unique_lock l(m_);
     cv_.wait(l, [&] { return allocated_ == static_cast<int>(n); });
   }
-  // A copy's fastest way on this machine at this working set: one memcpy of each thread's slice,
-  // or the slice in kCopyChunk pieces (glibc picks its strategy by a call's size, and neither
-  // is the faster everywhere: docs/measurement.md). Three trials of each, alternated; the lower
-  // median wins. Where the two are close either is the limit.
-  if (sources_ == 1) {
-    std::vector<double> whole, pieces;
-    for (int k = 0; k < 3; ++k) {
-      chunked_ = false, whole.push_back(trial());
-      chunked_ = true, pieces.push_back(trial());
-    }
-    std::sort(whole.begin(), whole.end()), std::sort(pieces.begin(), pieces.end());
-    chunked_ = pieces[1] <= whole[1];
-  }
 }
 
 Reference::~Reference() {
@@ -167,9 +154,10 @@ void Reference::work(int t) {
   }
 }
 
-double Reference::trial() {
+double Reference::trial(int way) {
   {
     std::lock_guard l(m_);
+    chunked_ = way == 1;
     arrived_ = 0, done_ = 0, ++generation_;
   }
   cv_.notify_all();
@@ -182,6 +170,17 @@ double Reference::trial() {
     for (std::size_t k = 0; k < slowest.size(); ++k) slowest[k] = std::max(slowest[k], p.seconds[k]);
   std::sort(slowest.begin(), slowest.end());
   return slowest[slowest.size() / 2];
+}
+
+std::pair<double, double> fastest_median(std::vector<std::vector<double>> GBps) {
+  std::pair<double, double> best = {0, 0};
+  for (std::vector<double>& v : GBps) {
+    if (v.empty()) continue;
+    std::sort(v.begin(), v.end());
+    const double median = v[v.size() / 2];
+    if (median > best.first) best = {median, (v.back() - v.front()) / median};
+  }
+  return best;
 }
 
 }  // namespace primbench

@@ -10,11 +10,16 @@
 #include <condition_variable>
 #include <mutex>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "primbench/primbench.hpp"
 
 namespace primbench {
+
+// Of trials made in several ways (GB/s, each way's trials), the way with the highest median:
+// that median and its trials' spread, (max - min) / median; {0, 0} without trials.
+std::pair<double, double> fastest_median(std::vector<std::vector<double>> GBps);
 
 class Reference {
  public:
@@ -28,9 +33,15 @@ class Reference {
   // Seconds one pass of this process's share takes: a timing's slowest thread, the threads
   // started together for each. Hot: a pass repeated until it is long enough to time; where the
   // working set fits in the cache, after an untimed pass and the median of three such timings.
-  // Cold: one pass after the buffers are evicted. A copy's way (one memcpy a thread, or pieces)
-  // is chosen when the reference is built, by trials of both.
-  double trial();
+  // Cold: one pass after the buffers are evicted. `way`, 0 to ways() - 1: a copy's (0: one
+  // memcpy of each thread's slice; 1: the slice in kCopyChunk pieces).
+  double trial(int way = 0);
+  // The ways a pass can be made: a copy two (glibc picks its strategy by a call's size, and
+  // neither is the faster everywhere: docs/measurement.md), read-P-write-1 one. The runner
+  // alternates them and counts the faster's median: chosen once, when the reference was built,
+  // from three trials each, the first benchmark of a worker got the slower way in 4 of 6 runs
+  // (its first trials were disturbed) and a peak_fraction of 1.2 - 1.3 (2026-12-05).
+  int ways() const { return sources_ == 1 ? 2 : 1; }
   // Whether a trial makes that untimed pass first.
   bool warms() const { return warm_; }
 
@@ -48,7 +59,7 @@ class Reference {
   int rounds_ = 1;     // passes a timing
   bool warm_ = false;  // an untimed pass, then the median of three timings
   int sources_ = 1;  // buffers combined into each one written (1: a copy)
-  bool chunked_ = false;  // a copy in kCopyChunk pieces, else one memcpy a thread (chosen when built)
+  bool chunked_ = false;  // this trial's copy in kCopyChunk pieces, else one memcpy a thread
   std::vector<Part> parts_;
   std::vector<std::thread> pool_;
   std::mutex m_;

@@ -114,7 +114,8 @@ struct Bench {
   bool wrong = false;          // the failure is a wrong result or an implausible time
   // Seconds of one pass of the reference beside the benchmark, measured before every repetition
   // (host memory: Reference; device memory: its backend's, where it has one); empty: none.
-  std::function<double()> reference{};
+  std::function<double(int way)> reference{};
+  int reference_ways = 1;      // ways it can be made, alternated; the fastest median counts
   bool host = true;            // the collective's buffers are in host memory
   CpuSample since{};           // the machine at the benchmark's start
   const std::deque<CpuSample>* earlier = nullptr;  // at earlier benchmarks' starts, oldest first
@@ -139,26 +140,28 @@ const CpuSample& state_since(const Bench& b, double now) {
   return *from;
 }
 
-// The reference's memory bandwidth now (GB/s, the median of up to kReferenceTrials trials while
-// they take less than a repetition, at least one) and the trials' spread, (max - min) / median.
-// Every rank measures its share at once; a trial lasts as long as the slowest. As long as the
-// repetition it is compared with: with a quarter of one, the reference's median was the noisier
-// half of the ratio (docs/measurement.md, "Run to run").
+// The reference's memory bandwidth now (GB/s, the median of up to kReferenceTrials trials of
+// each way it can be made while they take less than a repetition, at least one of each; the
+// faster way's) and its trials' spread, (max - min) / median. Every rank measures its share at
+// once; a trial lasts as long as the slowest. As long as the repetition it is compared with: with
+// a quarter of one, the reference's median was the noisier half of the ratio (docs/measurement.md,
+// "Run to run").
 constexpr std::size_t kReferenceTrials = 25;
 std::pair<double, double> measure_reference(Bench& b) {
   World& w = world();
   // First the implementation's own threads go back to sleep: a pool that spins or yields while
   // it waits for the next call (thread.*, TBB) would otherwise take cores from the reference.
   std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  std::vector<double> GBps;
+  // The ways alternate (a copy's two: Reference::ways), every process in the same order.
+  const std::size_t ways = static_cast<std::size_t>(std::max(1, b.reference_ways));
+  std::vector<std::vector<double>> GBps(ways);
   const double start = now_seconds();
-  do {
-    const double s = w.max(b.reference());
-    GBps.push_back(s > 0 ? b.traffic.memory / s / 1e9 : 0);
-  } while (GBps.size() < kReferenceTrials && w.max(now_seconds() - start) < b.repetition);
-  std::sort(GBps.begin(), GBps.end());
-  const double median = GBps[GBps.size() / 2];
-  return {median, median > 0 ? (GBps.back() - GBps.front()) / median : 0};
+  for (std::size_t k = 0;; ++k) {
+    const double s = w.max(b.reference(static_cast<int>(k % ways)));
+    GBps[k % ways].push_back(s > 0 ? b.traffic.memory / s / 1e9 : 0);
+    if (k + 1 >= ways && (k + 1 >= kReferenceTrials * ways || w.max(now_seconds() - start) >= b.repetition)) break;
+  }
+  return fastest_median(std::move(GBps));
 }
 
 // A repetition's median iteration against the reference beside it: memory traffic more than
@@ -721,10 +724,11 @@ void execute(const std::vector<Planned>& plan, const RunOptions& opts, const Sin
         if (bench.host) {
           const double share = static_cast<double>(c.local_ranks().size()) / pl.problem.ranks;
           reference.emplace(pl.problem, share, reference_threads(), opts.cold);
-          bench.reference = [&] { return reference->trial(); };
+          bench.reference = [&](int way) { return reference->trial(way); };
+          bench.reference_ways = reference->ways();
         } else if (const Backend* backend = registry().backend(pl.impl->backend()); backend && backend->reference) {
           device_reference = backend->reference(pl.problem, bench.traffic.memory, opts.cold);
-          if (device_reference) bench.reference = [&] { return device_reference->trial(); };
+          if (device_reference) bench.reference = [&](int) { return device_reference->trial(); };
         }
         enter("warm-up");
         const auto [iterations, per_run] = warm_up_and_count(bench, opts);

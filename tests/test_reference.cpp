@@ -27,5 +27,27 @@ TEST(Reference, ColdTimesItsFirstPassAfterEvicting) {
   }
 }
 
+// A copy is made two ways (one memcpy a thread, or 64 KiB pieces), the runner alternating them;
+// read-P-write-1 one way. Each way is a real pass.
+TEST(Reference, ACopyHasTwoWaysAReduceOne) {
+  for (Primitive prim : {Primitive::gather, Primitive::scatter}) {
+    Reference ref(Problem{prim, 2, kCacheResident}, 1.0, 2, /*cold=*/false);
+    ASSERT_EQ(ref.ways(), 2) << name(prim);
+    EXPECT_GT(ref.trial(0), 0) << name(prim);
+    EXPECT_GT(ref.trial(1), 0) << name(prim);
+  }
+  Reference reduce(Problem{Primitive::reduce, 2, kCacheResident}, 1.0, 2, /*cold=*/false);
+  EXPECT_EQ(reduce.ways(), 1);
+}
+
+// The faster way's median counts, with its own trials' spread; ways without trials are ignored.
+TEST(Reference, TheFastestMedianOfTheWaysCounts) {
+  EXPECT_EQ(fastest_median({{2, 2, 2}, {1, 1, 1, 5}}), std::make_pair(2.0, 0.0));  // 5 is one trial, not the median
+  EXPECT_EQ(fastest_median({{1, 3, 2}, {4, 8, 4}}), std::make_pair(4.0, 1.0));
+  EXPECT_EQ(fastest_median({{}, {3}}), std::make_pair(3.0, 0.0));
+  EXPECT_EQ(fastest_median({}), std::make_pair(0.0, 0.0));
+  EXPECT_EQ(fastest_median({{0, 0}}), std::make_pair(0.0, 0.0));
+}
+
 }  // namespace
 }  // namespace primbench
