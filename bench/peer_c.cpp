@@ -35,7 +35,7 @@ void* primbench_reference_open(const char* primitive, const char* dtype, int ran
 }
 
 // Seconds one pass of this process's share takes now, made in `way` (Reference::trial), and the
-// ways it can be made (Reference::ways), which the peer alternates as the runner does.
+// ways it can be made (Reference::ways), which the peer measures in blocks as the runner does.
 double primbench_reference_trial(void* h, int way) { return static_cast<Reference*>(h)->trial(way); }
 int primbench_reference_ways(void* h) { return static_cast<Reference*>(h)->ways(); }
 

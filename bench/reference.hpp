@@ -38,7 +38,7 @@ class Reference {
   double trial(int way = 0);
   // The ways a pass can be made: a copy two (glibc picks its strategy by a call's size, and
   // neither is the faster everywhere: docs/measurement.md), read-P-write-1 one. The runner
-  // alternates them and counts the faster's median: chosen once, when the reference was built,
+  // measures each in a block of trials and counts the faster's median: chosen once, when built,
   // from three trials each, the first benchmark of a worker got the slower way in 4 of 6 runs
   // (its first trials were disturbed) and a peak_fraction of 1.2 - 1.3 (2026-12-05).
   int ways() const { return sources_ == 1 ? 2 : 1; }

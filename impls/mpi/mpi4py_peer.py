@@ -197,17 +197,18 @@ class Reference:
 
     def measure(self, memory, repetition):
         """As the runner's measure_reference: GB/s of the whole collective's memory traffic, the
-        median of up to 25 trials of each way the reference can be made (alternated) while they
-        take under a repetition (at least one of each), each as long as its slowest rank's, of the
-        faster way; and its trials' spread, (max - min) / median."""
+        median of up to 25 trials of each way the reference can be made (a block of trials each,
+        within an equal share of a repetition's time; at least one), each as long as its slowest
+        rank's, of the faster way; and its trials' spread, (max - min) / median."""
         ways = max(1, self.lib.primbench_reference_ways(self.handle))
-        rates, start, k = [[] for _ in range(ways)], MPI.Wtime(), 0
-        while True:
-            s = self.comm.allreduce(self.lib.primbench_reference_trial(self.handle, k % ways), op=MPI.MAX)
-            rates[k % ways].append(memory / s / 1e9 if s > 0 else 0.0)
-            k += 1
-            if k >= ways and (k >= 25 * ways or self.comm.allreduce(MPI.Wtime() - start, op=MPI.MAX) >= repetition):
-                break
+        rates = [[] for _ in range(ways)]
+        for way in range(ways):
+            start = MPI.Wtime()
+            while True:
+                s = self.comm.allreduce(self.lib.primbench_reference_trial(self.handle, way), op=MPI.MAX)
+                rates[way].append(memory / s / 1e9 if s > 0 else 0.0)
+                if len(rates[way]) >= 25 or self.comm.allreduce(MPI.Wtime() - start, op=MPI.MAX) >= repetition / ways:
+                    break
         best = (0.0, 0.0)
         for r in rates:
             r.sort()
