@@ -31,6 +31,18 @@ def primbench(*args, timeout=1800):
     return subprocess.run([BIN, *args], capture_output=True, text=True, timeout=timeout)
 
 
+def run_beside_seq_ref(impl, primitives, *extra):
+    """`run` of a plugin implementation and seq.ref, P = 2, 1K elements, 3 repetitions: the exit
+    status and the results file."""
+    with tempfile.TemporaryDirectory() as d:
+        out = os.path.join(d, "r.json")
+        r = primbench("run", "--plugin", PLUGIN, "--impl", f"seq.ref,{impl}", "--primitive", primitives,
+                      "--ranks", "2", "--count", "1K", "--repetitions", "3", "--quiet", "--out", out, *extra,
+                      timeout=300)
+        with open(out) as f:
+            return r, json.load(f)
+
+
 class DefaultValidateCatchesRealBugs(unittest.TestCase):
     def test_each_bug_fails_the_default_sweep_and_correct_implementations_pass_it(self):
         impls = ",".join(VALIDATION_BUGS + ["seq.ref"])
@@ -57,14 +69,7 @@ class TimedLoopAndClock(unittest.TestCase):
     """`run` keeps no timing of a lazy, caching, intermittent or lying implementation."""
 
     def run_bug(self, impl, *extra):
-        with tempfile.TemporaryDirectory() as d:
-            out = os.path.join(d, "r.json")
-            r = primbench("run", "--plugin", PLUGIN, "--impl", f"seq.ref,{impl}", "--primitive", "gather",
-                          "--ranks", "2", "--count", "1K", "--repetitions", "3", "--quiet", "--out", out, *extra,
-                          timeout=300)
-            with open(out) as f:
-                doc = json.load(f)
-        return r, doc
+        return run_beside_seq_ref(impl, "gather", *extra)
 
     def assert_no_timing(self, impl, reason, *extra):
         r, doc = self.run_bug(impl, *extra)
@@ -249,13 +254,7 @@ class DeviceReference(unittest.TestCase):
     asked their reference for."""
 
     def run_fake(self, impl, *extra):
-        with tempfile.TemporaryDirectory() as d:
-            out = os.path.join(d, "r.json")
-            r = primbench("run", "--plugin", PLUGIN, "--impl", f"seq.ref,{impl}", "--primitive", "gather,reduce",
-                          "--ranks", "2", "--count", "1K", "--repetitions", "3", "--quiet", "--out", out, *extra,
-                          timeout=300)
-            with open(out) as f:
-                doc = json.load(f)
+        r, doc = run_beside_seq_ref(impl, "gather,reduce", *extra)
         mine = [b for b in doc["benchmarks"] if b["impl"] == impl]
         others = [b for b in doc["benchmarks"] if b["impl"] == "seq.ref"]
         self.assertTrue(others and all(not b.get("error_occurred") for b in others), others)

@@ -46,6 +46,17 @@ def md_section(md: str, heading: str) -> str:
     return m.group(1)
 
 
+def summary_of(doc: dict, name: str = "doc.json") -> str:
+    """The report's summary.md of one results document, written to a file named `name`."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp, name)
+        path.write_text(json.dumps(doc))
+        proc = run_report(path, out=Path(tmp, "out"))
+        if proc.returncode != 0:
+            raise AssertionError(proc.stderr)
+        return Path(tmp, "out", "summary.md").read_text()
+
+
 def fastest_rows(md: str, primitive: str) -> dict:
     """{(band, ranks): row cells} from a primitive's 'Fastest validated implementation' table."""
     sec = md_section(md, primitive)
@@ -122,25 +133,12 @@ class MergedReport(unittest.TestCase):
             if e.get("run_type") == "iteration" and not e.get("error_occurred"):
                 e.update(ceiling="device_copy", reference="beside", ref_GBps=1500.0,
                          peak_fraction=e["membw"] / 1500.0)
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp, "gpu.json")
-            path.write_text(json.dumps(doc))
-            proc = run_report(path, out=Path(tmp, "r"))
-            self.assertEqual(proc.returncode, 0, proc.stderr)
-            md = Path(tmp, "r", "summary.md").read_text()
-        gather = fastest_rows(md, "gather")
-        self.assertRegex(gather[("1 – 64 MiB", 4)][6], r"^\d+(\.\d+)? % of reference device copy$")
-        for e in doc["benchmarks"]:
-            if "reference" in e:
-                e["reference"] = "ceiling"
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp, "gpu.json")
-            path.write_text(json.dumps(doc))
-            proc = run_report(path, out=Path(tmp, "r"))
-            self.assertEqual(proc.returncode, 0, proc.stderr)
-            md = Path(tmp, "r", "summary.md").read_text()
-        gather = fastest_rows(md, "gather")
-        self.assertRegex(gather[("1 – 64 MiB", 4)][6], r"^\d+(\.\d+)? % of device copy ceiling$")
+        for reference, label in (("beside", "reference device copy"), ("ceiling", "device copy ceiling")):
+            for e in doc["benchmarks"]:
+                if "reference" in e:
+                    e["reference"] = reference
+            gather = fastest_rows(summary_of(doc), "gather")
+            self.assertRegex(gather[("1 – 64 MiB", 4)][6], rf"^\d+(\.\d+)? % of {label}$", reference)
 
     def test_failures_listed_prominently(self):
         top = self.md.split("## gather", 1)[0]
@@ -780,12 +778,7 @@ class OldFiles(unittest.TestCase):
         doc = json.loads((FIX / "cpu.json").read_text())
         for b in doc["benchmarks"]:
             b.pop("peak_fraction", None)
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp, "old.json")
-            path.write_text(json.dumps(doc))
-            proc = run_report(path, out=Path(tmp, "out"))
-            self.assertEqual(proc.returncode, 0, proc.stderr)
-            md = Path(tmp, "out", "summary.md").read_text()
+        md = summary_of(doc, "old.json")
         self.assertEqual(fastest_rows(md, "gather")[("< 8 KiB", 1)][6],
                          "9.74 % of host copy ceiling (computed)")
         self.assertRegex(md, r"old\.json: \d+ entries carry no 'peak_fraction' counter; "
