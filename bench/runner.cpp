@@ -115,8 +115,7 @@ struct Bench {
   // Seconds of one pass of the reference beside the benchmark, measured before every repetition
   // (host memory: Reference; device memory: its backend's, where it has one); empty: none.
   std::function<double(int way)> reference{};
-  int reference_ways = 1;      // ways it can be made, alternated; the fastest median counts
-  bool host = true;            // the collective's buffers are in host memory
+  int reference_ways = 1;      // ways it can be made, each measured; the fastest median counts
   CpuSample since{};           // the machine at the benchmark's start
   const std::deque<CpuSample>* earlier = nullptr;  // at earlier benchmarks' starts, oldest first
 
@@ -302,17 +301,21 @@ void body(benchmark::State& state, Bench& b) {
   // ComputeStats on repetitions of unequal iteration counts.
   if (!b.failure.empty()) return state.SkipWithError(b.failure.c_str());
   auto stop = [&](std::string why, bool wrong) { b.failure = std::move(why), b.wrong = wrong; };
+  auto reference_failed = [&](const std::exception& e) {
+    stop(std::string("exception: ") + e.what() + " (measuring the reference beside the benchmark)", false);
+  };
   double ref_GBps = b.traffic.ceiling, ref_spread = 0;
   if (b.reference && b.failure.empty()) try {
       std::tie(ref_GBps, ref_spread) = measure_reference(b);
     } catch (const std::exception& e) {
-      stop(std::string("exception: ") + e.what() + " (measuring the reference beside the benchmark)", false);
+      reference_failed(e);
     }
   // A small count's synchronisation against a cache-line round trip measured now, beside it
   // (a VM's cross-core latency moves by 5x within minutes), in a process of its own; the
   // start-of-run figure for MPI ranks (bound to a core each, or sharing cores with spinning ones).
   double round_trip_ns = b.round_trip_ns;
-  if (b.host && b.reference && b.failure.empty() && b.traffic.memory <= kPingPongBytes && w.size() == 1)
+  if (b.at(0).memory() == Memory::host && b.reference && b.failure.empty() && b.traffic.memory <= kPingPongBytes &&
+      w.size() == 1)
     if (const double now = measure_round_trip_ns(10); now > 0) round_trip_ns = now;
   auto iteration = [&] {
     // Outside the window: the last iteration runs on fresh inputs (a cached result is then
@@ -389,7 +392,7 @@ void body(benchmark::State& state, Bench& b) {
         return state.SkipWithError(b.failure.c_str());
       }
     } catch (const std::exception& e) {
-      stop(std::string("exception: ") + e.what() + " (measuring the reference beside the benchmark)", false);
+      reference_failed(e);
       return state.SkipWithError(b.failure.c_str());
     }
   counters(state, b, iterations, rank_total, {ref_GBps, ref_spread, round_trip_ns});
@@ -725,8 +728,7 @@ void execute(const std::vector<Planned>& plan, const RunOptions& opts, const Sin
                                    "(Availability::device_copy_GBps), so its timings cannot be checked; not timed");
         std::optional<Reference> reference;
         std::unique_ptr<DeviceReference> device_reference;
-        bench.host = c.memory() == Memory::host;
-        if (bench.host) {
+        if (c.memory() == Memory::host) {
           const double share = static_cast<double>(c.local_ranks().size()) / pl.problem.ranks;
           reference.emplace(pl.problem, share, reference_threads(), opts.cold);
           bench.reference = [&](int way) { return reference->trial(way); };

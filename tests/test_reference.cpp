@@ -27,8 +27,8 @@ TEST(Reference, ColdTimesItsFirstPassAfterEvicting) {
   }
 }
 
-// A copy is made two ways (one memcpy a thread, or 64 KiB pieces), the runner alternating them;
-// read-P-write-1 one way. Each way is a real pass.
+// A copy is made two ways (one memcpy a thread, or 64 KiB pieces), the runner measuring each in a
+// block of trials; read-P-write-1 one way. Each way is a real pass.
 TEST(Reference, ACopyHasTwoWaysAReduceOne) {
   for (Primitive prim : {Primitive::gather, Primitive::scatter}) {
     Reference ref(Problem{prim, 2, kCacheResident}, 1.0, 2, /*cold=*/false);
