@@ -6,6 +6,7 @@
 #include <exception>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "c_api.hpp"
 #include "machine.hpp"
@@ -38,6 +39,15 @@ void* primbench_reference_open(const char* primitive, const char* dtype, int ran
 // ways it can be made (Reference::ways), which the peer measures in blocks as the runner does.
 double primbench_reference_trial(void* h, int way) { return static_cast<Reference*>(h)->trial(way); }
 int primbench_reference_ways(void* h) { return static_cast<Reference*>(h)->ways(); }
+
+// fastest_median (bench/reference.hpp) of `ways` ways' trials in GB/s, way k's `counts[k]` after
+// the earlier ways' in `rates`: out[0] the faster way's median, out[1] its trials' spread.
+void primbench_fastest_median(const double* rates, const int* counts, int ways, double out[2]) {
+  std::vector<std::vector<double>> by_way;
+  for (int k = 0; k < ways; rates += counts[k++]) by_way.emplace_back(rates, rates + counts[k]);
+  const auto [median, spread] = fastest_median(std::move(by_way));
+  out[0] = median, out[1] = spread;
+}
 
 void primbench_reference_close(void* h) { delete static_cast<Reference*>(h); }
 

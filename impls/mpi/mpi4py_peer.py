@@ -170,6 +170,7 @@ class Validator:
         lib.primbench_reference_trial.argtypes = [c.c_void_p, c.c_int]
         lib.primbench_reference_ways.restype = c.c_int
         lib.primbench_reference_ways.argtypes = [c.c_void_p]
+        lib.primbench_fastest_median.argtypes = [c.c_void_p, c.c_void_p, c.c_int, c.c_void_p]
         lib.primbench_reference_close.argtypes = [c.c_void_p]
         lib.primbench_machine_sample.argtypes = [c.c_void_p]
         lib.primbench_machine_state.argtypes = [c.c_void_p, c.c_void_p, c.c_double, c.c_void_p]
@@ -209,13 +210,11 @@ class Reference:
                 rates[way].append(memory / s / 1e9 if s > 0 else 0.0)
                 if len(rates[way]) >= 25 or self.comm.allreduce(MPI.Wtime() - start, op=MPI.MAX) >= repetition / ways:
                     break
-        best = (0.0, 0.0)
-        for r in rates:
-            r.sort()
-            median = r[len(r) // 2]
-            if median > best[0]:
-                best = (median, (r[-1] - r[0]) / median)
-        return best
+        flat = np.array([x for r in rates for x in r], dtype=np.float64)
+        counts = np.array([len(r) for r in rates], dtype=np.int32)
+        out = np.zeros(2, dtype=np.float64)
+        self.lib.primbench_fastest_median(flat.ctypes.data, counts.ctypes.data, ways, out.ctypes.data)
+        return float(out[0]), float(out[1])
 
 
 JUDGED_SECONDS = 0.25  # as bench/machine.hpp's kJudgedSeconds
