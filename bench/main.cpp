@@ -2,6 +2,8 @@
 // Python tools in reports/ and ci/, run with Debian's python3.
 #include <dlfcn.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -10,6 +12,7 @@
 #include <benchmark/benchmark.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <charconv>
@@ -123,6 +126,81 @@ void try_plugins(const std::vector<std::string>& plugins) {
   while (!said.empty() && said.back() == ' ') said.pop_back();
   throw UsageError(fmt::format("loading plugin '{}' {}: a static initialiser in it throws, crashes or exits{}", culprit, how,
                                said.empty() ? "" : fmt::format(" (it said: {})", said.substr(0, 300))));
+}
+
+// Every backend's probe runs in a child process, one after another, before this process asks
+// any backend anything: a probe that crashes, exits or hangs (a plugin's, or CUDA's under a
+// broken driver) makes its backend unavailable with the reason, where it ended primbench itself
+// (a probe calling exit(0) ended `primbench run` with status 0, no line and no results file).
+// The children's answers are kept, so no probe runs here or twice. Returns "backend=reason" for
+// each probe that failed, for the workers, which must not run it either.
+std::vector<std::string> probe_in_children(double timeout) {
+  Registry& reg = registry();
+  const std::vector<std::string> names = reg.backend_names();
+  std::vector<std::string> failed;
+  for (std::size_t next = 0; next < names.size();) {
+    int answers[2];
+    if (::pipe(answers) != 0) throw std::runtime_error(std::string("pipe: ") + std::strerror(errno));
+    std::fflush(nullptr);
+    const pid_t pid = ::fork();
+    if (pid < 0) throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
+    if (pid == 0) {  // one JSON line a backend, in order, each written whole
+      ::setpgid(0, 0);  // a group of its own: a hung probe goes with whatever it started
+      ::close(answers[0]);
+      for (std::size_t i = next; i < names.size(); ++i) {
+        const Availability& a = reg.availability(names[i]);
+        const std::string line = nlohmann::json{{"available", a.available}, {"reason", a.reason}, {"version", a.version},
+                                                {"device_copy_GBps", a.device_copy_GBps},
+                                                {"device_free_bytes", a.device_free_bytes}}.dump() + "\n";
+        for (std::size_t at = 0; at < line.size();) {
+          const ssize_t k = ::write(answers[1], line.data() + at, line.size() - at);
+          if (k <= 0) ::_exit(kUsage);
+          at += static_cast<std::size_t>(k);
+        }
+      }
+      ::_exit(kOk);
+    }
+    ::close(answers[1]);
+    std::string got;
+    char buf[4096];
+    bool hung = false;
+    for (double since = now_seconds();;) {  // each probe gets `timeout` seconds
+      pollfd fd = {answers[0], POLLIN, 0};
+      const int ready = ::poll(&fd, 1, 100);
+      if (ready < 0 && errno != EINTR) break;
+      if (ready > 0) {
+        const ssize_t k = ::read(answers[0], buf, sizeof buf);
+        if (k <= 0) break;  // the child is done, or gone
+        got.append(buf, static_cast<std::size_t>(k));
+        for (std::size_t nl; (nl = got.find('\n')) != std::string::npos; got.erase(0, nl + 1), ++next, since = now_seconds()) {
+          const nlohmann::json j = nlohmann::json::parse(got.substr(0, nl), nullptr, false);
+          Availability a;
+          if (j.is_object()) {
+            a = {j.value("available", false), j.value("reason", std::string()), j.value("version", std::string()),
+                 j.value("device_copy_GBps", 0.0), j.value("device_free_bytes", std::size_t{0})};
+          } else {
+            a = {false, "its probe's answer was not readable", ""};
+          }
+          reg.remember(names[next], std::move(a));
+        }
+      } else if (now_seconds() - since > timeout) {
+        hung = true;
+        break;
+      }
+    }
+    ::close(answers[0]);
+    if (hung) ::kill(-pid, SIGKILL), ::kill(pid, SIGKILL);
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+    if (next >= names.size()) break;
+    const std::string why = hung                 ? fmt::format("its probe did not return within {:g} s (--timeout)", timeout)
+                            : WIFSIGNALED(status) ? fmt::format("its probe crashed ({})", ::strsignal(WTERMSIG(status)))
+                                                  : fmt::format("its probe exited with status {}", WEXITSTATUS(status));
+    reg.remember(names[next], {false, why, ""});
+    failed.push_back(names[next] + "=" + why);
+    ++next;
+  }
+  return failed;
 }
 
 std::size_t available_memory() {
@@ -349,6 +427,7 @@ void add_selectors(CLI::App* sub, Args& a) {
   // --only here, each event appended to the journal.
   sub->add_option("--worker", a.worker_journal)->group("");
   sub->add_option("--only", a.worker_only)->group("");
+  sub->add_option("--backend-unavailable", a.opts.unavailable_backends)->group("");  // backend=reason: not probed here
   sub->add_option("--supervisor-pid", a.supervisor_pid)->group("");  // its CPU time is the run's own (machine.hpp)
   sub->add_option("--round-trip-ns", a.opts.ceilings.host_round_trip_ns)->group("");  // the supervisor's ping-pong, for its workers
 }
@@ -463,6 +542,13 @@ int main_impl(int argc, char** argv) {
   if (!worker && !a.plugins.empty()) try_plugins(a.plugins);
   for (const auto& p : a.plugins)
     for (const std::string& impl : load_plugin(p)) a.opts.plugin_of[impl] = p;
+  // Not in a job a user launched: MPI is initialised there, and a child of a rank must not run.
+  const bool in_job = world().size() > 1 || !world().hosts().empty();
+  if (!worker && !in_job) a.opts.unavailable_backends = probe_in_children(a.opts.timeout);
+  for (const std::string& u : a.opts.unavailable_backends) {
+    const std::size_t eq = u.find('=');
+    registry().remember(u.substr(0, eq), {false, eq == std::string::npos ? "" : u.substr(eq + 1), ""});
+  }
   if (a.list_cmd->parsed()) return list();
   check_selectors_given(a);
   const std::vector<Selection> selections = settle(a, worker, argc, argv);
@@ -471,19 +557,26 @@ int main_impl(int argc, char** argv) {
   std::vector<std::string> unavailable;
   const bool ranks_given = (opts.timing ? a.run_cmd : a.validate_cmd)->count("--ranks") > 0;
   std::vector<Planned> planned = plan_all(selections, ranks_given, unavailable);
-  const bool in_job = world().size() > 1 || !world().hosts().empty();
   if (worker) {
     const std::set<std::string> only = names_in(a.worker_only);  // closed before anything runs
     std::erase_if(planned, [&](const Planned& p) { return !only.count(p.name); });
     return run_worker(planned, opts, a.worker_journal);
   }
-  if (world().rank() == 0 && !opts.quiet)
-    for (const auto& u : unavailable) std::fprintf(stderr, "skipping %s\n", u.c_str());
+  // A selected implementation whose backend's probe crashed, exited or hung is not merely
+  // unavailable here: the run is incomplete (exit status 3), as when the implementation dies.
+  bool probe_failed = false;
+  for (const auto& u : unavailable) {
+    const std::string backend = u.substr(0, u.find('.'));
+    const bool failed = std::ranges::any_of(opts.unavailable_backends, [&](const std::string& f) { return f.rfind(backend + "=", 0) == 0; });
+    probe_failed |= failed;
+    if (world().rank() == 0 && (failed || !opts.quiet)) std::fprintf(stderr, "%s %s\n", failed ? "primbench: error: not run:" : "skipping", u.c_str());
+  }
   if (planned.empty())
     throw UsageError("nothing to run: every selected implementation is unavailable here" +
                      (unavailable.empty() ? std::string() : " (" + unavailable.front() + ")"));
   check_memory(planned);
-  return in_job ? run_in_mpi_job(planned, opts) : supervise(planned, opts);
+  const int status = in_job ? run_in_mpi_job(planned, opts) : supervise(planned, opts);
+  return probe_failed && status < kIncomplete ? kIncomplete : status;
 }
 
 }  // namespace

@@ -527,6 +527,7 @@ std::vector<std::string> worker_command(const std::vector<const Planned*>& items
     a.insert(a.end(), {"--rse", number(o.rse), "--rse-max-time", number(o.rse_max_time)});
   }
   if (!plugin.empty()) a.insert(a.end(), {"--plugin", plugin});
+  for (const std::string& u : o.unavailable_backends) a.insert(a.end(), {"--backend-unavailable", u});
   return a;
 }
 

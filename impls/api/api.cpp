@@ -224,6 +224,12 @@ const Availability& Registry::availability(std::string_view name) {
   return probed_.back().second;
 }
 
+void Registry::remember(std::string_view name, Availability a) {
+  for (auto& [n, known] : probed_)
+    if (n == name) return void(known = std::move(a));
+  probed_.emplace_back(std::string(name), std::move(a));
+}
+
 Registry& registry() {
   static Registry r;
   return r;

@@ -374,6 +374,65 @@ class WorkerFaults(Case):
             self.assertFalse(any(b.get("error_occurred") for b in e[impl]), impl)
 
 
+class BackendProbes(Case):
+    """A backend's probe runs in a child of the supervisor: one that exits (status 0 included),
+    crashes or hangs makes that backend unavailable with the reason and the run incomplete
+    (exit status 3), and every other benchmark is measured. Before, a probe's exit(0) ended
+    `primbench run` with status 0, no line and no results file, and a crash with SIGSEGV."""
+
+    def run_with_probe(self, how, *extra, impl="seq.ref,badprobe.ref,slow.sleep50ms"):
+        t0 = time.monotonic()
+        r = primbench("run", "--plugin", PLUGIN, "--impl", impl, *FAULT_PROBLEM, "--out", self.out, *FAST, *extra,
+                      env={"PRIMBENCH_TEST_PROBE": how}, timeout=120)
+        return r, time.monotonic() - t0
+
+    def check(self, r, reason):
+        self.assertEqual(r.returncode, 3, r.stderr)
+        self.assertIn(f"primbench: error: not run: badprobe.ref: unavailable: {reason}", r.stderr)
+        doc = load(self.out)
+        e = by_impl(doc)
+        self.assert_passing(e["seq.ref"], "seq.ref")
+        # The plugin's other implementation runs in a worker that loads the plugin: told the
+        # probe failed, it does not run it (else it would exit at its start).
+        self.assert_passing(e["slow.sleep50ms"], "slow.sleep50ms")
+        self.assertNotIn("badprobe.ref", e)
+        self.assertEqual(doc["context"]["primbench"]["backends"]["badprobe"], {"available": False, "reason": reason, "version": ""})
+        self.assertNotIn("Traceback", r.stderr)
+        self.assert_nothing_left_running()
+
+    def test_a_probe_that_exits_0_makes_the_run_incomplete_not_empty(self):
+        r, _ = self.run_with_probe("exit0")
+        self.check(r, "its probe exited with status 0")
+
+    def test_a_probe_that_crashes_does_not_take_primbench_with_it(self):
+        r, _ = self.run_with_probe("segv")
+        self.check(r, "its probe crashed (Segmentation fault)")
+
+    def test_a_hanging_probe_is_ended_after_the_timeout(self):
+        r, took = self.run_with_probe("hang", "--timeout", "2")
+        self.check(r, "its probe did not return within 2 s (--timeout)")
+        self.assertLess(took, 2 + 30, "the hang was not ended in time")
+
+    def test_a_probe_that_throws_is_unavailable_as_before(self):
+        # Its own reason, given the way probes give one: not a failure of the run.
+        r, _ = self.run_with_probe("throw", impl="seq.ref,badprobe.ref")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assert_passing(by_impl(load(self.out))["seq.ref"], "seq.ref")
+        self.assertEqual(load(self.out)["context"]["primbench"]["backends"]["badprobe"]["reason"], "no device here")
+
+    def test_list_and_validate_survive_a_crashing_probe(self):
+        r = primbench("list", "--plugin", PLUGIN, env={"PRIMBENCH_TEST_PROBE": "segv"})
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertRegex(r.stdout, r"badprobe\.ref +badprobe +unavailable: its probe crashed \(Segmentation fault\)")
+        self.assertRegex(r.stdout, r"thread\.flat +thread +available")
+        r = primbench("validate", "--plugin", PLUGIN, "--impl", "seq.ref,badprobe.ref", *FAULT_PROBLEM,
+                      env={"PRIMBENCH_TEST_PROBE": "exit0"})
+        self.assertEqual(r.returncode, 3, r.stderr)
+        self.assertIn("primbench: error: not run: badprobe.ref: unavailable: its probe exited with status 0", r.stderr)
+        self.assertIn("seq.ref", r.stdout)
+        self.assert_nothing_left_running()
+
+
 class ResumeAndCompleteness(Case):
     PROBLEM = ["--primitive", "gather", "--ranks", "2", "--count", "8"]
 

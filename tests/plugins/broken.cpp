@@ -512,6 +512,18 @@ PRIMBENCH_REGISTER("fault.forge_all", Fault<FaultKind::forge_all>);
 PRIMBENCH_BACKEND("badlaunch", [] { return Availability{true, "", "test-only"}; },
                   [](int, const std::vector<std::string>&) -> Launch { throw std::runtime_error("no launcher here"); });
 PRIMBENCH_REGISTER("badlaunch.ref", Broken);
+// A backend whose probe, as PRIMBENCH_TEST_PROBE says, exits with status 0, crashes, hangs or
+// throws (unset: available): the supervisor probes in a child and goes on without it.
+PRIMBENCH_BACKEND("badprobe", [] {
+  const std::string how = std::getenv("PRIMBENCH_TEST_PROBE") ? std::getenv("PRIMBENCH_TEST_PROBE") : "";
+  if (how == "exit0") std::exit(0);
+  if (how == "segv") std::raise(SIGSEGV);
+  if (how == "hang")
+    for (;;) ::pause();
+  if (how == "throw") throw std::runtime_error("no device here");
+  return Availability{true, "", "test-only"};
+});
+PRIMBENCH_REGISTER("badprobe.ref", Broken);
 // A device backend with 64 MiB free, for the memory check (refused before it allocates).
 PRIMBENCH_BACKEND("tinydevice", [] {
   Availability a{true, "", "test-only"};

@@ -254,6 +254,9 @@ class Registry {
   std::vector<std::string> backend_names() const;
   // Cached availability of a backend; a backend never registered is available.
   const Availability& availability(std::string_view backend);
+  // Records a backend's availability as found elsewhere (its probe run in a child process), so
+  // availability() does not probe it here.
+  void remember(std::string_view backend, Availability a);
 
  private:
   std::vector<Implementation> impls_;
