@@ -556,27 +556,26 @@ int main_impl(int argc, char** argv) {
 
   std::vector<std::string> unavailable;
   const bool ranks_given = (opts.timing ? a.run_cmd : a.validate_cmd)->count("--ranks") > 0;
+  // The supervisor plans a backend whose probe failed as if it could run, so that each of its
+  // selected benchmarks gets an entry saying why it did not (supervisor.cpp); its workers,
+  // told, plan none of them.
+  for (const std::string& u : opts.unavailable_backends)
+    if (!worker) registry().remember(u.substr(0, u.find('=')), {true, "", ""});
   std::vector<Planned> planned = plan_all(selections, ranks_given, unavailable);
+  for (const std::string& u : opts.unavailable_backends)
+    if (!worker) registry().remember(u.substr(0, u.find('=')), {false, u.substr(u.find('=') + 1), ""});
   if (worker) {
     const std::set<std::string> only = names_in(a.worker_only);  // closed before anything runs
     std::erase_if(planned, [&](const Planned& p) { return !only.count(p.name); });
     return run_worker(planned, opts, a.worker_journal);
   }
-  // A selected implementation whose backend's probe crashed, exited or hung is not merely
-  // unavailable here: the run is incomplete (exit status 3), as when the implementation dies.
-  bool probe_failed = false;
-  for (const auto& u : unavailable) {
-    const std::string backend = u.substr(0, u.find('.'));
-    const bool failed = std::ranges::any_of(opts.unavailable_backends, [&](const std::string& f) { return f.rfind(backend + "=", 0) == 0; });
-    probe_failed |= failed;
-    if (world().rank() == 0 && (failed || !opts.quiet)) std::fprintf(stderr, "%s %s\n", failed ? "primbench: error: not run:" : "skipping", u.c_str());
-  }
+  if (world().rank() == 0 && !opts.quiet)
+    for (const auto& u : unavailable) std::fprintf(stderr, "skipping %s\n", u.c_str());
   if (planned.empty())
     throw UsageError("nothing to run: every selected implementation is unavailable here" +
                      (unavailable.empty() ? std::string() : " (" + unavailable.front() + ")"));
   check_memory(planned);
-  const int status = in_job ? run_in_mpi_job(planned, opts) : supervise(planned, opts);
-  return probe_failed && status < kIncomplete ? kIncomplete : status;
+  return in_job ? run_in_mpi_job(planned, opts) : supervise(planned, opts);
 }
 
 }  // namespace

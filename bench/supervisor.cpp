@@ -575,6 +575,14 @@ class Supervisor {
     std::map<std::string, const Planned*> by_name;
     for (const Planned* p : job.items) by_name[p->name] = planned_[p->name] = p;
     std::set<std::string>& finished = finished_;
+    // A backend whose probe crashed, exited or hung (main.cpp) starts nothing: its benchmarks
+    // are errors that say so, as a launcher's failure's are.
+    for (const Planned* p : job.items)
+      for (const std::string& u : opts_.unavailable_backends)
+        if (const std::string b = p->impl->backend(); u.rfind(b + "=", 0) == 0 && !finished.count(p->name)) {
+          fail(*p, fmt::format("not run: the {} backend's probe failed: {}", b, u.substr(b.size() + 1)));
+          finished.insert(p->name);
+        }
     const std::string who = job.backend ? "the MPI job" : "the worker";
     while (true) {
       std::vector<const Planned*> todo;

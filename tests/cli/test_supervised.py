@@ -376,8 +376,9 @@ class WorkerFaults(Case):
 
 class BackendProbes(Case):
     """A backend's probe runs in a child of the supervisor: one that exits (status 0 included),
-    crashes or hangs makes that backend unavailable with the reason and the run incomplete
-    (exit status 3), and every other benchmark is measured. Before, a probe's exit(0) ended
+    crashes or hangs makes that backend unavailable with the reason, each of its selected
+    benchmarks an error entry saying so, the run incomplete (exit status 3), and every other
+    benchmark is measured. Before, a probe's exit(0) ended
     `primbench run` with status 0, no line and no results file, and a crash with SIGSEGV."""
 
     def run_with_probe(self, how, *extra, impl="seq.ref,badprobe.ref,slow.sleep50ms"):
@@ -388,14 +389,17 @@ class BackendProbes(Case):
 
     def check(self, r, reason):
         self.assertEqual(r.returncode, 3, r.stderr)
-        self.assertIn(f"primbench: error: not run: badprobe.ref: unavailable: {reason}", r.stderr)
         doc = load(self.out)
         e = by_impl(doc)
         self.assert_passing(e["seq.ref"], "seq.ref")
         # The plugin's other implementation runs in a worker that loads the plugin: told the
         # probe failed, it does not run it (else it would exit at its start).
         self.assert_passing(e["slow.sleep50ms"], "slow.sleep50ms")
-        self.assertNotIn("badprobe.ref", e)
+        # Its benchmark has an entry saying why it was not run, as a failed launcher's has.
+        self.assertEqual(len(e["badprobe.ref"]), 1, e["badprobe.ref"])
+        self.assertTrue(e["badprobe.ref"][0]["error_occurred"])
+        self.assertEqual(e["badprobe.ref"][0]["error_message"], f"not run: the badprobe backend's probe failed: {reason}")
+        self.assertEqual(bench_name(e["badprobe.ref"][0]), "gather/badprobe.ref/f32/ranks:2/count:8/root:0")
         self.assertEqual(doc["context"]["primbench"]["backends"]["badprobe"], {"available": False, "reason": reason, "version": ""})
         self.assertNotIn("Traceback", r.stderr)
         self.assert_nothing_left_running()
@@ -428,8 +432,8 @@ class BackendProbes(Case):
         r = primbench("validate", "--plugin", PLUGIN, "--impl", "seq.ref,badprobe.ref", *FAULT_PROBLEM,
                       env={"PRIMBENCH_TEST_PROBE": "exit0"})
         self.assertEqual(r.returncode, 3, r.stderr)
-        self.assertIn("primbench: error: not run: badprobe.ref: unavailable: its probe exited with status 0", r.stderr)
-        self.assertIn("seq.ref", r.stdout)
+        self.assertIn("not run: the badprobe backend's probe failed: its probe exited with status 0", r.stdout)
+        self.assertRegex(r.stdout, r"seq\.ref.*passed")
         self.assert_nothing_left_running()
 
 
