@@ -146,6 +146,7 @@ std::vector<std::string> probe_in_children(double timeout) {
     if (pid < 0) throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
     if (pid == 0) {  // one JSON line a backend, in order, each written whole
       ::setpgid(0, 0);  // a group of its own: a hung probe goes with whatever it started
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // and with primbench, interrupted meanwhile
       ::close(answers[0]);
       for (std::size_t i = next; i < names.size(); ++i) {
         const Availability& a = reg.availability(names[i]);
@@ -164,7 +165,9 @@ std::vector<std::string> probe_in_children(double timeout) {
     std::string got;
     char buf[4096];
     bool hung = false;
-    for (double since = now_seconds();;) {  // each probe gets `timeout` seconds
+    // Each probe gets `timeout` seconds; done once every backend has answered (a process the
+    // probe left behind may hold the pipe open).
+    for (double since = now_seconds(); next < names.size();) {
       pollfd fd = {answers[0], POLLIN, 0};
       const int ready = ::poll(&fd, 1, 100);
       if (ready < 0 && errno != EINTR) break;
