@@ -417,6 +417,19 @@ class BackendProbes(Case):
         self.check(r, "its probe did not return within 2 s (--timeout)")
         self.assertLess(took, 2 + 30, "the hang was not ended in time")
 
+    def test_a_hanging_probe_goes_with_an_interrupted_primbench(self):
+        p = subprocess.Popen([BIN, "run", "--plugin", PLUGIN, "--impl", "seq.ref,badprobe.ref", *FAULT_PROBLEM,
+                              "--out", self.out, "--timeout", "60"], env=dict(os.environ, PRIMBENCH_TEST_PROBE="hang"),
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        # primbench and its probing child, hung (the child that tries the plugin first is gone in
+        # milliseconds)
+        wait_until(lambda: len(procs_mentioning(self.dir)) >= 2, 10)
+        time.sleep(1)
+        self.assertEqual(len(procs_mentioning(self.dir)), 2, procs_mentioning(self.dir))
+        p.send_signal(signal.SIGTERM)
+        p.wait(timeout=10)
+        self.assert_nothing_left_running()
+
     def test_a_probe_that_throws_is_unavailable_as_before(self):
         # Its own reason, given the way probes give one: not a failure of the run.
         r, _ = self.run_with_probe("throw", impl="seq.ref,badprobe.ref")
