@@ -132,12 +132,12 @@ void try_plugins(const std::vector<std::string>& plugins) {
 // any backend anything: a probe that crashes, exits or hangs (a plugin's, or CUDA's under a
 // broken driver) makes its backend unavailable with the reason, where it ended primbench itself
 // (a probe calling exit(0) ended `primbench run` with status 0, no line and no results file).
-// The children's answers are kept, so no probe runs here or twice. Returns "backend=reason" for
-// each probe that failed, for the workers, which must not run it either.
-std::vector<std::string> probe_in_children(double timeout) {
+// The children's answers are kept, so no probe runs here or twice. Returns why each probe that
+// failed did, by backend, for the caller to record and tell the workers, which must not run it.
+std::map<std::string, std::string> probe_in_children(double timeout) {
   Registry& reg = registry();
   const std::vector<std::string> names = reg.backend_names();
-  std::vector<std::string> failed;
+  std::map<std::string, std::string> failed;
   for (std::size_t next = 0; next < names.size();) {
     int answers[2];
     if (::pipe(answers) != 0) throw std::runtime_error(std::string("pipe: ") + std::strerror(errno));
@@ -196,12 +196,9 @@ std::vector<std::string> probe_in_children(double timeout) {
     int status = 0;
     while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
     if (next >= names.size()) break;
-    const std::string why = hung                 ? fmt::format("its probe did not return within {:g} s (--timeout)", timeout)
+    failed[names[next++]] = hung                  ? fmt::format("its probe did not return within {:g} s (--timeout)", timeout)
                             : WIFSIGNALED(status) ? fmt::format("its probe crashed ({})", ::strsignal(WTERMSIG(status)))
                                                   : fmt::format("its probe exited with status {}", WEXITSTATUS(status));
-    reg.remember(names[next], {false, why, ""});
-    failed.push_back(names[next] + "=" + why);
-    ++next;
   }
   return failed;
 }
@@ -400,6 +397,7 @@ struct Args {
   RunOptions opts;
   std::string check = "exact", cache = "hot", ceilings, seed;
   std::string worker_journal, worker_only;
+  std::vector<std::string> failed_probes;  // backend=reason, as the supervisor tells its workers
   int supervisor_pid = 0;
   CLI::App* list_cmd = nullptr;
   CLI::App* run_cmd = nullptr;
@@ -430,7 +428,7 @@ void add_selectors(CLI::App* sub, Args& a) {
   // --only here, each event appended to the journal.
   sub->add_option("--worker", a.worker_journal)->group("");
   sub->add_option("--only", a.worker_only)->group("");
-  sub->add_option("--backend-unavailable", a.opts.unavailable_backends)->group("");  // backend=reason: not probed here
+  sub->add_option("--backend-unavailable", a.failed_probes)->group("");  // backend=reason: not probed here
   sub->add_option("--supervisor-pid", a.supervisor_pid)->group("");  // its CPU time is the run's own (machine.hpp)
   sub->add_option("--round-trip-ns", a.opts.ceilings.host_round_trip_ns)->group("");  // the supervisor's ping-pong, for its workers
 }
@@ -547,11 +545,10 @@ int main_impl(int argc, char** argv) {
     for (const std::string& impl : load_plugin(p)) a.opts.plugin_of[impl] = p;
   // Not in a job a user launched: MPI is initialised there, and a child of a rank must not run.
   const bool in_job = world().size() > 1 || !world().hosts().empty();
-  if (!worker && !in_job) a.opts.unavailable_backends = probe_in_children(a.opts.timeout);
-  for (const std::string& u : a.opts.unavailable_backends) {
-    const std::size_t eq = u.find('=');
-    registry().remember(u.substr(0, eq), {false, eq == std::string::npos ? "" : u.substr(eq + 1), ""});
-  }
+  for (const std::string& u : a.failed_probes)
+    if (const std::size_t eq = u.find('='); eq != std::string::npos) a.opts.failed_probes[u.substr(0, eq)] = u.substr(eq + 1);
+  if (!worker && !in_job) a.opts.failed_probes = probe_in_children(a.opts.timeout);
+  for (const auto& [backend, why] : a.opts.failed_probes) registry().remember(backend, {false, why, ""});
   if (a.list_cmd->parsed()) return list();
   check_selectors_given(a);
   const std::vector<Selection> selections = settle(a, worker, argc, argv);
@@ -562,11 +559,10 @@ int main_impl(int argc, char** argv) {
   // The supervisor plans a backend whose probe failed as if it could run, so that each of its
   // selected benchmarks gets an entry saying why it did not (supervisor.cpp); its workers,
   // told, plan none of them.
-  for (const std::string& u : opts.unavailable_backends)
-    if (!worker) registry().remember(u.substr(0, u.find('=')), {true, "", ""});
+  for (const auto& [backend, why] : opts.failed_probes)
+    if (!worker) registry().remember(backend, {true, "", ""});
   std::vector<Planned> planned = plan_all(selections, ranks_given, unavailable);
-  for (const std::string& u : opts.unavailable_backends)
-    if (!worker) registry().remember(u.substr(0, u.find('=')), {false, u.substr(u.find('=') + 1), ""});
+  for (const auto& [backend, why] : opts.failed_probes) registry().remember(backend, {false, why, ""});
   if (worker) {
     const std::set<std::string> only = names_in(a.worker_only);  // closed before anything runs
     std::erase_if(planned, [&](const Planned& p) { return !only.count(p.name); });

@@ -41,9 +41,9 @@ struct RunOptions {
   // The --plugin that registered each of its implementations: their benchmarks run in workers
   // (and launched ranks) of their own that load that plugin alone.
   std::map<std::string, std::string> plugin_of;
-  // "backend=reason" for each backend whose probe crashed, exited or hung in the supervisor's
+  // Backend -> why, for each backend whose probe crashed, exited or hung in the supervisor's
   // child (main.cpp, probe_in_children): its workers and ranks do not run it either.
-  std::vector<std::string> unavailable_backends;
+  std::map<std::string, std::string> failed_probes;
   bool huge_pages = false;       // --hugepages: host buffers madvise(MADV_HUGEPAGE)d
   bool aggregates_only = false;  // --out keeps a benchmark's aggregates, not its repetitions
   bool resume = false;        // keep the passing results already in `out`, run the rest

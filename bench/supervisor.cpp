@@ -527,7 +527,7 @@ std::vector<std::string> worker_command(const std::vector<const Planned*>& items
     a.insert(a.end(), {"--rse", number(o.rse), "--rse-max-time", number(o.rse_max_time)});
   }
   if (!plugin.empty()) a.insert(a.end(), {"--plugin", plugin});
-  for (const std::string& u : o.unavailable_backends) a.insert(a.end(), {"--backend-unavailable", u});
+  for (const auto& [backend, why] : o.failed_probes) a.insert(a.end(), {"--backend-unavailable", backend + "=" + why});
   return a;
 }
 
@@ -578,11 +578,10 @@ class Supervisor {
     // A backend whose probe crashed, exited or hung (main.cpp) starts nothing: its benchmarks
     // are errors that say so, as a launcher's failure's are.
     for (const Planned* p : job.items)
-      for (const std::string& u : opts_.unavailable_backends)
-        if (const std::string b = p->impl->backend(); u.rfind(b + "=", 0) == 0 && !finished.count(p->name)) {
-          fail(*p, fmt::format("not run: the {} backend's probe failed: {}", b, u.substr(b.size() + 1)));
-          finished.insert(p->name);
-        }
+      if (const auto f = opts_.failed_probes.find(p->impl->backend()); f != opts_.failed_probes.end() && !finished.count(p->name)) {
+        fail(*p, fmt::format("not run: the {} backend's probe failed: {}", f->first, f->second));
+        finished.insert(p->name);
+      }
     const std::string who = job.backend ? "the MPI job" : "the worker";
     while (true) {
       std::vector<const Planned*> todo;
