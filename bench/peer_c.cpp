@@ -45,8 +45,8 @@ int primbench_reference_ways(void* h) { return static_cast<Reference*>(h)->ways(
 void primbench_fastest_median(const double* rates, const int* counts, int ways, double out[2]) {
   std::vector<std::vector<double>> by_way;
   for (int k = 0; k < ways; rates += counts[k++]) by_way.emplace_back(rates, rates + counts[k]);
-  const auto [median, spread] = fastest_median(std::move(by_way));
-  out[0] = median, out[1] = spread;
+  const Fastest fastest = fastest_median(std::move(by_way));
+  out[0] = fastest.GBps, out[1] = fastest.spread;
 }
 
 void primbench_reference_close(void* h) { delete static_cast<Reference*>(h); }

@@ -57,7 +57,8 @@ Reference::Reference(const Problem& p, double share, int threads, bool cold)
   // rank, P = 2, that first pass took 2 - 4x the next, and thread.flat's peak_fraction was 1.0 -
   // 1.9 (0.5 - 1.0 warmed). Beyond the cache a pass warms nothing and costs as much as the trial.
   const std::size_t working_set = (sources_ + 1) * per * n, llc = last_level_cache();
-  warm_ = !cold && (llc == 0 || 2 * working_set <= llc);
+  fits_ = llc == 0 || 2 * working_set <= llc;
+  warm_ = !cold && fits_;
   for (std::size_t t = 0; t < n; ++t)
     pool_.emplace_back([this, t, per, total] {
       place(t, parts_.size());
@@ -172,15 +173,29 @@ double Reference::trial(int way) {
   return slowest[slowest.size() / 2];
 }
 
-std::pair<double, double> fastest_median(std::vector<std::vector<double>> GBps) {
-  std::pair<double, double> best = {0, 0};
-  for (std::vector<double>& v : GBps) {
+Fastest fastest_median(std::vector<std::vector<double>> GBps) {
+  Fastest best;
+  for (std::size_t way = 0; way < GBps.size(); ++way) {
+    std::vector<double>& v = GBps[way];
     if (v.empty()) continue;
     std::sort(v.begin(), v.end());
     const double median = v[v.size() / 2];
-    if (median > best.first) best = {median, (v.back() - v.front()) / median};
+    if (median > best.GBps) best = {median, (v.back() - v.front()) / median, static_cast<int>(way)};
   }
   return best;
+}
+
+std::optional<Paired> pair_up(double bytes, const std::vector<double>& seconds, std::vector<double> trials) {
+  if (trials.empty() || trials.size() != seconds.size()) return std::nullopt;
+  std::vector<double> fractions;
+  for (std::size_t i = 0; i < trials.size(); ++i) {
+    if (!(trials[i] > 0 && seconds[i] > 0)) return std::nullopt;
+    fractions.push_back(bytes / seconds[i] / 1e9 / trials[i]);
+  }
+  std::sort(fractions.begin(), fractions.end());
+  std::sort(trials.begin(), trials.end());
+  const double median = trials[trials.size() / 2];
+  return Paired{fractions[fractions.size() / 2], median, (trials.back() - trials.front()) / median};
 }
 
 }  // namespace primbench

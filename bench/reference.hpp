@@ -9,6 +9,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -18,8 +19,23 @@
 namespace primbench {
 
 // Of trials made in several ways (GB/s, each way's trials), the way with the highest median:
-// that median and its trials' spread, (max - min) / median; {0, 0} without trials.
-std::pair<double, double> fastest_median(std::vector<std::vector<double>> GBps);
+// that median, its trials' spread, (max - min) / median, and the way; {0, 0, 0} without trials.
+struct Fastest {
+  double GBps = 0, spread = 0;
+  int way = 0;
+  bool operator==(const Fastest&) const = default;
+};
+Fastest fastest_median(std::vector<std::vector<double>> GBps);
+
+// A repetition's iterations (seconds, each moving `bytes` of memory traffic) against the
+// reference trial made just before each (GB/s, one an iteration): the median iteration's
+// fraction of its own trial, and the trials' median and spread. Pairs cancel what moves the
+// machine between one iteration and the next (a VM's memory bandwidth moved 2x within one
+// repetition, 2026-12-05); medians taken apart do not. None unless every iteration has a trial.
+struct Paired {
+  double fraction, GBps, spread;
+};
+std::optional<Paired> pair_up(double bytes, const std::vector<double>& seconds, std::vector<double> trials);
 
 class Reference {
  public:
@@ -44,6 +60,10 @@ class Reference {
   int ways() const { return sources_ == 1 ? 2 : 1; }
   // Whether a trial makes that untimed pass first.
   bool warms() const { return warm_; }
+  // Whether the working sets are beyond the last-level cache together, so a trial leaves
+  // nothing in the cache that the benchmark's next iteration would find: the runner then makes
+  // one just before every timed iteration (docs/measurement.md, "Paired trials").
+  bool beyond_cache() const { return !fits_; }
 
  private:
   struct Part {
@@ -57,6 +77,7 @@ class Reference {
   Problem problem_;
   bool cold_;
   int rounds_ = 1;     // passes a timing
+  bool fits_ = true;   // the working sets fit in the last-level cache together
   bool warm_ = false;  // an untimed pass, then the median of three timings
   int sources_ = 1;  // buffers combined into each one written (1: a copy)
   bool chunked_ = false;  // this trial's copy in kCopyChunk pieces, else one memcpy a thread

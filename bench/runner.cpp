@@ -116,6 +116,12 @@ struct Bench {
   // (host memory: Reference; device memory: its backend's, where it has one); empty: none.
   std::function<double(int way)> reference{};
   int reference_ways = 1;      // ways it can be made, each measured; the fastest median counts
+  // Beyond the cache, also a trial just before every timed iteration, made the way that was
+  // the faster before the repetition: peak_fraction is then the median of each iteration's
+  // fraction of its own trial (docs/measurement.md, "Paired trials").
+  bool paired = false;
+  int way = 0;
+  std::vector<double> paired_GBps{};  // this repetition's, one an iteration
   CpuSample since{};           // the machine at the benchmark's start
   const std::deque<CpuSample>* earlier = nullptr;  // at earlier benchmarks' starts, oldest first
 
@@ -146,11 +152,12 @@ const CpuSample& state_since(const Bench& b, double now) {
 // a quarter of one, the reference's median was the noisier half of the ratio (docs/measurement.md,
 // "Run to run").
 constexpr std::size_t kReferenceTrials = 25;
-std::pair<double, double> measure_reference(Bench& b) {
+// Before the reference, the implementation's own threads go back to sleep: a pool that spins or
+// yields while it waits for the next call (thread.*, TBB) would otherwise take its cores.
+void let_pools_sleep() { std::this_thread::sleep_for(std::chrono::milliseconds(2)); }
+Fastest measure_reference(Bench& b) {
   World& w = world();
-  // First the implementation's own threads go back to sleep: a pool that spins or yields while
-  // it waits for the next call (thread.*, TBB) would otherwise take cores from the reference.
-  std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  let_pools_sleep();
   // Each way (a copy's two: Reference::ways) in a block of trials of its own, over an equal
   // share of the time, every process in the same order. Alternated trial by trial, a copy's way
   // slowed the other's next trial: at 16M f32 a rank (P = 2) the reference read 8 % lower than
@@ -181,7 +188,7 @@ std::string beyond_reference(Bench& b, std::vector<double> iterations, double re
   const double median = percentile(iterations, 0.5);
   const double GBps = b.traffic.memory / median / 1e9;
   if (!(GBps > kBeyondReference * ref_GBps)) return "";
-  const double best = std::max(ref_GBps, measure_reference(b).first);
+  const double best = std::max(ref_GBps, measure_reference(b).GBps);
   if (!(w.max(GBps) > kBeyondReference * w.min(best))) return "";
   return fmt::format("implausible timing: the repetition's median iteration ({:g} s) moved {:.4g} GB/s of memory traffic, {:.1f} "
                      "times the same traffic at the same working set moved by every core just before and after it ({:.4g} GB/s; "
@@ -221,14 +228,16 @@ bool sampled(Bench& b, std::int64_t i) {
 // cache-line round trip.
 struct Beside {
   double ref_GBps, ref_spread, round_trip_ns;
+  double paired_fraction = -1;  // the median of the iterations' fractions of their paired trials (-1: not paired)
 };
+
 
 // A passing repetition's counters (docs/results-json.md): rates, the reference's fraction, the
 // ranks' spread, percentiles, the checks so far and the machine's state.
 void counters(benchmark::State& state, const Bench& b, std::vector<double>& iterations, const std::vector<double>& rank_total,
               const Beside& beside) {
   World& w = world();
-  const auto [ref_GBps, ref_spread, round_trip_ns] = beside;
+  const auto [ref_GBps, ref_spread, round_trip_ns, paired_fraction] = beside;
   const double iters = static_cast<double>(iterations.size());
   if (iters == 0) return;
   const double mean = std::accumulate(iterations.begin(), iterations.end(), 0.0) / iters;
@@ -255,7 +264,10 @@ void counters(benchmark::State& state, const Bench& b, std::vector<double>& iter
   // start-of-run ceiling's fraction (of the mean, as membw) is kept beside it.
   k["ref_GBps"] = ref_GBps;
   k["ref_spread"] = ref_spread;
-  k["peak_fraction"] = ref_GBps > 0 && k["t_p50"] > 0 ? t.memory / k["t_p50"] / 1e9 / ref_GBps : 0;
+  k["peak_fraction"] = paired_fraction >= 0              ? paired_fraction
+                       : ref_GBps > 0 && k["t_p50"] > 0 ? t.memory / k["t_p50"] / 1e9 / ref_GBps
+                                                        : 0;
+  k["ref_paired"] = paired_fraction >= 0 ? 1 : 0;
   k["ceiling_fraction"] = t.ceiling > 0 ? k["membw"] / t.ceiling : 0;
   // The median iteration in cache-line round trips between two cores: the synchronisation a
   // small count costs against the least any handover between cores takes.
@@ -305,8 +317,10 @@ void body(benchmark::State& state, Bench& b) {
     stop(std::string("exception: ") + e.what() + " (measuring the reference beside the benchmark)", false);
   };
   double ref_GBps = b.traffic.ceiling, ref_spread = 0;
+  b.paired_GBps.clear();
   if (b.reference && b.failure.empty()) try {
-      std::tie(ref_GBps, ref_spread) = measure_reference(b);
+      const Fastest before = measure_reference(b);
+      ref_GBps = before.GBps, ref_spread = before.spread, b.way = before.way;
     } catch (const std::exception& e) {
       reference_failed(e);
     }
@@ -338,6 +352,13 @@ void body(benchmark::State& state, Bench& b) {
     else if (check) spots = validate::poison(c, validate::mix(b.seed + static_cast<std::uint64_t>(i)), 256);
     double check_time = now_seconds() - check_start;
     if (b.opts->cold) c.flush_caches();
+    if (b.paired) try {
+        let_pools_sleep();
+        const double s = w.max(b.reference(b.way));
+        b.paired_GBps.push_back(s > 0 ? b.traffic.memory / s / 1e9 : 0);
+      } catch (const std::exception& e) {
+        return reference_failed(e);
+      }
     std::fill(seconds.begin(), seconds.end(), -1.0);
     c.run(seconds);
     // A time that is not a finite positive number becomes infinite here, so every rank sees it.
@@ -386,8 +407,12 @@ void body(benchmark::State& state, Bench& b) {
       stop(std::string("exception: ") + e.what() + " (measuring the implementation's own counters)", false);
     }
   if (!b.failure.empty()) return state.SkipWithError(b.failure.c_str());
-  if (b.reference && ref_GBps > 0) try {
-      if (std::string why = beyond_reference(b, iterations, ref_GBps); !why.empty()) {
+  Beside beside{ref_GBps, ref_spread, round_trip_ns};
+  if (b.paired)
+    if (const std::optional<Paired> paired = pair_up(b.traffic.memory, iterations, b.paired_GBps))
+      beside = {paired->GBps, paired->spread, round_trip_ns, paired->fraction};
+  if (b.reference && beside.ref_GBps > 0) try {
+      if (std::string why = beyond_reference(b, iterations, beside.ref_GBps); !why.empty()) {
         stop(std::move(why), true);
         return state.SkipWithError(b.failure.c_str());
       }
@@ -395,7 +420,7 @@ void body(benchmark::State& state, Bench& b) {
       reference_failed(e);
       return state.SkipWithError(b.failure.c_str());
     }
-  counters(state, b, iterations, rank_total, {ref_GBps, ref_spread, round_trip_ns});
+  counters(state, b, iterations, rank_total, beside);
   for (const auto& [name, value] : own) {
     if (state.counters.count(name) || std::find(std::begin(kEntryFields), std::end(kEntryFields), name) != std::end(kEntryFields)) {
       // It would replace the entry's own field or counter (a real_time of the implementation's
@@ -733,6 +758,7 @@ void execute(const std::vector<Planned>& plan, const RunOptions& opts, const Sin
           reference.emplace(pl.problem, share, reference_threads(), opts.cold);
           bench.reference = [&](int way) { return reference->trial(way); };
           bench.reference_ways = reference->ways();
+          bench.paired = reference->beyond_cache();
         } else if (const Backend* backend = registry().backend(pl.impl->backend()); backend && backend->reference) {
           device_reference = backend->reference(pl.problem, bench.traffic.memory, opts.cold);
           if (device_reference) bench.reference = [&](int) { return device_reference->trial(); };

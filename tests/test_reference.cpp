@@ -40,13 +40,39 @@ TEST(Reference, ACopyHasTwoWaysAReduceOne) {
   EXPECT_EQ(reduce.ways(), 1);
 }
 
-// The faster way's median counts, with its own trials' spread; ways without trials are ignored.
+// The faster way's median counts, with its own trials' spread and which way it is (the paired
+// trials make that one); ways without trials are ignored.
 TEST(Reference, TheFastestMedianOfTheWaysCounts) {
-  EXPECT_EQ(fastest_median({{2, 2, 2}, {1, 1, 1, 5}}), std::make_pair(2.0, 0.0));  // 5 is one trial, not the median
-  EXPECT_EQ(fastest_median({{1, 3, 2}, {4, 8, 4}}), std::make_pair(4.0, 1.0));
-  EXPECT_EQ(fastest_median({{}, {3}}), std::make_pair(3.0, 0.0));
-  EXPECT_EQ(fastest_median({}), std::make_pair(0.0, 0.0));
-  EXPECT_EQ(fastest_median({{0, 0}}), std::make_pair(0.0, 0.0));
+  EXPECT_EQ(fastest_median({{2, 2, 2}, {1, 1, 1, 5}}), (Fastest{2.0, 0.0, 0}));  // 5 is one trial, not the median
+  EXPECT_EQ(fastest_median({{1, 3, 2}, {4, 8, 4}}), (Fastest{4.0, 1.0, 1}));
+  EXPECT_EQ(fastest_median({{}, {3}}), (Fastest{3.0, 0.0, 1}));
+  EXPECT_EQ(fastest_median({}), Fastest{});
+  EXPECT_EQ(fastest_median({{0, 0}}), Fastest{});
+}
+
+// Beyond the cache each iteration is held against the trial just before it: the median of those
+// fractions, not the median iteration over the median trial. Here the machine halved its speed
+// for the second iteration and its trial alike, then the third iteration alone was slow: two of
+// three iterations kept up with their own trial (1.0), while the medians taken apart say 0.5.
+TEST(Reference, PairedTrialsGiveTheMedianIterationsFractionOfItsOwnTrial) {
+  const std::optional<Paired> p = pair_up(1e9, {1, 2, 4}, {1, 0.5, 2});  // GB/s: 1, 0.5, 0.25
+  ASSERT_TRUE(p.has_value());
+  EXPECT_DOUBLE_EQ(p->fraction, 1.0);
+  EXPECT_DOUBLE_EQ(p->GBps, 1.0);     // the trials' median
+  EXPECT_DOUBLE_EQ(p->spread, 1.5);   // (2 - 0.5) / 1
+  // Only where every iteration has a positive trial.
+  EXPECT_FALSE(pair_up(1e9, {1, 2}, {1}).has_value());
+  EXPECT_FALSE(pair_up(1e9, {1, 2}, {1, 0}).has_value());
+  EXPECT_FALSE(pair_up(1e9, {}, {}).has_value());
+}
+
+// Paired trials are for working sets beyond the last-level cache: one of 1 MiB a rank fits
+// (where the C library knows the cache's size), so it is measured in a block before each repetition.
+TEST(Reference, ACacheResidentWorkingSetIsNotPaired) {
+  for (bool cold : {false, true}) {
+    Reference ref(Problem{Primitive::gather, 2, kCacheResident}, 1.0, 2, cold);
+    EXPECT_FALSE(ref.beyond_cache()) << cold;
+  }
 }
 
 }  // namespace
