@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 #include <sched.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -21,6 +22,13 @@ std::size_t last_level_cache() {
   for (int level : {_SC_LEVEL3_CACHE_SIZE, _SC_LEVEL2_CACHE_SIZE})
     if (const long bytes = sysconf(level); bytes > 0) return static_cast<std::size_t>(bytes);
   return 0;
+}
+
+// CPU seconds the calling thread has run.
+double thread_cpu_seconds() {
+  timespec t{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_nsec) * 1e-9;
 }
 
 // Thread t of the reference on a CPU of its own while there are enough (as thread.* pins its
@@ -141,11 +149,14 @@ void Reference::work(int t) {
       while (arrived_.load() < phase * static_cast<int>(parts_.size())) std::this_thread::yield();
     };
     if (warm_) together(), passes(part, 1);
+    part.cpu_share = 1;
     for (double& s : part.seconds) {
       together();
-      const double t0 = now_seconds();
+      const double t0 = now_seconds(), c0 = thread_cpu_seconds();
       passes(part, rounds_);
-      s = (now_seconds() - t0) / rounds_;
+      const double wall = now_seconds() - t0;
+      s = wall / rounds_;
+      if (wall > 0) part.cpu_share = std::min(part.cpu_share, (thread_cpu_seconds() - c0) / wall);
     }
     {
       std::lock_guard l(m_);
@@ -167,6 +178,8 @@ double Reference::trial(int way) {
   // Each timing's slowest thread; hot and cache-resident, the median of the three (on a shared
   // machine a thread is now and then descheduled for milliseconds).
   std::vector<double> slowest(parts_[0].seconds.size(), 0.0);
+  cpu_share_ = 1;
+  for (const Part& p : parts_) cpu_share_ = std::min(cpu_share_, p.cpu_share);
   for (const Part& p : parts_)
     for (std::size_t k = 0; k < slowest.size(); ++k) slowest[k] = std::max(slowest[k], p.seconds[k]);
   std::sort(slowest.begin(), slowest.end());

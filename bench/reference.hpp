@@ -60,6 +60,10 @@ class Reference {
   int ways() const { return sources_ == 1 ? 2 : 1; }
   // Whether a trial makes that untimed pass first.
   bool warms() const { return warm_; }
+  // Of the last trial, the least fraction of a timing's wall time that one of its threads ran
+  // (its CPU time over it): 1 where every thread had its CPU throughout; lower where something
+  // else ran there (a pool still spinning after its call, another process).
+  double cpu_share() const { return cpu_share_; }
   // Whether the working sets are beyond the last-level cache together, so a trial leaves
   // nothing in the cache that the benchmark's next iteration would find: the runner then makes
   // one just before every timed iteration (docs/measurement.md, "Paired trials").
@@ -70,6 +74,7 @@ class Reference {
     std::vector<HostBuffer> src;  // a copy: one; reduce: P
     HostBuffer dst;
     std::vector<double> seconds;  // of each timing: three where warmed, else one
+    double cpu_share = 1;         // the least CPU time / wall time of its timings
   };
   void work(int t);
   void passes(Part& part, int rounds) const;
@@ -81,6 +86,7 @@ class Reference {
   bool warm_ = false;  // an untimed pass, then the median of three timings
   int sources_ = 1;  // buffers combined into each one written (1: a copy)
   bool chunked_ = false;  // this trial's copy in kCopyChunk pieces, else one memcpy a thread
+  double cpu_share_ = 1;
   std::vector<Part> parts_;
   std::vector<std::thread> pool_;
   std::mutex m_;

@@ -116,12 +116,13 @@ struct Bench {
   // (host memory: Reference; device memory: its backend's, where it has one); empty: none.
   std::function<double(int way)> reference{};
   int reference_ways = 1;      // ways it can be made, each measured; the fastest median counts
-  // Beyond the cache, also a trial just before every timed iteration, made the way that was
-  // the faster before the repetition: peak_fraction is then the median of each iteration's
-  // fraction of its own trial (docs/measurement.md, "Paired trials").
-  bool paired = false;
+  // Beyond the cache, also a trial just before every timed iteration (seconds, as `reference`),
+  // made the way that was the faster before the repetition: peak_fraction is then the median of
+  // each iteration's fraction of its own trial (docs/measurement.md, "Paired trials"). Empty: none.
+  std::function<double(int way)> paired_trial{};
   int way = 0;
   std::vector<double> paired_GBps{};  // this repetition's, one an iteration
+  int paired_again = 0;               // this repetition's paired trials made again (kOwnCpu)
   CpuSample since{};           // the machine at the benchmark's start
   const std::deque<CpuSample>* earlier = nullptr;  // at earlier benchmarks' starts, oldest first
 
@@ -155,6 +156,8 @@ constexpr std::size_t kReferenceTrials = 25;
 // Before the reference, the implementation's own threads go back to sleep: a pool that spins or
 // yields while it waits for the next call (thread.*, TBB) would otherwise take its cores.
 void let_pools_sleep() { std::this_thread::sleep_for(std::chrono::milliseconds(2)); }
+// A paired trial whose threads each ran at least this fraction of its time had its CPUs.
+constexpr double kOwnCpu = 0.9;
 Fastest measure_reference(Bench& b) {
   World& w = world();
   let_pools_sleep();
@@ -268,6 +271,7 @@ void counters(benchmark::State& state, const Bench& b, std::vector<double>& iter
                        : ref_GBps > 0 && k["t_p50"] > 0 ? t.memory / k["t_p50"] / 1e9 / ref_GBps
                                                         : 0;
   k["ref_paired"] = paired_fraction >= 0 ? 1 : 0;
+  k["ref_again"] = w.sum(static_cast<double>(b.paired_again));
   k["ceiling_fraction"] = t.ceiling > 0 ? k["membw"] / t.ceiling : 0;
   // The median iteration in cache-line round trips between two cores: the synchronisation a
   // small count costs against the least any handover between cores takes.
@@ -318,6 +322,7 @@ void body(benchmark::State& state, Bench& b) {
   };
   double ref_GBps = b.traffic.ceiling, ref_spread = 0;
   b.paired_GBps.clear();
+  b.paired_again = 0;
   if (b.reference && b.failure.empty()) try {
       const Fastest before = measure_reference(b);
       ref_GBps = before.GBps, ref_spread = before.spread, b.way = before.way;
@@ -337,6 +342,12 @@ void body(benchmark::State& state, Bench& b) {
     // poisoned outputs (an intermittent error is seen).
     const std::int64_t i = b.iteration++;
     Collective& c = b.at(i);
+    if (b.paired_trial) try {
+        const double s = w.max(b.paired_trial(b.way));
+        b.paired_GBps.push_back(s > 0 ? b.traffic.memory / s / 1e9 : 0);
+      } catch (const std::exception& e) {
+        return reference_failed(e);
+      }
     // The one before the last is checked in full on the same inputs as the loop's (rewritten
     // with the same values): an implementation wrong only where the spots do not look, and only
     // while its inputs are unchanged, is seen there.
@@ -352,13 +363,6 @@ void body(benchmark::State& state, Bench& b) {
     else if (check) spots = validate::poison(c, validate::mix(b.seed + static_cast<std::uint64_t>(i)), 256);
     double check_time = now_seconds() - check_start;
     if (b.opts->cold) c.flush_caches();
-    if (b.paired) try {
-        let_pools_sleep();
-        const double s = w.max(b.reference(b.way));
-        b.paired_GBps.push_back(s > 0 ? b.traffic.memory / s / 1e9 : 0);
-      } catch (const std::exception& e) {
-        return reference_failed(e);
-      }
     std::fill(seconds.begin(), seconds.end(), -1.0);
     c.run(seconds);
     // A time that is not a finite positive number becomes infinite here, so every rank sees it.
@@ -408,7 +412,7 @@ void body(benchmark::State& state, Bench& b) {
     }
   if (!b.failure.empty()) return state.SkipWithError(b.failure.c_str());
   Beside beside{ref_GBps, ref_spread, round_trip_ns};
-  if (b.paired)
+  if (b.paired_trial)
     if (const std::optional<Paired> paired = pair_up(b.traffic.memory, iterations, b.paired_GBps))
       beside = {paired->GBps, paired->spread, round_trip_ns, paired->fraction};
   if (b.reference && beside.ref_GBps > 0) try {
@@ -758,7 +762,19 @@ void execute(const std::vector<Planned>& plan, const RunOptions& opts, const Sin
           reference.emplace(pl.problem, share, reference_threads(), opts.cold);
           bench.reference = [&](int way) { return reference->trial(way); };
           bench.reference_ways = reference->ways();
-          bench.paired = reference->beyond_cache();
+          // Right after the last iteration, as the next iteration comes right after it: both
+          // on CPUs that were just busy. After a 2 ms sleep (as before a block) the trial read
+          // 5 - 25 % slower than the iteration after it on a CPU still busy (docs/measurement.md).
+          // A thread of it that did not have its CPU throughout (a pool still spinning after its
+          // call, another process) makes it again once the pools sleep.
+          if (reference->beyond_cache())
+            bench.paired_trial = [&](int way) {
+              const double s = reference->trial(way);
+              if (reference->cpu_share() >= kOwnCpu) return s;
+              ++bench.paired_again;
+              let_pools_sleep();
+              return reference->trial(way);
+            };
         } else if (const Backend* backend = registry().backend(pl.impl->backend()); backend && backend->reference) {
           device_reference = backend->reference(pl.problem, bench.traffic.memory, opts.cold);
           if (device_reference) bench.reference = [&](int) { return device_reference->trial(); };

@@ -4,6 +4,13 @@
 // repetition, the reference made a cache-resident thread.flat reduce 1.6 times its "peak".
 #include <gtest/gtest.h>
 
+#include <pthread.h>
+#include <sched.h>
+
+#include <atomic>
+#include <thread>
+
+#include "machine.hpp"
 #include "reference.hpp"
 
 namespace primbench {
@@ -64,6 +71,32 @@ TEST(Reference, PairedTrialsGiveTheMedianIterationsFractionOfItsOwnTrial) {
   EXPECT_FALSE(pair_up(1e9, {1, 2}, {1}).has_value());
   EXPECT_FALSE(pair_up(1e9, {1, 2}, {1, 0}).has_value());
   EXPECT_FALSE(pair_up(1e9, {}, {}).has_value());
+}
+
+// A paired trial is made right after the benchmark's iteration; a pool that is still spinning
+// then shares the trial's CPUs and would make the reference look slow. The trial says so: here a
+// thread spinning on the reference thread's own CPU throughout gets about half of it.
+TEST(Reference, ATrialSaysWhenAThreadOfItDidNotHaveItsCpu) {
+  ASSERT_FALSE(process_cpus().empty());
+  const int cpu = process_cpus()[0];
+  Reference ref(Problem{Primitive::gather, 2, std::size_t{32} << 20}, 1.0, 1, /*cold=*/false);  // 256 MiB copied on cpu: many time slices
+  std::atomic<bool> stop{false}, spinning{false};
+  std::thread hog([&] {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+    spinning = true;
+    while (!stop.load(std::memory_order_relaxed)) {
+    }
+  });
+  while (!spinning) std::this_thread::yield();
+  EXPECT_GT(ref.trial(), 0);
+  const double shared = ref.cpu_share();
+  stop = true;
+  hog.join();
+  EXPECT_LT(shared, 0.9);
+  EXPECT_GT(shared, 0);
 }
 
 // Paired trials are for working sets beyond the last-level cache: one of 1 MiB a rank fits

@@ -519,7 +519,7 @@ def entries(impl, p, reps, tr, family, round_trip_ns=0.0):
                     "bytes": float(tr["bytes"]), "algbw": algbw, "busbw": algbw * tr["bus"], "membw": membw,
                     # the median iteration against the reference measured just before this
                     # repetition, as the runner's in a cache (the peer makes no paired trials)
-                    "ref_GBps": r["ref_GBps"], "ref_spread": r["ref_spread"], "ref_paired": 0.0,
+                    "ref_GBps": r["ref_GBps"], "ref_spread": r["ref_spread"], "ref_paired": 0.0, "ref_again": 0.0,
                     "peak_fraction": tr["memory"] / r["t_p50"] / 1e9 / r["ref_GBps"] if r["ref_GBps"] > 0 and r["t_p50"] > 0 else 0.0,
                     "ceiling_fraction": membw / tr["ceiling"] if tr["ceiling"] > 0 else 0.0,
                     **{k: r[k] for k in ("t_rank_min", "t_rank_avg", "t_rank_max", "t_p50", "t_p99")},

@@ -354,18 +354,23 @@ class BesideEachBenchmark(WithOut):
         # Measured per repetition, not one figure copied: the repetitions' references differ.
         self.assertTrue(all(len(set(v)) > 1 for v in refs.values()), refs)
 
-    def test_beyond_the_cache_each_iteration_is_held_against_a_trial_just_before_it(self):
-        # A P = 2 gather of c f32 a rank: the reference copies 8c bytes from 8c more; the two
-        # working sets (its and the benchmark's) are beyond the last-level cache from c > llc / 32.
+    def beyond_cache_count(self, least):
+        """Elements a rank of a P = 2 gather whose working set and its reference's are beyond the
+        last-level cache together, at least `least`: the reference copies 8c bytes from 8c more,
+        so from c > llc / 32; twice that."""
         def sysconf(name):  # as the reference asks the C library (getconf is its sysconf)
             out = subprocess.run(["getconf", name], capture_output=True, text=True).stdout.strip()
             return int(out) if out.isdigit() else 0
         llc = sysconf("LEVEL3_CACHE_SIZE") or sysconf("LEVEL2_CACHE_SIZE")
         if llc <= 0:
             self.skipTest("the C library does not know the last-level cache's size")
-        count = 1 << max(16, (llc // 16 - 1).bit_length())  # twice past it, at least 64K
+        count = 1 << max(least.bit_length() - 1, (llc // 16 - 1).bit_length())
         if count > 64 << 20:
             self.skipTest(f"a {llc >> 20} MiB last-level cache needs {count} elements a rank")
+        return count
+
+    def test_beyond_the_cache_each_iteration_is_held_against_a_trial_just_before_it(self):
+        count = self.beyond_cache_count(64 << 10)
         r = primbench("run", "--impl", "seq.ref,thread.flat", "--primitive", "gather", "--ranks", "2",
                       "--count", str(count), "--out", self.out, *repeated(2))
         self.assertEqual(r.returncode, 0, r.stderr)
@@ -377,6 +382,19 @@ class BesideEachBenchmark(WithOut):
             self.assertGreater(b["ref_GBps"], 0, b["name"])
             self.assertGreaterEqual(b["ref_spread"], 0, b["name"])
             self.assertGreater(b["peak_fraction"], 0, b["name"])
+
+    def test_a_paired_trial_that_shared_its_cpus_with_a_spinning_pool_is_made_again(self):
+        # slow.spins_after_call keeps every CPU busy for 20 ms after each call, as an OpenMP
+        # pool with an active wait policy does; the trial made right after the call (2 ms and
+        # more from 8M on) shares its CPUs with it, which would make the reference look slow.
+        count = self.beyond_cache_count(8 << 20)
+        r = primbench("run", "--plugin", PLUGIN, "--impl", "slow.spins_after_call", "--primitive", "gather",
+                      "--ranks", "2", "--count", str(count), "--out", self.out, *repeated(1))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        (b,) = [b for b in self.load()["benchmarks"] if b["run_type"] == "iteration"]
+        self.assertEqual(b["ref_paired"], 1)
+        self.assertGreater(b["ref_again"], 0, b)
+        self.assertLessEqual(b["ref_again"], b["iterations"], b)
 
     def test_small_counts_say_how_many_cache_line_round_trips_they_cost(self):
         _, doc = self.run_small()

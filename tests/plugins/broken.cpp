@@ -12,6 +12,7 @@
 #include <random>
 #include <type_traits>
 #include <algorithm>
+#include <atomic>
 #include <limits>
 #include <memory>
 #include <csignal>
@@ -258,6 +259,33 @@ struct Slow final : Broken {
   using Broken::Broken;
   void after() override { std::this_thread::sleep_for(std::chrono::milliseconds(50)); }
 };
+
+// Correct, with a pool that keeps every CPU busy for 20 ms after each call returns, as an OpenMP
+// runtime with an active wait policy does: a reference trial made right after the call shares
+// its CPUs with the pool (bench/runner.cpp, paired trials).
+class SpinsAfterCall final : public Broken {
+ public:
+  explicit SpinsAfterCall(const Problem& p) : Broken(p) {
+    for (unsigned i = 0; i < std::max(1u, std::thread::hardware_concurrency()); ++i)
+      pool_.emplace_back([this] {
+        while (!stop_.load())
+          if (now_seconds() >= until_.load()) std::this_thread::sleep_for(std::chrono::microseconds(100));
+      });
+  }
+  ~SpinsAfterCall() override {
+    stop_ = true;
+    for (std::thread& t : pool_) t.join();
+  }
+  void run(std::span<double> seconds) override {
+    Broken::run(seconds);
+    until_ = now_seconds() + 0.02;
+  }
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::atomic<double> until_{0};
+  std::vector<std::thread> pool_;
+};
 template <int Kind> struct LyingClock final : Broken {  // right results, a clock that lies
   using Broken::Broken;
   double clock(double measured) const override {
@@ -479,6 +507,7 @@ PRIMBENCH_REGISTER("bug.caching", Caching);
 PRIMBENCH_REGISTER("bug.intermittent", Intermittent);
 PRIMBENCH_REGISTER("bug.stale_partial", StalePartial, Primitive::gather);
 PRIMBENCH_REGISTER("slow.sleep50ms", Slow);
+PRIMBENCH_REGISTER("slow.spins_after_call", SpinsAfterCall, Primitive::gather);
 PRIMBENCH_REGISTER("bug.clock_negative", LyingClock<0>);
 PRIMBENCH_REGISTER("bug.clock_zero", LyingClock<1>);
 PRIMBENCH_REGISTER("bug.clock_nan", LyingClock<2>);
