@@ -120,7 +120,7 @@ struct Bench {
   // made the way that was the faster before the repetition: peak_fraction is then the median of
   // each iteration's fraction of its own trial (docs/measurement.md, "Paired trials"). Empty: none.
   std::function<double(int way)> paired_trial{};
-  int way = 0;
+  int way = 0;                        // the way they make: the faster in the block before the repetition
   std::vector<double> paired_GBps{};  // this repetition's, one an iteration
   int paired_again = 0;               // this repetition's paired trials made again (kOwnCpu)
   CpuSample since{};           // the machine at the benchmark's start
@@ -233,7 +233,6 @@ struct Beside {
   double ref_GBps, ref_spread, round_trip_ns;
   double paired_fraction = -1;  // the median of the iterations' fractions of their paired trials (-1: not paired)
 };
-
 
 // A passing repetition's counters (docs/results-json.md): rates, the reference's fraction, the
 // ranks' spread, percentiles, the checks so far and the machine's state.
@@ -764,7 +763,7 @@ void execute(const std::vector<Planned>& plan, const RunOptions& opts, const Sin
           bench.reference_ways = reference->ways();
           // Right after the last iteration, as the next iteration comes right after it: both
           // on CPUs that were just busy. After a 2 ms sleep (as before a block) the trial read
-          // 5 - 25 % slower than the iteration after it on a CPU still busy (docs/measurement.md).
+          // 15 - 50 % slower than the iteration after it on a CPU still busy (docs/measurement.md).
           // A thread of it that did not have its CPU throughout (a pool still spinning after its
           // call, another process) makes it again once the pools sleep.
           if (reference->beyond_cache())
