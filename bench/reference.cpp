@@ -179,12 +179,16 @@ double Reference::trial(int way) {
   // Each timing's slowest thread; hot and cache-resident, the median of the three (on a shared
   // machine a thread is now and then descheduled for milliseconds).
   std::vector<double> slowest(parts_[0].seconds.size(), 0.0);
-  cpu_share_ = 1;
-  for (const Part& p : parts_) cpu_share_ = std::min(cpu_share_, p.cpu_share);
   for (const Part& p : parts_)
     for (std::size_t k = 0; k < slowest.size(); ++k) slowest[k] = std::max(slowest[k], p.seconds[k]);
   std::sort(slowest.begin(), slowest.end());
   return slowest[slowest.size() / 2];
+}
+
+double Reference::cpu_share() const {
+  double least = 1;
+  for (const Part& p : parts_) least = std::min(least, p.cpu_share);
+  return least;
 }
 
 Fastest fastest_median(std::vector<std::vector<double>> GBps) {
@@ -207,9 +211,8 @@ std::optional<Paired> pair_up(double bytes, const std::vector<double>& seconds, 
     fractions.push_back(bytes / seconds[i] / 1e9 / trials[i]);
   }
   std::sort(fractions.begin(), fractions.end());
-  std::sort(trials.begin(), trials.end());
-  const double median = trials[trials.size() / 2];
-  return Paired{fractions[fractions.size() / 2], median, (trials.back() - trials.front()) / median};
+  const Fastest one_way = fastest_median({std::move(trials)});  // the trials' median and spread
+  return Paired{fractions[fractions.size() / 2], one_way.GBps, one_way.spread};
 }
 
 }  // namespace primbench

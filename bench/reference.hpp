@@ -63,7 +63,7 @@ class Reference {
   // Of the last trial, the least fraction of a timing's wall time that one of its threads ran
   // (its CPU time over it): 1 where every thread had its CPU throughout; lower where something
   // else ran there (a pool still spinning after its call, another process).
-  double cpu_share() const { return cpu_share_; }
+  double cpu_share() const;
   // Whether the working sets are beyond the last-level cache together, so a trial leaves
   // nothing in the cache that the benchmark's next iteration would find: the runner then makes
   // one just before every timed iteration (docs/measurement.md, "Paired trials").
@@ -86,7 +86,6 @@ class Reference {
   bool warm_ = false;  // an untimed pass, then the median of three timings
   int sources_ = 1;  // buffers combined into each one written (1: a copy)
   bool chunked_ = false;  // this trial's copy in kCopyChunk pieces, else one memcpy a thread
-  double cpu_share_ = 1;
   std::vector<Part> parts_;
   std::vector<std::thread> pool_;
   std::mutex m_;
