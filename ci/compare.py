@@ -72,64 +72,104 @@ def holm(pvalues: dict) -> dict:
 
 # ---------------------------------------------------------------- inputs
 
-METRICS = ("real_time", "t_p50", "ref_ratio")
+METRICS = ("real_time", "t_p50", "ref_ratio", "auto")
+# auto: ref_ratio where every repetition of both sides was paired with reference trials of its
+# own (beyond the last-level cache: there the machine's bandwidth moves the time most and the
+# pairs cancel it), t_p50 elsewhere (in the cache a reference of microseconds adds its own noise).
+AUTO_ELSE = "t_p50"
 # What ref_ratio falls back to, on both sides alike, for a benchmark without a reference.
 REF_FALLBACK = "real_time"
+# ref_ratio of the reference's block of trials before each repetition: what ref_ratio is, on both
+# sides alike, for a benchmark whose repetitions were not all paired (ref_paired) on both sides.
+REF_BLOCK = "ref_block"
+REF_METRICS = ("ref_ratio", REF_BLOCK)
 
 
-def ref_ratio(e) -> float | None:
-    """The repetition's time over the time its reference, measured just before it at the same
-    working set, takes for the same memory traffic: ref_GBps / membw, of the mean iteration (1 = as
-    fast as the reference, 2 = twice its time; 1 / peak_fraction is of the median iteration). None where no reference ran beside it: ref_GBps
-    0 or absent (files from before the reference; the mpi4py peer before 2026-12-04), an entry whose
+def ref_ratio(e, pairs: bool = True) -> float | None:
+    """The repetition's time over its reference's for the same memory traffic at the same working
+    set (1 = as fast as the reference, 2 = twice its time). Where each of its iterations was paired
+    with a reference trial of its own made just before it (`ref_paired` 1: working sets beyond the
+    last-level cache), the median over the iterations of each one's time over its trial's:
+    1 / peak_fraction. Otherwise (or pairs=False: REF_BLOCK) the mean iteration against the median
+    of the trials: ref_GBps / membw. None where no reference ran beside it: ref_GBps 0 or absent
+    (files from before the reference; the mpi4py peer before 2026-12-04), an entry whose
     `reference` says "ceiling" (ref_GBps is the start-of-run ceiling: device memory across several
     GPUs) or device memory in files from before entries said (2026-12-05), or no traffic (count 0)."""
     ref, membw = e.counters.get("ref_GBps", 0), e.counters.get("membw", 0)
     if ref <= 0 or membw <= 0 or e.reference == "ceiling" or (e.reference is None and e.ceiling == "device_copy"):
         return None
+    if pairs and has_pairs(e):
+        return 1 / e.counters["peak_fraction"]
     return ref / membw
+
+
+def has_pairs(e) -> bool:
+    return e.counters.get("ref_paired") == 1 and e.counters.get("peak_fraction", 0) > 0
+
+
+def sample_key(name: str, metric: str, sides) -> str:
+    """The samples a benchmark is compared by under --metric, the same on every side: ref_ratio's
+    fallback where a side has no reference for it, the block's ratio where a side has a repetition
+    of it without pairs (an older build, or a working set in the cache). auto: ref_ratio where
+    every side has pairs for it, else AUTO_ELSE."""
+    if metric == "auto":
+        paired_everywhere = all(name not in side["lacking"] | side["unpaired"] for side in sides)
+        return "ref_ratio" if paired_everywhere else AUTO_ELSE
+    if metric != "ref_ratio":
+        return metric
+    if any(name in side["lacking"] for side in sides):
+        return REF_FALLBACK
+    if any(name in side["unpaired"] for side in sides):
+        return REF_BLOCK
+    return metric
 
 
 def _metric_samples(res, metric: str) -> tuple:
     """Per-repetition samples of each passing benchmark: the repetition's mean time per
-    iteration (real_time, Google Benchmark's), the median of its iterations (t_p50), or its
-    ref_ratio; and the benchmarks with a repetition that has no ref_ratio."""
+    iteration (real_time, Google Benchmark's), the median of its iterations (t_p50), its
+    ref_ratio or the block's (REF_BLOCK); the benchmarks with a repetition that has no ref_ratio,
+    and those with a repetition that was not paired."""
     if metric == "real_time":
-        return res.samples(), set()
+        return res.samples(), set(), set()
     out: dict = {}
-    lacking = set()
+    lacking, unpaired = set(), set()
     for e in res.entries:
         if e.run_type == "iteration" and not e.failed:
-            if metric == "ref_ratio":
-                v = ref_ratio(e)
+            if metric in REF_METRICS:
+                v = ref_ratio(e, pairs=metric == "ref_ratio")
                 if v is None:
                     lacking.add(e.name)
                     continue
+                if not has_pairs(e):
+                    unpaired.add(e.name)
             else:
                 v = e.counters.get(metric)
                 if v is None:
                     raise ResultsError(f"{res.path}: benchmark '{e.name}' has no '{metric}' counter "
                                        "(use --metric real_time)")
             out.setdefault(e.name, []).append(float(v))
-    return out, lacking
+    return out, lacking, unpaired
 
 
 def load_side(paths: list, metric: str = "real_time") -> dict:
     """Merge several results files: samples concatenated, failures and names united. Samples
-    and per-run medians are kept per metric: --metric's, and with ref_ratio its fallback too."""
+    and per-run medians are kept per metric: --metric's, and with ref_ratio its fallback and the
+    block's too."""
     return merge_sides([load_run(path, metric) for path in paths])
 
 
 def load_run(path: str, metric: str = "real_time") -> dict:
     """One results file as a side of its own (one run)."""
-    metrics = (metric, REF_FALLBACK) if metric == "ref_ratio" else (metric,)
+    metrics = {"ref_ratio": (metric, REF_FALLBACK, REF_BLOCK),
+               "auto": ("ref_ratio", REF_FALLBACK, AUTO_ELSE)}.get(metric, (metric,))
     res = load(path)
     side = {"paths": [path], "samples": {m: {} for m in metrics}, "runs": {m: {} for m in metrics},
-            "lacking": set(), "failures": res.failures(), "names": {e.name for e in res.entries},
+            "lacking": set(), "unpaired": set(), "failures": res.failures(), "names": {e.name for e in res.entries},
             "revisions": [r for r in [res.primbench.get("git_revision")] if r]}
     for m in metrics:
-        samples, lacking = _metric_samples(res, m)
+        samples, lacking, unpaired = _metric_samples(res, m)
         side["lacking"] |= lacking
+        side["unpaired"] |= unpaired
         for name, xs in samples.items():
             side["samples"][m][name] = list(xs)
             side["runs"][m][name] = [statistics.median(xs)]
@@ -141,10 +181,11 @@ def merge_sides(runs: list) -> dict:
     failure of a benchmark kept, names and revisions united."""
     metrics = list(runs[0]["samples"]) if runs else ["real_time"]
     side = {"paths": [], "samples": {m: {} for m in metrics}, "runs": {m: {} for m in metrics},
-            "lacking": set(), "failures": {}, "names": set(), "revisions": []}
+            "lacking": set(), "unpaired": set(), "failures": {}, "names": set(), "revisions": []}
     for run in runs:
         side["paths"] += run["paths"]
         side["lacking"] |= run["lacking"]
+        side["unpaired"] |= run["unpaired"]
         for m in metrics:
             for key in ("samples", "runs"):
                 for name, xs in run[key][m].items():
@@ -189,8 +230,9 @@ def compare(base: dict, head: dict, alpha=0.01, min_effect=0.05, max_cv=0.10,
             recheck_margin=0.5, metric="real_time", allow_gone=False) -> dict:
     """The verdict of every benchmark named in either side; see ci/README.md for the rules."""
     names = sorted(base["names"] | head["names"])
-    # One metric per benchmark for both sides: ref_ratio only where neither lacks a reference.
-    used = {n: REF_FALLBACK if n in base["lacking"] | head["lacking"] else metric for n in names}
+    # One metric per benchmark for both sides: ref_ratio only where neither lacks a reference, of
+    # the pairs only where every repetition of both sides has them.
+    used = {n: sample_key(n, metric, (base, head)) for n in names}
     samples = {k: {n: side["samples"][used[n]].get(n, []) for n in names}
                for k, side in (("base", base), ("head", head))}
     runs = {k: {n: side["runs"][used[n]].get(n, []) for n in names}
@@ -205,7 +247,8 @@ def compare(base: dict, head: dict, alpha=0.01, min_effect=0.05, max_cv=0.10,
     run_level = alpha / len(multi) if multi else alpha
     rows = []
     for name in names:
-        m = used[name]
+        # The block's ratio is ref_ratio too, of the trials before each repetition.
+        m = "ref_ratio" if used[name] in REF_METRICS else used[name]
         b, h = samples["base"][name], samples["head"][name]
         times = {k: side["samples"][REF_FALLBACK].get(name, []) if m == "ref_ratio" else None
                  for k, side in (("base", base), ("head", head))}
@@ -214,6 +257,8 @@ def compare(base: dict, head: dict, alpha=0.01, min_effect=0.05, max_cv=0.10,
                "change": None, "p": raw_p.get(name), "p_adjusted": adj_p.get(name),
                "p_runs_adjusted": None, "significant": False,
                "regression": False, "new_failure": False, "recheck": False, "reason": ""}
+        if m == "ref_ratio":
+            row["ref_ratio_of"] = "block" if used[name] == REF_BLOCK else "pairs"
         if b and h and _median(row["base"], m) > 0:
             row["change"] = _median(row["head"], m) / _median(row["base"], m) - 1
         if name in head["failures"]:
@@ -235,7 +280,7 @@ def compare(base: dict, head: dict, alpha=0.01, min_effect=0.05, max_cv=0.10,
             _check_runs(row, runs["base"][name], runs["head"][name], run_adj.get(name),
                         run_level, alpha)
             row["recheck"] = _near_threshold(row, alpha, min_effect, recheck_margin)
-            if m != metric:
+            if m == REF_FALLBACK != metric:
                 sides = " and ".join(k for k, side in (("base", base), ("head", head))
                                      if name in side["lacking"])
                 row["reason"] += f"; by {m}: no reference beside it in {sides}"
@@ -254,7 +299,7 @@ def compare(base: dict, head: dict, alpha=0.01, min_effect=0.05, max_cv=0.10,
         "settings": {"alpha": alpha, "min_effect": min_effect, "max_cv": max_cv,
                      "recheck_margin": recheck_margin, "correction": "holm", "metric": metric,
                      "compared": len(paired)},
-        "fallback": [n for n in paired if used[n] != metric],
+        "fallback": [n for n in paired if used[n] == REF_FALLBACK != metric],
         "result": "fail" if status else "pass",
         "exit_status": status,
         "counts": counts,
@@ -364,6 +409,9 @@ def summary_line(rep: dict) -> str:
     head = "FAIL" if rep["exit_status"] else "PASS"
     fallback = (f"; {len(rep['fallback'])} by {REF_FALLBACK}, no reference beside them"
                 if rep["fallback"] else "")
+    if s["metric"] == "auto":
+        by_ratio = sum(r["metric"] == "ref_ratio" for r in rep["benchmarks"])
+        fallback = f": {by_ratio} by ref_ratio (paired), the rest by {AUTO_ELSE}"
     return (f"{head}: {len(rep['regressions'])} regression(s), "
             f"{len(rep['new_failures'])} new failure(s); "
             + ", ".join(f"{c[v]} {v.lower()}" for v in VERDICTS)
@@ -436,9 +484,11 @@ def parse_args(argv):
     ap.add_argument("--metric", choices=METRICS, default="real_time",
                     help="per-repetition sample: real_time (the repetition's mean, default), "
                          "t_p50 (the median of its iterations: not moved by preemption spikes "
-                         "on a shared machine; what ci/regress uses) or ref_ratio (real_time "
+                         "on a shared machine), ref_ratio (real_time "
                          "over the time of the reference measured beside it for the same "
-                         "traffic, 1/peak_fraction; real_time for a benchmark without one)")
+                         "traffic, 1/peak_fraction; real_time for a benchmark without one) or auto "
+                         "(ref_ratio where every repetition was paired with reference trials of its "
+                         "own, t_p50 elsewhere; what ci/regress uses)")
     ap.add_argument("--allow-gone", action="store_true",
                     help="pass even when benchmarks of BASE are missing from HEAD (removed on purpose)")
     ap.add_argument("--md", metavar="FILE", help="write a Markdown summary for a pull request")

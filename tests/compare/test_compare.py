@@ -379,6 +379,69 @@ class ReferenceRatio(Case):
             self.assertEqual((rows[name]["verdict"], rows[name]["metric"]), ("SLOWER", metric), name)
             self.assertAlmostEqual(rows[name]["change"], 0.2, delta=0.03)
 
+    @staticmethod
+    def set_pairs(path, name, fractions):
+        """Mark name's repetitions in path paired, with these peak fractions, or (None) not paired."""
+        with open(path) as f:
+            doc = json.load(f)
+        reps = [e for e in doc["benchmarks"] if e["run_name"] == name + "/manual_time" and e["run_type"] == "iteration"]
+        for i, e in enumerate(reps):
+            e["ref_paired"] = 0 if fractions is None else 1
+            if fractions is not None:
+                e["peak_fraction"] = fractions[i]
+        with open(path, "w") as f:
+            json.dump(doc, f)
+
+    def test_paired_repetitions_are_compared_by_their_pairs_and_by_the_block_unless_both_sides_have_them(self):
+        # Beyond the cache each iteration is paired with a reference trial of its own (ref_paired 1)
+        # and ref_ratio is 1 / peak_fraction, the median of those pairs. Here the head's iterations
+        # took 20 % longer and so did each one's own trial (the machine slowed after the block of
+        # trials before the repetition): by the pairs SAME, by the block (ref_GBps / membw) and by
+        # real_time SLOWER. Where one side was not paired (an older build), both are compared by
+        # the block: the two ratios are not one measure.
+        base = {A: synth.samples(1, 10, 1000.0, 0.01)}
+        head = {A: [t * 1.2 for t in base[A]]}
+        refs = {A: self.refs(3, 10, 10.0)}
+        fractions = {"base": synth.samples(4, 10, 0.9, 0.01), "head": synth.samples(5, 10, 0.9, 0.01)}
+        paths = dict(zip(("base", "head"), self.pair_with_refs(base, head, refs, refs)))
+
+        def pair(side, on):
+            self.set_pairs(paths[side], A, fractions[side] if on else None)
+
+        pair("base", True)
+        pair("head", True)
+        code, rows, rep = self.verdicts(paths["base"], paths["head"], "--metric", "ref_ratio")
+        row = rows[A]
+        self.assertEqual((code, row["verdict"], row["metric"], row["ref_ratio_of"]), (0, "SAME", "ref_ratio", "pairs"))
+        self.assertAlmostEqual(row["base"]["median_ref_ratio"], statistics.median(1 / f for f in fractions["base"]))
+        self.assertEqual(rep["fallback"], [])
+        pair("head", False)
+        code, rows, rep = self.verdicts(paths["base"], paths["head"], "--metric", "ref_ratio")
+        row = rows[A]
+        self.assertEqual((code, row["verdict"], row["metric"], row["ref_ratio_of"]), (1, "SLOWER", "ref_ratio", "block"))
+        self.assertAlmostEqual(row["change"], 0.2, delta=0.03)
+        self.assertEqual(rep["fallback"], [])
+
+    def test_auto_compares_the_paired_by_the_ratio_and_the_rest_by_t_p50(self):
+        # Every benchmark's head 20 % slower. A: paired on both sides, and each iteration's own
+        # trial 20 % slower too (the machine): SAME by its ratio. B: a reference beside it but no
+        # pairs (in the cache), C: no reference: both by t_p50, SLOWER.
+        base = {n: synth.samples(1 + i, 10, 1000.0, 0.01) for i, n in enumerate(synth.NAMES)}
+        head = {n: [t * 1.2 for t in base[n]] for n in synth.NAMES}
+        refs = {A: self.refs(9, 10, 10.0), B: self.refs(10, 10, 10.0)}
+        paths = self.pair_with_refs(base, head, refs, refs)
+        for path, seed in zip(paths, (4, 5)):
+            self.set_pairs(path, A, synth.samples(seed, 10, 0.9, 0.01))
+        md = self.path("summary.md")
+        code, rows, rep = self.verdicts(*paths, "--metric", "auto", "--md", md)
+        self.assertEqual(code, 1)
+        self.assertEqual((rows[A]["verdict"], rows[A]["metric"], rows[A]["ref_ratio_of"]), ("SAME", "ref_ratio", "pairs"))
+        for name in (B, C):
+            self.assertEqual((rows[name]["verdict"], rows[name]["metric"]), ("SLOWER", "t_p50"), name)
+        self.assertEqual((rep["settings"]["metric"], rep["fallback"]), ("auto", []))
+        with open(md, encoding="utf-8") as f:
+            self.assertIn("by auto: 1 by ref_ratio (paired), the rest by t_p50", f.read())
+
     def test_files_without_references_compare_by_real_time(self):
         base = {A: synth.samples(1, 10, 1000.0, 0.01)}
         head = {A: synth.samples(2, 10, 1000.0, 0.01)}

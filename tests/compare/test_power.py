@@ -31,10 +31,11 @@ class Power(unittest.TestCase):
     def tearDown(self):
         self._tmp.cleanup()
 
-    def runs(self, n: int, cv: dict, machine: float = 0.0, seed: int = 1) -> list:
+    def runs(self, n: int, cv: dict, machine: float = 0.0, seed: int = 1, paired=()) -> list:
         """n files of one repetition each: benchmark name -> its time's (log-normal) spread; with
         `machine`, every run on a machine whose speed moves by that much, the benchmark's time
-        and its reference's alike."""
+        and its reference's alike; the `paired` benchmarks' repetitions paired with reference
+        trials of their own (ref_paired 1), as beyond the last-level cache."""
         rng = random.Random(seed)
         paths = []
         for i in range(n):
@@ -42,6 +43,13 @@ class Power(unittest.TestCase):
             times = {name: [1000.0 * speed * rng.lognormvariate(0.0, s)] for name, s in cv.items()}
             refs = {name: [20.0 / speed] for name in cv}
             paths.append(synth.write(os.path.join(self.dir, f"run{i}.json"), times, refs=refs))
+            with open(paths[-1]) as f:
+                doc = json.load(f)
+            for e in doc["benchmarks"]:
+                if e["run_name"].removesuffix("/manual_time") in paired:
+                    e["ref_paired"] = 1
+            with open(paths[-1], "w") as f:
+                json.dump(doc, f)
         return paths
 
     def figures(self, paths, *extra) -> dict:
@@ -78,18 +86,28 @@ class Power(unittest.TestCase):
         self.assertLess(f["t_p50"]["caught"], 20)
         self.assertEqual(f["ref_ratio"]["fallback"], 0)
 
+    def test_auto_takes_the_ratio_of_the_paired_and_t_p50_of_the_rest(self):
+        paths = self.runs(16, {name: 0.005 for name in NAMES}, machine=0.2, paired={NAMES[0]})
+        f = self.figures(paths, "--runs", 8, "--trials", 20, "--metric", "auto,ref_ratio")
+        self.assertEqual((f["auto"]["by_ratio"], f["auto"]["block"], f["auto"]["fallback"]), (1, 0, 0))
+        self.assertLess(f["auto"]["run_cv"][NAMES[0]], 0.02)  # the ratio: the machine cancelled
+        for name in NAMES[1:]:
+            self.assertGreater(f["auto"]["run_cv"][name], 0.08)  # t_p50: the machine's spread
+        # ref_ratio alone compares the unpaired by the block of trials before each repetition
+        self.assertEqual((f["ref_ratio"]["by_ratio"], f["ref_ratio"]["block"]), (1, 2))
+
     def test_the_same_seed_gives_the_same_figures(self):
         paths = self.runs(10, {name: 0.1 for name in NAMES})
         a = self.figures(paths, "--runs", 5, "--trials", 15, "--seed", 3)
         b = self.figures(paths, "--runs", 5, "--trials", 15, "--seed", 3)
         self.assertEqual(a, b)
-        self.assertEqual(set(a), {"t_p50", "real_time", "ref_ratio"})
+        self.assertEqual(set(a), {"t_p50", "real_time", "ref_ratio", "auto"})
 
     def test_console_names_every_metric(self):
         paths = self.runs(4, {name: 0.01 for name in NAMES})
         proc = run(*paths, "--runs", 2, "--trials", 5)
         self.assertEqual(proc.returncode, 0, proc.stderr)
-        for m in ("t_p50", "real_time", "ref_ratio"):
+        for m in ("t_p50", "real_time", "ref_ratio", "auto"):
             self.assertRegex(proc.stdout, rf"(?m)^{m} ")
 
     def bad(self, *args, says: str):

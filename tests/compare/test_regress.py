@@ -228,6 +228,12 @@ class EndToEnd(unittest.TestCase):
         self.assertEqual(names, {"gather/seq.ref/f32/ranks:1/count:1024/root:0",
                                  "reduce/seq.ref/f32/sum/ranks:1/count:1024/root:0"})
         self.assertFalse(verdict["new_failures"])
+        # By default each benchmark by its reference ratio where paired (beyond the cache), by
+        # t_p50 elsewhere: 1K elements is in the cache.
+        self.assertEqual(verdict["settings"]["metric"], "auto")
+        self.assertEqual({b["metric"] for b in verdict["benchmarks"]}, {"t_p50"})
+        with open(md, encoding="utf-8") as f:
+            self.assertIn("in the per-run ref_ratio where paired (beyond the cache), t_p50 elsewhere", f.read())
         # Six runs of one repetition per side, three more for the re-measured ones.
         with open(os.path.join(d, "out", "verdict-first.json")) as f:
             first = json.load(f)
