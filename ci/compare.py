@@ -79,97 +79,96 @@ METRICS = ("real_time", "t_p50", "ref_ratio", "auto")
 AUTO_ELSE = "t_p50"
 # What ref_ratio falls back to, on both sides alike, for a benchmark without a reference.
 REF_FALLBACK = "real_time"
-# ref_ratio of the reference's block of trials before each repetition: what ref_ratio is, on both
-# sides alike, for a benchmark whose repetitions were not all paired (ref_paired) on both sides.
-REF_BLOCK = "ref_block"
-REF_METRICS = ("ref_ratio", REF_BLOCK)
 
 
-def ref_ratio(e, pairs: bool = True) -> float | None:
+def ref_ratio(e) -> tuple | None:
     """The repetition's time over its reference's for the same memory traffic at the same working
-    set (1 = as fast as the reference, 2 = twice its time). Where each of its iterations was paired
-    with a reference trial of its own made just before it (`ref_paired` 1: working sets beyond the
-    last-level cache), the median over the iterations of each one's time over its trial's:
-    1 / peak_fraction. Otherwise (or pairs=False: REF_BLOCK) the mean iteration against the median
-    of the trials: ref_GBps / membw. None where no reference ran beside it: ref_GBps 0 or absent
-    (files from before the reference; the mpi4py peer before 2026-12-04), an entry whose
-    `reference` says "ceiling" (ref_GBps is the start-of-run ceiling: device memory across several
-    GPUs) or device memory in files from before entries said (2026-12-05), or no traffic (count 0)."""
+    set (1 = as fast as the reference, 2 = twice its time), and which reference: ("pairs", x) where
+    each of its iterations was paired with a reference trial of its own made just before it
+    (`ref_paired` 1: working sets beyond the last-level cache), x the median over the iterations
+    of each one's time over its trial's, 1 / peak_fraction; else ("block", x), the mean iteration
+    against the median of the block of trials before the repetition, ref_GBps / membw. (A paired
+    entry's ref_GBps is its paired trials' median: the two are not one measure, and are never
+    compared with each other.) None where no reference ran beside it: ref_GBps 0 or absent (files
+    from before the reference; the mpi4py peer before 2026-12-04), an entry whose `reference`
+    says "ceiling" (ref_GBps is the start-of-run ceiling: device memory across several GPUs) or
+    device memory in files from before entries said (2026-12-05), no traffic (count 0), or a
+    ratio that is not a finite positive number."""
     ref, membw = e.counters.get("ref_GBps", 0), e.counters.get("membw", 0)
     if ref <= 0 or membw <= 0 or e.reference == "ceiling" or (e.reference is None and e.ceiling == "device_copy"):
         return None
-    if pairs and has_pairs(e):
-        return 1 / e.counters["peak_fraction"]
-    return ref / membw
+    pf = e.counters.get("peak_fraction", 0)
+    kind, x = ("pairs", 1 / pf) if e.counters.get("ref_paired") == 1 and pf > 0 else ("block", ref / membw)
+    return (kind, x) if math.isfinite(x) and x > 0 else None
 
 
-def has_pairs(e) -> bool:
-    return e.counters.get("ref_paired") == 1 and e.counters.get("peak_fraction", 0) > 0
+def ratio_kind(name: str, sides) -> str | None:
+    """"pairs" or "block" where every repetition of the benchmark on every side has that ratio;
+    None where they differ (an older build on one side, a repetition not paired) or none has one."""
+    kinds = set().union(*(side["kinds"].get(name, set()) for side in sides))
+    return kinds.pop() if len(kinds) == 1 else None
 
 
 def sample_key(name: str, metric: str, sides) -> str:
-    """The samples a benchmark is compared by under --metric, the same on every side: ref_ratio's
-    fallback where a side has no reference for it, the block's ratio where a side has a repetition
-    of it without pairs (an older build, or a working set in the cache). auto: ref_ratio where
-    every side has pairs for it, else AUTO_ELSE."""
-    if metric == "auto":
-        paired_everywhere = all(name not in side["lacking"] | side["unpaired"] for side in sides)
-        return "ref_ratio" if paired_everywhere else AUTO_ELSE
-    if metric != "ref_ratio":
+    """The samples a benchmark is compared by under --metric, the same on every side. ref_ratio:
+    its fallback where a side has no reference for it, or where the ratio is not one kind on every
+    side. auto: ref_ratio where every side has pairs for it, else AUTO_ELSE."""
+    if metric not in ("ref_ratio", "auto"):
         return metric
-    if any(name in side["lacking"] for side in sides):
-        return REF_FALLBACK
-    if any(name in side["unpaired"] for side in sides):
-        return REF_BLOCK
-    return metric
+    lacking = any(name in side["lacking"] for side in sides)
+    kind = None if lacking else ratio_kind(name, sides)
+    if metric == "auto":
+        return "ref_ratio" if kind == "pairs" else AUTO_ELSE
+    return "ref_ratio" if kind else REF_FALLBACK
 
 
 def _metric_samples(res, metric: str) -> tuple:
     """Per-repetition samples of each passing benchmark: the repetition's mean time per
-    iteration (real_time, Google Benchmark's), the median of its iterations (t_p50), its
-    ref_ratio or the block's (REF_BLOCK); the benchmarks with a repetition that has no ref_ratio,
-    and those with a repetition that was not paired."""
+    iteration (real_time, Google Benchmark's), the median of its iterations (t_p50) or its
+    ref_ratio; the benchmarks with a repetition that has no ref_ratio, and each benchmark's kinds
+    of ratio ("pairs", "block")."""
     if metric == "real_time":
-        return res.samples(), set(), set()
+        return res.samples(), set(), {}
     out: dict = {}
-    lacking, unpaired = set(), set()
+    lacking, kinds = set(), {}
     for e in res.entries:
         if e.run_type == "iteration" and not e.failed:
-            if metric in REF_METRICS:
-                v = ref_ratio(e, pairs=metric == "ref_ratio")
-                if v is None:
+            if metric == "ref_ratio":
+                r = ref_ratio(e)
+                if r is None:
                     lacking.add(e.name)
                     continue
-                if not has_pairs(e):
-                    unpaired.add(e.name)
+                kinds.setdefault(e.name, set()).add(r[0])
+                v = r[1]
             else:
                 v = e.counters.get(metric)
                 if v is None:
                     raise ResultsError(f"{res.path}: benchmark '{e.name}' has no '{metric}' counter "
                                        "(use --metric real_time)")
             out.setdefault(e.name, []).append(float(v))
-    return out, lacking, unpaired
+    return out, lacking, kinds
 
 
 def load_side(paths: list, metric: str = "real_time") -> dict:
     """Merge several results files: samples concatenated, failures and names united. Samples
-    and per-run medians are kept per metric: --metric's, and with ref_ratio its fallback and the
-    block's too."""
+    and per-run medians are kept per metric: --metric's, and with ref_ratio (auto) its fallback
+    (and t_p50) too."""
     return merge_sides([load_run(path, metric) for path in paths])
 
 
 def load_run(path: str, metric: str = "real_time") -> dict:
     """One results file as a side of its own (one run)."""
-    metrics = {"ref_ratio": (metric, REF_FALLBACK, REF_BLOCK),
+    metrics = {"ref_ratio": (metric, REF_FALLBACK),
                "auto": ("ref_ratio", REF_FALLBACK, AUTO_ELSE)}.get(metric, (metric,))
     res = load(path)
     side = {"paths": [path], "samples": {m: {} for m in metrics}, "runs": {m: {} for m in metrics},
-            "lacking": set(), "unpaired": set(), "failures": res.failures(), "names": {e.name for e in res.entries},
+            "lacking": set(), "kinds": {}, "failures": res.failures(), "names": {e.name for e in res.entries},
             "revisions": [r for r in [res.primbench.get("git_revision")] if r]}
     for m in metrics:
-        samples, lacking, unpaired = _metric_samples(res, m)
+        samples, lacking, kinds = _metric_samples(res, m)
         side["lacking"] |= lacking
-        side["unpaired"] |= unpaired
+        for name, ks in kinds.items():
+            side["kinds"].setdefault(name, set()).update(ks)
         for name, xs in samples.items():
             side["samples"][m][name] = list(xs)
             side["runs"][m][name] = [statistics.median(xs)]
@@ -181,11 +180,12 @@ def merge_sides(runs: list) -> dict:
     failure of a benchmark kept, names and revisions united."""
     metrics = list(runs[0]["samples"]) if runs else ["real_time"]
     side = {"paths": [], "samples": {m: {} for m in metrics}, "runs": {m: {} for m in metrics},
-            "lacking": set(), "unpaired": set(), "failures": {}, "names": set(), "revisions": []}
+            "lacking": set(), "kinds": {}, "failures": {}, "names": set(), "revisions": []}
     for run in runs:
         side["paths"] += run["paths"]
         side["lacking"] |= run["lacking"]
-        side["unpaired"] |= run["unpaired"]
+        for name, ks in run["kinds"].items():
+            side["kinds"].setdefault(name, set()).update(ks)
         for m in metrics:
             for key in ("samples", "runs"):
                 for name, xs in run[key][m].items():
@@ -227,12 +227,14 @@ def _median(stats: dict, metric: str):
 
 
 def compare(base: dict, head: dict, alpha=0.01, min_effect=0.05, max_cv=0.10,
-            recheck_margin=0.5, metric="real_time", allow_gone=False) -> dict:
-    """The verdict of every benchmark named in either side; see ci/README.md for the rules."""
+            recheck_margin=0.5, metric="real_time", allow_gone=False, keys: dict | None = None) -> dict:
+    """The verdict of every benchmark named in either side; see ci/README.md for the rules.
+    keys: the samples to compare a benchmark by, where the caller fixed them (ci/power, over all
+    its runs); else sample_key's of these two sides."""
     names = sorted(base["names"] | head["names"])
-    # One metric per benchmark for both sides: ref_ratio only where neither lacks a reference, of
-    # the pairs only where every repetition of both sides has them.
-    used = {n: sample_key(n, metric, (base, head)) for n in names}
+    # One metric per benchmark for both sides: ref_ratio only where neither lacks a reference and
+    # its kind (pairs, block) is the same in every repetition of both.
+    used = {n: (keys or {}).get(n) or sample_key(n, metric, (base, head)) for n in names}
     samples = {k: {n: side["samples"][used[n]].get(n, []) for n in names}
                for k, side in (("base", base), ("head", head))}
     runs = {k: {n: side["runs"][used[n]].get(n, []) for n in names}
@@ -247,8 +249,7 @@ def compare(base: dict, head: dict, alpha=0.01, min_effect=0.05, max_cv=0.10,
     run_level = alpha / len(multi) if multi else alpha
     rows = []
     for name in names:
-        # The block's ratio is ref_ratio too, of the trials before each repetition.
-        m = "ref_ratio" if used[name] in REF_METRICS else used[name]
+        m = used[name]
         b, h = samples["base"][name], samples["head"][name]
         times = {k: side["samples"][REF_FALLBACK].get(name, []) if m == "ref_ratio" else None
                  for k, side in (("base", base), ("head", head))}
@@ -258,7 +259,7 @@ def compare(base: dict, head: dict, alpha=0.01, min_effect=0.05, max_cv=0.10,
                "p_runs_adjusted": None, "significant": False,
                "regression": False, "new_failure": False, "recheck": False, "reason": ""}
         if m == "ref_ratio":
-            row["ref_ratio_of"] = "block" if used[name] == REF_BLOCK else "pairs"
+            row["ref_ratio_of"] = ratio_kind(name, (base, head))
         if b and h and _median(row["base"], m) > 0:
             row["change"] = _median(row["head"], m) / _median(row["base"], m) - 1
         if name in head["failures"]:
@@ -283,7 +284,9 @@ def compare(base: dict, head: dict, alpha=0.01, min_effect=0.05, max_cv=0.10,
             if m == REF_FALLBACK != metric:
                 sides = " and ".join(k for k, side in (("base", base), ("head", head))
                                      if name in side["lacking"])
-                row["reason"] += f"; by {m}: no reference beside it in {sides}"
+                row["reason"] += (f"; by {m}: no reference beside it in {sides}" if sides else
+                                  f"; by {m}: paired trials in some of its repetitions only (their ratio "
+                                  "and the block's are not one measure)")
         rows.append(row)
     rows.sort(key=lambda r: (VERDICTS.index(r["verdict"]), r["name"]))
     counts = {v: sum(r["verdict"] == v for r in rows) for v in VERDICTS}
@@ -407,10 +410,10 @@ def fmt_p(p) -> str:
 def summary_line(rep: dict) -> str:
     c, s = rep["counts"], rep["settings"]
     head = "FAIL" if rep["exit_status"] else "PASS"
-    fallback = (f"; {len(rep['fallback'])} by {REF_FALLBACK}, no reference beside them"
+    fallback = (f"; {len(rep['fallback'])} by {REF_FALLBACK}, no reference beside them or not paired alike"
                 if rep["fallback"] else "")
     if s["metric"] == "auto":
-        by_ratio = sum(r["metric"] == "ref_ratio" for r in rep["benchmarks"])
+        by_ratio = sum(r["metric"] == "ref_ratio" and r["p"] is not None for r in rep["benchmarks"])
         fallback = f": {by_ratio} by ref_ratio (paired), the rest by {AUTO_ELSE}"
     return (f"{head}: {len(rep['regressions'])} regression(s), "
             f"{len(rep['new_failures'])} new failure(s); "

@@ -396,9 +396,9 @@ class ReferenceRatio(Case):
         # Beyond the cache each iteration is paired with a reference trial of its own (ref_paired 1)
         # and ref_ratio is 1 / peak_fraction, the median of those pairs. Here the head's iterations
         # took 20 % longer and so did each one's own trial (the machine slowed after the block of
-        # trials before the repetition): by the pairs SAME, by the block (ref_GBps / membw) and by
-        # real_time SLOWER. Where one side was not paired (an older build), both are compared by
-        # the block: the two ratios are not one measure.
+        # trials before the repetition): by the pairs SAME, by real_time SLOWER. Where one side was
+        # not paired (an older build), both are compared by real_time: a paired entry's ref_GBps is
+        # its paired trials' median, so the block's ratio there is not the older side's either.
         base = {A: synth.samples(1, 10, 1000.0, 0.01)}
         head = {A: [t * 1.2 for t in base[A]]}
         refs = {A: self.refs(3, 10, 10.0)}
@@ -418,9 +418,34 @@ class ReferenceRatio(Case):
         pair("head", False)
         code, rows, rep = self.verdicts(paths["base"], paths["head"], "--metric", "ref_ratio")
         row = rows[A]
-        self.assertEqual((code, row["verdict"], row["metric"], row["ref_ratio_of"]), (1, "SLOWER", "ref_ratio", "block"))
+        self.assertEqual((code, row["verdict"], row["metric"]), (1, "SLOWER", "real_time"))
+        self.assertNotIn("ref_ratio_of", row)
         self.assertAlmostEqual(row["change"], 0.2, delta=0.03)
+        self.assertIn("by real_time: paired trials in some of its repetitions only", row["reason"])
+        self.assertEqual(rep["fallback"], [A])
+        # Unpaired on both sides: the block's ratio, ref_GBps / membw, on both
+        pair("base", False)
+        code, rows, rep = self.verdicts(paths["base"], paths["head"], "--metric", "ref_ratio")
+        self.assertEqual((rows[A]["metric"], rows[A]["ref_ratio_of"]), ("ref_ratio", "block"))
         self.assertEqual(rep["fallback"], [])
+
+    def test_a_ratio_that_is_not_a_finite_positive_number_is_no_reference(self):
+        # peak_fraction 1e-320 (finite, positive) makes 1 / peak_fraction infinite: compared by
+        # real_time instead, and the JSON stays JSON (no Infinity, no NaN).
+        base = {A: synth.samples(1, 10, 1000.0, 0.01)}
+        head = {A: synth.samples(2, 10, 1000.0, 0.01)}
+        refs = {A: self.refs(3, 10, 10.0)}
+        paths = self.pair_with_refs(base, head, refs, refs)
+        self.set_pairs(paths[0], A, synth.samples(4, 10, 0.9, 0.01))
+        self.set_pairs(paths[1], A, [1e-320] * 10)
+        out = self.path("v.json")
+        proc = subprocess.run([sys.executable, COMPARE, *paths, "--metric", "auto", "--json", out],
+                              capture_output=True, text=True, timeout=60)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        with open(out) as f:
+            doc = json.load(f, parse_constant=lambda c: self.fail(f"{c} in the JSON"))
+        row = doc["benchmarks"][0]
+        self.assertEqual((row["verdict"], row["metric"]), ("SAME", "t_p50"))
 
     def test_auto_compares_the_paired_by_the_ratio_and_the_rest_by_t_p50(self):
         # Every benchmark's head 20 % slower. A: paired on both sides, and each iteration's own
