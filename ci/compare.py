@@ -149,6 +149,12 @@ def _metric_samples(res, metric: str) -> tuple:
     return out, lacking, kinds
 
 
+def _unite_kinds(side: dict, kinds: dict) -> None:
+    """Each benchmark's kinds of ratio (pairs, block) added to the side's."""
+    for name, ks in kinds.items():
+        side["kinds"].setdefault(name, set()).update(ks)
+
+
 def load_side(paths: list, metric: str = "real_time") -> dict:
     """Merge several results files: samples concatenated, failures and names united. Samples
     and per-run medians are kept per metric: --metric's, and with ref_ratio (auto) its fallback
@@ -167,8 +173,7 @@ def load_run(path: str, metric: str = "real_time") -> dict:
     for m in metrics:
         samples, lacking, kinds = _metric_samples(res, m)
         side["lacking"] |= lacking
-        for name, ks in kinds.items():
-            side["kinds"].setdefault(name, set()).update(ks)
+        _unite_kinds(side, kinds)
         for name, xs in samples.items():
             side["samples"][m][name] = list(xs)
             side["runs"][m][name] = [statistics.median(xs)]
@@ -184,8 +189,7 @@ def merge_sides(runs: list) -> dict:
     for run in runs:
         side["paths"] += run["paths"]
         side["lacking"] |= run["lacking"]
-        for name, ks in run["kinds"].items():
-            side["kinds"].setdefault(name, set()).update(ks)
+        _unite_kinds(side, run["kinds"])
         for m in metrics:
             for key in ("samples", "runs"):
                 for name, xs in run[key][m].items():
