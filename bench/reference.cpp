@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <stdexcept>
 
 #include "machine.hpp"
 #include "primbench/dispatch.hpp"
@@ -66,6 +67,7 @@ Reference::Reference(const Problem& p, double share, int threads, bool cold)
   // 1.9 (0.5 - 1.0 warmed). Beyond the cache a pass warms nothing and costs as much as the trial.
   const std::size_t working_set = (sources_ + 1) * per * n, llc = last_level_cache();
   fits_ = llc == 0 || 2 * working_set <= llc;
+  far_ = llc > 0 && working_set >= kFarBeyond * llc;
   warm_ = !cold && fits_;
   for (std::size_t t = 0; t < n; ++t)
     pool_.emplace_back([this, t, per, total] {
@@ -75,6 +77,8 @@ Reference::Reference(const Problem& p, double share, int threads, bool cold)
       const std::size_t lo = std::min(total, per * t), mine = std::min(total, per * (t + 1)) - lo;
       for (int s = 0; s < sources_; ++s) part.src.emplace_back(mine);
       part.dst = HostBuffer(mine);
+      Piece& own = part.own.emplace_back(Piece{part.dst.view().data, {}, mine});
+      for (const HostBuffer& b : part.src) own.src.push_back(b.view().data);
       part.seconds.assign(warm_ ? 3 : 1, 0.0);
       {
         std::lock_guard l(m_);
@@ -98,30 +102,37 @@ Reference::~Reference() {
   for (auto& t : pool_) t.join();
 }
 
-void Reference::passes(Part& part, int rounds) const {
-  const Buffer dst = part.dst.view();
+void Reference::passes(const std::vector<Piece>& pieces, int rounds) const {
   if (sources_ == 1) {
-    const void* src = part.src[0].view().data;
-    for (int r = 0; r < rounds; ++r) {
-      if (chunked_) chunked_copy(dst.data, src, dst.bytes);
-      else std::memcpy(dst.data, src, dst.bytes);
-      asm volatile("" : : "r"(dst.data) : "memory");  // every pass happens
-    }
+    for (int r = 0; r < rounds; ++r)
+      for (const Piece& p : pieces) {
+        if (chunked_) chunked_copy(p.dst, p.src[0], p.bytes);
+        else std::memcpy(p.dst, p.src[0], p.bytes);
+        asm volatile("" : : "r"(p.dst) : "memory");  // every pass happens
+      }
     return;
   }
   // The bandwidth-optimal read-P-write-1 of a shared-memory reduce (combine_all: tiles in L1,
-  // large results streamed out), as the best host implementations do it.
-  with_dtype(problem_.dtype, [&](auto tag) {
+  // large results streamed out), as the best host implementations do it, by the problem's op: on
+  // a benchmark's inputs, the op its validation made them for (a sum of inputs made for max could
+  // overflow a signed integer).
+  with_dtype(problem_.dtype, [&](auto tag) { with_op(problem_.op, [&](auto op) {
     using T = typename decltype(tag)::type;
-    std::vector<const T*> src;
-    for (const HostBuffer& b : part.src) src.push_back(b.view().as<T>());
-    const bool stream = problem_.count * sizeof(T) >= kStreamBytes;
-    for (int r = 0; r < rounds; ++r) {
-      combine_all<Sum>(dst.as<T>(), src.data(), static_cast<int>(src.size()), 0, dst.bytes / sizeof(T), stream);
-      asm volatile("" : : "r"(dst.data) : "memory");
+    using O = decltype(op);
+    std::vector<std::vector<const T*>> src;
+    for (const Piece& p : pieces) {
+      std::vector<const T*>& mine = src.emplace_back();
+      for (const std::byte* s : p.src) mine.push_back(reinterpret_cast<const T*>(s));
     }
+    const bool stream = problem_.count * sizeof(T) >= kStreamBytes;
+    for (int r = 0; r < rounds; ++r)
+      for (std::size_t k = 0; k < pieces.size(); ++k) {
+        T* dst = reinterpret_cast<T*>(pieces[k].dst);
+        combine_all<O>(dst, src[k].data(), static_cast<int>(src[k].size()), 0, pieces[k].bytes / sizeof(T), stream);
+        asm volatile("" : : "r"(dst) : "memory");
+      }
     if (stream) stream_fence();
-  });
+  }); });
 }
 
 void Reference::work(int t) {
@@ -134,7 +145,8 @@ void Reference::work(int t) {
       seen = generation_;
     }
     Part& part = parts_[static_cast<std::size_t>(t)];
-    if (cold_) {
+    const std::vector<Piece>& pieces = on_ ? (*on_)[static_cast<std::size_t>(t)] : part.own;
+    if (cold_ && !on_) {
       for (const HostBuffer& s : part.src) s.evict();
       part.dst.evict();
     }
@@ -148,13 +160,13 @@ void Reference::work(int t) {
       arrived_.fetch_add(1);
       while (arrived_.load() < phase * static_cast<int>(parts_.size())) std::this_thread::yield();
     };
-    if (warm_) together(), passes(part, 1);
+    if (warm_) together(), passes(pieces, 1);
     part.cpu_share = 1;
     for (double& s : part.seconds) {
       together();
       const double c0 = thread_cpu_seconds();  // a system call: outside the timing
       const double t0 = now_seconds();
-      passes(part, rounds_);
+      passes(pieces, rounds_);
       const double wall = now_seconds() - t0;
       s = wall / rounds_;
       if (wall > 0) part.cpu_share = std::min(part.cpu_share, (thread_cpu_seconds() - c0) / wall);
@@ -167,10 +179,13 @@ void Reference::work(int t) {
   }
 }
 
-double Reference::trial(int way) {
+double Reference::trial(int way, const OnBuffers* on) {
+  if (on && on->size() != parts_.size())
+    throw std::logic_error("a reference trial on a benchmark's buffers split between as many threads as the reference has");
   {
     std::lock_guard l(m_);
     chunked_ = way == 1;
+    on_ = on;
     arrived_ = 0, done_ = 0, ++generation_;
   }
   cv_.notify_all();
@@ -213,6 +228,64 @@ std::optional<Paired> pair_up(double bytes, const std::vector<double>& seconds, 
   std::sort(fractions.begin(), fractions.end());
   const Fastest one_way = fastest_median({std::move(trials)});  // the trials' median and spread
   return Paired{fractions[fractions.size() / 2], one_way.GBps, one_way.spread};
+}
+
+std::optional<OnBuffers> on_buffers(Collective& c, int threads) {
+  const Problem& p = c.problem();
+  const PrimitiveInfo& d = p.info();
+  if (c.memory() != Memory::host || threads < 1 || p.count == 0 || static_cast<int>(c.local_ranks().size()) != p.ranks)
+    return std::nullopt;
+  const std::size_t elem = p.elem_bytes(), block = p.count * elem;
+  auto within = [&](const Buffer& b, std::size_t offset) { return b.data != nullptr && offset <= b.bytes && b.bytes - offset >= block; };
+  // Every block written, whole, in rank order.
+  std::vector<Piece> whole;
+  if (d.copies(p.ranks)) {
+    if (!d.source) return std::nullopt;
+    for (int r = 0; r < p.ranks; ++r)
+      for (std::size_t b = 0; b < d.recv_blocks(r, p.root, p.ranks); ++b) {
+        const PrimitiveInfo::Source first = d.source(r, b * p.count, p.count, p.root),
+                                    last = d.source(r, b * p.count + p.count - 1, p.count, p.root);
+        if (last.from != first.from || last.index != first.index + p.count - 1) return std::nullopt;  // not one block
+        const Buffer dst = c.recv(r), src = c.send(first.from);
+        if (!within(dst, b * block) || !within(src, first.index * elem)) return std::nullopt;
+        whole.push_back({dst.data + b * block, {src.data + first.index * elem}, block});
+      }
+  } else {
+    if (d.written_blocks(p.ranks) != 1) return std::nullopt;  // allreduce writes every rank's result
+    for (int r = 0; r < p.ranks; ++r)
+      if (d.recv_blocks(r, p.root, p.ranks) == 1) {
+        if (!whole.empty() || !within(c.recv(r), 0)) return std::nullopt;
+        whole.push_back({c.recv(r).data, {}, block});
+      }
+    if (whole.empty()) return std::nullopt;
+    for (int r = 0; r < p.ranks; ++r) {
+      if (!within(c.send(r), 0)) return std::nullopt;
+      whole[0].src.push_back(c.send(r).data);
+    }
+  }
+  // Nothing written where anything is read (a collective whose result aliases an input, as
+  // MPI_IN_PLACE does): the trial would change the inputs the validation gave.
+  for (const Piece& w : whole)
+    for (const Piece& r : whole)
+      for (const std::byte* s : r.src)
+        if (w.dst < s + r.bytes && s < w.dst + w.bytes) return std::nullopt;
+  // The same traffic as the reference's pattern: every block written once, from blocks read once.
+  const double written = d.written_blocks(p.ranks), read = d.read_blocks(p.ranks);
+  if (static_cast<double>(whole.size()) != written || (d.copies(p.ranks) && written != read)) return std::nullopt;
+  const std::size_t n = static_cast<std::size_t>(threads), total = whole.size() * block;
+  const std::size_t per = (total / elem + n - 1) / n * elem;  // bytes per thread, whole elements
+  OnBuffers out(n);
+  std::size_t before = 0;  // bytes of the whole pieces before this one
+  for (const Piece& w : whole) {
+    for (std::size_t off = 0; off < w.bytes;) {
+      const std::size_t t = (before + off) / per, end = std::min(w.bytes, (t + 1) * per - before);
+      Piece& piece = out[t].emplace_back(Piece{w.dst + off, {}, end - off});
+      for (const std::byte* s : w.src) piece.src.push_back(s + off);
+      off = end;
+    }
+    before += w.bytes;
+  }
+  return out;
 }
 
 }  // namespace primbench

@@ -37,6 +37,23 @@ struct Paired {
 };
 std::optional<Paired> pair_up(double bytes, const std::vector<double>& seconds, std::vector<double> trials);
 
+// A trial made on a benchmark's own buffers: each thread's pieces, each `bytes` written at `dst`
+// from its sources at the same offsets (a copy: one source; reduce: every rank's send buffer).
+struct Piece {
+  std::byte* dst;
+  std::vector<const std::byte*> src;
+  std::size_t bytes;
+};
+using OnBuffers = std::vector<std::vector<Piece>>;
+// The reference's pattern on a collective's own buffers, its bytes written split between
+// `threads` threads in order (thread t the t-th share, as rank t's thread of a shared-memory
+// backend moves block t): a copy of every block a copying primitive writes from the block it
+// reads; for a primitive that combines P blocks into one (reduce), the root's result from every
+// rank's send buffer. None where the collective is not in host memory, holds not every rank (a
+// process per rank), its buffers are smaller than the problem says, or the primitive's traffic is
+// not that pattern (allreduce).
+std::optional<OnBuffers> on_buffers(Collective& c, int threads);
+
 class Reference {
  public:
   // `share`: the part of the problem's traffic this process moves (1 for a shared-memory
@@ -51,7 +68,8 @@ class Reference {
   // working set fits in the cache, after an untimed pass and the median of three such timings.
   // Cold: one pass after the buffers are evicted. `way`, 0 to ways() - 1: a copy's (0: one
   // memcpy of each thread's slice; 1: the slice in kCopyChunk pieces).
-  double trial(int way = 0);
+  // `on`: the pieces to move (on_buffers, this reference's threads), else its own buffers.
+  double trial(int way = 0, const OnBuffers* on = nullptr);
   // The ways a pass can be made: a copy two (glibc picks its strategy by a call's size, and
   // neither is the faster everywhere: docs/measurement.md), read-P-write-1 one. The runner
   // measures each in a block of trials and counts the faster's median: chosen once, when built,
@@ -68,6 +86,12 @@ class Reference {
   // nothing in the cache that the benchmark's next iteration would find: the runner then makes
   // one just before every timed iteration (docs/measurement.md, "Paired trials").
   bool beyond_cache() const { return !fits_; }
+  // Whether the working sets are so far beyond it (kFarBeyond times) that a trial on the
+  // benchmark's own buffers leaves nothing of them in the cache for its next iteration: in
+  // sequential order the cache keeps the last bytes a trial moved, and the iteration evicts them
+  // before it reaches them. The paired trials are then made there (on_buffers).
+  bool far_beyond_cache() const { return far_; }
+  static constexpr std::size_t kFarBeyond = 4;
 
  private:
   struct Part {
@@ -75,14 +99,17 @@ class Reference {
     HostBuffer dst;
     std::vector<double> seconds;  // of each timing: three where warmed, else one
     double cpu_share = 1;         // the least CPU time / wall time of its timings
+    std::vector<Piece> own;       // dst from src: what a trial on these buffers moves
   };
   void work(int t);
-  void passes(Part& part, int rounds) const;
+  void passes(const std::vector<Piece>& pieces, int rounds) const;
 
   Problem problem_;
   bool cold_;
   int rounds_ = 1;     // passes a timing
   bool fits_ = true;   // the working sets fit in the last-level cache together
+  bool far_ = false;   // the benchmark's working set is kFarBeyond times the last-level cache or more
+  const OnBuffers* on_ = nullptr;  // this trial's pieces, else the parts' own buffers
   bool warm_ = false;  // an untimed pass, then the median of three timings
   int sources_ = 1;  // buffers combined into each one written (1: a copy)
   bool chunked_ = false;  // this trial's copy in kCopyChunk pieces, else one memcpy a thread

@@ -119,7 +119,9 @@ struct Bench {
   // Beyond the cache, also a trial just before every timed iteration (seconds, as `reference`),
   // made the way that was the faster before the repetition: peak_fraction is then the median of
   // each iteration's fraction of its own trial (docs/measurement.md, "Paired trials"). Empty: none.
-  std::function<double(int way)> paired_trial{};
+  // `which`: the collective the iteration runs (its index in `collectives`).
+  std::function<double(int way, std::size_t which)> paired_trial{};
+  bool paired_on_own = false;  // they are made on the benchmark's own buffers (Reference::far_beyond_cache)
   int way = 0;                        // the way they make: the faster in the block before the repetition
   std::vector<double> paired_GBps{};  // this repetition's, one an iteration
   int paired_again = 0;               // this repetition's paired trials made again (kOwnCpu)
@@ -269,7 +271,7 @@ void counters(benchmark::State& state, const Bench& b, std::vector<double>& iter
   k["peak_fraction"] = paired_fraction >= 0              ? paired_fraction
                        : ref_GBps > 0 && k["t_p50"] > 0 ? t.memory / k["t_p50"] / 1e9 / ref_GBps
                                                         : 0;
-  k["ref_paired"] = paired_fraction >= 0 ? 1 : 0;
+  k["ref_paired"] = paired_fraction < 0 ? 0 : b.paired_on_own ? 2 : 1;
   k["ref_again"] = w.sum(static_cast<double>(b.paired_again));
   k["ceiling_fraction"] = t.ceiling > 0 ? k["membw"] / t.ceiling : 0;
   // The median iteration in cache-line round trips between two cores: the synchronisation a
@@ -342,7 +344,7 @@ void body(benchmark::State& state, Bench& b) {
     const std::int64_t i = b.iteration++;
     Collective& c = b.at(i);
     if (b.paired_trial) try {
-        const double s = w.max(b.paired_trial(b.way));
+        const double s = w.max(b.paired_trial(b.way, static_cast<std::size_t>(i) % b.collectives.size()));
         b.paired_GBps.push_back(s > 0 ? b.traffic.memory / s / 1e9 : 0);
       } catch (const std::exception& e) {
         return reference_failed(e);
@@ -755,6 +757,7 @@ void execute(const std::vector<Planned>& plan, const RunOptions& opts, const Sin
           throw std::runtime_error("its buffers are in device memory, but its backend measured no device copy ceiling "
                                    "(Availability::device_copy_GBps), so its timings cannot be checked; not timed");
         std::optional<Reference> reference;
+        std::vector<OnBuffers> own_buffers;  // the paired trials' pieces on each collective's buffers
         std::unique_ptr<DeviceReference> device_reference;
         if (c.memory() == Memory::host) {
           const double share = static_cast<double>(c.local_ranks().size()) / pl.problem.ranks;
@@ -766,14 +769,26 @@ void execute(const std::vector<Planned>& plan, const RunOptions& opts, const Sin
           // 15 - 50 % slower than the iteration after it on a CPU still busy (docs/measurement.md).
           // A thread of it that did not have its CPU throughout (a pool still spinning after its
           // call, another process) makes it again once the pools sleep.
-          if (reference->beyond_cache())
-            bench.paired_trial = [&](int way) {
-              const double s = reference->trial(way);
+          if (reference->beyond_cache()) {
+            // Far beyond the cache, on the benchmark's own buffers (each root's collective its
+            // own) where every collective's can be made: pairs on the reference's own buffers
+            // left each benchmark instance's page placement in the fraction, 0.88 against 1.01
+            // for thread.flat reduce at root 1 and at root 0 in one run (docs/measurement.md).
+            // Made before the iteration poisons or prepares its buffers, so the validation sees
+            // only what the implementation wrote.
+            for (Collective* k : cs)
+              if (reference->far_beyond_cache())
+                if (std::optional<OnBuffers> plan = on_buffers(*k, reference_threads())) own_buffers.push_back(std::move(*plan));
+            bench.paired_on_own = !own_buffers.empty() && own_buffers.size() == cs.size();
+            bench.paired_trial = [&](int way, std::size_t which) {
+              const OnBuffers* on = bench.paired_on_own ? &own_buffers[which] : nullptr;
+              const double s = reference->trial(way, on);
               if (reference->cpu_share() >= kOwnCpu) return s;
               ++bench.paired_again;
               let_pools_sleep();
-              return reference->trial(way);
+              return reference->trial(way, on);
             };
+          }
         } else if (const Backend* backend = registry().backend(pl.impl->backend()); backend && backend->reference) {
           device_reference = backend->reference(pl.problem, bench.traffic.memory, opts.cold);
           if (device_reference) bench.reference = [&](int) { return device_reference->trial(); };

@@ -77,6 +77,9 @@ METRICS = ("real_time", "t_p50", "ref_ratio", "auto")
 # own (beyond the last-level cache: there the machine's bandwidth moves the time most and the
 # pairs cancel it), t_p50 elsewhere (in the cache a reference of microseconds adds its own noise).
 AUTO_ELSE = "t_p50"
+# The kinds of ratio (ref_ratio): `ref_paired` 1, trials on the reference's own buffers; 2 (since
+# 2026-12-05), in place, on the benchmark's own buffers; 0 or absent, a block before the repetition.
+PAIRS = {1: "pairs", 2: "pairs in place"}
 # What ref_ratio falls back to, on both sides alike, for a benchmark without a reference.
 REF_FALLBACK = "real_time"
 
@@ -85,8 +88,10 @@ def ref_ratio(e) -> tuple | None:
     """The repetition's time over its reference's for the same memory traffic at the same working
     set (1 = as fast as the reference, 2 = twice its time), and which reference: ("pairs", x) where
     each of its iterations was paired with a reference trial of its own made just before it
-    (`ref_paired` 1: working sets beyond the last-level cache), x the median over the iterations
-    of each one's time over its trial's, 1 / peak_fraction; else ("block", x), the mean iteration
+    (`ref_paired` 1: working sets beyond the last-level cache), ("pairs in place", x) where those
+    trials were made on the benchmark's own buffers (`ref_paired` 2: far beyond it), x the median
+    over the iterations of each one's time over its trial's, 1 / peak_fraction; else ("block", x),
+    the mean iteration
     against the median of the block of trials before the repetition, ref_GBps / membw. (A paired
     entry's ref_GBps is its paired trials' median: the two are not one measure, and are never
     compared with each other.) None where no reference ran beside it: ref_GBps 0 or absent (files
@@ -98,13 +103,15 @@ def ref_ratio(e) -> tuple | None:
     if ref <= 0 or membw <= 0 or e.reference == "ceiling" or (e.reference is None and e.ceiling == "device_copy"):
         return None
     pf = e.counters.get("peak_fraction", 0)
-    kind, x = ("pairs", 1 / pf) if e.counters.get("ref_paired") == 1 and pf > 0 else ("block", ref / membw)
+    pairs = PAIRS.get(e.counters.get("ref_paired"))
+    kind, x = (pairs, 1 / pf) if pairs and pf > 0 else ("block", ref / membw)
     return (kind, x) if math.isfinite(x) and x > 0 else None
 
 
 def ratio_kind(name: str, sides) -> str | None:
-    """"pairs" or "block" where every repetition of the benchmark on every side has that ratio;
-    None where they differ (an older build on one side, a repetition not paired) or none has one."""
+    """"pairs", "pairs in place" or "block" where every repetition of the benchmark on every side
+    has that ratio; None where they differ (an older build on one side, a repetition not paired)
+    or none has one."""
     kinds = set().union(*(side["kinds"].get(name, set()) for side in sides))
     return kinds.pop() if len(kinds) == 1 else None
 
@@ -118,7 +125,7 @@ def sample_key(name: str, metric: str, sides) -> str:
     lacking = any(name in side["lacking"] for side in sides)
     kind = None if lacking else ratio_kind(name, sides)
     if metric == "auto":
-        return "ref_ratio" if kind == "pairs" else AUTO_ELSE
+        return "ref_ratio" if kind in PAIRS.values() else AUTO_ELSE
     return "ref_ratio" if kind else REF_FALLBACK
 
 
@@ -126,7 +133,7 @@ def _metric_samples(res, metric: str) -> tuple:
     """Per-repetition samples of each passing benchmark: the repetition's mean time per
     iteration (real_time, Google Benchmark's), the median of its iterations (t_p50) or its
     ref_ratio; the benchmarks with a repetition that has no ref_ratio, and each benchmark's kinds
-    of ratio ("pairs", "block")."""
+    of ratio (PAIRS' or "block")."""
     if metric == "real_time":
         return res.samples(), set(), {}
     out: dict = {}
@@ -150,7 +157,7 @@ def _metric_samples(res, metric: str) -> tuple:
 
 
 def _unite_kinds(side: dict, kinds: dict) -> None:
-    """Each benchmark's kinds of ratio (pairs, block) added to the side's."""
+    """Each benchmark's kinds of ratio (PAIRS', block) added to the side's."""
     for name, ks in kinds.items():
         side["kinds"].setdefault(name, set()).update(ks)
 
@@ -237,7 +244,7 @@ def compare(base: dict, head: dict, alpha=0.01, min_effect=0.05, max_cv=0.10,
     its runs); else sample_key's of these two sides."""
     names = sorted(base["names"] | head["names"])
     # One metric per benchmark for both sides: ref_ratio only where neither lacks a reference and
-    # its kind (pairs, block) is the same in every repetition of both.
+    # its kind (PAIRS', block) is the same in every repetition of both.
     used = {n: (keys or {}).get(n) or sample_key(n, metric, (base, head)) for n in names}
     samples = {k: {n: side["samples"][used[n]].get(n, []) for n in names}
                for k, side in (("base", base), ("head", head))}
@@ -289,8 +296,8 @@ def compare(base: dict, head: dict, alpha=0.01, min_effect=0.05, max_cv=0.10,
                 sides = " and ".join(k for k, side in (("base", base), ("head", head))
                                      if name in side["lacking"])
                 row["reason"] += (f"; by {m}: no reference beside it in {sides}" if sides else
-                                  f"; by {m}: paired trials in some of its repetitions only (their ratio "
-                                  "and the block's are not one measure)")
+                                  f"; by {m}: its ratio is not of one kind in every repetition of both "
+                                  "(pairs, pairs in place, the block: not one measure)")
         rows.append(row)
     rows.sort(key=lambda r: (VERDICTS.index(r["verdict"]), r["name"]))
     counts = {v: sum(r["verdict"] == v for r in rows) for v in VERDICTS}

@@ -7,7 +7,9 @@
 #include <pthread.h>
 #include <sched.h>
 
+#include <algorithm>
 #include <atomic>
+#include <stdexcept>
 #include <thread>
 
 #include "machine.hpp"
@@ -106,6 +108,115 @@ TEST(Reference, ACacheResidentWorkingSetIsNotPaired) {
     Reference ref(Problem{Primitive::gather, 2, kCacheResident}, 1.0, 2, cold);
     EXPECT_FALSE(ref.beyond_cache()) << cold;
   }
+}
+
+
+// Far beyond the cache the paired trials are made on the benchmark's own buffers (the runner's
+// Reference::far_beyond_cache): the reference's pattern there, split between its threads in
+// order. A collective holding every rank, inputs rank * 1000 + i.
+struct Held : HostCollective {
+  explicit Held(const Problem& p) : HostCollective(p) {
+    for (int r = 0; r < p.ranks; ++r) {
+      allocate(r);
+      float* s = send_ptr<float>(r);
+      for (std::size_t i = 0; i < p.send_count(r); ++i) s[i] = static_cast<float>(r * 1000 + i);
+      std::fill_n(recv_ptr<float>(r), p.recv_count(r), -1.0f);
+    }
+  }
+  void run(std::span<double>) override {}
+  std::vector<float> received(int r) {
+    const float* v = recv_ptr<float>(r);
+    return {v, v + problem().recv_count(r)};
+  }
+  float sent(int r, std::size_t i) { return send_ptr<float>(r)[i]; }
+};
+
+std::size_t bytes_of(const std::vector<Piece>& pieces) {
+  std::size_t n = 0;
+  for (const Piece& p : pieces) n += p.bytes;
+  return n;
+}
+
+TEST(Reference, OnABenchmarksBuffersATrialWritesItsResult) {
+  for (Primitive prim : {Primitive::gather, Primitive::scatter, Primitive::broadcast, Primitive::reduce})
+    for (int way : {0, 1}) {
+      const Problem p{prim, 3, 5, DType::f32, Op::sum, /*root=*/1};
+      Held c(p);
+      const std::optional<OnBuffers> plan = on_buffers(c, 2);
+      ASSERT_TRUE(plan.has_value()) << name(prim);
+      ASSERT_EQ(plan->size(), 2u) << name(prim);
+      // Every byte written once, in whole elements, the first thread the first half rounded up.
+      const std::size_t blocks = static_cast<std::size_t>(p.info().written_blocks(3));
+      EXPECT_EQ(bytes_of((*plan)[0]), (blocks * 5 + 1) / 2 * 4) << name(prim);
+      EXPECT_EQ(bytes_of((*plan)[0]) + bytes_of((*plan)[1]), blocks * 5 * 4) << name(prim);
+      Reference ref(p, 1.0, 2, /*cold=*/false);
+      if (way >= ref.ways()) continue;
+      EXPECT_GT(ref.trial(way, &*plan), 0) << name(prim);
+      for (int r = 0; r < 3; ++r) {
+        const std::vector<float> got = c.received(r);
+        for (std::size_t i = 0; i < got.size(); ++i) {
+          float want = 0;
+          if (prim == Primitive::reduce)
+            for (int q = 0; q < 3; ++q) want += c.sent(q, i);
+          else {
+            const PrimitiveInfo::Source s = p.info().source(r, i, 5, 1);
+            want = c.sent(s.from, s.index);
+          }
+          ASSERT_EQ(got[i], want) << name(prim) << " way " << way << " rank " << r << " element " << i;
+        }
+      }
+    }
+}
+
+// Its own buffers are left as they were.
+TEST(Reference, OnItsOwnBuffersATrialLeavesTheBenchmarksAlone) {
+  Held c(Problem{Primitive::gather, 2, 5});
+  Reference ref(c.problem(), 1.0, 2, /*cold=*/false);
+  EXPECT_GT(ref.trial(0), 0);
+  EXPECT_EQ(c.received(0), std::vector<float>(10, -1.0f));
+}
+
+// None where the pattern cannot be made there: a result over an input (the trial would change
+// the inputs), allreduce (every rank's result written), a process per rank (one rank's buffers
+// held), buffers smaller than the problem says, no elements. A plan for other threads than the
+// reference's is refused.
+struct OneRankHeld final : Held {
+  using Held::Held;
+  std::vector<int> local_ranks() const override { return {0}; }
+};
+struct ShortRecv final : Held {
+  using Held::Held;
+  Buffer recv(int rank) override { return {Held::recv(rank).data, Held::recv(rank).bytes - 4}; }
+};
+struct InPlace final : Held {  // the root's result written over its own input, as MPI_IN_PLACE
+  using Held::Held;
+  Buffer recv(int rank) override {
+    const Problem& p = problem();
+    if (rank != p.root) return Held::recv(rank);
+    const Buffer own = Held::send(rank);
+    return {p.primitive == Primitive::gather ? own.data - rank * own.bytes : own.data, Held::recv(rank).bytes};
+  }
+};
+TEST(Reference, NoPlanOnBuffersWhereThePatternCannotBeMadeThere) {
+  for (Primitive prim : {Primitive::gather, Primitive::reduce}) {
+    InPlace aliased(Problem{prim, 2, 5});
+    EXPECT_FALSE(on_buffers(aliased, 2).has_value()) << name(prim);
+  }
+  Held allreduce(Problem{Primitive::allreduce, 2, 5});
+  EXPECT_FALSE(on_buffers(allreduce, 2).has_value());
+  OneRankHeld mpi(Problem{Primitive::gather, 2, 5});
+  EXPECT_FALSE(on_buffers(mpi, 2).has_value());
+  for (Primitive prim : {Primitive::gather, Primitive::scatter, Primitive::reduce}) {
+    ShortRecv short_recv(Problem{prim, 2, 5});
+    EXPECT_FALSE(on_buffers(short_recv, 2).has_value()) << name(prim);
+  }
+  Held empty(Problem{Primitive::gather, 2, 0});
+  EXPECT_FALSE(on_buffers(empty, 2).has_value());
+  Held gather(Problem{Primitive::gather, 2, 5});
+  const std::optional<OnBuffers> three = on_buffers(gather, 3);
+  ASSERT_TRUE(three.has_value());
+  Reference ref(gather.problem(), 1.0, 2, /*cold=*/false);
+  EXPECT_THROW(ref.trial(0, &*three), std::logic_error);
 }
 
 }  // namespace

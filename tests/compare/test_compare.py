@@ -380,13 +380,14 @@ class ReferenceRatio(Case):
             self.assertAlmostEqual(rows[name]["change"], 0.2, delta=0.03)
 
     @staticmethod
-    def set_pairs(path, name, fractions):
-        """Mark name's repetitions in path paired, with these peak fractions, or (None) not paired."""
+    def set_pairs(path, name, fractions, paired=1):
+        """Mark name's repetitions in path paired (`ref_paired` 1: on the reference's buffers; 2: in
+        place, on the benchmark's), with these peak fractions, or (None) not paired."""
         with open(path) as f:
             doc = json.load(f)
         reps = [e for e in doc["benchmarks"] if e["run_name"] == name + "/manual_time" and e["run_type"] == "iteration"]
         for i, e in enumerate(reps):
-            e["ref_paired"] = 0 if fractions is None else 1
+            e["ref_paired"] = 0 if fractions is None else paired
             if fractions is not None:
                 e["peak_fraction"] = fractions[i]
         with open(path, "w") as f:
@@ -405,24 +406,31 @@ class ReferenceRatio(Case):
         fractions = {"base": synth.samples(4, 10, 0.9, 0.01), "head": synth.samples(5, 10, 0.9, 0.01)}
         paths = dict(zip(("base", "head"), self.pair_with_refs(base, head, refs, refs)))
 
-        def pair(side, on):
-            self.set_pairs(paths[side], A, fractions[side] if on else None)
+        def pair(side, on, paired=1):
+            self.set_pairs(paths[side], A, fractions[side] if on else None, paired)
 
-        pair("base", True)
-        pair("head", True)
-        code, rows, rep = self.verdicts(paths["base"], paths["head"], "--metric", "ref_ratio")
-        row = rows[A]
-        self.assertEqual((code, row["verdict"], row["metric"], row["ref_ratio_of"]), (0, "SAME", "ref_ratio", "pairs"))
-        self.assertAlmostEqual(row["base"]["median_ref_ratio"], statistics.median(1 / f for f in fractions["base"]))
-        self.assertEqual(rep["fallback"], [])
+        # Pairs on the reference's buffers (1) or in place (2), alike on both sides: the pairs.
+        for paired, kind in ((1, "pairs"), (2, "pairs in place")):
+            pair("base", True, paired)
+            pair("head", True, paired)
+            code, rows, rep = self.verdicts(paths["base"], paths["head"], "--metric", "ref_ratio")
+            row = rows[A]
+            self.assertEqual((code, row["verdict"], row["metric"], row["ref_ratio_of"]), (0, "SAME", "ref_ratio", kind))
+            self.assertAlmostEqual(row["base"]["median_ref_ratio"], statistics.median(1 / f for f in fractions["base"]))
+            self.assertEqual(rep["fallback"], [])
+        # Not one kind on both sides: a side not paired, or paired on other buffers (a build from
+        # before the pairs in place, whose trials also slowed its iterations).
+        for base_paired, head_on in ((1, False), (1, True)):
+            pair("base", True, base_paired)
+            pair("head", head_on, 2)
+            code, rows, rep = self.verdicts(paths["base"], paths["head"], "--metric", "ref_ratio")
+            row = rows[A]
+            self.assertEqual((code, row["verdict"], row["metric"]), (1, "SLOWER", "real_time"))
+            self.assertNotIn("ref_ratio_of", row)
+            self.assertAlmostEqual(row["change"], 0.2, delta=0.03)
+            self.assertIn("by real_time: its ratio is not of one kind in every repetition of both", row["reason"])
+            self.assertEqual(rep["fallback"], [A])
         pair("head", False)
-        code, rows, rep = self.verdicts(paths["base"], paths["head"], "--metric", "ref_ratio")
-        row = rows[A]
-        self.assertEqual((code, row["verdict"], row["metric"]), (1, "SLOWER", "real_time"))
-        self.assertNotIn("ref_ratio_of", row)
-        self.assertAlmostEqual(row["change"], 0.2, delta=0.03)
-        self.assertIn("by real_time: paired trials in some of its repetitions only", row["reason"])
-        self.assertEqual(rep["fallback"], [A])
         # Unpaired on both sides: the block's ratio, ref_GBps / membw, on both
         pair("base", False)
         code, rows, rep = self.verdicts(paths["base"], paths["head"], "--metric", "ref_ratio")
@@ -455,12 +463,13 @@ class ReferenceRatio(Case):
         head = {n: [t * 1.2 for t in base[n]] for n in synth.NAMES}
         refs = {A: self.refs(9, 10, 10.0), B: self.refs(10, 10, 10.0)}
         paths = self.pair_with_refs(base, head, refs, refs)
-        for path, seed in zip(paths, (4, 5)):
-            self.set_pairs(path, A, synth.samples(seed, 10, 0.9, 0.01))
-        md = self.path("summary.md")
-        code, rows, rep = self.verdicts(*paths, "--metric", "auto", "--md", md)
-        self.assertEqual(code, 1)
-        self.assertEqual((rows[A]["verdict"], rows[A]["metric"], rows[A]["ref_ratio_of"]), ("SAME", "ref_ratio", "pairs"))
+        for paired, kind in ((2, "pairs in place"), (1, "pairs")):
+            for path, seed in zip(paths, (4, 5)):
+                self.set_pairs(path, A, synth.samples(seed, 10, 0.9, 0.01), paired)
+            md = self.path("summary.md")
+            code, rows, rep = self.verdicts(*paths, "--metric", "auto", "--md", md)
+            self.assertEqual(code, 1)
+            self.assertEqual((rows[A]["verdict"], rows[A]["metric"], rows[A]["ref_ratio_of"]), ("SAME", "ref_ratio", kind))
         for name in (B, C):
             self.assertEqual((rows[name]["verdict"], rows[name]["metric"]), ("SLOWER", "t_p50"), name)
         self.assertEqual((rep["settings"]["metric"], rep["fallback"]), ("auto", []))

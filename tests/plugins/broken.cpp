@@ -16,6 +16,7 @@
 #include <limits>
 #include <memory>
 #include <csignal>
+#include <cstdint>
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -226,6 +227,28 @@ struct Caching final : Broken {  // from the warm-up on, hands out the result it
     return true;
   }
   std::vector<std::byte> cached_;
+};
+// From the warm-up on, reads every input and writes nothing: a plausible time, and the result is
+// whatever the root's buffer held. Far beyond the cache the reference's paired trial is made on the
+// benchmark's own buffers and writes the right result there just before each iteration: the
+// checks must poison it after the trial, not before.
+struct ReadsOnly final : Broken {
+  using Broken::Broken;
+  bool idle() override {
+    if (calls_ <= 4) return false;
+    std::uint64_t sum = 0;
+    for (int r = 0; r < problem().ranks; ++r) {
+      const Buffer in = send(r);
+      for (std::size_t i = 0; i + 8 <= in.bytes; i += 8) {
+        std::uint64_t v;
+        std::memcpy(&v, in.data + i, 8);
+        sum += v;
+      }
+    }
+    sink_ = sum;
+    return true;
+  }
+  volatile std::uint64_t sink_ = 0;
 };
 struct Intermittent final : Broken {  // the last rank's part left out on 10 % of calls
   using Broken::Broken;
@@ -504,6 +527,7 @@ PRIMBENCH_REGISTER("bug.f64_sum_in_f32", F64SumInF32);
 PRIMBENCH_REGISTER("bug.integers_in_float", IntegersInFloat);
 PRIMBENCH_REGISTER("bug.lazy", Lazy);
 PRIMBENCH_REGISTER("bug.caching", Caching);
+PRIMBENCH_REGISTER("bug.reads_only", ReadsOnly);
 PRIMBENCH_REGISTER("bug.intermittent", Intermittent);
 PRIMBENCH_REGISTER("bug.stale_partial", StalePartial, Primitive::gather);
 PRIMBENCH_REGISTER("slow.sleep50ms", Slow);
