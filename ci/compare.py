@@ -152,6 +152,9 @@ def _metric_samples(res, metric: str) -> tuple:
                 if v is None:
                     raise ResultsError(f"{res.path}: benchmark '{e.name}' has no '{metric}' counter "
                                        "(use --metric real_time)")
+                if not v > 0:  # as a passing real_time of 0 (results.py): it would read as no change
+                    raise ResultsError(f"{res.path}: benchmark '{e.name}' passed with a {metric} of {v}: "
+                                       "a repetition takes time")
             out.setdefault(e.name, []).append(float(v))
     return out, lacking, kinds
 

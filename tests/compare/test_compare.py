@@ -691,6 +691,14 @@ class BadInput(Case):
                     json.dump(doc, f)
                 self.assertBad(run(good, self.path(name)), self.path(name), says)
                 self.assertBad(run(self.path(name), good), self.path(name), says)
+        # A t_p50 of 0 read as no change (SAME) where the base had it
+        doc = synth.document({A: synth.samples(2, 10, 1000.0, 0.02)})
+        doc["benchmarks"][0]["t_p50"] = 0
+        with open(self.path("t_p50_zero.json"), "w") as f:
+            json.dump(doc, f)
+        for metric in ("t_p50", "auto"):
+            self.assertBad(run(self.path("t_p50_zero.json"), good, "--metric", metric), self.path("t_p50_zero.json"),
+                           "passed with a t_p50 of 0: a repetition takes time")
         doc = synth.document({A: synth.samples(2, 10, 1000.0, 0.02)})
         doc["context"]["primbench"] = None  # null: absent, as in a plain Google Benchmark file
         with open(self.path("null.json"), "w") as f:

@@ -127,6 +127,17 @@ class Power(unittest.TestCase):
         self.bad(*paths, other, "--runs", 2, says="not runs of one suite")
         several = synth.write(os.path.join(self.dir, "several.json"), {n: [1000.0, 1001.0] for n in NAMES})
         self.bad(*paths[:3], several, "--runs", 2, says="repetitions")
+        # A benchmark with only aggregate entries in one file (--benchmark_report_aggregates_only)
+        with open(paths[3]) as f:
+            doc = json.load(f)
+        for e in doc["benchmarks"]:
+            if e["run_name"].removesuffix("/manual_time") == NAMES[0]:
+                e.update(run_type="aggregate", aggregate_name="median", name=e["name"] + "_median")
+        aggregates = os.path.join(self.dir, "aggregates.json")
+        with open(aggregates, "w") as f:
+            json.dump(doc, f)
+        for metric in ("t_p50", "auto", "ref_ratio", "real_time"):
+            self.bad(*paths[:3], aggregates, "--runs", 2, "--metric", metric, says="no entry of its own")
         failed = synth.write(os.path.join(self.dir, "failed.json"), {n: [1000.0] for n in NAMES[1:]},
                              failed={NAMES[0]: "validation failed"})
         self.bad(*paths, failed, "--runs", 2, says="failed")
