@@ -263,12 +263,18 @@ std::optional<OnBuffers> on_buffers(Collective& c, int threads) {
       whole[0].src.push_back(c.send(r).data);
     }
   }
-  // Nothing written where anything is read (a collective whose result aliases an input, as
-  // MPI_IN_PLACE does): the trial would change the inputs the validation gave.
-  for (const Piece& w : whole)
-    for (const Piece& r : whole)
-      for (const std::byte* s : r.src)
-        if (w.dst < s + r.bytes && s < w.dst + w.bytes) return std::nullopt;
+  // Every block read and written apart from every other: a result over an input (as
+  // MPI_IN_PLACE) would have the trial change the inputs the validation gave; two results over
+  // each other, its threads write the same bytes at once; one block read for several (broadcast
+  // at P > 2) is less memory than the reference's working set says.
+  std::vector<std::pair<const std::byte*, std::size_t>> ranges;
+  for (const Piece& w : whole) {
+    ranges.emplace_back(w.dst, w.bytes);
+    for (const std::byte* s : w.src) ranges.emplace_back(s, w.bytes);
+  }
+  std::sort(ranges.begin(), ranges.end());
+  for (std::size_t k = 1; k < ranges.size(); ++k)
+    if (ranges[k].first < ranges[k - 1].first + ranges[k - 1].second) return std::nullopt;
   // The same traffic as the reference's pattern: every block written once, from blocks read once.
   const double written = d.written_blocks(p.ranks), read = d.read_blocks(p.ranks);
   if (static_cast<double>(whole.size()) != written || (d.copies(p.ranks) && written != read)) return std::nullopt;

@@ -121,7 +121,8 @@ struct Bench {
   // each iteration's fraction of its own trial (docs/measurement.md, "Paired trials"). Empty: none.
   // `which`: the collective the iteration runs (its index in `collectives`).
   std::function<double(int way, std::size_t which)> paired_trial{};
-  bool paired_on_own = false;  // they are made on the benchmark's own buffers (Reference::far_beyond_cache)
+  bool paired_on_own = false;  // they are made on the benchmark's own buffers (Reference::far_beyond_cache); from a
+                               // trial where those no longer make the pattern on, not
   int way = 0;                        // the way they make: the faster in the block before the repetition
   std::vector<double> paired_GBps{};  // this repetition's, one an iteration
   int paired_again = 0;               // this repetition's paired trials made again (kOwnCpu)
@@ -757,7 +758,6 @@ void execute(const std::vector<Planned>& plan, const RunOptions& opts, const Sin
           throw std::runtime_error("its buffers are in device memory, but its backend measured no device copy ceiling "
                                    "(Availability::device_copy_GBps), so its timings cannot be checked; not timed");
         std::optional<Reference> reference;
-        std::vector<OnBuffers> own_buffers;  // the paired trials' pieces on each collective's buffers
         std::unique_ptr<DeviceReference> device_reference;
         if (c.memory() == Memory::host) {
           const double share = static_cast<double>(c.local_ranks().size()) / pl.problem.ranks;
@@ -770,18 +770,23 @@ void execute(const std::vector<Planned>& plan, const RunOptions& opts, const Sin
           // A thread of it that did not have its CPU throughout (a pool still spinning after its
           // call, another process) makes it again once the pools sleep.
           if (reference->beyond_cache()) {
-            // Far beyond the cache, on the benchmark's own buffers (each root's collective its
-            // own) where every collective's can be made: pairs on the reference's own buffers
-            // left each benchmark instance's page placement in the fraction, 0.88 against 1.01
-            // for thread.flat reduce at root 1 and at root 0 in one run (docs/measurement.md).
-            // Made before the iteration poisons or prepares its buffers, so the validation sees
-            // only what the implementation wrote.
-            for (Collective* k : cs)
-              if (reference->far_beyond_cache())
-                if (std::optional<OnBuffers> plan = on_buffers(*k, reference_threads())) own_buffers.push_back(std::move(*plan));
-            bench.paired_on_own = !own_buffers.empty() && own_buffers.size() == cs.size();
-            bench.paired_trial = [&](int way, std::size_t which) {
-              const OnBuffers* on = bench.paired_on_own ? &own_buffers[which] : nullptr;
+            // Far beyond the cache, on the benchmark's own buffers where every collective's can
+            // be made: pairs on the reference's own buffers left each benchmark instance's page
+            // placement in the fraction, 0.88 against 1.01 for thread.flat reduce at root 1 and
+            // at root 0 in one run (docs/measurement.md, "In place"). Each trial on the buffers
+            // the collective the iteration runs gives now (an implementation may give others from
+            // one call to the next: they are asked for again, as the validation asks); where they
+            // no longer make the pattern, on the reference's from then on. Made before the
+            // iteration poisons or prepares its buffers, so the validation sees only what the
+            // implementation wrote. Not with --cache cold: a trial on the benchmark's buffers is
+            // not evicted before it, and the iteration is.
+            const int threads = reference_threads();
+            bench.paired_on_own = reference->far_beyond_cache() && !opts.cold &&
+                                  std::all_of(cs.begin(), cs.end(), [&](Collective* k) { return on_buffers(*k, threads).has_value(); });
+            bench.paired_trial = [&, threads](int way, std::size_t which) {
+              std::optional<OnBuffers> plan;
+              if (bench.paired_on_own && !(plan = on_buffers(*cs[which], threads))) bench.paired_on_own = false;
+              const OnBuffers* on = plan ? &*plan : nullptr;
               const double s = reference->trial(way, on);
               if (reference->cpu_share() >= kOwnCpu) return s;
               ++bench.paired_again;

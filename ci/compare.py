@@ -116,6 +116,19 @@ def ratio_kind(name: str, sides) -> str | None:
     return kinds.pop() if len(kinds) == 1 else None
 
 
+def _trials(name: str, side: dict) -> str:
+    return ", ".join(sorted(side["trials"].get(name, set())))
+
+
+def timed_apart(name: str, sides) -> bool:
+    """Whether the benchmark's repetitions were timed under different trials of the reference
+    inside the timed loop (`ref_paired`: 1, on the reference's buffers; 2, in place; 0 or absent,
+    none there). A trial on the reference's buffers slowed the iteration after it by 3 - 20 %
+    against one in place or none (docs/measurement.md, "In place"): no time of one is the other's
+    measure, nor any ratio."""
+    return len(set().union(*(side["trials"].get(name, set()) for side in sides))) > 1
+
+
 def sample_key(name: str, metric: str, sides) -> str:
     """The samples a benchmark is compared by under --metric, the same on every side. ref_ratio:
     its fallback where a side has no reference for it, or where the ratio is not one kind on every
@@ -159,10 +172,10 @@ def _metric_samples(res, metric: str) -> tuple:
     return out, lacking, kinds
 
 
-def _unite_kinds(side: dict, kinds: dict) -> None:
-    """Each benchmark's kinds of ratio (PAIRS', block) added to the side's."""
-    for name, ks in kinds.items():
-        side["kinds"].setdefault(name, set()).update(ks)
+def _unite(into: dict, sets: dict) -> None:
+    """Each benchmark's set (its kinds of ratio, its trials) added to the side's."""
+    for name, ks in sets.items():
+        into.setdefault(name, set()).update(ks)
 
 
 def load_side(paths: list, metric: str = "real_time") -> dict:
@@ -178,12 +191,20 @@ def load_run(path: str, metric: str = "real_time") -> dict:
                "auto": ("ref_ratio", REF_FALLBACK, AUTO_ELSE)}.get(metric, (metric,))
     res = load(path)
     side = {"paths": [path], "samples": {m: {} for m in metrics}, "runs": {m: {} for m in metrics},
-            "lacking": set(), "kinds": {}, "failures": res.failures(), "names": {e.name for e in res.entries},
+            "lacking": set(), "kinds": {}, "trials": {}, "failures": res.failures(),
+            "names": {e.name for e in res.entries},
             "revisions": [r for r in [res.primbench.get("git_revision")] if r]}
+    for e in res.entries:
+        if e.run_type == "iteration" and not e.failed:
+            paired = e.counters.get("ref_paired", 0)
+            if paired not in (0, *PAIRS):
+                raise ResultsError(f"{path}: benchmark '{e.name}' has ref_paired {paired}: not a kind of "
+                                   f"reference this compare knows (0, {', '.join(map(str, PAIRS))})")
+            side["trials"].setdefault(e.name, set()).add(PAIRS.get(paired, "none in the loop"))
     for m in metrics:
         samples, lacking, kinds = _metric_samples(res, m)
         side["lacking"] |= lacking
-        _unite_kinds(side, kinds)
+        _unite(side["kinds"], kinds)
         for name, xs in samples.items():
             side["samples"][m][name] = list(xs)
             side["runs"][m][name] = [statistics.median(xs)]
@@ -195,11 +216,12 @@ def merge_sides(runs: list) -> dict:
     failure of a benchmark kept, names and revisions united."""
     metrics = list(runs[0]["samples"]) if runs else ["real_time"]
     side = {"paths": [], "samples": {m: {} for m in metrics}, "runs": {m: {} for m in metrics},
-            "lacking": set(), "kinds": {}, "failures": {}, "names": set(), "revisions": []}
+            "lacking": set(), "kinds": {}, "trials": {}, "failures": {}, "names": set(), "revisions": []}
     for run in runs:
         side["paths"] += run["paths"]
         side["lacking"] |= run["lacking"]
-        _unite_kinds(side, run["kinds"])
+        _unite(side["kinds"], run["kinds"])
+        _unite(side["trials"], run["trials"])
         for m in metrics:
             for key in ("samples", "runs"):
                 for name, xs in run[key][m].items():
@@ -253,8 +275,9 @@ def compare(base: dict, head: dict, alpha=0.01, min_effect=0.05, max_cv=0.10,
                for k, side in (("base", base), ("head", head))}
     runs = {k: {n: side["runs"][used[n]].get(n, []) for n in names}
             for k, side in (("base", base), ("head", head))}
+    apart = {n for n in names if timed_apart(n, (base, head))}
     paired = [n for n in names if samples["base"][n] and samples["head"][n]
-              and n not in head["failures"]]
+              and n not in head["failures"] and n not in apart]
     raw_p = {n: u_test(samples["base"][n], samples["head"][n]) for n in paired}
     adj_p = holm(raw_p)
     level = alpha / len(paired) if paired else alpha  # strictest Holm step
@@ -287,6 +310,12 @@ def compare(base: dict, head: dict, alpha=0.01, min_effect=0.05, max_cv=0.10,
             row["verdict"], row["reason"] = "NEW", "not in base"
         elif name in base["failures"] and not b:
             row["verdict"], row["reason"] = "NEW", "failed validation in base; passes in head"
+        elif name in apart:
+            row["verdict"] = "NOISY"
+            row["reason"] = ("timed under different reference trials (base: " + _trials(name, base) + "; head: "
+                             + _trials(name, head) + "): trials inside the timed loop change the iterations' own "
+                             "times, so neither its time nor its ratio on one side is the other's measure; compare "
+                             "runs of one primbench build")
         elif not b or not h:
             row["verdict"] = "NOISY"
             row["reason"] = "no per-repetition samples (aggregates only?)"
@@ -298,9 +327,7 @@ def compare(base: dict, head: dict, alpha=0.01, min_effect=0.05, max_cv=0.10,
             if m == REF_FALLBACK != metric:
                 sides = " and ".join(k for k, side in (("base", base), ("head", head))
                                      if name in side["lacking"])
-                row["reason"] += (f"; by {m}: no reference beside it in {sides}" if sides else
-                                  f"; by {m}: its ratio is not of one kind in every repetition of both "
-                                  "(pairs, pairs in place, the block: not one measure)")
+                row["reason"] += f"; by {m}: no reference beside it in {sides}"
         rows.append(row)
     rows.sort(key=lambda r: (VERDICTS.index(r["verdict"]), r["name"]))
     counts = {v: sum(r["verdict"] == v for r in rows) for v in VERDICTS}

@@ -138,26 +138,27 @@ std::size_t bytes_of(const std::vector<Piece>& pieces) {
 }
 
 TEST(Reference, OnABenchmarksBuffersATrialWritesItsResult) {
-  for (Primitive prim : {Primitive::gather, Primitive::scatter, Primitive::broadcast, Primitive::reduce})
+  // Broadcast at P = 2: from P = 3 on it reads the root's block once for each other rank.
+  for (auto [prim, ranks] : {std::pair{Primitive::gather, 3}, {Primitive::scatter, 3}, {Primitive::reduce, 3}, {Primitive::broadcast, 2}})
     for (int way : {0, 1}) {
-      const Problem p{prim, 3, 5, DType::f32, Op::sum, /*root=*/1};
+      const Problem p{prim, ranks, 5, DType::f32, Op::sum, /*root=*/1};
       Held c(p);
       const std::optional<OnBuffers> plan = on_buffers(c, 2);
       ASSERT_TRUE(plan.has_value()) << name(prim);
       ASSERT_EQ(plan->size(), 2u) << name(prim);
       // Every byte written once, in whole elements, the first thread the first half rounded up.
-      const std::size_t blocks = static_cast<std::size_t>(p.info().written_blocks(3));
+      const std::size_t blocks = static_cast<std::size_t>(p.info().written_blocks(ranks));
       EXPECT_EQ(bytes_of((*plan)[0]), (blocks * 5 + 1) / 2 * 4) << name(prim);
       EXPECT_EQ(bytes_of((*plan)[0]) + bytes_of((*plan)[1]), blocks * 5 * 4) << name(prim);
       Reference ref(p, 1.0, 2, /*cold=*/false);
       if (way >= ref.ways()) continue;
       EXPECT_GT(ref.trial(way, &*plan), 0) << name(prim);
-      for (int r = 0; r < 3; ++r) {
+      for (int r = 0; r < ranks; ++r) {
         const std::vector<float> got = c.received(r);
         for (std::size_t i = 0; i < got.size(); ++i) {
           float want = 0;
           if (prim == Primitive::reduce)
-            for (int q = 0; q < 3; ++q) want += c.sent(q, i);
+            for (int q = 0; q < ranks; ++q) want += c.sent(q, i);
           else {
             const PrimitiveInfo::Source s = p.info().source(r, i, 5, 1);
             want = c.sent(s.from, s.index);
@@ -177,7 +178,7 @@ TEST(Reference, OnItsOwnBuffersATrialLeavesTheBenchmarksAlone) {
 }
 
 // None where the pattern cannot be made there: a result over an input (the trial would change
-// the inputs), allreduce (every rank's result written), a process per rank (one rank's buffers
+// the inputs) or over another result, a block read for several (broadcast at P = 3), allreduce (every rank's result written), a process per rank (one rank's buffers
 // held), buffers smaller than the problem says, no elements. A plan for other threads than the
 // reference's is refused.
 struct OneRankHeld final : Held {
@@ -187,6 +188,13 @@ struct OneRankHeld final : Held {
 struct ShortRecv final : Held {
   using Held::Held;
   Buffer recv(int rank) override { return {Held::recv(rank).data, Held::recv(rank).bytes - 4}; }
+};
+struct Overlapping final : Held {  // rank 1's result over the second half of rank 0's
+  using Held::Held;
+  Buffer recv(int rank) override {
+    const Buffer first = Held::recv(0);
+    return rank == 1 ? Buffer{first.data + first.bytes / 2, first.bytes} : Held::recv(rank);
+  }
 };
 struct InPlace final : Held {  // the root's result written over its own input, as MPI_IN_PLACE
   using Held::Held;
@@ -202,6 +210,10 @@ TEST(Reference, NoPlanOnBuffersWhereThePatternCannotBeMadeThere) {
     InPlace aliased(Problem{prim, 2, 5});
     EXPECT_FALSE(on_buffers(aliased, 2).has_value()) << name(prim);
   }
+  Overlapping scatter(Problem{Primitive::scatter, 2, 8});
+  EXPECT_FALSE(on_buffers(scatter, 2).has_value());
+  Held broadcast(Problem{Primitive::broadcast, 3, 5});
+  EXPECT_FALSE(on_buffers(broadcast, 2).has_value());
   Held allreduce(Problem{Primitive::allreduce, 2, 5});
   EXPECT_FALSE(on_buffers(allreduce, 2).has_value());
   OneRankHeld mpi(Problem{Primitive::gather, 2, 5});

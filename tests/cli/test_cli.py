@@ -401,6 +401,27 @@ class BesideEachBenchmark(WithOut):
             self.assertGreater(b["peak_fraction"], 0, b["name"])
             self.assertGreater(b["checked_iterations"], 0, b["name"])
 
+    def test_a_trial_in_place_is_on_the_buffers_the_collective_gives_now(self):
+        # slow.moves_its_result allocates its result afresh on every call and frees the last
+        # one: a trial on the buffers asked for before the loop wrote into unmapped memory (the
+        # worker killed by SIGSEGV, blamed on the implementation). Asked for again before each
+        # trial, it passes, in place.
+        count = self.beyond_cache_count(64 << 10, over=16)
+        r = primbench("run", "--plugin", PLUGIN, "--impl", "slow.moves_its_result", "--primitive", "gather",
+                      "--ranks", "2", "--count", str(count), "--out", self.out, *repeated(1), timeout=600)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        (b,) = [b for b in self.load()["benchmarks"] if b["run_type"] == "iteration"]
+        self.assertEqual(b["ref_paired"], 2, b)
+
+    def test_with_a_cold_cache_the_trials_stay_on_the_references_buffers(self):
+        # A trial on the benchmark's buffers is not evicted before it, and the iteration is.
+        count = self.beyond_cache_count(64 << 10, over=16)
+        r = primbench("run", "--impl", "thread.flat", "--primitive", "gather", "--ranks", "2", "--count", str(count),
+                      "--cache", "cold", "--out", self.out, *repeated(1), timeout=600)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        (b,) = [b for b in self.load()["benchmarks"] if b["run_type"] == "iteration"]
+        self.assertEqual(b["ref_paired"], 1, b)
+
     def test_a_loop_that_writes_nothing_is_caught_though_the_trial_before_it_wrote_the_result(self):
         # bug.reads_only reads its inputs and leaves the root's buffer as it was. The paired trial
         # on the benchmark's own buffers wrote the right result there just before each iteration;

@@ -250,6 +250,36 @@ struct ReadsOnly final : Broken {
   }
   volatile std::uint64_t sink_ = 0;
 };
+// Correct, its gather result in a buffer allocated afresh on every call, the last call's freed
+// (one that large goes back to the kernel): whoever kept the old one's address, as the paired
+// trials in place once did, writes into memory no longer mapped.
+class MovesItsResult final : public Collective {
+ public:
+  explicit MovesItsResult(const Problem& p) : Collective(p) {
+    for (int r = 0; r < p.ranks; ++r) {
+      send_.emplace_back(p.send_count(r) * p.elem_bytes());
+      recv_.emplace_back(p.recv_count(r) * p.elem_bytes());
+    }
+  }
+  Buffer send(int r) override { return send_[r].view(); }
+  Buffer recv(int r) override { return recv_[r].view(); }
+  void run(std::span<double> seconds) override {
+    const double t0 = now_seconds();
+    const Problem& p = problem();
+    HostBuffer fresh(p.recv_count(p.root) * p.elem_bytes());
+    const Buffer now = fresh.view(), old = recv_[p.root].view();
+    const std::size_t block = p.count * p.elem_bytes();
+    for (int r = 0; r < p.ranks; ++r) std::memcpy(now.data + r * block, send_[r].view().data, block);
+    // The guards as the harness filled them around the last one
+    std::memcpy(now.data - kGuardBytes, old.data - kGuardBytes, kGuardBytes);
+    std::memcpy(now.data + now.bytes, old.data + old.bytes, kGuardBytes);
+    recv_[p.root] = std::move(fresh);
+    std::fill(seconds.begin(), seconds.end(), now_seconds() - t0);
+  }
+
+ private:
+  std::vector<HostBuffer> send_, recv_;
+};
 struct Intermittent final : Broken {  // the last rank's part left out on 10 % of calls
   using Broken::Broken;
   bool idle() override {
@@ -532,6 +562,7 @@ PRIMBENCH_REGISTER("bug.intermittent", Intermittent);
 PRIMBENCH_REGISTER("bug.stale_partial", StalePartial, Primitive::gather);
 PRIMBENCH_REGISTER("slow.sleep50ms", Slow);
 PRIMBENCH_REGISTER("slow.spins_after_call", SpinsAfterCall, Primitive::gather);
+PRIMBENCH_REGISTER("slow.moves_its_result", MovesItsResult, Primitive::gather);
 PRIMBENCH_REGISTER("bug.clock_negative", LyingClock<0>);
 PRIMBENCH_REGISTER("bug.clock_zero", LyingClock<1>);
 PRIMBENCH_REGISTER("bug.clock_nan", LyingClock<2>);
