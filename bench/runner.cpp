@@ -121,8 +121,9 @@ struct Bench {
   // each iteration's fraction of its own trial (docs/measurement.md, "Paired trials"). Empty: none.
   // `which`: the collective the iteration runs (its index in `collectives`).
   std::function<double(int way, std::size_t which)> paired_trial{};
-  bool paired_on_own = false;  // they are made on the benchmark's own buffers (Reference::far_beyond_cache); from a
-                               // trial where those no longer make the pattern on, not
+  // They are made on the benchmark's own buffers (Reference::far_beyond_cache); false from the
+  // first trial whose buffers no longer make the reference's pattern on.
+  bool paired_on_own = false;
   int way = 0;                        // the way they make: the faster in the block before the repetition
   std::vector<double> paired_GBps{};  // this repetition's, one an iteration
   int paired_again = 0;               // this repetition's paired trials made again (kOwnCpu)
