@@ -37,12 +37,12 @@ def primbench(*args, timeout=1800):
 HOST_CEILINGS = ["--ceilings", "20,20"]
 
 
-def run_beside_seq_ref(impl, primitives, *extra):
-    """`run` of a plugin implementation and seq.ref, P = 2, 1K elements, 3 repetitions: the exit
-    status and the results file."""
+def run_beside_seq_ref(impl, primitives, *extra, beside=True):
+    """`run` of a plugin implementation and seq.ref (`beside`), P = 2, 1K elements, 3 repetitions:
+    the exit status and the results file."""
     with tempfile.TemporaryDirectory() as d:
         out = os.path.join(d, "r.json")
-        r = primbench("run", "--plugin", PLUGIN, "--impl", f"seq.ref,{impl}", "--primitive", primitives,
+        r = primbench("run", "--plugin", PLUGIN, "--impl", f"seq.ref,{impl}" if beside else impl, "--primitive", primitives,
                       "--ranks", "2", "--count", "1K", "--repetitions", "3", "--quiet", "--out", out, *HOST_CEILINGS,
                       *extra, timeout=300)
         with open(out) as f:
@@ -260,18 +260,22 @@ class DeviceReference(unittest.TestCase):
     and report back, as the collective's own counters, the traffic and cache state the runner
     asked their reference for."""
 
-    def run_fake(self, impl, *extra):
-        r, doc = run_beside_seq_ref(impl, "gather,reduce", *extra)
+    def run_fake(self, impl, *extra, beside=True):
+        r, doc = run_beside_seq_ref(impl, "gather,reduce", *extra, beside=beside)
         mine = [b for b in doc["benchmarks"] if b["impl"] == impl]
-        others = [b for b in doc["benchmarks"] if b["impl"] == "seq.ref"]
-        self.assertTrue(others and all(not b.get("error_occurred") for b in others), others)
-        self.assertTrue(all(b["reference"] == "beside" for b in others if b["run_type"] == "iteration"), others)
+        if beside:
+            others = [b for b in doc["benchmarks"] if b["impl"] == "seq.ref"]
+            self.assertTrue(others and all(not b.get("error_occurred") for b in others), others)
+            self.assertTrue(all(b["reference"] == "beside" for b in others if b["run_type"] == "iteration"), others)
         return r, mine
 
     def test_each_repetition_is_compared_with_the_reference_its_backend_measured(self):
         traffic = {"gather": 2 * 2 * 1024 * 4, "reduce": 3 * 1024 * 4}  # bytes read + written
+        # Cold, without seq.ref beside it: under AddressSanitizer, with other tests running, its
+        # 1K gather's cold host reference (two threads, one pass of microseconds a trial) was
+        # preempted in most trials and the gather called implausible, 12.9 times it (2026-12-05).
         for cache, cold in (("hot", 0), ("cold", 1)):
-            r, entries = self.run_fake("fakedevice.ref", "--cache", cache)
+            r, entries = self.run_fake("fakedevice.ref", "--cache", cache, beside=not cold)
             self.assertEqual(r.returncode, 0, r.stderr)
             reps = [b for b in entries if b["run_type"] == "iteration"]
             self.assertEqual(len(reps), 6, entries)
