@@ -361,6 +361,11 @@ void body(benchmark::State& state, Bench& b) {
                check = last || full || drawn_here;
     const std::uint64_t seed = last ? b.seed + 1 : b.seed;
     const double check_start = now_seconds();
+    // Agreed before anything is written (an implementation may hand out other buffers by now).
+    if (check)
+      if (std::string wrong = w.first_error(validate::layout(c)); !wrong.empty())
+        return stop(fmt::format("validation failed in timed iteration {} of {}{}: {} {}: {}", i + 1, b.total, b.where(i), b.impl,
+                                c.problem().describe(), wrong), true);
     validate::Spots spots;
     if (last || full) validate::prepare(c, mode, seed);
     else if (check) spots = validate::poison(c, validate::mix(b.seed + static_cast<std::uint64_t>(i)), 256);
@@ -824,6 +829,13 @@ void execute(const std::vector<Planned>& plan, const RunOptions& opts, const Sin
           // The pilot's last iteration ran on seed + 1: the next last needs fresh inputs again,
           // and every root's collective the pilot's last inputs (one of them has them already).
           bench.seed += 1;
+          for (Collective* k : cs)
+            if (std::string wrong = w.first_error(validate::layout(*k)); !wrong.empty()) {
+              bench.failure = fmt::format("validation failed before the stopping rule's repetitions: {} {}: {}", pl.impl->name,
+                                          k->problem().describe(), wrong);
+              bench.wrong = true;
+              return json::array();
+            }
           for (Collective* k : cs) validate::prepare(*k, opts.mode, bench.seed);
           return timed(n);
         });

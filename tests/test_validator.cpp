@@ -135,6 +135,56 @@ TEST(Validator, ALargeResultIsCheckedInChunksWithTheFirstWrongElementAndTheCount
   EXPECT_THAT(random, HasSubstr("(tolerance "));
 }
 
+// Buffers that are not the problem's are named before any element is read or written: one
+// result that every rank's buffer names, a null empty buffer (which crashed the validator), a
+// buffer longer than its payload (slack before the guard, where a stray write went unseen).
+TEST(Validator, CatchesBuffersThatAreNotTheProblems) {
+  EXPECT_THAT(failure("broken.one_result", Primitive::allreduce, 4, 8, 0),
+              HasSubstr("allreduce P=4 n=8 i32 sum: rank 0 recv buffer and rank 1 recv buffer share 160 bytes, guards included"));
+  EXPECT_THAT(failure("broken.one_result", Primitive::broadcast, 4, 8, 0), HasSubstr("rank 1 recv buffer and rank 2 recv buffer share"));
+  EXPECT_EQ(failure("broken.one_result", Primitive::broadcast, 2, 8, 0), "");  // one receiver: one buffer, rightly
+  EXPECT_THAT(failure("broken.null_where_empty", Primitive::gather, 4, 8, 1),
+              HasSubstr("rank 0 recv buffer is at address 0x0, with no room for its 64-byte guards"));
+  EXPECT_THAT(failure("broken.null_where_empty", Primitive::scatter, 4, 8, 1), HasSubstr("rank 0 send buffer is at address 0x0"));
+  EXPECT_THAT(failure("broken.padded", Primitive::gather, 4, 8, 1),
+              HasSubstr("rank 1 recv buffer says it holds 132 bytes, where the problem has 128 (32 elements of 4 bytes)"));
+  // Asked by prepare and poison too, which write nothing then; and by check, after the run.
+  auto c = broken("broken.padded").make(Problem{Primitive::gather, 4, 8, DType::i32, Op::sum, 1});
+  EXPECT_THROW(validate::prepare(*c, validate::Mode::exact, 5), std::invalid_argument);
+  EXPECT_THROW(validate::poison(*c, 5, 4), std::invalid_argument);
+  EXPECT_THAT(validate::check(*c, validate::Mode::exact, 5), HasSubstr("gather P=4 n=8 i32 root=1: rank 1 recv buffer says"));
+}
+
+// Buffers carved out of one allocation at chosen offsets: apart only where no byte of one,
+// guards included, is a byte of another.
+class Carved final : public Collective {
+ public:
+  Carved(const Problem& p, std::vector<std::size_t> send_at, std::vector<std::size_t> recv_at)
+      : Collective(p), arena_(1 << 16), send_at_(std::move(send_at)), recv_at_(std::move(recv_at)) {}
+  Buffer send(int r) override { return {arena_.view().data + kGuardBytes + send_at_[r], problem().send_count(r) * problem().elem_bytes()}; }
+  Buffer recv(int r) override { return {arena_.view().data + kGuardBytes + recv_at_[r], problem().recv_count(r) * problem().elem_bytes()}; }
+  void run(std::span<double>) override {}
+
+ private:
+  HostBuffer arena_;
+  std::vector<std::size_t> send_at_, recv_at_;
+};
+
+TEST(Validator, BuffersAreApartOnlyWithTheirGuards) {
+  const Problem p{Primitive::gather, 2, 16, DType::i32, Op::sum, 0};  // sends of 64 bytes; the root's result 128, rank 1's none
+  const std::size_t g = kGuardBytes, step = 64 + 2 * g;               // a send buffer with its guards
+  auto layout = [&](std::vector<std::size_t> send_at, std::vector<std::size_t> recv_at) {
+    Carved c(p, std::move(send_at), std::move(recv_at));
+    return validate::layout(c);
+  };
+  // Guard against guard, and the empty one right after the root's result: apart.
+  EXPECT_EQ(layout({0, step}, {2 * step, 2 * step + 128 + 2 * g}), "");
+  // One byte shared by two guards.
+  EXPECT_THAT(layout({0, step - 1}, {2 * step, 4 * step}), HasSubstr("rank 0 send buffer and rank 1 send buffer share 1 bytes"));
+  // Rank 1's send where its block of the root's result is (a gather in place).
+  EXPECT_THAT(layout({4 * step, 64}, {0, 8 * step}), HasSubstr("rank 0 recv buffer and rank 1 send buffer share 192 bytes"));
+}
+
 TEST(Validator, MessageNamesTheProblem) {
   const std::string msg = failure("broken.wrong_order", Primitive::gather, 4, 8, 1, DType::f64);
   EXPECT_THAT(msg, HasSubstr("gather P=4 n=8 f64 root=1 (exact, seed 5)"));

@@ -2,14 +2,17 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <bit>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <deque>
 #include <limits>
 #include <memory>
 #include <span>
 #include <sstream>
+#include <stdexcept>
 #include <thread>
 #include <vector>
 
@@ -450,7 +453,40 @@ template std::int64_t input<std::int64_t>(const Problem&, Mode, std::uint64_t, i
 template float input<float>(const Problem&, Mode, std::uint64_t, int, std::size_t);
 template double input<double>(const Problem&, Mode, std::uint64_t, int, std::size_t);
 
+std::string layout(Collective& c) {
+  const Problem& p = c.problem();
+  struct Extent {
+    std::uintptr_t lo, hi;  // guards included
+    int rank;
+    const char* side;
+  };
+  std::vector<Extent> all;
+  for (int rank : c.local_ranks())
+    for (const bool is_send : {true, false}) {
+      const Buffer b = is_send ? c.send(rank) : c.recv(rank);
+      const char* side = is_send ? "send" : "recv";
+      const std::size_t elements = is_send ? p.send_count(rank) : p.recv_count(rank), want = elements * p.elem_bytes();
+      const auto at = reinterpret_cast<std::uintptr_t>(b.data);
+      if (at < kGuardBytes || at + want + kGuardBytes < at)
+        return fmt::format("rank {} {} buffer is at address {:#x}, with no room for its {}-byte guards (every buffer has "
+                           "them, an empty one too)", rank, side, at, kGuardBytes);
+      if (b.bytes != want)
+        return fmt::format("rank {} {} buffer says it holds {} bytes, where the problem has {} ({} elements of {} bytes): "
+                           "the guards must lie right around the payload", rank, side, b.bytes, want, elements, p.elem_bytes());
+      all.push_back({at - kGuardBytes, at + want + kGuardBytes, rank, side});
+    }
+  std::sort(all.begin(), all.end(), [](const Extent& a, const Extent& b) { return a.lo < b.lo; });
+  // Sorted by start, two overlap somewhere only if two neighbours do.
+  for (std::size_t i = 1; i < all.size(); ++i)
+    if (const Extent &a = all[i - 1], &b = all[i]; b.lo < a.hi)
+      return fmt::format("rank {} {} buffer and rank {} {} buffer share {} bytes, guards included: each must be memory of "
+                         "its own (a result written once into one buffer would pass for every rank that names it)",
+                         a.rank, a.side, b.rank, b.side, std::min(a.hi, b.hi) - b.lo);
+  return "";
+}
+
 void prepare(Collective& c, Mode mode, std::uint64_t seed) {
+  if (std::string wrong = layout(c); !wrong.empty()) throw std::invalid_argument(wrong);
   const Problem& p = c.problem();
   with_dtype(p.dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
@@ -482,6 +518,7 @@ void prepare(Collective& c, Mode mode, std::uint64_t seed) {
 }
 
 Spots poison(Collective& c, std::uint64_t key, std::size_t per_buffer) {
+  if (std::string wrong = layout(c); !wrong.empty()) throw std::invalid_argument(wrong);
   const Problem& p = c.problem();
   Spots spots(static_cast<std::size_t>(p.ranks));
   const bool host = c.memory() == Memory::host;
@@ -505,6 +542,8 @@ Spots poison(Collective& c, std::uint64_t key, std::size_t per_buffer) {
 }
 
 std::string check(Collective& c, Mode mode, std::uint64_t seed, const Spots* spots) {
+  // Asked again: the buffers may have moved since prepare (a result allocated afresh each call).
+  if (std::string wrong = layout(c); !wrong.empty()) return fmt::format("{}: {}", c.problem().describe(), wrong);
   return with_dtype(c.problem().dtype,
                     [&](auto tag) { return check_typed<typename decltype(tag)::type>(c, mode, seed, spots); });
 }
@@ -512,6 +551,7 @@ std::string check(Collective& c, Mode mode, std::uint64_t seed, const Spots* spo
 std::string rounds(Collective& c, Mode mode, std::uint64_t seed, int rounds) {
   std::vector<double> seconds(c.local_ranks().size());
   for (int i = 0; i < rounds; ++i) {
+    if (std::string error = world().first_error(layout(c)); !error.empty()) return fmt::format("{}: {}", c.problem().describe(), error);
     prepare(c, mode, seed + i);
     c.run(seconds);
     // Every process agrees on the outcome before any stops, so no rank is left waiting.

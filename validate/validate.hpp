@@ -29,7 +29,15 @@ inline constexpr std::byte kGuard{0xC3};   // guard bytes around every buffer
 // Input element `index` of `rank`'s send buffer, as the bits of the problem's dtype.
 template <class T> T input(const Problem& p, Mode mode, std::uint64_t seed, int rank, std::size_t index);
 
+// "" when every local rank's send and receive buffers hold exactly the problem's elements (no
+// more: writes past the count would land before the guard, unseen), none is null (an empty one
+// too has its guards), and no two of them, guards included, share a byte (a result written once
+// into a buffer every rank names would pass for every rank's); else one line naming the first
+// such buffer. prepare, poison and check ask it first: they write and read only buffers it passes.
+std::string layout(Collective& c);
+
 // Fills send buffers, poisons receive buffers and writes guards, for every local rank.
+// std::invalid_argument, with layout()'s line, where that has one: nothing is written then.
 void prepare(Collective& c, Mode mode, std::uint64_t seed);
 
 // Receive-buffer elements of each rank (indexed by rank; empty for ranks not local).
@@ -38,14 +46,17 @@ using Spots = std::vector<std::vector<std::size_t>>;
 // Poisons, for a check of one timed iteration at the cost of a few hundred elements whatever the
 // count: `per_buffer` elements of each local receive buffer drawn from `key`, and the first and
 // last element of each block (all of a small buffer, or of one in device memory). Returns them.
+// std::invalid_argument, with layout()'s line, where that has one.
 Spots poison(Collective& c, std::uint64_t key, std::size_t per_buffer);
 
 // Checks guards, unchanged send buffers and every output element after one run on inputs from
 // prepare(c, mode, seed) — or only the elements in `spots`. Returns "" when correct, else one
-// line: the first wrong rank and element, expected and got, and how many elements were wrong.
+// line: the first wrong rank and element, expected and got, and how many elements were wrong
+// (or, read before any element, what layout() says is wrong with the buffers).
 std::string check(Collective& c, Mode mode, std::uint64_t seed, const Spots* spots = nullptr);
 
-// prepare, run, check for `rounds` fresh seeds starting at `seed`; first failure or "".
+// layout, prepare, run, check for `rounds` fresh seeds starting at `seed`; first failure or "".
+// Every process agrees on each step's outcome before the next.
 std::string rounds(Collective& c, Mode mode, std::uint64_t seed, int rounds);
 
 }  // namespace primbench::validate

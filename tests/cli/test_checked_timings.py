@@ -74,11 +74,11 @@ class DefaultValidateCatchesRealBugs(unittest.TestCase):
 class TimedLoopAndClock(unittest.TestCase):
     """`run` keeps no timing of a lazy, caching, intermittent or lying implementation."""
 
-    def run_bug(self, impl, *extra):
-        return run_beside_seq_ref(impl, "gather", *extra)
+    def run_bug(self, impl, *extra, primitive="gather"):
+        return run_beside_seq_ref(impl, primitive, *extra)
 
-    def assert_no_timing(self, impl, reason, *extra):
-        r, doc = self.run_bug(impl, *extra)
+    def assert_no_timing(self, impl, reason, *extra, primitive="gather"):
+        r, doc = self.run_bug(impl, *extra, primitive=primitive)
         self.assertEqual(r.returncode, 1, r.stderr)
         entries = [b for b in doc["benchmarks"] if b["impl"] == impl]
         self.assertEqual(len(entries), 1, entries)
@@ -96,6 +96,13 @@ class TimedLoopAndClock(unittest.TestCase):
         # nothing is faster than the cache copy measured at start (sanitized builds measure a
         # slow one), as an implausible timing even before
         self.assert_no_timing("bug.lazy", ("validation failed in timed iteration", "implausible timing"))
+
+    def test_buffers_that_become_one_after_validation_are_caught(self):
+        # Every rank's allreduce result in one buffer from the warm-up on: each checked iteration
+        # asks for the buffers again, and names them before reading any element.
+        message = self.assert_no_timing("bug.one_result_when_timed", "validation failed in timed iteration", "--warmup", "0",
+                                        primitive="allreduce")
+        self.assertIn("rank 0 recv buffer and rank 1 recv buffer share", message)
 
     def test_a_cached_result_is_caught_by_fresh_inputs(self):
         self.assert_no_timing("bug.caching", "(the last, on fresh inputs)")

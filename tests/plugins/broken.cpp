@@ -280,6 +280,42 @@ class MovesItsResult final : public Collective {
  private:
   std::vector<HostBuffer> send_, recv_;
 };
+// Buffers that are not what the problem says. Validated by element, each passes (or crashes the
+// harness): the buffer checks before any element must name it.
+// Every receiving rank's result in one buffer, rank 0's (broadcast: the first rank's that is not
+// the root): each rank's check finds the right values, and one P-th of the result exists. From the
+// first call; with Timed, from the warm-up on (each repetition's checks must ask again).
+template <bool Timed> struct OneResult final : Broken {
+  using Broken::Broken;
+  Buffer recv(int r) override {
+    const Problem& p = problem();
+    int first = 0;
+    while (first + 1 < p.ranks && p.recv_count(first) == 0) ++first;
+    const bool shared = (!Timed || calls_ >= 4) && p.recv_count(r) > 0;
+    return Broken::recv(shared ? first : r);
+  }
+};
+// An empty buffer (a non-root's receive buffer of gather or reduce, its send buffer of scatter)
+// handed out as a null pointer, with no guards around it.
+struct NullWhereEmpty final : Broken {
+  using Broken::Broken;
+  Buffer send(int r) override { return problem().send_count(r) ? Broken::send(r) : Buffer{}; }
+  Buffer recv(int r) override { return problem().recv_count(r) ? Broken::recv(r) : Buffer{}; }
+};
+// The root's receive buffer one element longer than the result, as it says; the result written
+// one element too far, into that slack, before the guard.
+class Padded final : public Broken {
+ public:
+  explicit Padded(const Problem& p) : Broken(p), padded_((p.recv_count(p.root) + 1) * p.elem_bytes()) {}
+  Buffer recv(int r) override { return r == problem().root ? padded_.view() : Broken::recv(r); }
+  void after() override {
+    const Problem& p = problem();
+    std::memset(padded_.view().data + p.recv_count(p.root) * p.elem_bytes(), 0x7f, p.elem_bytes());
+  }
+
+ private:
+  HostBuffer padded_;
+};
 struct Intermittent final : Broken {  // the last rank's part left out on 10 % of calls
   using Broken::Broken;
   bool idle() override {
@@ -545,6 +581,9 @@ PRIMBENCH_REGISTER("broken.write_past_end", WritePastEnd);
 PRIMBENCH_REGISTER("broken.send_modified", SendModified);
 PRIMBENCH_REGISTER("broken.one_ulp", OneUlp);
 PRIMBENCH_REGISTER("broken.race", Racy);
+PRIMBENCH_REGISTER("broken.one_result", OneResult<false>, Primitive::allreduce, Primitive::broadcast);
+PRIMBENCH_REGISTER("broken.null_where_empty", NullWhereEmpty);
+PRIMBENCH_REGISTER("broken.padded", Padded);
 PRIMBENCH_BACKEND("bug", [] { return Availability{true, "", "test-only"}; });
 PRIMBENCH_REGISTER("bug.root_skipped_unless_zero", RootSkippedUnlessZero);
 PRIMBENCH_REGISTER("bug.wrong_at_last_root", WrongAtLastRoot);
@@ -558,6 +597,7 @@ PRIMBENCH_REGISTER("bug.integers_in_float", IntegersInFloat);
 PRIMBENCH_REGISTER("bug.lazy", Lazy);
 PRIMBENCH_REGISTER("bug.caching", Caching);
 PRIMBENCH_REGISTER("bug.reads_only", ReadsOnly);
+PRIMBENCH_REGISTER("bug.one_result_when_timed", OneResult<true>, Primitive::allreduce, Primitive::broadcast);
 PRIMBENCH_REGISTER("bug.intermittent", Intermittent);
 PRIMBENCH_REGISTER("bug.stale_partial", StalePartial, Primitive::gather);
 PRIMBENCH_REGISTER("slow.sleep50ms", Slow);

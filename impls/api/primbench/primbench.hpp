@@ -131,6 +131,9 @@ class Collective {
   // gives inputs to and checks these; the runner refuses a collective whose list is not every
   // rank (a shared-memory backend) or this process's own (one process per rank).
   virtual std::vector<int> local_ranks() const;
+  // Each exactly the problem's send_count / recv_count elements, with kGuardBytes of guard
+  // either side (an empty one too: never null), and no two sharing a byte, guards included; the
+  // validator fails a collective whose buffers are not (validate::layout).
   virtual Buffer send(int rank) = 0;
   virtual Buffer recv(int rank) = 0;
 
