@@ -236,6 +236,7 @@ bool sampled(Bench& b, std::int64_t i) {
 struct Beside {
   double ref_GBps, ref_spread, round_trip_ns;
   double paired_fraction = -1;  // the median of the iterations' fractions of their paired trials (-1: not paired)
+  double window_share = 0;      // the median iteration over the median call's wall time (window_share)
 };
 
 // A passing repetition's counters (docs/results-json.md): rates, the reference's fraction, the
@@ -243,7 +244,7 @@ struct Beside {
 void counters(benchmark::State& state, const Bench& b, std::vector<double>& iterations, const std::vector<double>& rank_total,
               const Beside& beside) {
   World& w = world();
-  const auto [ref_GBps, ref_spread, round_trip_ns, paired_fraction] = beside;
+  const auto [ref_GBps, ref_spread, round_trip_ns, paired_fraction, window_share] = beside;
   const double iters = static_cast<double>(iterations.size());
   if (iters == 0) return;
   const double mean = std::accumulate(iterations.begin(), iterations.end(), 0.0) / iters;
@@ -264,6 +265,7 @@ void counters(benchmark::State& state, const Bench& b, std::vector<double>& iter
   k["t_rank_avg"] = w.sum(sum) / p.ranks;
   k["t_p50"] = percentile(iterations, 0.50);
   k["t_p99"] = percentile(iterations, 0.99);
+  k["window_share"] = window_share;
   // The median iteration against the reference's median trial, measured just before this
   // repetition at this working set: a median against a median, so an iteration slowed by
   // something else (a preemption, the caches a full check left dirty) moves neither; the
@@ -312,8 +314,8 @@ void body(benchmark::State& state, Bench& b) {
   World& w = world();
   const validate::Mode mode = b.opts->mode;
   const std::size_t local = b.at(0).local_ranks().size();
-  std::vector<double> seconds(local), rank_total(local, 0.0), iterations;
-  iterations.reserve(1 << 16);
+  std::vector<double> seconds(local), rank_total(local, 0.0), iterations, calls;
+  iterations.reserve(1 << 16), calls.reserve(1 << 16);
   // A failure ends the measuring: the rest of this repetition's loop does nothing and the
   // repetition, as every later one, is skipped with the error. SkipWithError is called with the
   // loop complete (or before it starts), as its statistics need: Debian's 1.7.1 aborts in
@@ -372,7 +374,9 @@ void body(benchmark::State& state, Bench& b) {
     double check_time = now_seconds() - check_start;
     if (b.opts->cold) c.flush_caches();
     std::fill(seconds.begin(), seconds.end(), -1.0);
+    const double call_start = now_seconds();
     c.run(seconds);
+    const double call = now_seconds() - call_start;
     // A time that is not a finite positive number becomes infinite here, so every rank sees it.
     double mine = 0;
     for (double s : seconds) mine = std::max(mine, s > 0 && std::isfinite(s) ? s : HUGE_VAL);
@@ -389,6 +393,7 @@ void body(benchmark::State& state, Bench& b) {
                               "copy ceiling)", i, t, GBps, b.plausible_GBps), true);
     state.SetIterationTime(t);
     iterations.push_back(t);
+    calls.push_back(call);
     for (std::size_t k = 0; k < local; ++k) rank_total[k] += seconds[k];
     if (!check) return;
     ++b.checked;
@@ -423,6 +428,10 @@ void body(benchmark::State& state, Bench& b) {
   if (b.paired_trial)
     if (const std::optional<Paired> paired = pair_up(b.traffic.memory, iterations, b.paired_GBps))
       beside = {paired->GBps, paired->spread, round_trip_ns, paired->fraction};
+  // How much of its call the window covers (what it leaves out: the ranks' start, waking them
+  // and waiting for their CPUs): reported, not judged (docs/measurement.md, "One iteration").
+  const double median_call = w.max(percentile(calls, 0.5));
+  beside.window_share = median_call > 0 ? percentile(iterations, 0.5) / median_call : 0;
   if (b.reference && beside.ref_GBps > 0) try {
       if (std::string why = beyond_reference(b, iterations, beside.ref_GBps); !why.empty()) {
         stop(std::move(why), true);

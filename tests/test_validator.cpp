@@ -170,6 +170,25 @@ class Carved final : public Collective {
   std::vector<std::size_t> send_at_, recv_at_;
 };
 
+// A HostBuffer never allocated (one rank's empty buffer forgotten): its view is null plus the
+// guard, 64, where writing the guard crashed.
+class Unallocated final : public Collective {
+ public:
+  explicit Unallocated(const Problem& p) : Collective(p), send_(p.count * p.elem_bytes()), recv_(p.ranks * p.count * p.elem_bytes()) {}
+  Buffer send(int r) override { return r == 0 ? send_.view() : HostBuffer().view(); }
+  Buffer recv(int r) override { return r == 0 ? recv_.view() : HostBuffer().view(); }
+  void run(std::span<double>) override {}
+
+ private:
+  HostBuffer send_, recv_;
+};
+
+TEST(Validator, AnUnallocatedBufferIsNamedNotWritten) {
+  Unallocated c(Problem{Primitive::gather, 2, 16, DType::i32, Op::sum, 0});
+  EXPECT_THAT(validate::layout(c), HasSubstr("rank 1 send buffer is at address 0x40, with no room for its 64-byte guards"));
+  EXPECT_THROW(validate::prepare(c, validate::Mode::exact, 5), std::invalid_argument);
+}
+
 TEST(Validator, BuffersAreApartOnlyWithTheirGuards) {
   const Problem p{Primitive::gather, 2, 16, DType::i32, Op::sum, 0};  // sends of 64 bytes; the root's result 128, rank 1's none
   const std::size_t g = kGuardBytes, step = 64 + 2 * g;               // a send buffer with its guards

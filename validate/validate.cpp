@@ -467,7 +467,10 @@ std::string layout(Collective& c) {
       const char* side = is_send ? "send" : "recv";
       const std::size_t elements = is_send ? p.send_count(rank) : p.recv_count(rank), want = elements * p.elem_bytes();
       const auto at = reinterpret_cast<std::uintptr_t>(b.data);
-      if (at < kGuardBytes || at + want + kGuardBytes < at)
+      // Below Linux's lowest mappable address (vm.mmap_min_addr's default) nothing is memory: a
+      // null pointer, or a default HostBuffer's view (null + its guard).
+      constexpr std::uintptr_t kLowest = 65536;
+      if (at < kLowest + kGuardBytes || at + want + kGuardBytes < at)
         return fmt::format("rank {} {} buffer is at address {:#x}, with no room for its {}-byte guards (every buffer has "
                            "them, an empty one too)", rank, side, at, kGuardBytes);
       if (b.bytes != want)
@@ -475,7 +478,9 @@ std::string layout(Collective& c) {
                            "the guards must lie right around the payload", rank, side, b.bytes, want, elements, p.elem_bytes());
       all.push_back({at - kGuardBytes, at + want + kGuardBytes, rank, side});
     }
-  std::sort(all.begin(), all.end(), [](const Extent& a, const Extent& b) { return a.lo < b.lo; });
+  // By start, then as they were listed (rank, send before recv): the pair named does not depend
+  // on the sort.
+  std::stable_sort(all.begin(), all.end(), [](const Extent& a, const Extent& b) { return a.lo < b.lo; });
   // Sorted by start, two overlap somewhere only if two neighbours do.
   for (std::size_t i = 1; i < all.size(); ++i)
     if (const Extent &a = all[i - 1], &b = all[i]; b.lo < a.hi)

@@ -30,10 +30,13 @@ inline constexpr std::byte kGuard{0xC3};   // guard bytes around every buffer
 template <class T> T input(const Problem& p, Mode mode, std::uint64_t seed, int rank, std::size_t index);
 
 // "" when every local rank's send and receive buffers hold exactly the problem's elements (no
-// more: writes past the count would land before the guard, unseen), none is null (an empty one
-// too has its guards), and no two of them, guards included, share a byte (a result written once
-// into a buffer every rank names would pass for every rank's); else one line naming the first
-// such buffer. prepare, poison and check ask it first: they write and read only buffers it passes.
+// more: writes past the count would land before the guard, unseen), none is null or within the
+// first 64 KiB (an empty one too has its guards), and no two of them, guards included, share a
+// byte (a result written once into a buffer every rank names would pass for every rank's); else
+// one line: the first wrong buffer in rank order, or the overlapping pair at the lowest address.
+// prepare, poison and check ask it first: they write and read only buffers it passes (each asks
+// the collective for its buffers again: one that answers otherwise from call to call is a plugin
+// written to subvert, which validation.md does not claim to catch).
 std::string layout(Collective& c);
 
 // Fills send buffers, poisons receive buffers and writes guards, for every local rank.

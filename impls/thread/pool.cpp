@@ -61,6 +61,7 @@ RankPool::RankPool(int ranks) : ranks_(ranks), spin_(spin_limit(ranks)) {
   // on its waker's core, and two spinning ranks then share one core while another idles.
   const std::vector<int> cpus = allowed_cpus();
   const bool pinned = ranks > 1 && static_cast<std::size_t>(ranks) <= cpus.size();
+  oversubscribed_ = static_cast<std::size_t>(ranks) > cpus.size();
   if (pinned) {
     pthread_getaffinity_np(pthread_self(), sizeof caller_cpus_, &caller_cpus_);
     restore_caller_ = pin(pthread_self(), cpus[0]);

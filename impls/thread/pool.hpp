@@ -112,6 +112,8 @@ class RankPool {
 
   void run(const std::function<void(int)>& f);
   int ranks() const { return ranks_; }
+  // More ranks than the CPUs this process may use: some wait for a CPU whenever all run.
+  bool oversubscribed() const { return oversubscribed_; }
   Spin spin() const { return spin_; }
 
  private:
@@ -124,6 +126,7 @@ class RankPool {
   alignas(64) Word done_;
   std::uint32_t done_target_ = 0;
   bool stop_ = false;
+  bool oversubscribed_ = false;
   cpu_set_t caller_cpus_{};
   bool restore_caller_ = false;
   std::vector<std::thread> threads_;

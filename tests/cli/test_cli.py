@@ -473,6 +473,24 @@ class BesideEachBenchmark(WithOut):
         # measured beside each small one (2 x 4 KiB moved), not the start-of-run figure copied
         self.assertGreater(len(beside - {start}), 0, beside)
 
+    def test_a_window_covers_its_call_with_more_ranks_than_cpus(self):
+        # Four thread ranks a CPU: timed each from its own start, a flat scatter's ranks that got
+        # their CPUs late hid their wait (0.23 of the call at P = 8 on 2 CPUs, against 0.9 for
+        # the tree, whose ranks wait on each other inside their windows); from the first rank's
+        # start the flat one's windows cover as much of the call as the tree's. A busy machine
+        # (CI runs tests side by side) lengthens both algorithms' starts alike.
+        ranks = min(64, 4 * len(os.sched_getaffinity(0)))
+        r = primbench("run", "--impl", "thread.flat,thread.tree", "--primitive", "scatter,gather", "--ranks", str(ranks),
+                      "--count", "1M", "--out", self.out, *repeated(1), timeout=600)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        share = {(b["primitive"], b["impl"]): b["window_share"] for b in self.load()["benchmarks"] if b["run_type"] == "iteration"}
+        self.assertEqual(len(share), 4, share)
+        for primitive in ("scatter", "gather"):
+            self.assertGreater(share[primitive, "thread.flat"], 0.5 * share[primitive, "thread.tree"], share)
+        for value in share.values():
+            self.assertGreater(value, 0, share)
+            self.assertLessEqual(value, 1.0, share)
+
     def test_hugepages_are_advised_and_recorded(self):
         r = primbench("run", "--impl", "seq.ref", "--primitive", "gather", "--ranks", "2", "--count", "2M",
                       "--hugepages", "--out", self.out, *repeated(1))

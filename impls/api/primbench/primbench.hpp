@@ -133,13 +133,16 @@ class Collective {
   virtual std::vector<int> local_ranks() const;
   // Each exactly the problem's send_count / recv_count elements, with kGuardBytes of guard
   // either side (an empty one too: never null), and no two sharing a byte, guards included; the
-  // validator fails a collective whose buffers are not (validate::layout).
+  // validator fails a collective whose buffers are not (validate::layout). A HostBuffer of 0
+  // bytes is such a buffer; a default-constructed one is not.
   virtual Buffer send(int rank) = 0;
   virtual Buffer recv(int rank) = 0;
 
   // Runs the collective once. Local ranks start together, synchronised outside their timed
   // intervals; seconds[i] receives the time local rank i took from its start until its part of
-  // the collective was complete (for the root: until the result is in place).
+  // the collective was complete (for the root: until the result is in place). Where ranks share
+  // too few CPUs to all run at once, from the first rank's start (thread.*: a rank waiting for a
+  // CPU is part of the collective's time; docs/measurement.md, "One iteration").
   virtual void run(std::span<double> seconds) = 0;
 
   // Where buffers live; the harness moves data through read/write, so device memory works too.
