@@ -365,9 +365,9 @@ void body(benchmark::State& state, Bench& b) {
     const double check_start = now_seconds();
     // Agreed before anything is written (an implementation may hand out other buffers by now).
     if (check)
-      if (std::string wrong = w.first_error(validate::layout(c)); !wrong.empty())
-        return stop(fmt::format("validation failed in timed iteration {} of {}{}: {} {}: {}", i + 1, b.total, b.where(i), b.impl,
-                                c.problem().describe(), wrong), true);
+      if (std::string wrong = validate::agreed_layout(c); !wrong.empty())
+        return stop(fmt::format("validation failed in timed iteration {} of {}{}: {} {}", i + 1, b.total, b.where(i), b.impl, wrong),
+                    true);
     validate::Spots spots;
     if (last || full) validate::prepare(c, mode, seed);
     else if (check) spots = validate::poison(c, validate::mix(b.seed + static_cast<std::uint64_t>(i)), 256);
@@ -839,9 +839,8 @@ void execute(const std::vector<Planned>& plan, const RunOptions& opts, const Sin
           // and every root's collective the pilot's last inputs (one of them has them already).
           bench.seed += 1;
           for (Collective* k : cs)
-            if (std::string wrong = w.first_error(validate::layout(*k)); !wrong.empty()) {
-              bench.failure = fmt::format("validation failed before the stopping rule's repetitions: {} {}: {}", pl.impl->name,
-                                          k->problem().describe(), wrong);
+            if (std::string wrong = validate::agreed_layout(*k); !wrong.empty()) {
+              bench.failure = fmt::format("validation failed before the stopping rule's repetitions: {} {}", pl.impl->name, wrong);
               bench.wrong = true;
               return json::array();
             }

@@ -490,6 +490,11 @@ std::string layout(Collective& c) {
   return "";
 }
 
+std::string agreed_layout(Collective& c) {
+  const std::string wrong = world().first_error(layout(c));
+  return wrong.empty() ? "" : fmt::format("{}: {}", c.problem().describe(), wrong);
+}
+
 void prepare(Collective& c, Mode mode, std::uint64_t seed) {
   if (std::string wrong = layout(c); !wrong.empty()) throw std::invalid_argument(wrong);
   const Problem& p = c.problem();
@@ -556,7 +561,7 @@ std::string check(Collective& c, Mode mode, std::uint64_t seed, const Spots* spo
 std::string rounds(Collective& c, Mode mode, std::uint64_t seed, int rounds) {
   std::vector<double> seconds(c.local_ranks().size());
   for (int i = 0; i < rounds; ++i) {
-    if (std::string error = world().first_error(layout(c)); !error.empty()) return fmt::format("{}: {}", c.problem().describe(), error);
+    if (std::string error = agreed_layout(c); !error.empty()) return error;
     prepare(c, mode, seed + i);
     c.run(seconds);
     // Every process agrees on the outcome before any stops, so no rank is left waiting.

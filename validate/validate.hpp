@@ -38,6 +38,8 @@ template <class T> T input(const Problem& p, Mode mode, std::uint64_t seed, int 
 // the collective for its buffers again: one that answers otherwise from call to call is a plugin
 // written to subvert, which validation.md does not claim to catch).
 std::string layout(Collective& c);
+// layout() agreed by every process (the lowest failing rank's), as "PROBLEM: line"; "" when none has one.
+std::string agreed_layout(Collective& c);
 
 // Fills send buffers, poisons receive buffers and writes guards, for every local rank.
 // std::invalid_argument, with layout()'s line, where that has one: nothing is written then.

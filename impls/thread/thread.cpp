@@ -57,11 +57,12 @@ class ThreadCollective : public HostCollective {
         const double until = t0 + (now_seconds() - t0) * (1 + slowdown_);
         while (now_seconds() < until) {}
       }
-      seconds[rank] = now_seconds();
+      seconds[rank] = now_seconds() - t0;
       started_[static_cast<std::size_t>(rank)] = t0;
     });
+    if (!pool_.oversubscribed()) return;
     const double first = *std::min_element(started_.begin(), started_.end());
-    for (std::size_t r = 0; r < seconds.size(); ++r) seconds[r] -= pool_.oversubscribed() ? first : started_[r];
+    for (std::size_t r = 0; r < seconds.size(); ++r) seconds[r] += started_[r] - first;
   }
 
  protected:
