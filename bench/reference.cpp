@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 #include <sched.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -23,6 +24,25 @@ std::size_t last_level_cache() {
   for (int level : {_SC_LEVEL3_CACHE_SIZE, _SC_LEVEL2_CACHE_SIZE})
     if (const long bytes = sysconf(level); bytes > 0) return static_cast<std::size_t>(bytes);
   return 0;
+}
+
+// Threads waiting for each other before a timing pause this many times (about 0.1 ms here) before
+// they yield: a yield hands a busy machine's CPU to another process for its time slice, and the
+// thread came back to a pass it then made with its translations gone (with --cache cold at one
+// element beside six busy processes, every trial of 25 took 3 - 5 us where an idle machine's take
+// 0.5, and an honest seq.ref reduce was called implausible; docs/measurement.md).
+constexpr int kSpinsBeforeYield = 4096;
+inline void pause() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+// Times the calling thread has been switched out, of its own accord or not.
+long switches() {
+  rusage u{};
+  getrusage(RUSAGE_THREAD, &u);
+  return u.ru_nvcsw + u.ru_nivcsw;
 }
 
 // CPU seconds the calling thread has run.
@@ -146,6 +166,7 @@ void Reference::work(int t) {
     }
     Part& part = parts_[static_cast<std::size_t>(t)];
     const std::vector<Piece>& pieces = on_ ? (*on_)[static_cast<std::size_t>(t)] : part.own;
+    const long switched = switches();
     if (cold_ && !on_) {
       for (const HostBuffer& s : part.src) s.evict();
       part.dst.evict();
@@ -158,7 +179,10 @@ void Reference::work(int t) {
     auto together = [&] {
       ++phase;
       arrived_.fetch_add(1);
-      while (arrived_.load() < phase * static_cast<int>(parts_.size())) std::this_thread::yield();
+      for (int spins = 0; arrived_.load() < phase * static_cast<int>(parts_.size()); ++spins) {
+        if (spins < kSpinsBeforeYield) pause();
+        else std::this_thread::yield();
+      }
     };
     if (warm_) together(), passes(pieces, 1);
     part.cpu_share = 1;
@@ -171,6 +195,7 @@ void Reference::work(int t) {
       s = wall / rounds_;
       if (wall > 0) part.cpu_share = std::min(part.cpu_share, (thread_cpu_seconds() - c0) / wall);
     }
+    part.switched = switches() != switched;
     {
       std::lock_guard l(m_);
       ++done_;
@@ -198,6 +223,10 @@ double Reference::trial(int way, const OnBuffers* on) {
     for (std::size_t k = 0; k < slowest.size(); ++k) slowest[k] = std::max(slowest[k], p.seconds[k]);
   std::sort(slowest.begin(), slowest.end());
   return slowest[slowest.size() / 2];
+}
+
+bool Reference::disturbed() const {
+  return std::any_of(parts_.begin(), parts_.end(), [](const Part& p) { return p.switched; });
 }
 
 double Reference::cpu_share() const {

@@ -82,6 +82,10 @@ class Reference {
   // (its CPU time over it): 1 where every thread had its CPU throughout; lower where something
   // else ran there (a pool still spinning after its call, another process).
   double cpu_share() const;
+  // Whether a thread of the last trial was switched out between its start (before its buffers
+  // are evicted) and the end of its last timing: another process's time on its CPU, and what
+  // that process left in the caches and translation buffers, were then part of the trial.
+  bool disturbed() const;
   // Whether the working sets are beyond the last-level cache together, so a trial leaves
   // nothing in the cache that the benchmark's next iteration would find: the runner then makes
   // one just before every timed iteration (docs/measurement.md, "Paired trials").
@@ -98,6 +102,7 @@ class Reference {
     std::vector<HostBuffer> src;  // a copy: one; reduce: P
     HostBuffer dst;
     std::vector<double> seconds;  // of each timing: three where warmed, else one
+    bool switched = false;        // switched out during the last trial (disturbed)
     double cpu_share = 1;         // the least CPU time / wall time of its timings
     std::vector<Piece> own;       // dst from src: what a trial on these buffers moves
   };

@@ -402,6 +402,17 @@ struct CounterNamedRealTime final : Broken {
   std::vector<std::pair<std::string, double>> measure_counters() override { return {{"real_time", 0.25}}; }
 };
 
+// Right results and times, and its own counters measured after each repetition, which throw
+// after the second: two passing repetitions, then failing ones.
+struct ThrowsInThirdRepetition final : Broken {
+  using Broken::Broken;
+  std::vector<std::pair<std::string, double>> measure_counters() override {
+    if (++measured_ == 3) throw std::runtime_error("injected failure in the third repetition");
+    return {};
+  }
+  int measured_ = 0;
+};
+
 // Host buffers it says are on a device: no device ceiling exists to check its times against.
 struct SaysDeviceMemory final : Broken {
   using Broken::Broken;
@@ -612,6 +623,7 @@ PRIMBENCH_REGISTER("bug.clock_1e30_s", LyingClock<5>);
 PRIMBENCH_REGISTER("bug.clock_divided_by_100", LyingClock<6>);
 PRIMBENCH_REGISTER("bug.holds_root_only", HoldsRootOnly);
 PRIMBENCH_REGISTER("bug.counter_real_time", CounterNamedRealTime);
+PRIMBENCH_REGISTER("bug.throws_in_third_repetition", ThrowsInThirdRepetition);
 PRIMBENCH_REGISTER("bug.says_device_memory", SaysDeviceMemory);
 PRIMBENCH_BACKEND("fault", [] { return Availability{true, "", "test-only"}; });
 PRIMBENCH_REGISTER("fault.crash", Fault<FaultKind::segv>);
