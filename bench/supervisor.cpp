@@ -855,8 +855,10 @@ std::vector<Job> jobs(const std::vector<Planned>& plan, const RunOptions& opts) 
 
 // A run's lines from an earlier journal: the benchmarks it finished and passed, each after its
 // own start; any later line about one (the supervisor's error entry for it, a second result, a
-// phase after its done) and it runs again.
-void merge_stale(const std::string& journal, Resumed& r) {
+// phase after its done) and it runs again. Added to `r`: those still to run (they no longer
+// are), and those not planned now that --out has no entry of (as --resume keeps --out's
+// entries of benchmarks not planned). How many benchmarks it added.
+std::size_t merge_stale(const std::string& journal, Resumed& r) {
   std::map<std::string, json> passed;
   std::string current, last;
   JournalReader reader(journal);
@@ -877,22 +879,33 @@ void merge_stale(const std::string& journal, Resumed& r) {
     }
   }
   std::size_t family = 0;
-  for (const json& e : r.benchmarks)
+  std::set<std::string> in_out;
+  for (const json& e : r.benchmarks) {
+    in_out.insert(benchmark_of(e));
     if (e.is_object() && e.contains("family_index") && e["family_index"].is_number_unsigned())
       family = std::max(family, e["family_index"].get<std::size_t>() + 1);
+  }
+  std::size_t added = 0;
+  auto add = [&](const json& entries) {
+    for (json e : entries) {
+      e["family_index"] = family, e["per_family_instance_index"] = 0;
+      r.benchmarks.push_back(std::move(e));
+    }
+    ++family, ++added;
+  };
   std::vector<Planned> todo;
   for (Planned& p : r.todo) {
     if (auto it = passed.find(p.name); it != passed.end()) {
-      for (json e : it->second) {
-        e["family_index"] = family, e["per_family_instance_index"] = 0;
-        r.benchmarks.push_back(std::move(e));
-      }
-      ++family;
+      add(it->second);
+      passed.erase(it);
     } else {
       todo.push_back(std::move(p));
     }
   }
+  for (const auto& [name, entries] : passed)
+    if (!in_out.count(name)) add(entries);
   r.todo = std::move(todo);
+  return added;
 }
 
 }  // namespace
@@ -912,10 +925,20 @@ int supervise(const std::vector<Planned>& requested, const RunOptions& opts) {
     ::close(fd);
   }
   Resumed resumed = opts.resume ? resume_file(opts.out, requested) : Resumed{json::array(), requested, json()};
-  if (file && !file->stale_journal().empty()) {
-    if (opts.resume) merge_stale(file->stale_journal(), resumed);
-    file->forget_stale();
-  }
+  const std::string stale = file ? file->stale_journal() : "";
+  const std::size_t recovered = !stale.empty() && opts.resume ? merge_stale(stale, resumed) : 0;
+  Results results(opts, std::move(resumed.benchmarks), std::move(resumed.context));
+  Saver saver(file ? &*file : nullptr, results);
+  // What only the journal held is in --out before the journal goes (and before anything is
+  // measured: a run killed in its ceilings, or one with nothing left to run, lost it).
+  if (recovered) try {
+      saver.save(true);
+    } catch (const WriteError& e) {
+      err(fmt::format("primbench: error: {}; the journal {} keeps the results only it holds: run the same command with "
+                      "--resume once this is fixed\n", e.what(), stale));
+      return kIncomplete;
+    }
+  if (!stale.empty()) file->forget_stale();
   const std::vector<Planned>& plan = resumed.todo;
   if (plan.empty()) {  // --resume with everything measured: the file stays as it is
     if (!opts.quiet) err("nothing to run: every planned benchmark already passed in " + opts.out + "\n");
@@ -924,9 +947,6 @@ int supervise(const std::vector<Planned>& requested, const RunOptions& opts) {
     return kOk;
   }
   install_signals();
-
-  Results results(opts, std::move(resumed.benchmarks), std::move(resumed.context));
-  Saver saver(file ? &*file : nullptr, results);
   RunOptions worker = opts;
   if (opts.timing) {
     const Ceilings c = measure_ceilings(opts, true);

@@ -479,18 +479,71 @@ class ResumeAndCompleteness(Case):
         self.assertEqual(len(names), len(set(names)), "duplicate entries after --resume")
         self.assertEqual(sorted(os.listdir(self.dir)), ["r.json"])
 
+    @staticmethod
+    def name(count, impl="seq.ref"):
+        return f"gather/{impl}/f32/ranks:1/count:{count}/root:0"
+
+    def done(self, count):
+        """A passing result of seq.ref's gather at `count`, as a journal has it (real_time 0.5)."""
+        entries = [{"name": self.name(count) + "/manual_time", "run_type": "iteration", "repetitions": 2,
+                    "repetition_index": i, "validation": "passed", "real_time": 0.5, "impl": "seq.ref"}
+                   for i in range(2)]
+        return {"done": self.name(count), "entries": entries, "status": "passed"}
+
+    def killed_run_finished(self, *counts):
+        """The journal of a supervisor killed after its worker finished seq.ref's gather at `counts`."""
+        with open(journal_of(self.out), "w") as f:
+            for c in counts:
+                f.write(json.dumps({"start": self.name(c)}) + "\n" + json.dumps(self.done(c)) + "\n")
+
+    def from_journal(self, count):
+        """The entries of seq.ref's gather at `count` in --out that came from the journal."""
+        return [b for b in load(self.out)["benchmarks"] if bench_name(b) == self.name(count) and b.get("real_time") == 0.5]
+
+    def test_resume_writes_what_only_the_journal_has_when_nothing_is_left_to_run(self):
+        # It said "nothing to run", removed the journal and wrote no --out: both results gone.
+        self.killed_run_finished(1, 2)
+        r = primbench("run", "--impl", "seq.ref", "--primitive", "gather", "--ranks", "1", "--count", "1,2",
+                      "--out", self.out, "--resume", *FAST)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        for c in (1, 2):
+            self.assertEqual(len(self.from_journal(c)), 2, f"count {c}")
+        self.assertEqual(os.listdir(self.dir), ["r.json"])
+
+    def test_resume_keeps_the_journal_s_results_of_benchmarks_not_planned_now(self):
+        # As it keeps --out's entries of benchmarks not planned: resumed with --count 1,3, the
+        # journal's count 2 was dropped with the journal.
+        self.killed_run_finished(1, 2)
+        r = primbench("run", "--impl", "seq.ref", "--primitive", "gather", "--ranks", "1", "--count", "1,3",
+                      "--out", self.out, "--resume", *FAST)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        for c in (1, 2):
+            self.assertEqual(len(self.from_journal(c)), 2, f"count {c}")
+        measured = [b for b in load(self.out)["benchmarks"] if bench_name(b) == self.name(3)]
+        self.assert_passing(measured, "count 3")
+        self.assertEqual(os.listdir(self.dir), ["r.json"])
+
+    def test_results_recovered_from_a_journal_are_in_out_before_anything_is_measured(self):
+        # The journal was truncated at the start and --out written only after a benchmark: a
+        # resumed run killed before then (here, one whose only benchmark to run hangs) lost them.
+        self.killed_run_finished(1)
+        p = subprocess.Popen([BIN, "run", "--plugin", PLUGIN, "--impl", "seq.ref,fault.hang", "--primitive", "gather",
+                              "--ranks", "1", "--count", "1", "--out", self.out, "--resume", *FAST],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            self.assertTrue(wait_until(lambda: os.path.exists(self.out), 60), "no --out while fault.hang ran")
+            self.assertIsNone(p.poll(), p.stderr.read() if p.poll() is not None else "")
+            self.assertEqual(len(self.from_journal(1)), 2)
+        finally:
+            p.kill()
+            p.communicate()
+        self.assertEqual(len(self.from_journal(1)), 2)
+        self.assert_nothing_left_running()
+
     def test_resume_believes_only_the_results_a_killed_runs_journal_has_in_order(self):
         # What a killed supervisor's journal holds with lines forged into it: a result kept only
         # after its own start, once, with no line about it after.
-        def name(count):
-            return f"gather/seq.ref/f32/ranks:1/count:{count}/root:0"
-
-        def done(count):
-            entries = [{"name": name(count) + "/manual_time", "run_type": "iteration", "repetitions": 2,
-                        "repetition_index": i, "validation": "passed", "real_time": 0.5, "impl": "seq.ref"}
-                       for i in range(2)]
-            return {"done": name(count), "entries": entries, "status": "passed"}
-
+        name, done = self.name, self.done
         lines = [{"start": name(1)}, {"phase": "setup"}, done(1),             # believed
                  {"start": name(2)}, done(2), {"phase": "teardown"},          # a line after its result
                  done(3),                                                     # no start
