@@ -69,6 +69,9 @@ ResultsFile::ResultsFile(const std::string& path, const std::vector<std::string>
     for (const std::string& plugin : plugins)
       if (struct stat lib{}; ::stat(plugin.c_str(), &lib) == 0 && lib.st_dev == st.st_dev && lib.st_ino == st.st_ino)
         throw UsageError(what + " is the plugin '" + plugin + "' (choose another --out)");
+    // Or over primbench itself: its workers are this executable, started by its path.
+    if (struct stat self{}; ::stat("/proc/self/exe", &self) == 0 && self.st_dev == st.st_dev && self.st_ino == st.st_ino)
+      throw UsageError(what + " is primbench's own executable (choose another --out)");
   }
   // Root may write where the mode bits say no; a read-only file system or a full directory
   // says so only when a file is created.

@@ -19,6 +19,7 @@ import collections
 import json
 import os
 import resource
+import shutil
 import signal
 import stat
 import subprocess
@@ -758,6 +759,17 @@ class OutputFile(Case):
                 with open(PLUGIN, "rb") as f, open(lib, "rb") as g:
                     self.assertEqual(f.read(), g.read(), "the library was written over")
                 self.assertEqual(sorted(os.listdir(self.dir)), ["libx.so", "link.json"])
+
+    def test_primbench_s_own_executable_is_refused(self):
+        # Written over, its workers (this executable, by its path) could not start: every
+        # benchmark "not run".
+        exe = os.path.join(self.dir, "pb")
+        shutil.copy2(BIN, exe)
+        r = subprocess.run([exe, *self.RUN, "--out", exe], capture_output=True, text=True, timeout=60)
+        self.assert_one_line_error(r, "is primbench's own executable")
+        with open(BIN, "rb") as f, open(exe, "rb") as g:
+            self.assertEqual(f.read(), g.read(), "the executable was written over")
+        self.assertEqual(os.listdir(self.dir), ["pb"])
 
     def test_a_dangling_symlink_gets_its_target_written(self):
         link = os.path.join(self.dir, "link.json")
