@@ -44,7 +44,7 @@ template <class F> double on_all_cores(std::size_t n, int threads, F&& f) {
 }  // namespace
 
 Ceilings measure_host_ceilings() {
-  const int threads = std::max(1u, std::thread::hardware_concurrency());
+  const int threads = static_cast<int>(usable_cpus().size());
   const std::size_t bytes = std::size_t{512} << 20;  // far past any last-level cache here
   const std::size_t n = bytes / sizeof(std::uint64_t);
   std::vector<std::uint64_t> src(n), dst(n);  // value-initialised: pages touched
@@ -76,7 +76,7 @@ Ceilings measure_host_ceilings() {
 }
 
 double measure_cache_copy_GBps() {
-  const int threads = std::max(1u, std::thread::hardware_concurrency());
+  const int threads = static_cast<int>(usable_cpus().size());
   constexpr std::size_t kBytes = 8 << 10, kRounds = 2000;  // source and destination fit in a 32 KiB L1
   std::vector<std::vector<std::byte>> src(threads, std::vector<std::byte>(kBytes, std::byte{1})), dst = src;
   // Each thread's best of 5, summed: a limit, so a thread descheduled in one round (a busy
@@ -98,7 +98,7 @@ double measure_cache_copy_GBps() {
 
 double measure_round_trip_ns(int trials) {
   // The process's CPUs, not the calling thread's (a pool may have pinned it to one).
-  const std::vector<int>& cpus = process_cpus();
+  const std::vector<int>& cpus = usable_cpus();
   cpu_set_t mine;
   if (cpus.size() < 2 || ::pthread_getaffinity_np(::pthread_self(), sizeof mine, &mine) != 0) return 0;
   auto pin = [](int cpu) {

@@ -51,19 +51,9 @@ double huge_kib() {
     if (line.rfind("AnonHugePages:", 0) == 0) return std::stod(line.substr(14));
   return 0;
 }
-const std::vector<int> g_cpus = [] {
-  std::vector<int> cpus;
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  if (sched_getaffinity(0, sizeof set, &set) == 0)
-    for (int c = 0; c < CPU_SETSIZE; ++c)
-      if (CPU_ISSET(c, &set)) cpus.push_back(c);
-  return cpus;
-}();
+
 
 }  // namespace
-
-const std::vector<int>& process_cpus() { return g_cpus; }
 
 long long launch_ticks(int supervisor) {
   if (supervisor <= 0) return 0;
@@ -126,7 +116,8 @@ nlohmann::json host_settings() {
   return {{"transparent_hugepage", selected(first_line("/sys/kernel/mm/transparent_hugepage/enabled"))},
           {"transparent_hugepage_defrag", selected(first_line("/sys/kernel/mm/transparent_hugepage/defrag"))},
           {"scaling_governor", first_line("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor")},
-          {"online_cpus", ::sysconf(_SC_NPROCESSORS_ONLN)}};
+          {"online_cpus", ::sysconf(_SC_NPROCESSORS_ONLN)},
+          {"usable_cpus", usable_cpus().size()}};
 }
 
 }  // namespace primbench

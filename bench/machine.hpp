@@ -44,10 +44,6 @@ MachineState machine_state(const CpuSample& from, const CpuSample& to, long long
 inline constexpr double kJudgedSeconds = 0.25;
 std::string busy(double steal_pct, double others_cpu_pct, double load_avg, double online_cpus, double seconds);
 
-// The CPUs this process may use, as read before main: a backend's pool pins the thread that
-// calls it (thread.* pins rank 0's), and threads started from there would inherit that one CPU.
-const std::vector<int>& process_cpus();
-
 // Transparent huge pages and the frequency governor, for the context ("" where unreadable).
 nlohmann::json host_settings();
 

@@ -414,7 +414,7 @@ void add_selectors(CLI::App* sub, Args& a) {
   sub->add_option("--primitive", a.sel.primitives, all_primitives(", ") + " (comma-separated; default: all)");
   sub->add_option("--dtype", a.sel.dtypes, "i32, i64, f32, f64 (default f32)");
   sub->add_option("--op", a.sel.ops, fmt::format("sum, prod, min, max for {} (default sum)", primitives_in_words(true)));
-  sub->add_option("--ranks", a.sel.ranks, "rank counts: list or range, e.g. 2,4 or 1:8:x2 (default 1..cores)");
+  sub->add_option("--ranks", a.sel.ranks, "rank counts: list or range, e.g. 2,4 or 1:8:x2 (default 1, 2, 4, ... up to the CPUs this process may use)");
   sub->add_option("--count", a.sel.counts, "elements per rank: list or range with K/M/G, e.g. 1:64M:x4 (default 1:16M:x8)");
   sub->add_option("--root", a.sel.roots,
                   "root ranks, 'mid', 'last' or 'rotate' (root = iteration mod P, every root validated) (run's default 0)");

@@ -55,12 +55,12 @@ double thread_cpu_seconds() {
 // Thread t of the reference on a CPU of its own while there are enough (as thread.* pins its
 // ranks), else anywhere this process may run.
 void place(std::size_t t, std::size_t threads) {
-  if (process_cpus().empty()) return;
+  if (usable_cpus().empty()) return;
   cpu_set_t set;
   CPU_ZERO(&set);
-  if (threads <= process_cpus().size()) CPU_SET(process_cpus()[t], &set);
+  if (threads <= usable_cpus().size()) CPU_SET(usable_cpus()[t], &set);
   else
-    for (int c : process_cpus()) CPU_SET(c, &set);
+    for (int c : usable_cpus()) CPU_SET(c, &set);
   pthread_setaffinity_np(pthread_self(), sizeof set, &set);
 }
 }  // namespace

@@ -502,7 +502,7 @@ int reference_threads() {
   World& w = world();
   const std::vector<std::string> hosts = w.hosts();
   const long here = hosts.empty() ? 1 : std::count(hosts.begin(), hosts.end(), hosts[static_cast<std::size_t>(w.rank())]);
-  const long cores = std::max(1u, std::thread::hardware_concurrency());
+  const long cores = static_cast<long>(usable_cpus().size());
   return static_cast<int>(std::max(1L, cores / std::max(1L, here)));
 }
 

@@ -146,8 +146,8 @@ std::size_t footprint(const Problem& p) {
 }
 
 std::vector<Selection> conformance(Selection s, bool dtypes, bool ops, bool ranks, bool counts, bool roots) {
-  const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
-  if (ranks) s.ranks = fmt::format("1:{}:+1", std::max(5u, cores + 1));
+  const std::size_t cores = usable_cpus().size();
+  if (ranks) s.ranks = fmt::format("1:{}:+1", std::max<std::size_t>(5, cores + 1));
   Selection large = s;
   if (dtypes) s.dtypes = "i32,i64,f32,f64";
   if (ops) s.ops = "sum,prod,min,max";
@@ -205,8 +205,8 @@ template <class E> std::vector<E> parse_enums(const std::string& text, std::init
 std::vector<std::size_t> parse_ranks(const std::string& text) {
   std::vector<std::size_t> ranks;
   if (text.empty()) {
-    const int cores = std::max(1u, std::thread::hardware_concurrency());
-    for (int r = 1; r < cores; r *= 2) ranks.push_back(r);
+    const std::size_t cores = usable_cpus().size();
+    for (std::size_t r = 1; r < cores; r *= 2) ranks.push_back(r);
     ranks.push_back(cores);
   } else {
     ranks = parse_sizes(text, "rank count");

@@ -201,7 +201,9 @@ def environment(sources) -> list:
             state.append("frequency governor " + (str(host.get("scaling_governor") or "")
                                                   or "unreadable"))
             if host.get("online_cpus"):
-                state.append(f"{host['online_cpus']} online CPUs")
+                usable = host.get("usable_cpus")
+                state.append(f"{host['online_cpus']} online CPUs"
+                             + (f", {usable} usable by the run" if usable and usable != host["online_cpus"] else ""))
         huge = [e.counters["huge_pages_kib"] for e in res.entries
                 if "huge_pages_kib" in e.counters and e.run_type == "iteration"]
         if huge:

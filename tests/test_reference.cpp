@@ -79,8 +79,8 @@ TEST(Reference, PairedTrialsGiveTheMedianIterationsFractionOfItsOwnTrial) {
 // then shares the trial's CPUs and would make the reference look slow. The trial says so: here a
 // thread spinning on the reference thread's own CPU throughout gets about half of it.
 TEST(Reference, ATrialSaysWhenAThreadOfItDidNotHaveItsCpu) {
-  ASSERT_FALSE(process_cpus().empty());
-  const int cpu = process_cpus()[0];
+  ASSERT_FALSE(usable_cpus().empty());
+  const int cpu = usable_cpus()[0];
   Reference ref(Problem{Primitive::gather, 2, std::size_t{32} << 20}, 1.0, 1, /*cold=*/false);  // 256 MiB copied on cpu: many time slices
   std::atomic<bool> stop{false}, spinning{false};
   std::thread hog([&] {

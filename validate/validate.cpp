@@ -283,7 +283,7 @@ template <class T> void reduced(const Problem& p, Mode mode, const std::vector<I
 
 // Chunks, one per core, for a range large enough.
 std::size_t chunks_for(std::size_t count) {
-  return count >= (std::size_t{1} << 18) ? std::min<std::size_t>(16, std::max(1u, std::thread::hardware_concurrency())) : 1;
+  return count >= (std::size_t{1} << 18) ? std::min<std::size_t>(16, usable_cpus().size()) : 1;
 }
 
 // f(chunk, begin, end) over [0, count) in chunks_for(count) chunks, one thread each.

@@ -1,11 +1,17 @@
+#include <sched.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <fmt/format.h>
 
 #include <atomic>
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <stdexcept>
 
 #include "primbench/primbench.hpp"
@@ -106,6 +112,54 @@ namespace {
 std::atomic<bool> g_huge_pages{false};
 constexpr std::size_t kHugePage = std::size_t{2} << 20;
 }  // namespace
+
+int cgroup_cpu_limit(const std::string& cgroup_root, const std::string& self_cgroup) {
+  // cgroup v2's line is "0::/path"; v1's controllers (other lines) are not read.
+  std::istringstream lines(self_cgroup);
+  std::string path;
+  for (std::string line; std::getline(lines, line);)
+    if (line.rfind("0::", 0) == 0) path = line.substr(3);
+  if (path.empty() || path[0] != '/') return 0;
+  int least = 0;
+  for (std::filesystem::path dir = path;; dir = dir.parent_path()) {
+    std::ifstream f(cgroup_root + dir.string() + "/cpu.max");
+    std::string quota;
+    double period = 0;
+    if (f >> quota >> period && quota != "max" && period > 0) {
+      char* end = nullptr;
+      const double q = std::strtod(quota.c_str(), &end);
+      if (end != quota.c_str() && *end == '\0' && q > 0) {
+        const int cpus = static_cast<int>(std::max(1.0, std::ceil(q / period - 1e-9)));
+        least = least ? std::min(least, cpus) : cpus;
+      }
+    }
+    if (dir == dir.parent_path()) break;
+  }
+  return least;
+}
+
+const std::vector<int>& usable_cpus() {
+  static const std::vector<int> cpus = [] {
+    std::vector<int> v;
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof set, &set) == 0)
+      for (int c = 0; c < CPU_SETSIZE; ++c)
+        if (CPU_ISSET(c, &set)) v.push_back(c);
+    if (v.empty())
+      for (long c = 0; c < std::max(1L, ::sysconf(_SC_NPROCESSORS_ONLN)); ++c) v.push_back(static_cast<int>(c));
+    std::ifstream f("/proc/self/cgroup");
+    std::stringstream text;
+    text << f.rdbuf();
+    if (const int limit = cgroup_cpu_limit("/sys/fs/cgroup", text.str()); limit > 0 && static_cast<std::size_t>(limit) < v.size())
+      v.resize(static_cast<std::size_t>(limit));
+    return v;
+  }();
+  return cpus;
+}
+namespace {
+[[maybe_unused]] const bool g_cpus_read = !usable_cpus().empty();  // at load, before any pool pins a thread
+}
 
 void set_huge_pages(bool on) { g_huge_pages = on; }
 bool huge_pages() { return g_huge_pages; }

@@ -8,10 +8,12 @@
 
 #include <climits>
 
+#include "primbench/primbench.hpp"
+
 namespace primbench::thread_backend {
 
 Spin spin_limit(int ranks) {
-  const int cores = static_cast<int>(std::thread::hardware_concurrency());
+  const int cores = static_cast<int>(usable_cpus().size());
   return ranks <= cores ? Spin{256, 256} : Spin{0, 32};
 }
 
@@ -37,17 +39,6 @@ void Barrier::wait() {
 }
 
 namespace {
-// The CPUs this process may run on, in order.
-std::vector<int> allowed_cpus() {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  std::vector<int> cpus;
-  if (sched_getaffinity(0, sizeof set, &set) == 0)
-    for (int c = 0; c < CPU_SETSIZE; ++c)
-      if (CPU_ISSET(c, &set)) cpus.push_back(c);
-  return cpus;
-}
-
 bool pin(pthread_t thread, int cpu) {
   cpu_set_t set;
   CPU_ZERO(&set);
@@ -59,7 +50,7 @@ bool pin(pthread_t thread, int cpu) {
 RankPool::RankPool(int ranks) : ranks_(ranks), spin_(spin_limit(ranks)) {
   // With a core per rank, each rank is pinned to its own: a woken rank is otherwise often placed
   // on its waker's core, and two spinning ranks then share one core while another idles.
-  const std::vector<int> cpus = allowed_cpus();
+  const std::vector<int>& cpus = usable_cpus();
   const bool pinned = ranks > 1 && static_cast<std::size_t>(ranks) <= cpus.size();
   oversubscribed_ = static_cast<std::size_t>(ranks) > cpus.size();
   if (pinned) {

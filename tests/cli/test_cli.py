@@ -28,6 +28,25 @@ def primbench(*args, timeout=120):
     return subprocess.run([BIN, *args], capture_output=True, text=True, timeout=timeout)
 
 
+class UsableCpus(unittest.TestCase):
+    @unittest.skipUnless(len(os.sched_getaffinity(0)) >= 2, "needs two CPUs to leave one out")
+    def test_a_run_on_one_cpu_of_several_plans_one_rank_and_says_so(self):
+        # std::thread::hardware_concurrency() counts the machine's CPUs whatever the affinity
+        # mask: under `taskset -c 1` (a Slurm cpuset, mpirun's binding) the default --ranks went
+        # up to the machine's cores, and the ceilings and the reference ran that many threads on one.
+        cpu = min(os.sched_getaffinity(0))
+        with tempfile.TemporaryDirectory() as d:
+            out = os.path.join(d, "r.json")
+            r = subprocess.run([BIN, "run", "--impl", "seq.ref,thread.flat", "--primitive", "gather", "--count", "1",
+                                "--out", out, *FAST], capture_output=True, text=True, timeout=120,
+                               preexec_fn=lambda: os.sched_setaffinity(0, {cpu}))
+            self.assertEqual(r.returncode, 0, r.stderr)
+            with open(out) as f:
+                doc = json.load(f)
+        self.assertEqual({b["ranks"] for b in doc["benchmarks"] if b["run_type"] == "iteration"}, {1})
+        self.assertEqual(doc["context"]["primbench"]["host"]["usable_cpus"], 1)
+
+
 class Revision(unittest.TestCase):
     """bench/revision.cmake, which names the build's commit in every result file: a build from
     changed tracked files says -dirty (an H200 reference run built before its commit recorded the

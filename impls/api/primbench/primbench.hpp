@@ -82,6 +82,17 @@ inline double now_seconds() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
+// The CPUs this process may use, in order, as read when primbench was loaded (a backend's pool
+// later pins the thread that calls it): those of its affinity mask (taskset, a Slurm or cgroup
+// cpuset, mpirun's binding), cut to the first ⌈quota⌉ where a cgroup v2 CPU quota allows fewer
+// (cpu.max of its cgroup or any above it: a container's --cpus, a Kubernetes CPU limit); every
+// online CPU where neither can be read. Never empty. std::thread::hardware_concurrency() counts
+// the machine's, whatever this process may use.
+const std::vector<int>& usable_cpus();
+// The CPUs a cgroup v2 quota allows (⌈quota / period⌉, the least of the cgroup's and its
+// ancestors'), given the cgroup file system's root and /proc/self/cgroup's text; 0: no quota.
+int cgroup_cpu_limit(const std::string& cgroup_root, const std::string& self_cgroup);
+
 // Every buffer has kGuardBytes of guard before and after its payload; the harness fills them
 // and checks them, so a write past either end is caught.
 inline constexpr std::size_t kGuardBytes = 64;
