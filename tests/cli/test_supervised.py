@@ -501,28 +501,27 @@ class ResumeAndCompleteness(Case):
         """The entries of seq.ref's gather at `count` in --out that came from the journal."""
         return [b for b in load(self.out)["benchmarks"] if bench_name(b) == self.name(count) and b.get("real_time") == 0.5]
 
-    def test_resume_writes_what_only_the_journal_has_when_nothing_is_left_to_run(self):
-        # It said "nothing to run", removed the journal and wrote no --out: both results gone.
+    def resume_after_a_killed_run_of(self, counts):
+        """Resumes seq.ref's gather at `counts` after a killed run that finished counts 1 and 2:
+        both are in --out as the journal had them, and nothing else is left in the directory."""
         self.killed_run_finished(1, 2)
-        r = primbench("run", "--impl", "seq.ref", "--primitive", "gather", "--ranks", "1", "--count", "1,2",
+        r = primbench("run", "--impl", "seq.ref", "--primitive", "gather", "--ranks", "1", "--count", counts,
                       "--out", self.out, "--resume", *FAST)
         self.assertEqual(r.returncode, 0, r.stderr)
         for c in (1, 2):
             self.assertEqual(len(self.from_journal(c)), 2, f"count {c}")
         self.assertEqual(os.listdir(self.dir), ["r.json"])
 
+    def test_resume_writes_what_only_the_journal_has_when_nothing_is_left_to_run(self):
+        # It said "nothing to run", removed the journal and wrote no --out: both results gone.
+        self.resume_after_a_killed_run_of("1,2")
+
     def test_resume_keeps_the_journal_s_results_of_benchmarks_not_planned_now(self):
         # As it keeps --out's entries of benchmarks not planned: resumed with --count 1,3, the
         # journal's count 2 was dropped with the journal.
-        self.killed_run_finished(1, 2)
-        r = primbench("run", "--impl", "seq.ref", "--primitive", "gather", "--ranks", "1", "--count", "1,3",
-                      "--out", self.out, "--resume", *FAST)
-        self.assertEqual(r.returncode, 0, r.stderr)
-        for c in (1, 2):
-            self.assertEqual(len(self.from_journal(c)), 2, f"count {c}")
+        self.resume_after_a_killed_run_of("1,3")
         measured = [b for b in load(self.out)["benchmarks"] if bench_name(b) == self.name(3)]
         self.assert_passing(measured, "count 3")
-        self.assertEqual(os.listdir(self.dir), ["r.json"])
 
     def test_results_recovered_from_a_journal_are_in_out_before_anything_is_measured(self):
         # The journal was truncated at the start and --out written only after a benchmark: a
