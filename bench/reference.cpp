@@ -55,7 +55,6 @@ double thread_cpu_seconds() {
 // Thread t of the reference on a CPU of its own while there are enough (as thread.* pins its
 // ranks), else anywhere this process may run.
 void place(std::size_t t, std::size_t threads) {
-  if (usable_cpus().empty()) return;
   cpu_set_t set;
   CPU_ZERO(&set);
   if (threads <= usable_cpus().size()) CPU_SET(usable_cpus()[t], &set);
