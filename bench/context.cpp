@@ -50,7 +50,18 @@ Ceilings measure_ceilings(const RunOptions& opts, bool leader) {
   return c;
 }
 
-nlohmann::json primbench_context(const std::string& command_line, const Ceilings& ceilings) {
+nlohmann::json options_record(const RunOptions& o) {
+  nlohmann::json r = {{"validate", o.validate_rounds},
+                      {"check", o.both_modes ? "both" : o.mode == validate::Mode::exact ? "exact" : "random"},
+                      {"seed", o.seed}};
+  if (o.timing)
+    r.update({{"repetitions", o.repetitions}, {"min-time", o.min_time}, {"warmup", o.warmup}, {"cache", o.cold ? "cold" : "hot"},
+              {"check-iterations", o.check_iterations}, {"check-budget", o.check_budget}, {"rse", o.rse},
+              {"rse-max-time", o.rse_max_time}, {"hugepages", o.huge_pages}, {"aggregates-only", o.aggregates_only}});
+  return r;
+}
+
+nlohmann::json primbench_context(const RunOptions& opts, const Ceilings& ceilings) {
   nlohmann::json backends = nlohmann::json::object();
   Registry& reg = registry();
   for (const std::string& b : reg.backend_names()) {
@@ -67,7 +78,8 @@ nlohmann::json primbench_context(const std::string& command_line, const Ceilings
           {"git_revision", kGitRevision},
           {"build_type", kBuildType},
           {"compiler", kCompiler},
-          {"command_line", command_line},
+          {"command_line", opts.command_line},
+          {"options", options_record(opts)},
           {"machine", host_name() + " / " + cpu_model()},
           {"world_size", world().size()},
           {"hosts", hosts},

@@ -15,7 +15,14 @@ struct RunOptions;
 // The cache ceiling is measured unless given (it takes milliseconds).
 Ceilings measure_ceilings(const RunOptions& opts, bool leader);
 
-nlohmann::json primbench_context(const std::string& command_line, const Ceilings& ceilings);
+// The options that decide what a result means (how it was validated, timed and kept), each under
+// its command-line name: a file resumed with other options would mix results measured differently.
+// The timeout and the ceilings are left out (the ceilings are the machine's, recorded per run).
+nlohmann::json options_record(const RunOptions& opts);
+
+// This run's part of the context: `opts`' command line and options record, the ceilings, the
+// build, the machine and the backends.
+nlohmann::json primbench_context(const RunOptions& opts, const Ceilings& ceilings);
 
 // Google Benchmark's own context for this machine (date, host_name, num_cpus, mhz_per_cpu,
 // caches, load_avg, library_build_type, …), written by its JSONReporter without timing anything:

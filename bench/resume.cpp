@@ -1,6 +1,8 @@
 #include "resume.hpp"
 
 
+#include <fmt/format.h>
+
 #include <cerrno>
 #include <cmath>
 #include <cstring>
@@ -17,7 +19,28 @@ std::string benchmark_of(const json& e) {
   return benchmark_name((e.contains("run_name") ? e["run_name"] : e["name"]).get<std::string>());
 }
 
-Resumed resume(const std::string& text, const std::string& path, const std::vector<Planned>& plan) {
+namespace {
+// `key`'s option as a command line gives it ("--cache cold", "--hugepages", "no --hugepages").
+std::string as_option(const std::string& key, const json& value) {
+  if (value.is_boolean() || value.is_null()) return fmt::format("{}--{}", value == json(true) ? "" : "no ", key);
+  return fmt::format("--{} {}", key, value.is_string() ? value.get<std::string>() : value.dump());
+}
+}  // namespace
+
+std::string options_differ(const json& earlier, const json& now) {
+  std::string was, is;
+  for (const auto& [key, value] : now.items()) {
+    const json before = earlier.is_object() && earlier.contains(key) ? earlier[key] : json();
+    if (before == value) continue;
+    was += (was.empty() ? "" : " ");
+    was += as_option(key, before);
+    is += (is.empty() ? "" : " ");
+    is += as_option(key, value);
+  }
+  return was.empty() ? "" : "measured with " + was + ", this run with " + is;
+}
+
+Resumed resume(const std::string& text, const std::string& path, const std::vector<Planned>& plan, const json& options) {
   const std::string what = "--resume: '" + path + "' ";
   const std::string fix = "; move it away or choose another --out";
   json doc = json::parse(text, nullptr, false);
@@ -46,6 +69,13 @@ Resumed resume(const std::string& text, const std::string& path, const std::vect
                             e.value("time_unit", json("ns")) == json("ns"));
     if (error || invalid || timeless) failed.insert(b);
   }
+  // Only results measured as this run would measure them: another --repetitions, --cache or
+  // --check beside this run's is a file of two different experiments under one context.
+  const json& primbench = doc["context"]["primbench"];
+  if (!primbench.contains("options") || !primbench["options"].is_object())
+    throw UsageError(what + "does not say which options measured it (written by a primbench before 2026-12-05?)" + fix);
+  if (const std::string differ = options_differ(primbench["options"], options); !differ.empty())
+    throw UsageError(what + "was " + differ + ": its results would not compare with this run's; resume with its options, or move it away or choose another --out");
   std::set<std::string> planned;
   for (const Planned& p : plan) planned.insert(p.name);
 
@@ -60,14 +90,14 @@ Resumed resume(const std::string& text, const std::string& path, const std::vect
   return r;
 }
 
-Resumed resume_file(const std::string& path, const std::vector<Planned>& plan) {
+Resumed resume_file(const std::string& path, const std::vector<Planned>& plan, const json& options) {
   std::error_code missing;
   if (!std::filesystem::exists(path, missing)) return Resumed{json::array(), plan, json()};
   std::ifstream f(path, std::ios::binary);
   if (!f) throw UsageError("--resume: cannot read '" + path + "': " + std::strerror(errno));
   std::ostringstream text;
   text << f.rdbuf();
-  return resume(text.str(), path, plan);
+  return resume(text.str(), path, plan, options);
 }
 
 }  // namespace primbench

@@ -21,10 +21,18 @@ struct Resumed {
 
 // Keeps every earlier entry except those of planned benchmarks that failed (error or failed
 // validation), and plans only benchmarks without a passing entry. `text` is the earlier file's
-// content; throws UsageError (one line, naming `path`) when it is not primbench results.
-Resumed resume(const std::string& text, const std::string& path, const std::vector<Planned>& plan);
+// content; throws UsageError (one line, naming `path`) when it is not primbench results, or when
+// its recorded options (context.primbench.options) differ from `options`, this run's
+// (options_record, bench/context.hpp).
+Resumed resume(const std::string& text, const std::string& path, const std::vector<Planned>& plan,
+               const nlohmann::json& options);
 
 // The same from the file at `path`; a file that does not exist resumes nothing.
-Resumed resume_file(const std::string& path, const std::vector<Planned>& plan);
+Resumed resume_file(const std::string& path, const std::vector<Planned>& plan, const nlohmann::json& options);
+
+// "" when the options record `earlier` (or null: none) has each of `now`'s options with the same
+// value; else which differ, as command lines give them: "measured with --cache hot
+// --repetitions 1, this run with --cache cold --repetitions 5".
+std::string options_differ(const nlohmann::json& earlier, const nlohmann::json& now);
 
 }  // namespace primbench

@@ -735,7 +735,7 @@ void execute(const std::vector<Planned>& plan, const RunOptions& opts, const Sin
   };
   Ceilings ceilings;
   if (opts.timing) ceilings = measure_ceilings(opts, leader);
-  note({{"worker", primbench_context(opts.command_line, ceilings)}, {"context", google_benchmark_context()}});
+  note({{"worker", primbench_context(opts, ceilings)}, {"context", google_benchmark_context()}});
   std::optional<Watchdog> watchdog;
   if (!opts.supervised) watchdog.emplace(opts.timeout, sink);
   const double run_start = now_seconds();

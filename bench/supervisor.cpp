@@ -166,6 +166,16 @@ int status_of(const std::string& s) {
   return s == "passed" ? kOk : s == "failed" ? kValidationFailed : kIncomplete;
 }
 
+// What --out keeps of a benchmark's entries: with --aggregates-only, its aggregates alone where it
+// has any (an error entry is kept whatever it is).
+json kept_entries(const json& entries, bool aggregates_only) {
+  const bool aggregated = std::any_of(entries.begin(), entries.end(), [](const json& e) { return e.value("run_type", "") == "aggregate"; });
+  json out = json::array();
+  for (const json& e : entries)
+    if (!aggregates_only || !aggregated || e.value("run_type", "") == "aggregate") out.push_back(e);
+  return out;
+}
+
 class Results {
  public:
   // `kept`: an earlier run's entries and context (--resume), which this run's add to.
@@ -179,16 +189,28 @@ class Results {
       for (const json& e : benchmarks_)
         kept.insert(benchmark_of(e));
       resumed_from_.push_back({{"command_line", earlier.value("command_line", json())}, {"date", context.value("date", json())},
-                               {"git_revision", earlier.value("git_revision", json())}, {"benchmarks", kept}});
+                               {"git_revision", earlier.value("git_revision", json())}, {"ceilings", earlier.value("ceilings", json())},
+                               {"benchmarks", kept}});
       if (earlier.contains("resumed_from") && earlier["resumed_from"].is_array())
         for (const json& r : earlier["resumed_from"]) resumed_from_.push_back(r);
       context.erase("primbench");
       gb_context_ = std::move(context);
     }
-    for (const json& e : benchmarks_)
+    // A kept entry that did not pass (of a benchmark not planned now: resume() drops the planned
+    // ones' failures) is still in --out, and the exit status says so.
+    std::set<std::string> failed;
+    for (const json& e : benchmarks_) {
       if (e.contains("family_index") && e["family_index"].is_number_unsigned())
         family_ = std::max(family_, e["family_index"].get<std::size_t>() + 1);
+      const bool error = e.contains("error_occurred") && e["error_occurred"] != json(false);
+      const json v = e.value("validation", json());
+      const int s = v == json("failed") ? kValidationFailed : error ? kIncomplete : status_of(v.is_string() ? v.get<std::string>() : "");
+      if (s != kOk) failed.insert(benchmark_of(e)), status_ = std::max(status_, s);
+    }
+    kept_failed_ = failed.size();
   }
+  // The benchmarks kept from an earlier run (--resume) that did not pass.
+  std::size_t kept_failed() const { return kept_failed_; }
   void set_ceilings(const Ceilings& c) { ceilings_ = c; }
   void add(const json& done) {
     family_of_[done["done"].get<std::string>()] = family_;
@@ -217,7 +239,7 @@ class Results {
     // Benchmark, a resumed file from an older primbench).
     json c = own_context_;
     if (gb_context_.is_object()) c.update(gb_context_);
-    c["primbench"] = primbench_context(opts_.command_line, ceilings_);
+    c["primbench"] = primbench_context(opts_, ceilings_);
     if (!resumed_from_.empty()) c["primbench"]["resumed_from"] = resumed_from_;
     if (!launches_.empty())
       c["primbench"]["launched"] = {{"mpi_library", registry().availability("mpi").version}, {"launches", launches_}};
@@ -227,10 +249,7 @@ class Results {
 
  private:
   void insert(const json& done, std::size_t family, std::size_t at) {
-    const json& entries = done["entries"];
-    const bool aggregated = std::any_of(entries.begin(), entries.end(), [](const json& e) { return e.value("run_type", "") == "aggregate"; });
-    for (json e : entries) {
-      if (opts_.aggregates_only && aggregated && e.value("run_type", "") != "aggregate") continue;
+    for (json e : kept_entries(done["entries"], opts_.aggregates_only)) {
       e["family_index"] = family;
       e["per_family_instance_index"] = 0;
       benchmarks_.insert(benchmarks_.begin() + static_cast<std::ptrdiff_t>(at++), std::move(e));
@@ -248,6 +267,7 @@ class Results {
   json resumed_from_ = json::array();  // --resume: the earlier runs the kept entries come from, latest first
   bool fresh_context_ = false;  // Google Benchmark's context from this run, not the resumed one
   std::size_t family_ = 0;
+  std::size_t kept_failed_ = 0;
   int status_ = kOk;
 };
 
@@ -516,6 +536,7 @@ std::vector<std::string> worker_command(const std::vector<const Planned*>& items
       "--seed", std::to_string(o.seed),
       "--timeout", number(o.timeout),
       "--quiet", "--worker", journal, "--only", only, "--supervisor-pid", std::to_string(::getpid())};
+  if (o.aggregates_only) a.push_back("--aggregates-only");  // no use to a worker, but part of its options record
   if (o.timing) {
     a.insert(a.end(), {"--repetitions", std::to_string(o.repetitions), "--min-time", number(o.min_time), "--warmup", number(o.warmup),
                        "--cache", o.cold ? "cold" : "hot", "--check-iterations", std::to_string(o.check_iterations),
@@ -854,24 +875,40 @@ std::vector<Job> jobs(const std::vector<Planned>& plan, const RunOptions& opts) 
 }
 
 // A run's lines from an earlier journal: the benchmarks it finished and passed, each after its
-// own start; any later line about one (the supervisor's error entry for it, a second result, a
-// phase after its done) and it runs again. Added to `r`: those still to run (they no longer
+// own start and after a worker's line that says it measured with this run's options (other
+// options: UsageError); any later line about one (the supervisor's error entry for it, a second
+// result, a phase after its done) and it runs again. Added to `r`: those still to run (they no longer
 // are), and those not planned now that --out has no entry of (as --resume keeps --out's
 // entries of benchmarks not planned). How many benchmarks it added.
-std::size_t merge_stale(const std::string& journal, Resumed& r) {
+std::size_t merge_stale(const std::string& journal, Resumed& r, const RunOptions& opts) {
   std::map<std::string, json> passed;
   std::string current, last;
+  json earlier;           // the context of the killed run's first worker
+  bool measured = false;  // a worker of the killed run said its options: results after it count
+  const json options = options_record(opts);
   JournalReader reader(journal);
   auto text = [](const json& line, const char* key) { return line[key].is_string() ? line[key].get<std::string>() : std::string(); };
   for (const json& line : reader.read_new()) {
-    if (line.contains("start")) {
+    if (line.contains("worker")) {
+      // Its workers' options are the killed run's: only results measured as this run measures.
+      const json& w = line["worker"];
+      if (!w.is_object() || !w.contains("options"))
+        throw UsageError("--resume: the journal '" + journal + "' that a killed run left does not say which options measured it "
+                         "(written by a primbench before 2026-12-05?); move it away, or run without --resume");
+      if (const std::string differ = options_differ(w["options"], options); !differ.empty())
+        throw UsageError("--resume: the journal '" + journal + "' that a killed run left was " + differ +
+                         ": resume with its options, or run without --resume");
+      if (earlier.is_null() && line.contains("context") && line["context"].is_object())
+        earlier = line["context"], earlier["primbench"] = w;
+      measured = true;
+    } else if (line.contains("start")) {
       current = text(line, "start");
       passed.erase(current);
     } else if (line.contains("phase") && current.empty()) {
       passed.erase(last);
     } else if (line.contains("done")) {
       const std::string n = text(line, "done");
-      if (n == current && !line.contains("supervisor") && line.value("status", json()) == "passed" && well_formed(line, n, true))
+      if (measured && n == current && !line.contains("supervisor") && line.value("status", json()) == "passed" && well_formed(line, n, true))
         passed[n] = line["entries"];
       else
         passed.erase(n);
@@ -887,7 +924,7 @@ std::size_t merge_stale(const std::string& journal, Resumed& r) {
   }
   std::size_t added = 0;
   auto add = [&](const json& entries) {
-    for (json e : entries) {
+    for (json e : kept_entries(entries, opts.aggregates_only)) {
       e["family_index"] = family, e["per_family_instance_index"] = 0;
       r.benchmarks.push_back(std::move(e));
     }
@@ -905,7 +942,16 @@ std::size_t merge_stale(const std::string& journal, Resumed& r) {
   for (const auto& [name, entries] : passed)
     if (!in_out.count(name)) add(entries);
   r.todo = std::move(todo);
+  // No --out to resume (killed before it was first written): the kept results are the killed run's.
+  const bool out_said = r.context.is_object() && r.context.contains("primbench");
+  if (added && !out_said && !earlier.is_null()) r.context = std::move(earlier);
   return added;
+}
+
+// The end of a run's last line when --out keeps failures of benchmarks it did not run (they count
+// in the exit status).
+std::string kept_failures(const Results& r) {
+  return r.kept_failed() ? fmt::format("; {} benchmark(s) kept from an earlier run (not planned now) did not pass", r.kept_failed()) : "";
 }
 
 }  // namespace
@@ -924,9 +970,9 @@ int supervise(const std::vector<Planned>& requested, const RunOptions& opts) {
     if (fd < 0) throw UsageError("cannot create a journal in " + journal.substr(0, journal.rfind('/')) + ": " + std::strerror(errno));
     ::close(fd);
   }
-  Resumed resumed = opts.resume ? resume_file(opts.out, requested) : Resumed{json::array(), requested, json()};
+  Resumed resumed = opts.resume ? resume_file(opts.out, requested, options_record(opts)) : Resumed{json::array(), requested, json()};
   const std::string stale = file ? file->stale_journal() : "";
-  const std::size_t recovered = !stale.empty() && opts.resume ? merge_stale(stale, resumed) : 0;
+  const std::size_t recovered = !stale.empty() && opts.resume ? merge_stale(stale, resumed, opts) : 0;
   Results results(opts, std::move(resumed.benchmarks), std::move(resumed.context));
   Saver saver(file ? &*file : nullptr, results);
   // What only the journal held is in --out before the journal goes (and before anything is
@@ -941,10 +987,10 @@ int supervise(const std::vector<Planned>& requested, const RunOptions& opts) {
   if (!stale.empty()) file->forget_stale();
   const std::vector<Planned>& plan = resumed.todo;
   if (plan.empty()) {  // --resume with everything measured: the file stays as it is
-    if (!opts.quiet) err("nothing to run: every planned benchmark already passed in " + opts.out + "\n");
+    if (!opts.quiet) err("nothing to run: every planned benchmark already passed in " + opts.out + kept_failures(results) + "\n");
     if (file) file->finish();
     Output::get().drain(5);
-    return kOk;
+    return results.status();
   }
   install_signals();
   RunOptions worker = opts;
@@ -987,8 +1033,8 @@ int supervise(const std::vector<Planned>& requested, const RunOptions& opts) {
     err(fmt::format("primbench: interrupted by {}{}\n", signal_name(status - 128),
                     file ? fmt::format(": results so far written to {}; run the same command with --resume to finish", opts.out) : ""));
   else if (!opts.quiet)
-    err(fmt::format("{} benchmarks, {}{}\n", plan.size(), status == kOk ? "all validated" : "SOME FAILED",
-                    file ? "; results: " + opts.out : ""));
+    err(fmt::format("{} benchmarks, {}{}{}\n", plan.size(), status == kOk ? "all validated" : "SOME FAILED",
+                    kept_failures(results), file ? "; results: " + opts.out : ""));
   Output::get().drain(std::min(opts.timeout, 5.0));
   return status;
 }
@@ -1016,7 +1062,7 @@ int run_in_mpi_job(const std::vector<Planned>& requested, const RunOptions& opts
     }
   if (std::string e = w.first_error(problem); !e.empty()) throw UsageError(e);
   // Every rank plans the same: from --out alone (the journal is rank 0's).
-  Resumed resumed = opts.resume ? resume_file(opts.out, requested) : Resumed{json::array(), requested, json()};
+  Resumed resumed = opts.resume ? resume_file(opts.out, requested, options_record(opts)) : Resumed{json::array(), requested, json()};
   if (file && !file->stale_journal().empty()) file->forget_stale();
   Results results(opts, std::move(resumed.benchmarks), std::move(resumed.context));
   Saver saver(file ? &*file : nullptr, results);
@@ -1050,8 +1096,8 @@ int run_in_mpi_job(const std::vector<Planned>& requested, const RunOptions& opts
   }
   const int status = static_cast<int>(w.max(results.status()));
   if (leader && !opts.quiet)
-    err(fmt::format("{} benchmarks, {}{}\n", resumed.todo.size(), status == kOk ? "all validated" : "SOME FAILED",
-                    file ? "; results: " + opts.out : ""));
+    err(fmt::format("{} benchmarks, {}{}{}\n", resumed.todo.size(), status == kOk ? "all validated" : "SOME FAILED",
+                    kept_failures(results), file ? "; results: " + opts.out : ""));
   Output::get().drain(5);
   return status;
 }

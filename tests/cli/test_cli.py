@@ -729,7 +729,9 @@ class Resume(WithOut):
     IMPLS = ["--primitive", "gather", "--ranks", "2", "--count", "8"]
 
     def run_impls(self, impls, *extra):
-        return primbench("run", "--plugin", PLUGIN, "--impl", impls, *self.IMPLS, "--out", self.out, *FAST, *extra)
+        # FAST's options, less those `extra` gives again.
+        fast = [a for i in range(0, len(FAST) - 1, 2) for a in FAST[i:i + 2] if FAST[i] not in extra] + ["--quiet"]
+        return primbench("run", "--plugin", PLUGIN, "--impl", impls, *self.IMPLS, "--out", self.out, *fast, *extra)
 
     def entries(self):
         doc = self.load()
@@ -810,6 +812,55 @@ class Resume(WithOut):
                 self.assertEqual(len([b for b in entries if b["run_type"] == "iteration"]), 2)
                 self.assertTrue(all(b["validation"] == "passed" and b["real_time"] > 0 for b in entries), entries)
                 self.assertNotIn(good, [json.dumps(b, sort_keys=True) for b in entries], "the old entries were kept")
+
+    def test_a_file_measured_with_other_options_is_refused_and_left_as_it_was(self):
+        # It said "nothing to run" and exited 0: results of two experiments under one context.
+        self.assertEqual(self.run_impls("seq.ref").returncode, 0)
+        with open(self.out) as f:
+            before = f.read()
+        for other, was, now in [(["--repetitions", "3", "--cache", "cold"], "--cache hot --repetitions 2", "--cache cold --repetitions 3"),
+                                (["--validate", "5"], "--validate 3", "--validate 5"),
+                                (["--check", "random"], "--check exact", "--check random"),
+                                (["--seed", "7"], "--seed 1", "--seed 7"),
+                                (["--min-time", "0.003"], "--min-time 0.002", "--min-time 0.003"),
+                                (["--hugepages"], "no --hugepages", "--hugepages"),
+                                (["--aggregates-only"], "no --aggregates-only", "--aggregates-only"),
+                                (["--rse", "0.05"], "--rse 0.0", "--rse 0.05")]:
+            with self.subTest(other=other):
+                r = self.run_impls("seq.ref,thread.flat", *other, "--resume")
+                self.assertEqual(r.returncode, 2, r.stderr)
+                lines = r.stderr.strip().splitlines()
+                self.assertEqual(len(lines), 1, r.stderr)
+                self.assertIn(f"measured with {was}, this run with {now}:", lines[0])
+                with open(self.out) as f:
+                    self.assertEqual(f.read(), before, "the file was changed")
+        # The timeout does not change what a result means.
+        self.assertEqual(self.run_impls("seq.ref", "--timeout", "100", "--resume").returncode, 0)
+
+    def test_a_file_that_does_not_say_its_options_is_refused(self):
+        self.assertEqual(self.run_impls("seq.ref").returncode, 0)
+        doc = self.load()
+        del doc["context"]["primbench"]["options"]
+        with open(self.out, "w") as f:
+            json.dump(doc, f)
+        r = self.run_impls("seq.ref", "--resume")
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("does not say which options measured it", r.stderr)
+        self.assertEqual(self.load(), doc)
+
+    def test_kept_failures_of_benchmarks_not_planned_now_are_in_the_exit_status(self):
+        # Resuming a subset exited 0 ("all validated") while --out kept the others' failures.
+        for impl, failing in (("fault.throw", 3), ("bug.lazy", 1)):
+            with self.subTest(impl=impl):
+                if os.path.exists(self.out):
+                    os.remove(self.out)
+                self.assertEqual(self.run_impls(f"seq.ref,{impl}").returncode, failing)
+                for planned in ("seq.ref", "seq.ref,thread.flat"):  # nothing left to run; one to run
+                    r = primbench("run", "--plugin", PLUGIN, "--impl", planned, *self.IMPLS, "--out", self.out,
+                                  *FAST[:-1], "--resume")  # not --quiet: the last line says why
+                    self.assertEqual(r.returncode, failing, r.stderr)
+                    self.assertIn("1 benchmark(s) kept from an earlier run (not planned now) did not pass", r.stderr)
+                    self.assertIn(impl, self.entries())
 
     def test_missing_file_starts_afresh(self):
         r = self.run_impls("seq.ref", "--resume")

@@ -491,11 +491,23 @@ class ResumeAndCompleteness(Case):
                    for i in range(2)]
         return {"done": self.name(count), "entries": entries, "status": "passed"}
 
-    def killed_run_finished(self, *counts):
-        """The journal of a supervisor killed after its worker finished seq.ref's gather at `counts`."""
+    def worker(self, *options):
+        """The line a worker of `run` with FAST and `options` begins its journal with: what a real
+        run with them records in its context."""
+        out = os.path.join(self.dir, "options.json")
+        r = primbench("run", "--impl", "seq.ref", "--primitive", "gather", "--ranks", "1", "--count", "1", "--out", out,
+                      *FAST, *options)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        context = load(out)["context"]
+        os.remove(out)
+        return {"worker": context.pop("primbench"), "context": context}
+
+    def killed_run_finished(self, *counts, options=()):
+        """The journal of a supervisor killed after its worker (run with FAST and `options`)
+        finished seq.ref's gather at `counts`."""
+        lines = [self.worker(*options)] + [line for c in counts for line in ({"start": self.name(c)}, self.done(c))]
         with open(journal_of(self.out), "w") as f:
-            for c in counts:
-                f.write(json.dumps({"start": self.name(c)}) + "\n" + json.dumps(self.done(c)) + "\n")
+            f.writelines(json.dumps(line) + "\n" for line in lines)
 
     def from_journal(self, count):
         """The entries of seq.ref's gather at `count` in --out that came from the journal."""
@@ -511,6 +523,32 @@ class ResumeAndCompleteness(Case):
         for c in (1, 2):
             self.assertEqual(len(self.from_journal(c)), 2, f"count {c}")
         self.assertEqual(os.listdir(self.dir), ["r.json"])
+        # Where they come from: the killed run (there was no --out before).
+        resumed = load(self.out)["context"]["primbench"].get("resumed_from")
+        self.assertTrue(resumed, "no resumed_from")
+        self.assertIn("--count 1 ", resumed[0]["command_line"])
+        self.assertTrue({self.name(1), self.name(2)} <= set(resumed[0]["benchmarks"]), resumed)
+
+    def test_resume_refuses_a_journal_measured_with_other_options_and_keeps_it(self):
+        # Its results were believed whatever the killed run's options: --cache hot results kept
+        # in a file this run says it measured cold.
+        self.killed_run_finished(1, 2, options=("--cache", "cold"))
+        with open(journal_of(self.out)) as f:
+            journal = f.read()
+        r = primbench("run", "--impl", "seq.ref", "--primitive", "gather", "--ranks", "1", "--count", "1:3:+1",
+                      "--out", self.out, "--resume", *FAST)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
+        self.assertIn("measured with --cache cold, this run with --cache hot", r.stderr)
+        self.assertFalse(os.path.exists(self.out))
+        with open(journal_of(self.out)) as f:
+            self.assertEqual(f.read(), journal, "the journal was changed")
+        # With its options it resumes.
+        r = primbench("run", "--impl", "seq.ref", "--primitive", "gather", "--ranks", "1", "--count", "1:3:+1",
+                      "--out", self.out, "--resume", "--cache", "cold", *FAST)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        for c in (1, 2):
+            self.assertEqual(len(self.from_journal(c)), 2, f"count {c}")
 
     def test_resume_writes_what_only_the_journal_has_when_nothing_is_left_to_run(self):
         # It said "nothing to run", removed the journal and wrote no --out: both results gone.
@@ -544,20 +582,22 @@ class ResumeAndCompleteness(Case):
         # What a killed supervisor's journal holds with lines forged into it: a result kept only
         # after its own start, once, with no line about it after.
         name, done = self.name, self.done
-        lines = [{"start": name(1)}, {"phase": "setup"}, done(1),             # believed
+        lines = [{"start": name(5)}, done(5),                                 # before any worker said its options
+                 self.worker(),
+                 {"start": name(1)}, {"phase": "setup"}, done(1),             # believed
                  {"start": name(2)}, done(2), {"phase": "teardown"},          # a line after its result
                  done(3),                                                     # no start
                  {"start": name(4)}, done(4), done(4)]                        # two results
         with open(journal_of(self.out), "w") as f:
             f.writelines(json.dumps(line) + "\n" for line in lines)
-        r = primbench("run", "--impl", "seq.ref", "--primitive", "gather", "--ranks", "1", "--count", "1:4:+1",
+        r = primbench("run", "--impl", "seq.ref", "--primitive", "gather", "--ranks", "1", "--count", "1:5:+1",
                       "--out", self.out, "--resume", *FAST, timeout=120)
         self.assertEqual(r.returncode, 0, r.stderr)
         per_bench = collections.defaultdict(list)
         for b in load(self.out)["benchmarks"]:
             per_bench[bench_name(b)].append(b)
-        self.assertEqual(set(per_bench), {name(c) for c in range(1, 5)})
-        for c in range(1, 5):
+        self.assertEqual(set(per_bench), {name(c) for c in range(1, 6)})
+        for c in range(1, 6):
             self.assert_passing(per_bench[name(c)], name(c))
             kept = [b for b in per_bench[name(c)] if b.get("real_time") == 0.5]
             self.assertEqual(len(kept), 2 if c == 1 else 0, f"count {c}: {per_bench[name(c)]}")
