@@ -1,10 +1,13 @@
 #include "context.hpp"
 
+#include <link.h>
 #include <unistd.h>
 
 #include <benchmark/benchmark.h>
 
 #include <cstdlib>
+#include <cstring>
+#include <fmt/format.h>
 #include <fstream>
 #include <sstream>
 
@@ -50,6 +53,36 @@ Ceilings measure_ceilings(const RunOptions& opts, bool leader) {
   return c;
 }
 
+std::string build_id() {
+  static const std::string id = [] {
+    std::string hex;
+    // The first object is the program itself (primbench links everything of its own into it).
+    ::dl_iterate_phdr([](dl_phdr_info* info, std::size_t, void* out) {
+      for (int i = 0; i < info->dlpi_phnum; ++i) {
+        const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+        if (ph.p_type != PT_NOTE) continue;
+        const char* p = reinterpret_cast<const char*>(info->dlpi_addr + ph.p_vaddr);
+        const char* const end = p + ph.p_memsz;
+        while (p + sizeof(ElfW(Nhdr)) <= end) {
+          const auto* note = reinterpret_cast<const ElfW(Nhdr)*>(p);
+          const char* name = p + sizeof *note;
+          const char* desc = name + ((note->n_namesz + 3) & ~3u);
+          if (desc + note->n_descsz > end) break;
+          if (note->n_type == NT_GNU_BUILD_ID && note->n_namesz == 4 && std::memcmp(name, "GNU", 4) == 0) {
+            for (unsigned k = 0; k < note->n_descsz; ++k)
+              *static_cast<std::string*>(out) += fmt::format("{:02x}", static_cast<unsigned char>(desc[k]));
+            return 1;
+          }
+          p = desc + ((note->n_descsz + 3) & ~3u);
+        }
+      }
+      return 1;
+    }, &hex);
+    return hex;
+  }();
+  return id;
+}
+
 nlohmann::json options_record(const RunOptions& o) {
   nlohmann::json r = {{"validate", o.validate_rounds},
                       {"check", o.both_modes ? "both" : o.mode == validate::Mode::exact ? "exact" : "random"},
@@ -76,6 +109,7 @@ nlohmann::json primbench_context(const RunOptions& opts, const Ceilings& ceiling
   for (const std::string& h : world().hosts()) hosts[h] = hosts.value(h, 0) + 1;
   nlohmann::json c = {{"version", kVersion},
           {"git_revision", kGitRevision},
+          {"build_id", build_id()},
           {"build_type", kBuildType},
           {"compiler", kCompiler},
           {"command_line", opts.command_line},

@@ -15,6 +15,10 @@ struct RunOptions;
 // The cache ceiling is measured unless given (it takes milliseconds).
 Ceilings measure_ceilings(const RunOptions& opts, bool leader);
 
+// The GNU build ID of this executable (hex; "" if it has none): two builds of one revision, or of
+// a changed tree, differ in it.
+std::string build_id();
+
 // The options that decide what a result means (how it was validated, timed and kept), each under
 // its command-line name: a file resumed with other options would mix results measured differently.
 // The timeout and the ceilings are left out (the ceilings are the machine's, recorded per run).

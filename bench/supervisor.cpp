@@ -405,6 +405,18 @@ struct Worker {
   }
 };
 
+// This executable's path as it was when primbench started (supervise() asks first): a launcher
+// starts the ranks by it. Workers on this host start this very file (spawn).
+const std::string& self_executable() {
+  static const std::string path = [] {
+    char buf[4096];
+    const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+    if (n <= 0) throw UsageError("cannot find this executable (/proc/self/exe)");
+    return std::string(buf, static_cast<std::size_t>(n));
+  }();
+  return path;
+}
+
 // Starts `argv` in a process group of its own, tied to this process: stdin from /dev/null (a
 // launcher in a background group must not stop on the terminal), stdout and stderr to a pipe
 // the supervisor forwards, killed if the supervisor dies.
@@ -419,6 +431,9 @@ std::optional<Worker> spawn(const std::vector<std::string>& argv, const std::vec
   args.push_back(nullptr);
   for (const auto& e : environment) envs.push_back(const_cast<char*>(e.c_str()));
   envs.push_back(nullptr);
+  // primbench itself by this process's own image: the file at its path may since have been
+  // rebuilt or replaced, and a worker of another build would measure what this run does not say.
+  const char* file = argv[0] == self_executable() ? "/proc/self/exe" : args[0];
   const pid_t self = ::getpid();
   const pid_t pid = ::fork();
   if (pid == 0) {
@@ -435,7 +450,7 @@ std::optional<Worker> spawn(const std::vector<std::string>& argv, const std::vec
     ::dup2(null, 0);
     ::dup2(io[1], 1);
     ::dup2(io[1], 2);
-    ::execvpe(args[0], args.data(), envs.data());
+    ::execvpe(file, args.data(), envs.data());
     const int e = errno;
     [[maybe_unused]] ssize_t w = ::write(report[1], &e, sizeof e);
     ::_exit(127);
@@ -469,12 +484,6 @@ std::vector<std::string> environment() {
   return v;
 }
 
-std::string self_executable() {
-  char buf[4096];
-  const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
-  if (n <= 0) throw UsageError("cannot find this executable (/proc/self/exe)");
-  return std::string(buf, static_cast<std::size_t>(n));
-}
 
 std::string number(double v) { return fmt::format("{}", v); }
 
@@ -647,7 +656,7 @@ class Supervisor {
       // `current`: started and not yet done; `last`: done last, until the next start. The worker
       // writes start, phases and done of one benchmark after another, so any other line is an
       // implementation's (that of `current`, or `last`'s left running) writing into the journal.
-      std::string current, last, phase, last_line, hung, forged;
+      std::string current, last, phase, last_line, hung, forged, foreign;
       bool started = false, ended = false;
       json worker_context;
       double progress = now_seconds();
@@ -665,9 +674,16 @@ class Supervisor {
         current.clear();  // what else this worker writes is not believed (a fresh one runs the rest)
       };
       auto handle = [&](const json& line) {
-        if (!forged.empty() || line.contains("supervisor")) return;  // after a forgery; this process's own lines
+        if (!forged.empty() || !foreign.empty() || line.contains("supervisor")) return;  // after a forgery; this process's own lines
         try {
-          if (line.contains("worker")) worker_context = line["worker"];
+          if (line.contains("worker")) {
+            worker_context = line["worker"];
+            if (foreign = other_build(worker_context, how.argv); !foreign.empty()) return;
+          }
+          if (line.contains("start") && worker_context.is_null()) {
+            foreign = "stopped: the worker began a benchmark without saying which build of primbench it is";
+            return;
+          }
           if (line.contains("context")) results_.context(line["context"]);
           if (line.contains("finished"))  // written once the worker's whole plan is done (believed only then)
             ended = std::all_of(todo.begin(), todo.end(), [&](const Planned* p) { return finished.count(p->name) > 0; });
@@ -738,13 +754,13 @@ class Supervisor {
           for (char c; ::read(g_signal_pipe[0], &c, 1) == 1;) {}
           break;
         }
-        if (stopped() || !forged.empty()) break;
+        if (stopped() || !forged.empty() || !foreign.empty()) break;
         if (now_seconds() - progress > opts_.timeout) {
           hung = fmt::format("hung: no progress for {:.0f} s (--timeout {:g})", now_seconds() - progress, opts_.timeout);
           break;
         }
       }
-      w->terminate(stopped() || !hung.empty() || !poked.empty() || !forged.empty() ? 3.0 : 0.0);
+      w->terminate(stopped() || !hung.empty() || !poked.empty() || !forged.empty() || !foreign.empty() ? 3.0 : 0.0);
       forward();
       ::close(w->output);
       if (!pending.empty()) err(pending + "\n"), last_line = pending.substr(0, 200);
@@ -759,9 +775,9 @@ class Supervisor {
         }
         results_.launched(std::move(launch));
       }
-      const bool killed = !hung.empty() || !poked.empty() || !forged.empty() || interrupted_;
+      const bool killed = !hung.empty() || !poked.empty() || !forged.empty() || !foreign.empty() || interrupted_;
       std::string reason = !stop_reason().empty() ? stop_reason() : !hung.empty() ? hung : !poked.empty() ? who + " " + poked
-                         : !forged.empty() ? forged : death(*w, who);
+                         : !forged.empty() ? forged : !foreign.empty() ? foreign : death(*w, who);
       std::string tail = !says.empty() ? " (" + says + ")" : last_line.empty() || killed ? "" : " (last output: " + last_line + ")";
       if (!killed && WIFSIGNALED(w->status) && WTERMSIG(w->status) == SIGKILL)
         tail += " (SIGKILL comes from the OOM killer or another process)";
@@ -783,6 +799,23 @@ class Supervisor {
         return;
       }
     }
+  }
+
+  // Why a worker (or a launch's first rank) that says `worker` in its first line is not this run's
+  // own: another build of primbench (its file rebuilt or replaced while this ran, or another
+  // build at that path on a launched host), or (primbench or a peer) options other than this
+  // run's. "" when it is.
+  std::string other_build(const json& worker, const std::vector<std::string>& argv) const {
+    const json id = worker.is_object() ? worker.value("build_id", json()) : json();
+    const bool primbench = std::find(argv.begin(), argv.end(), self_executable()) != argv.end();  // not a peer
+    if (primbench && id != json(build_id()))
+      return fmt::format("stopped: the worker is another build of primbench (build id {}, this run's {}): was '{}' rebuilt or "
+                         "replaced while this ran{}?", id.is_string() ? id.get<std::string>() : id.dump(), build_id(),
+                         self_executable(), argv.empty() || argv[0] == self_executable() ? "" : ", or is another build at that path on the hosts it was launched on");
+    const json options = worker.is_object() ? worker.value("options", json()) : json();
+    if (const std::string differ = options_differ(options, options_record(opts_)); !differ.empty())
+      return "stopped: the worker was " + differ + " (a primbench bug)";
+    return "";
   }
 
   // A benchmark's result replaced by an error entry (once: the first reason stays).
@@ -957,6 +990,7 @@ std::string kept_failures(const Results& r) {
 }  // namespace
 
 int supervise(const std::vector<Planned>& requested, const RunOptions& opts) {
+  self_executable();  // its path now, before anything could replace it
   // --out first: a file that cannot be written is found before anything is measured.
   std::optional<ResultsFile> file;
   std::string journal;
@@ -1061,6 +1095,11 @@ int run_in_mpi_job(const std::vector<Planned>& requested, const RunOptions& opts
       problem = e.what();
     }
   if (std::string e = w.first_error(problem); !e.empty()) throw UsageError(e);
+  // One build on every rank: the context names rank 0's (53 bits of its build ID, exact in a double).
+  const double build = static_cast<double>(std::hash<std::string>{}(build_id()) >> 11);
+  if (w.min(build) != w.max(build))
+    throw UsageError("the ranks of this MPI job run different builds of primbench (their build IDs differ): put the same "
+                     "executable on every host");
   // Every rank plans the same: from --out alone (the journal is rank 0's).
   Resumed resumed = opts.resume ? resume_file(opts.out, requested, options_record(opts)) : Resumed{json::array(), requested, json()};
   if (file && !file->stale_journal().empty()) file->forget_stale();

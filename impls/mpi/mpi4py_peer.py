@@ -617,6 +617,7 @@ def parse(argv):
     ap.add_argument("--round-trip-ns", type=float, default=0.0, help="the supervisor's cache-line round trip")
     ap.add_argument("--rse", type=float, default=0.0)
     ap.add_argument("--rse-max-time", type=float, default=10.0)
+    ap.add_argument("--aggregates-only", action="store_true", help="accepted; primbench keeps what --out holds")
     ap.add_argument("--out", default="")
     ap.add_argument("--quiet", action="store_true")
     ap.add_argument("--validate-only", action="store_true", help="validation rounds only, no timing")
@@ -719,7 +720,15 @@ def main(argv):
             while data:
                 data = data[os.write(journal, data):]
 
-    note({"worker": {"world_size": P, "hosts": hosts, "mpi4py": context["mpi4py"]["version"]}})
+    # The options that decide what a result means, as primbench records them (bench/context.hpp,
+    # options_record): --resume and the supervisor compare them with the run's.
+    options = {"validate": opts.validate, "check": opts.check, "seed": opts.seed}
+    if not opts.validate_only:
+        options.update({"repetitions": opts.repetitions, "min-time": opts.min_time, "warmup": opts.warmup,
+                        "cache": opts.cache, "check-iterations": opts.check_iterations, "check-budget": opts.check_budget,
+                        "rse": opts.rse, "rse-max-time": opts.rse_max_time, "hugepages": opts.hugepages,
+                        "aggregates-only": opts.aggregates_only})
+    note({"worker": {"world_size": P, "hosts": hosts, "mpi4py": context["mpi4py"]["version"], "options": options}})
     scratch = np.zeros(64 << 20, np.uint8) if opts.cache == "cold" else None
     machine, ref_threads = Machine(comm, validator.lib, opts.supervisor_pid), reference_threads(comm)
     status = 0

@@ -22,6 +22,7 @@ import resource
 import shutil
 import signal
 import stat
+import struct
 import subprocess
 import tempfile
 import time
@@ -1035,6 +1036,111 @@ class Validate(Case):
         self.assertIn("gather/fault.crash/f32/ranks:2/count:8/root:0", r.stderr)
         self.assertEqual(os.listdir(self.dir), [], "a journal was left in TMPDIR")
         self.assert_nothing_left_running()
+
+
+def build_id_note(data):
+    """The offset and length of the GNU build ID in the ELF64 image `data`."""
+    shoff, = struct.unpack_from("<Q", data, 0x28)
+    shentsize, shnum, shstrndx = struct.unpack_from("<HHH", data, 0x3a)
+    def section(i):
+        name, _, _, _, offset, size = struct.unpack_from("<IIQQQQ", data, shoff + i * shentsize)
+        return name, offset, size
+    names = section(shstrndx)[1]
+    for i in range(shnum):
+        name, offset, size = section(i)
+        if data[names + name:data.index(b"\0", names + name)] == b".note.gnu.build-id":
+            namesz, descsz, _ = struct.unpack_from("<III", data, offset)
+            return offset + 12 + (namesz + 3) // 4 * 4, descsz
+    raise AssertionError("no .note.gnu.build-id")
+
+
+def build_id_of(path):
+    with open(path, "rb") as f:
+        data = f.read()
+    at, n = build_id_note(data)
+    return data[at:at + n].hex()
+
+
+def another_build(path, to):
+    """primbench at `path`, copied to `to` with another build ID: what a rebuild leaves there."""
+    with open(path, "rb") as f:
+        data = bytearray(f.read())
+    at, n = build_id_note(data)
+    data[at:at + n] = bytes(b ^ 0xff for b in data[at:at + n])
+    with open(to, "wb") as f:
+        f.write(data)
+    os.chmod(to, 0o755)
+
+
+class Builds(Case):
+    """Every result of a run comes from the build its context names (context.primbench.build_id):
+    its workers are this process's own image, and a launched or user-launched rank of another
+    build measures nothing."""
+
+    def test_the_context_names_the_executable_s_build_id(self):
+        r = primbench("run", "--impl", "seq.ref", "--primitive", "gather", "--ranks", "1", "--count", "1", "--out", self.out, *FAST)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertRegex(load(self.out)["context"]["primbench"]["build_id"], "^[0-9a-f]{40}$")
+        self.assertEqual(load(self.out)["context"]["primbench"]["build_id"], build_id_of(BIN))
+
+    def replaced_during(self, impls, replace):
+        """Runs ./pb (a copy of primbench) with fault.hang first, which ends after --timeout 3;
+        `replace(pb)` runs while it hangs, before any later worker starts. The finished run."""
+        pb = os.path.join(self.dir, "pb")
+        shutil.copy(BIN, pb)
+        p = subprocess.Popen([pb, "run", "--plugin", PLUGIN, "--impl", "fault.hang," + impls, "--primitive", "gather",
+                              "--ranks", "1", "--count", "1", "--timeout", "3", "--out", self.out, *FAST],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            hanging = lambda: any(line.get("start", "").startswith("gather/fault.hang/")
+                                  for line in journal_lines(journal_of(self.out)))
+            self.assertTrue(wait_until(lambda: hanging() or p.poll() is not None, 60), "fault.hang never started")
+            self.assertIsNone(p.poll(), "the run ended before primbench could be replaced")
+            replace(pb)
+            err = p.communicate(timeout=120)[1]
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        self.assertEqual(p.returncode, 3, err)  # fault.hang's
+        self.assert_nothing_left_running()
+        return by_impl(load(self.out)), err
+
+    def test_a_worker_started_after_primbench_was_replaced_is_still_this_build(self):
+        # The next worker was started by primbench's path: whatever was there by then ran (here a
+        # script that exits 0, so slow.moves_its_result was "not run"; a rebuild would have measured
+        # another build's code under this run's context).
+        def replace(pb):
+            with open(pb + ".new", "w") as f:
+                f.write("#!/bin/sh\nexit 0\n")
+            os.chmod(pb + ".new", 0o755)
+            os.replace(pb + ".new", pb)
+        impls, err = self.replaced_during("slow.moves_its_result", replace)
+        self.assertIn("hung", impls["fault.hang"][0]["error_message"])
+        self.assert_passing(impls["slow.moves_its_result"], "slow.moves_its_result")
+
+    @unittest.skipUnless(MPI, "the MPI backend is not built (PRIMBENCH_MPI != 1)")
+    def test_a_launched_rank_of_another_build_measures_nothing(self):
+        # mpirun starts the ranks by primbench's path: another build there (a rebuild during the
+        # run, or another build at that path on another host) measured, and its results passed
+        # as this build's.
+        impls, err = self.replaced_during("mpi.native", lambda pb: (another_build(pb, pb + ".new"), os.replace(pb + ".new", pb)))
+        entries = impls["mpi.native"]
+        self.assertEqual(len(entries), 1, entries)
+        self.assertIn("not run: stopped: the worker is another build of primbench", entries[0]["error_message"])
+        self.assertIn("another build of primbench", err)
+
+    @unittest.skipUnless(MPI, "the MPI backend is not built (PRIMBENCH_MPI != 1)")
+    def test_the_ranks_of_a_user_s_mpi_job_must_be_one_build(self):
+        other = os.path.join(self.dir, "other")
+        another_build(BIN, other)
+        run = ["run", "--impl", "mpi.native", "--primitive", "gather", "--ranks", "2", "--count", "8", "--out", self.out, *FAST]
+        flags = ["--oversubscribe"] + (["--allow-run-as-root"] if os.geteuid() == 0 else [])
+        r = subprocess.run(["mpirun", *flags, "-np", "1", BIN, *run, ":", "-np", "1", other, *run],
+                           capture_output=True, text=True, timeout=120)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("the ranks of this MPI job run different builds of primbench", r.stderr)
+        self.assertFalse(os.path.exists(self.out))
 
 
 class Journal(Case):
