@@ -589,6 +589,9 @@ int main(int argc, char** argv) {
     return primbench::main_impl(argc, argv);
   } catch (const primbench::Reported&) {
     return primbench::kUsage;
+  } catch (const primbench::SharedUsageError& e) {
+    if (primbench::world().rank() == 0) std::fprintf(stderr, "primbench: error: %s\n", e.what());
+    return primbench::kUsage;
   } catch (const primbench::UsageError& e) {
     std::fprintf(stderr, "primbench: error: %s\n", e.what());
     return primbench::kUsage;

@@ -20,7 +20,8 @@ std::string benchmark_of(const json& e) {
 }
 
 namespace {
-// `key`'s option as a command line gives it ("--cache cold", "--hugepages", "no --hugepages").
+// `key`'s option as a command line gives it ("--cache cold", "--hugepages", "no --hugepages"; one
+// a record does not have: "no --KEY").
 std::string as_option(const std::string& key, const json& value) {
   if (value.is_boolean() || value.is_null()) return fmt::format("{}--{}", value == json(true) ? "" : "no ", key);
   return fmt::format("--{} {}", key, value.is_string() ? value.get<std::string>() : value.dump());
@@ -28,16 +29,23 @@ std::string as_option(const std::string& key, const json& value) {
 }  // namespace
 
 std::string options_differ(const json& earlier, const json& now) {
-  std::string was, is;
-  for (const auto& [key, value] : now.items()) {
-    const json before = earlier.is_object() && earlier.contains(key) ? earlier[key] : json();
-    if (before == value) continue;
+  if (!earlier.is_object()) return "does not say which options measured it (written by a primbench before 2026-12-05?)";
+  std::string missing, was, is;
+  for (const auto& [key, value] : now.items())
+    if (!earlier.contains(key)) missing += (missing.empty() ? "--" : ", --") + key;
+  if (!missing.empty()) return "does not record the options " + missing + " it was measured with";
+  // Every key of either (one this run does not know, from another primbench, differs too).
+  json keys = now;
+  keys.update(earlier);
+  for (const auto& [key, ignored] : keys.items()) {
+    const json before = earlier.contains(key) ? earlier[key] : json(), after = now.contains(key) ? now[key] : json();
+    if (before == after) continue;
     was += (was.empty() ? "" : " ");
     was += as_option(key, before);
     is += (is.empty() ? "" : " ");
-    is += as_option(key, value);
+    is += as_option(key, after);
   }
-  return was.empty() ? "" : "measured with " + was + ", this run with " + is;
+  return was.empty() ? "" : "was measured with " + was + ", this run with " + is;
 }
 
 Resumed resume(const std::string& text, const std::string& path, const std::vector<Planned>& plan, const json& options) {
@@ -72,10 +80,8 @@ Resumed resume(const std::string& text, const std::string& path, const std::vect
   // Only results measured as this run would measure them: another --repetitions, --cache or
   // --check beside this run's is a file of two different experiments under one context.
   const json& primbench = doc["context"]["primbench"];
-  if (!primbench.contains("options") || !primbench["options"].is_object())
-    throw UsageError(what + "does not say which options measured it (written by a primbench before 2026-12-05?)" + fix);
-  if (const std::string differ = options_differ(primbench["options"], options); !differ.empty())
-    throw UsageError(what + "was " + differ + ": its results would not compare with this run's; resume with its options, or move it away or choose another --out");
+  if (const std::string differ = options_differ(primbench.contains("options") ? primbench["options"] : json(), options); !differ.empty())
+    throw UsageError(what + differ + ": its results would not compare with this run's; resume with its options, or move it away or choose another --out");
   std::set<std::string> planned;
   for (const Planned& p : plan) planned.insert(p.name);
 

@@ -30,9 +30,11 @@ Resumed resume(const std::string& text, const std::string& path, const std::vect
 // The same from the file at `path`; a file that does not exist resumes nothing.
 Resumed resume_file(const std::string& path, const std::vector<Planned>& plan, const nlohmann::json& options);
 
-// "" when the options record `earlier` (or null: none) has each of `now`'s options with the same
-// value; else which differ, as command lines give them: "measured with --cache hot
-// --repetitions 1, this run with --cache cold --repetitions 5".
+// "" when the options record `earlier` (or null: none) has exactly `now`'s options and values;
+// else what is wrong with it, as the rest of a sentence about the file that recorded it: "does
+// not say which options measured it", "does not record the options --rse, --rse-max-time it was
+// measured with", "was measured with --cache hot --repetitions 1, this run with --cache cold
+// --repetitions 5" (options as command lines give them; one only `earlier` has differs too).
 std::string options_differ(const nlohmann::json& earlier, const nlohmann::json& now);
 
 }  // namespace primbench

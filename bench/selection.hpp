@@ -14,6 +14,11 @@ namespace primbench {
 struct UsageError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
+// One that every rank of an MPI job throws alike (agreed through World::first_error or a
+// reduction): said once, by rank 0.
+struct SharedUsageError : UsageError {
+  using UsageError::UsageError;
+};
 
 // "1:64M:x4" (geometric), "0:1K:+256" (arithmetic), "1,2,8", "4K", with K/M/G = 2^10/2^20/2^30.
 std::vector<std::size_t> parse_sizes(const std::string& text, const std::string& what);

@@ -596,7 +596,14 @@ bool well_formed(const json& done, const std::string& name, bool timing) {
 class Supervisor {
  public:
   Supervisor(const RunOptions& opts, Results& results, Saver& saver, Console& console, const std::string& journal)
-      : opts_(opts), results_(results), saver_(saver), console_(console), journal_(journal), writer_(journal), reader_(journal) {}
+      : opts_(opts), results_(results), saver_(saver), console_(console), journal_(journal), writer_(journal), reader_(journal) {
+    // The run's command line (a worker's is its own): --resume names it when only the journal survives.
+    try {
+      writer_.append({{"supervisor", true}, {"run", {{"command_line", opts.command_line}}}});
+    } catch (const JournalError& e) {
+      fatal_ = e.what();
+    }
+  }
 
   int interrupted() const { return interrupted_; }
   const std::string& fatal() const { return fatal_; }
@@ -814,7 +821,7 @@ class Supervisor {
                          self_executable(), argv.empty() || argv[0] == self_executable() ? "" : ", or is another build at that path on the hosts it was launched on");
     const json options = worker.is_object() ? worker.value("options", json()) : json();
     if (const std::string differ = options_differ(options, options_record(opts_)); !differ.empty())
-      return "stopped: the worker was " + differ + " (a primbench bug)";
+      return "stopped: the worker " + differ + " (a primbench bug)";
     return "";
   }
 
@@ -921,15 +928,16 @@ std::size_t merge_stale(const std::string& journal, Resumed& r, const RunOptions
   const json options = options_record(opts);
   JournalReader reader(journal);
   auto text = [](const json& line, const char* key) { return line[key].is_string() ? line[key].get<std::string>() : std::string(); };
+  std::string command_line;  // the killed run's own
   for (const json& line : reader.read_new()) {
-    if (line.contains("worker")) {
+    if (line.contains("run") && line.contains("supervisor") && line["run"].is_object()) {
+      command_line = line["run"].value("command_line", "");
+    } else if (line.contains("worker")) {
       // Its workers' options are the killed run's: only results measured as this run measures.
       const json& w = line["worker"];
-      if (!w.is_object() || !w.contains("options"))
-        throw UsageError("--resume: the journal '" + journal + "' that a killed run left does not say which options measured it "
-                         "(written by a primbench before 2026-12-05?); move it away, or run without --resume");
-      if (const std::string differ = options_differ(w["options"], options); !differ.empty())
-        throw UsageError("--resume: the journal '" + journal + "' that a killed run left was " + differ +
+      if (const std::string differ = options_differ(w.is_object() && w.contains("options") ? w["options"] : json(), options);
+          !differ.empty())
+        throw UsageError("--resume: the journal '" + journal + "' that a killed run left " + differ +
                          ": resume with its options, or run without --resume");
       if (earlier.is_null() && line.contains("context") && line["context"].is_object())
         earlier = line["context"], earlier["primbench"] = w;
@@ -977,7 +985,10 @@ std::size_t merge_stale(const std::string& journal, Resumed& r, const RunOptions
   r.todo = std::move(todo);
   // No --out to resume (killed before it was first written): the kept results are the killed run's.
   const bool out_said = r.context.is_object() && r.context.contains("primbench");
-  if (added && !out_said && !earlier.is_null()) r.context = std::move(earlier);
+  if (added && !out_said && !earlier.is_null()) {
+    if (!command_line.empty()) earlier["primbench"]["command_line"] = command_line;
+    r.context = std::move(earlier);
+  }
   return added;
 }
 
@@ -1094,16 +1105,49 @@ int run_in_mpi_job(const std::vector<Planned>& requested, const RunOptions& opts
     } catch (const UsageError& e) {
       problem = e.what();
     }
-  if (std::string e = w.first_error(problem); !e.empty()) throw UsageError(e);
+  if (std::string e = w.first_error(problem); !e.empty()) throw SharedUsageError(e);
   // One build on every rank: the context names rank 0's (53 bits of its build ID, exact in a double).
   const double build = static_cast<double>(std::hash<std::string>{}(build_id()) >> 11);
   if (w.min(build) != w.max(build))
-    throw UsageError("the ranks of this MPI job run different builds of primbench (their build IDs differ): put the same "
-                     "executable on every host");
-  // Every rank plans the same: from --out alone (the journal is rank 0's).
-  Resumed resumed = opts.resume ? resume_file(opts.out, requested, options_record(opts)) : Resumed{json::array(), requested, json()};
+    throw SharedUsageError("the ranks of this MPI job run different builds of primbench (their build IDs differ): put the same "
+                           "executable on every host");
+  // Every rank plans the same, from --out alone: what only a killed run's journal (rank 0's) held
+  // is written into --out first, as the earlier run's.
+  std::string unwritten;
+  if (file && opts.resume && !file->stale_journal().empty()) try {
+      Resumed r = resume_file(opts.out, requested, options_record(opts));
+      if (merge_stale(file->stale_journal(), r, opts))
+        file->write(json{{"context", r.context}, {"benchmarks", r.benchmarks}}.dump(2, ' ', false, json::error_handler_t::replace) + "\n", true);
+    } catch (const UsageError& e) {
+      problem = e.what();
+    } catch (const WriteError& e) {
+      unwritten = fmt::format("{}; the journal {} keeps the results only it holds: run the same command with --resume once "
+                              "this is fixed", e.what(), file->stale_journal());
+    }
+  if (std::string e = w.first_error(problem); !e.empty()) throw SharedUsageError(e);
+  if (std::string e = w.first_error(unwritten); !e.empty()) {
+    if (leader) err("primbench: error: " + e + "\n");
+    return kIncomplete;
+  }
+  Resumed resumed{json::array(), requested, json()};
+  if (opts.resume) try {
+      resumed = resume_file(opts.out, requested, options_record(opts));
+    } catch (const UsageError& e) {
+      problem = e.what();
+    }
+  if (std::string e = w.first_error(problem); !e.empty()) throw SharedUsageError(e);
+  const auto todo = static_cast<double>(resumed.todo.size());
+  if (w.min(todo) != w.max(todo))
+    throw SharedUsageError("--resume: the ranks of this MPI job read different files at '" + opts.out +
+                           "' (is it on a file system every host shares?)");
   if (file && !file->stale_journal().empty()) file->forget_stale();
   Results results(opts, std::move(resumed.benchmarks), std::move(resumed.context));
+  if (resumed.todo.empty()) {  // --resume with everything measured: the file stays as it is
+    if (leader && !opts.quiet) err("nothing to run: every planned benchmark already passed in " + opts.out + kept_failures(results) + "\n");
+    if (file) file->finish();
+    Output::get().drain(5);
+    return results.status();
+  }
   Saver saver(file ? &*file : nullptr, results);
   Console console(opts.quiet || !leader, resumed.todo.size());
   console.header();

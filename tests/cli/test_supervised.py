@@ -530,6 +530,38 @@ class ResumeAndCompleteness(Case):
         self.assertIn("--count 1 ", resumed[0]["command_line"])
         self.assertTrue({self.name(1), self.name(2)} <= set(resumed[0]["benchmarks"]), resumed)
 
+    def test_resume_after_the_supervisor_was_killed_keeps_what_its_journal_says_and_names_its_command(self):
+        args = ["run", "--impl", "seq.ref", "--primitive", "gather", "--ranks", "1", "--count", "1:300:+1", *FAST, "--out", self.out]
+        p = subprocess.Popen([BIN, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            self.assertTrue(wait_until(lambda: done_count(self.out, "passed") >= 20 or p.poll() is not None, 60),
+                            "no benchmark finished")
+            self.assertIsNone(p.poll(), "the run ended before it could be killed")
+            os.kill(p.pid, signal.SIGKILL)
+            p.wait()
+            self.assert_nothing_left_running()  # the worker dies with it
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        journal = {line["done"]: line["entries"] for line in journal_lines(journal_of(self.out))
+                   if "done" in line and line.get("status") == "passed"}
+        self.assertGreaterEqual(len(journal), 20)
+        if os.path.exists(self.out):
+            os.remove(self.out)  # as if killed before its first write: the journal alone says
+        r = primbench(*args, "--resume", timeout=300)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        doc = load(self.out)
+        per_bench = collections.defaultdict(list)
+        for b in doc["benchmarks"]:
+            per_bench[bench_name(b)].append(b)
+        self.assertEqual(len(per_bench), 300)
+        for name, entries in journal.items():  # kept as the killed run measured them
+            self.assertEqual([b["real_time"] for b in per_bench[name]], [e["real_time"] for e in entries], name)
+        resumed = doc["context"]["primbench"]["resumed_from"]
+        self.assertEqual(resumed[0]["command_line"], doc["context"]["primbench"]["command_line"].replace(" --resume", ""))
+        self.assertEqual(os.listdir(self.dir), ["r.json"])
+
     def test_resume_refuses_a_journal_measured_with_other_options_and_keeps_it(self):
         # Its results were believed whatever the killed run's options: --cache hot results kept
         # in a file this run says it measured cold.
@@ -1144,7 +1176,7 @@ class Builds(Case):
 
 
 class Journal(Case):
-    KEYS = {"worker", "start", "phase", "done", "finished"}
+    KEYS = {"run", "worker", "start", "phase", "done", "finished"}
 
     def test_the_journal_is_appended_while_running_and_removed_at_the_end(self):
         journal = journal_of(self.out)

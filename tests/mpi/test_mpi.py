@@ -7,6 +7,7 @@ import json
 import re
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import tempfile
@@ -40,6 +41,14 @@ def mpirun(np, *args, timeout=240):
     p = subprocess.run(cmd + [BIN, *args], capture_output=True, text=True, timeout=timeout)
     p.seconds = time.monotonic() - start
     return p
+
+
+def cmdline(pid):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
 
 
 def library_version():
@@ -389,6 +398,68 @@ class UserLauncher(Case):
                                       for n in (8, 4096)})
         self.assertTrue(all(b["validation"] == "passed" for b in doc["benchmarks"]))
         self.assertIn("seq.ref: skipped", p.stderr)
+
+    RESUMED = ["run", "--impl", "mpi.native", "--primitive", "gather", "--repetitions", "2", "--warmup", "0",
+               "--ceilings", "20,10", "--quiet"]
+
+    def test_resume_in_a_user_s_job_keeps_what_a_killed_job_s_journal_says(self):
+        # --resume inside mpirun emptied the journal a killed job left and kept none of it.
+        journal = os.path.join(self.dir, ".out.json.primbench-journal")
+        cmd = [MPIEXEC, "-np", "2"] + (["--oversubscribe"] + (["--allow-run-as-root"] if os.geteuid() == 0 else [])
+                                       if open_mpi() else []) + [BIN, *self.RESUMED, "--count", "1:48:+1", "--min-time", "0.002", "--out", self.out]
+        p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+
+        def passed():
+            try:
+                with open(journal) as f:
+                    return {line["done"]: line["entries"] for line in map(json.loads, f.read().splitlines()[:-1])
+                            if "done" in line and line.get("status") == "passed"}
+            except (OSError, ValueError):
+                return {}
+        try:
+            deadline = time.monotonic() + 120
+            while len(passed()) < 5 and p.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.01)
+            self.assertIsNone(p.poll(), "the job ended before it could be killed")
+            # The launcher and every rank (a rank may be in a group of its own): the job's time
+            # limit, a node lost.
+            ranks = [int(pid) for pid in os.listdir("/proc") if pid.isdigit() and self.dir in cmdline(int(pid))]
+            os.killpg(p.pid, signal.SIGKILL)
+            for pid in ranks:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        finally:
+            p.wait()
+        deadline = time.monotonic() + 10
+        while any(self.dir in cmdline(int(pid)) for pid in os.listdir("/proc") if pid.isdigit()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        kept = passed()
+        self.assertGreaterEqual(len(kept), 5)
+        if os.path.exists(self.out):
+            os.remove(self.out)  # as if killed before its first write
+        p = mpirun(2, *self.RESUMED, "--count", "1:48:+1", "--min-time", "0.002", "--out", self.out, "--resume")
+        self.ok(p)
+        doc = self.load()
+        self.assertEqual(len(names(doc)), 48)
+        for name, entries in kept.items():
+            self.assertEqual([b["real_time"] for b in doc["benchmarks"] if b["run_name"].startswith(name + "/")],
+                             [e["real_time"] for e in entries], name)
+        self.assertEqual(sorted(os.listdir(self.dir)), ["out.json"])
+
+    def test_resume_in_a_user_s_job_refuses_other_options_once(self):
+        p = mpirun(2, *self.RESUMED, "--count", "8", "--min-time", "0.002", "--out", self.out)
+        self.ok(p)
+        with open(self.out) as f:
+            before = f.read()
+        p = mpirun(2, *self.RESUMED, "--count", "8", "--min-time", "0.003", "--out", self.out, "--resume")
+        self.ok(p, 2)
+        said = [line for line in p.stderr.splitlines() if line.startswith("primbench: error:")]
+        self.assertEqual(len(said), 1, p.stderr)  # from rank 0, not once a rank
+        self.assertIn("was measured with --min-time 0.002, this run with --min-time 0.003", said[0])
+        with open(self.out) as f:
+            self.assertEqual(f.read(), before)
 
     def test_mismatched_ranks_is_a_clear_error(self):
         p = mpirun(2, "validate", "--impl", "mpi.native", "--ranks", "4", "--count", "8")
