@@ -96,10 +96,26 @@ ResultsFile::ResultsFile(const std::string& path, const std::vector<std::string>
     ::close(lock_);
   }
   if (::fstat(lock_, &st) == 0 && st.st_size > 0) stale_ = journal_;
+  // What a run killed outright (kill -9, a node lost) left beside its journal: its plan and a
+  // half-written temporary (the lock says no run of this file is writing them).
+  ::unlink((journal_ + ".plan").c_str());
+  const std::string base = fs::path(journal_).filename().string();
+  std::error_code ec;
+  for (const fs::directory_entry& e : fs::directory_iterator(dir_, ec)) {
+    const std::string n = e.path().filename().string();  // base.XXXXXX.tmp, as write() names them
+    if (n.size() == base.size() + 11 && n.rfind(base + ".", 0) == 0 && n.compare(n.size() - 4, 4, ".tmp") == 0)
+      ::unlink(e.path().c_str());
+  }
 }
 
 ResultsFile::~ResultsFile() {
-  if (lock_ >= 0) ::close(lock_);
+  if (lock_ < 0) return;
+  // A journal that holds nothing (a run refused after the lock was taken) is not left behind.
+  struct stat held{}, now{};
+  if (::fstat(lock_, &held) == 0 && held.st_size == 0 && ::stat(journal_.c_str(), &now) == 0 && held.st_ino == now.st_ino &&
+      held.st_dev == now.st_dev)
+    ::unlink(journal_.c_str());
+  ::close(lock_);
 }
 
 void ResultsFile::forget_stale() {

@@ -205,7 +205,7 @@ class Results {
       const bool error = e.contains("error_occurred") && e["error_occurred"] != json(false);
       const json v = e.value("validation", json());
       const int s = v == json("failed") ? kValidationFailed : error ? kIncomplete : status_of(v.is_string() ? v.get<std::string>() : "");
-      if (s != kOk) failed.insert(benchmark_of(e)), status_ = std::max(status_, s);
+      if (s != kOk) failed.insert(benchmark_of(e)), kept_status_ = std::max(kept_status_, s);
     }
     kept_failed_ = failed.size();
   }
@@ -231,7 +231,8 @@ class Results {
     if (!fresh_context_ && c.is_object() && !c.empty()) gb_context_ = c, fresh_context_ = true;
   }
   void launched(json launch) { launches_.push_back(std::move(launch)); }
-  int status() const { return status_; }
+  int status() const { return std::max(status_, kept_status_); }  // of everything --out holds
+  int own_status() const { return status_; }                         // of this run's benchmarks
   std::size_t size() const { return family_; }
 
   std::string text() const {
@@ -268,7 +269,7 @@ class Results {
   bool fresh_context_ = false;  // Google Benchmark's context from this run, not the resumed one
   std::size_t family_ = 0;
   std::size_t kept_failed_ = 0;
-  int status_ = kOk;
+  int status_ = kOk, kept_status_ = kOk;
 };
 
 // Rewrites --out after a benchmark unless that would take more than a twentieth of the run:
@@ -1078,7 +1079,8 @@ int supervise(const std::vector<Planned>& requested, const RunOptions& opts) {
     err(fmt::format("primbench: interrupted by {}{}\n", signal_name(status - 128),
                     file ? fmt::format(": results so far written to {}; run the same command with --resume to finish", opts.out) : ""));
   else if (!opts.quiet)
-    err(fmt::format("{} benchmarks, {}{}{}\n", plan.size(), status == kOk ? "all validated" : "SOME FAILED",
+    err(fmt::format("{} benchmarks, {}{}{}\n", plan.size(),
+                    status == kOk || (fatal.empty() && results.own_status() == kOk) ? "all validated" : "SOME FAILED",
                     kept_failures(results), file ? "; results: " + opts.out : ""));
   Output::get().drain(std::min(opts.timeout, 5.0));
   return status;
@@ -1178,8 +1180,9 @@ int run_in_mpi_job(const std::vector<Planned>& requested, const RunOptions& opts
     return kIncomplete;
   }
   const int status = static_cast<int>(w.max(results.status()));
+  const bool own_ok = w.max(results.own_status()) == kOk;
   if (leader && !opts.quiet)
-    err(fmt::format("{} benchmarks, {}{}{}\n", resumed.todo.size(), status == kOk ? "all validated" : "SOME FAILED",
+    err(fmt::format("{} benchmarks, {}{}{}\n", resumed.todo.size(), own_ok ? "all validated" : "SOME FAILED",
                     kept_failures(results), file ? "; results: " + opts.out : ""));
   Output::get().drain(5);
   return status;

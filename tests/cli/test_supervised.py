@@ -562,6 +562,21 @@ class ResumeAndCompleteness(Case):
         self.assertEqual(resumed[0]["command_line"], doc["context"]["primbench"]["command_line"].replace(" --resume", ""))
         self.assertEqual(os.listdir(self.dir), ["r.json"])
 
+    def test_what_a_killed_run_left_beside_its_journal_goes_and_a_refused_run_leaves_nothing(self):
+        # A kill -9 left the run's plan and a half-written temporary for good; a run refused once
+        # it had locked --out (here: --resume with other options) left an empty journal.
+        left = [journal_of(self.out) + ".plan", journal_of(self.out) + ".Ab12Cd.tmp"]
+        for path in left + [os.path.join(self.dir, "keep.tmp")]:
+            with open(path, "w") as f:
+                f.write("x")
+        run = ["run", "--impl", "seq.ref", "--primitive", "gather", "--ranks", "1", "--count", "1", "--out", self.out, *FAST]
+        r = primbench(*run)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(sorted(os.listdir(self.dir)), ["keep.tmp", "r.json"])
+        r = primbench(*run, "--resume", "--seed", "2")
+        self.assert_one_line_error(r, "was measured with --seed 1, this run with --seed 2")
+        self.assertEqual(sorted(os.listdir(self.dir)), ["keep.tmp", "r.json"])
+
     def test_resume_refuses_a_journal_measured_with_other_options_and_keeps_it(self):
         # Its results were believed whatever the killed run's options: --cache hot results kept
         # in a file this run says it measured cold.
