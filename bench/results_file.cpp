@@ -83,8 +83,15 @@ ResultsFile::ResultsFile(const std::string& path, const std::vector<std::string>
 
   journal_ = dir_ + "/" + journal_name(target.filename().string());
   for (;;) {
-    lock_ = ::open(journal_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    // Not through a symlink planted there: the journal is written and truncated.
+    lock_ = ::open(journal_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0644);
+    if (lock_ < 0 && errno == ELOOP)
+      throw UsageError(what + ": its journal '" + journal_ + "' is a symlink (remove it; primbench writes only a file of its own there)");
     if (lock_ < 0) throw UsageError(what + ": cannot create its journal '" + journal_ + "': " + why());
+    if (struct stat j{}; ::fstat(lock_, &j) != 0 || !S_ISREG(j.st_mode)) {
+      ::close(lock_);
+      throw UsageError(what + ": its journal '" + journal_ + "' is not a regular file (remove it)");
+    }
     if (::flock(lock_, LOCK_EX | LOCK_NB) != 0) {
       ::close(lock_);
       throw UsageError("another primbench run is writing " + what + " (its journal '" + journal_ +

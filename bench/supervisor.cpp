@@ -189,7 +189,8 @@ class Results {
       for (const json& e : benchmarks_)
         kept.insert(benchmark_of(e));
       resumed_from_.push_back({{"command_line", earlier.value("command_line", json())}, {"date", context.value("date", json())},
-                               {"git_revision", earlier.value("git_revision", json())}, {"ceilings", earlier.value("ceilings", json())},
+                               {"git_revision", earlier.value("git_revision", json())}, {"build_id", earlier.value("build_id", json())},
+                               {"ceilings", earlier.value("ceilings", json())},
                                {"benchmarks", kept}});
       if (earlier.contains("resumed_from") && earlier["resumed_from"].is_array())
         for (const json& r : earlier["resumed_from"]) resumed_from_.push_back(r);
@@ -406,17 +407,6 @@ struct Worker {
   }
 };
 
-// This executable's path as it was when primbench started (supervise() asks first): a launcher
-// starts the ranks by it. Workers on this host start this very file (spawn).
-const std::string& self_executable() {
-  static const std::string path = [] {
-    char buf[4096];
-    const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
-    if (n <= 0) throw UsageError("cannot find this executable (/proc/self/exe)");
-    return std::string(buf, static_cast<std::size_t>(n));
-  }();
-  return path;
-}
 
 // Starts `argv` in a process group of its own, tied to this process: stdin from /dev/null (a
 // launcher in a background group must not stop on the terminal), stdout and stderr to a pipe
@@ -751,23 +741,28 @@ class Supervisor {
         if (!shown.empty()) err(std::move(shown));
       };
       std::string poked;  // a signal to the supervisor that came from the worker's own processes
+      // (the worker itself too once it is reaped: its pid is no one else's until then)
+      auto poke = [&] {
+        const auto from = static_cast<pid_t>(g_signal_from);
+        if (!g_signal || interrupted_ || !(from == w->pid || descendant(from))) return false;
+        poked = fmt::format("sent {} to primbench itself", signal_name(g_signal));
+        g_signal = 0;
+        for (char c; ::read(g_signal_pipe[0], &c, 1) == 1;) {}
+        return true;
+      };
       while (!w->poll_exit()) {
         pollfd fds[2] = {{w->output, POLLIN, 0}, {g_signal_pipe[0], POLLIN, 0}};
         ::poll(fds, 2, 50);
         forward();
         for (const json& line : reader_.read_new()) handle(line);
-        if (g_signal && !interrupted_ && descendant(static_cast<pid_t>(g_signal_from))) {
-          poked = fmt::format("sent {} to primbench itself", signal_name(g_signal));
-          g_signal = 0;
-          for (char c; ::read(g_signal_pipe[0], &c, 1) == 1;) {}
-          break;
-        }
+        if (poke()) break;
         if (stopped() || !forged.empty() || !foreign.empty()) break;
         if (now_seconds() - progress > opts_.timeout) {
           hung = fmt::format("hung: no progress for {:.0f} s (--timeout {:g})", now_seconds() - progress, opts_.timeout);
           break;
         }
       }
+      if (poked.empty()) poke();  // sent just before it exited
       w->terminate(stopped() || !hung.empty() || !poked.empty() || !forged.empty() || !foreign.empty() ? 3.0 : 0.0);
       forward();
       ::close(w->output);
@@ -1001,9 +996,20 @@ std::string kept_failures(const Results& r) {
 
 }  // namespace
 
-int supervise(const std::vector<Planned>& requested, const RunOptions& opts) {
-  self_executable();  // its path now, before anything could replace it
-  // --out first: a file that cannot be written is found before anything is measured.
+const std::string& self_executable() {
+  static const std::string path = [] {
+    char buf[4096];
+    const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+    if (n <= 0) throw UsageError("cannot find this executable (/proc/self/exe)");
+    std::string p(buf, static_cast<std::size_t>(n));
+    // Replaced already (the build ID check then decides what runs there).
+    if (constexpr std::string_view gone = " (deleted)"; p.size() > gone.size() && p.ends_with(gone)) p.resize(p.size() - gone.size());
+    return p;
+  }();
+  return path;
+}
+
+int supervise(const std::vector<Planned>& requested, const RunOptions& opts) {  // --out first: a file that cannot be written is found before anything is measured.
   std::optional<ResultsFile> file;
   std::string journal;
   if (!opts.out.empty()) {
@@ -1097,6 +1103,12 @@ int run_worker(const std::vector<Planned>& plan, const RunOptions& opts, const s
   return kOk;
 }
 
+// Whether every rank of the MPI job has the same `text` (53 bits of its hash, exact in a double).
+bool same_everywhere(const std::string& text) {
+  const double h = static_cast<double>(std::hash<std::string>{}(text) >> 11);
+  return world().min(h) == world().max(h);
+}
+
 int run_in_mpi_job(const std::vector<Planned>& requested, const RunOptions& opts) {
   World& w = world();
   const bool leader = w.rank() == 0;
@@ -1108,11 +1120,13 @@ int run_in_mpi_job(const std::vector<Planned>& requested, const RunOptions& opts
       problem = e.what();
     }
   if (std::string e = w.first_error(problem); !e.empty()) throw SharedUsageError(e);
-  // One build on every rank: the context names rank 0's (53 bits of its build ID, exact in a double).
-  const double build = static_cast<double>(std::hash<std::string>{}(build_id()) >> 11);
-  if (w.min(build) != w.max(build))
+  // One build and one set of options on every rank: the context names rank 0's.
+  if (!same_everywhere(build_id()))
     throw SharedUsageError("the ranks of this MPI job run different builds of primbench (their build IDs differ): put the same "
                            "executable on every host");
+  if (!same_everywhere(options_record(opts).dump()))
+    throw SharedUsageError("the ranks of this MPI job were given different options (" + options_record(opts).dump() +
+                           " on rank 0): give every rank the same command line");
   // Every rank plans the same, from --out alone: what only a killed run's journal (rank 0's) held
   // is written into --out first, as the earlier run's.
   std::string unwritten;
@@ -1138,8 +1152,9 @@ int run_in_mpi_job(const std::vector<Planned>& requested, const RunOptions& opts
       problem = e.what();
     }
   if (std::string e = w.first_error(problem); !e.empty()) throw SharedUsageError(e);
-  const auto todo = static_cast<double>(resumed.todo.size());
-  if (w.min(todo) != w.max(todo))
+  std::string todo;
+  for (const Planned& p : resumed.todo) todo += p.name + "\n";
+  if (!same_everywhere(todo))
     throw SharedUsageError("--resume: the ranks of this MPI job read different files at '" + opts.out +
                            "' (is it on a file system every host shares?)");
   if (file && !file->stale_journal().empty()) file->forget_stale();
@@ -1162,11 +1177,12 @@ int run_in_mpi_job(const std::vector<Planned>& requested, const RunOptions& opts
     results.set_ceilings(c);
     o.ceilings = c;
   }
+  std::size_t done = 0;  // this run's benchmarks so far
   try {
     execute(resumed.todo, o, [&](const json& line) {
       if (journal) journal->append(line);
       if (line.contains("context")) results.context(line["context"]);
-      if (line.contains("start")) console.starting(results.size(), line["start"].get<std::string>());
+      if (line.contains("start")) console.starting(done++, line["start"].get<std::string>());
       if (line.contains("done")) {
         results.add(line);
         console.row(line["done"].get<std::string>(), line["entries"], line.value("failure", ""));

@@ -13,6 +13,11 @@
 
 namespace primbench {
 
+// This executable's path as it was when primbench started (main asks first, before anything
+// could replace it): a launcher starts the ranks by it. Workers on this host start this very
+// image (/proc/self/exe), whatever the path holds by then.
+const std::string& self_executable();
+
 // `primbench run` or `validate` as the supervisor. Returns the exit status (Exit, or 128 + the
 // signal that interrupted it).
 int supervise(const std::vector<Planned>& plan, const RunOptions& opts);

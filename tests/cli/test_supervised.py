@@ -301,6 +301,12 @@ class WorkerFaults(Case):
         r, out, _ = self.run_fault("fault.signal_parent")
         self.check(r, out, "fault.signal_parent", "the worker sent SIGINT to primbench itself during the timed loop")
 
+    def test_a_signal_from_a_worker_that_then_exits_is_that_benchmarks_failure(self):
+        # Once the worker was reaped its pid had no parent to look up: the run could stop as if
+        # the user had pressed ^C (exit 130).
+        r, out, _ = self.run_fault("fault.signal_parent_exit")
+        self.check(r, out, "fault.signal_parent_exit", "the worker sent SIGINT to primbench itself during the timed loop")
+
     def test_a_forged_done_line_is_that_benchmarks_error_not_a_rerun(self):
         # Its results are not its own: an error, once (a rerun would forge them again, forever).
         r, out, took = self.run_fault("fault.forge_done")
@@ -561,6 +567,18 @@ class ResumeAndCompleteness(Case):
         resumed = doc["context"]["primbench"]["resumed_from"]
         self.assertEqual(resumed[0]["command_line"], doc["context"]["primbench"]["command_line"].replace(" --resume", ""))
         self.assertEqual(os.listdir(self.dir), ["r.json"])
+
+    def test_a_symlink_where_the_journal_goes_is_refused_and_its_target_kept(self):
+        # The journal was opened through it, written and truncated: any file the link named.
+        victim = os.path.join(self.dir, "victim.txt")
+        with open(victim, "w") as f:
+            f.write("precious")
+        os.symlink(victim, journal_of(self.out))
+        r = primbench("run", "--impl", "seq.ref", "--primitive", "gather", "--ranks", "1", "--count", "1", "--out", self.out, *FAST)
+        self.assert_one_line_error(r, "is a symlink")
+        with open(victim) as f:
+            self.assertEqual(f.read(), "precious")
+        self.assertFalse(os.path.exists(self.out))
 
     def test_what_a_killed_run_left_beside_its_journal_goes_and_a_refused_run_leaves_nothing(self):
         # A kill -9 left the run's plan and a half-written temporary for good; a run refused once
@@ -1178,16 +1196,21 @@ class Builds(Case):
         self.assertIn("another build of primbench", err)
 
     @unittest.skipUnless(MPI, "the MPI backend is not built (PRIMBENCH_MPI != 1)")
-    def test_the_ranks_of_a_user_s_mpi_job_must_be_one_build(self):
+    def test_the_ranks_of_a_user_s_mpi_job_must_be_one_build_with_one_set_of_options(self):
         other = os.path.join(self.dir, "other")
         another_build(BIN, other)
         run = ["run", "--impl", "mpi.native", "--primitive", "gather", "--ranks", "2", "--count", "8", "--out", self.out, *FAST]
         flags = ["--oversubscribe"] + (["--allow-run-as-root"] if os.geteuid() == 0 else [])
-        r = subprocess.run(["mpirun", *flags, "-np", "1", BIN, *run, ":", "-np", "1", other, *run],
-                           capture_output=True, text=True, timeout=120)
-        self.assertEqual(r.returncode, 2, r.stderr)
-        self.assertIn("the ranks of this MPI job run different builds of primbench", r.stderr)
-        self.assertFalse(os.path.exists(self.out))
+        for second, says in ([other, *run], "run different builds of primbench"),\
+                            ([BIN, *run, "--cache", "cold"], "were given different options"):
+            with self.subTest(says=says):
+                r = subprocess.run(["mpirun", *flags, "-np", "1", BIN, *run, ":", "-np", "1", *second],
+                                   capture_output=True, text=True, timeout=120)
+                self.assertEqual(r.returncode, 2, r.stderr)
+                said = [line for line in r.stderr.splitlines() if line.startswith("primbench: error:")]
+                self.assertEqual(len(said), 1, r.stderr)
+                self.assertIn(f"the ranks of this MPI job {says}", said[0])
+                self.assertEqual(os.listdir(self.dir), ["other"])
 
 
 class Journal(Case):

@@ -43,12 +43,17 @@ def mpirun(np, *args, timeout=240):
     return p
 
 
-def cmdline(pid):
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return f.read().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return ""
+def mentioning(text):
+    """The pids of the processes whose command line contains `text`."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if text.encode() in f.read():
+                    found.append(int(pid))
+        except OSError:
+            pass
+    return found
 
 
 def library_version():
@@ -423,7 +428,7 @@ class UserLauncher(Case):
             self.assertIsNone(p.poll(), "the job ended before it could be killed")
             # The launcher and every rank (a rank may be in a group of its own): the job's time
             # limit, a node lost.
-            ranks = [int(pid) for pid in os.listdir("/proc") if pid.isdigit() and self.dir in cmdline(int(pid))]
+            ranks = mentioning(self.dir)
             os.killpg(p.pid, signal.SIGKILL)
             for pid in ranks:
                 try:
@@ -433,7 +438,7 @@ class UserLauncher(Case):
         finally:
             p.wait()
         deadline = time.monotonic() + 10
-        while any(self.dir in cmdline(int(pid)) for pid in os.listdir("/proc") if pid.isdigit()) and time.monotonic() < deadline:
+        while mentioning(self.dir) and time.monotonic() < deadline:
             time.sleep(0.05)
         kept = passed()
         self.assertGreaterEqual(len(kept), 5)

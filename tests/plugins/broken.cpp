@@ -476,7 +476,7 @@ int overflow(int depth) {
 // Fault injectors: correct through validation and the warm-up (4 runs with --warmup 0), then
 // crash, hang, throw or end the process in the first timed iteration.
 enum class FaultKind {
-  segv, hang, exception, exit0, exit7, abort, stack, sigkill, stubborn, leave_group, flood, signal_parent,
+  segv, hang, exception, exit0, exit7, abort, stack, sigkill, stubborn, leave_group, flood, signal_parent, signal_parent_exit,
   forge_done, forge_pass, forge_empty, forge_other, forge_exit, forge_all
 };
 template <FaultKind Kind> struct Fault final : Broken {
@@ -506,6 +506,10 @@ template <FaultKind Kind> struct Fault final : Broken {
     if constexpr (Kind == FaultKind::signal_parent) {  // the supervisor, as if the user had pressed ^C
       ::kill(::getppid(), SIGINT);
       for (;;) ::pause();
+    }
+    if constexpr (Kind == FaultKind::signal_parent_exit) {  // the same, then gone (reaped: no parent to look up)
+      ::kill(::getppid(), SIGINT);
+      ::_exit(0);
     }
     if (runs_ != 5) return;  // once, in the first timed iteration
     // Its own benchmark said done: with foreign entries, with a passing result, with none.
@@ -638,6 +642,7 @@ PRIMBENCH_REGISTER("fault.stubborn", Fault<FaultKind::stubborn>);
 PRIMBENCH_REGISTER("fault.leave_group", Fault<FaultKind::leave_group>);
 PRIMBENCH_REGISTER("fault.flood", Fault<FaultKind::flood>);
 PRIMBENCH_REGISTER("fault.signal_parent", Fault<FaultKind::signal_parent>);
+PRIMBENCH_REGISTER("fault.signal_parent_exit", Fault<FaultKind::signal_parent_exit>);
 PRIMBENCH_REGISTER("fault.forge_done", Fault<FaultKind::forge_done>);
 PRIMBENCH_REGISTER("fault.forge_pass", Fault<FaultKind::forge_pass>);
 PRIMBENCH_REGISTER("fault.forge_empty", Fault<FaultKind::forge_empty>);
