@@ -518,7 +518,11 @@ std::vector<Selection> settle(Args& a, bool worker, int argc, char** argv) {
 }
 
 int main_impl(int argc, char** argv) {
-  self_executable();  // its path now, before anything could replace it
+  try {
+    self_executable();  // its path now, before anything could replace it
+  } catch (const UsageError&) {
+    // No /proc here: only `run` and `validate` need it, and say so when they ask again.
+  }
   if (argc >= 2)
     if (const char* script = python_tool(argv[1])) return exec_python(script, argc, argv);
 
