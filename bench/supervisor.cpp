@@ -407,7 +407,6 @@ struct Worker {
   }
 };
 
-
 // Starts `argv` in a process group of its own, tied to this process: stdin from /dev/null (a
 // launcher in a background group must not stop on the terminal), stdout and stderr to a pipe
 // the supervisor forwards, killed if the supervisor dies.
@@ -474,7 +473,6 @@ std::vector<std::string> environment() {
   for (char** e = environ; *e; ++e) v.emplace_back(*e);
   return v;
 }
-
 
 std::string number(double v) { return fmt::format("{}", v); }
 
@@ -994,6 +992,12 @@ std::string kept_failures(const Results& r) {
   return r.kept_failed() ? fmt::format("; {} benchmark(s) kept from an earlier run (not planned now) did not pass", r.kept_failed()) : "";
 }
 
+// Whether every rank of the MPI job has the same `text` (53 bits of its hash, exact in a double).
+bool same_everywhere(const std::string& text) {
+  const double h = static_cast<double>(std::hash<std::string>{}(text) >> 11);
+  return world().min(h) == world().max(h);
+}
+
 }  // namespace
 
 const std::string& self_executable() {
@@ -1009,7 +1013,8 @@ const std::string& self_executable() {
   return path;
 }
 
-int supervise(const std::vector<Planned>& requested, const RunOptions& opts) {  // --out first: a file that cannot be written is found before anything is measured.
+int supervise(const std::vector<Planned>& requested, const RunOptions& opts) {
+  // --out first: a file that cannot be written is found before anything is measured.
   std::optional<ResultsFile> file;
   std::string journal;
   if (!opts.out.empty()) {
@@ -1103,12 +1108,6 @@ int run_worker(const std::vector<Planned>& plan, const RunOptions& opts, const s
   return kOk;
 }
 
-// Whether every rank of the MPI job has the same `text` (53 bits of its hash, exact in a double).
-bool same_everywhere(const std::string& text) {
-  const double h = static_cast<double>(std::hash<std::string>{}(text) >> 11);
-  return world().min(h) == world().max(h);
-}
-
 int run_in_mpi_job(const std::vector<Planned>& requested, const RunOptions& opts) {
   World& w = world();
   const bool leader = w.rank() == 0;
@@ -1121,17 +1120,18 @@ int run_in_mpi_job(const std::vector<Planned>& requested, const RunOptions& opts
     }
   if (std::string e = w.first_error(problem); !e.empty()) throw SharedUsageError(e);
   // One build and one set of options on every rank: the context names rank 0's.
+  const json options = options_record(opts);
   if (!same_everywhere(build_id()))
     throw SharedUsageError("the ranks of this MPI job run different builds of primbench (their build IDs differ): put the same "
                            "executable on every host");
-  if (!same_everywhere(options_record(opts).dump()))
-    throw SharedUsageError("the ranks of this MPI job were given different options (" + options_record(opts).dump() +
+  if (!same_everywhere(options.dump()))
+    throw SharedUsageError("the ranks of this MPI job were given different options (" + options.dump() +
                            " on rank 0): give every rank the same command line");
   // Every rank plans the same, from --out alone: what only a killed run's journal (rank 0's) held
   // is written into --out first, as the earlier run's.
   std::string unwritten;
   if (file && opts.resume && !file->stale_journal().empty()) try {
-      Resumed r = resume_file(opts.out, requested, options_record(opts));
+      Resumed r = resume_file(opts.out, requested, options);
       if (merge_stale(file->stale_journal(), r, opts))
         file->write(json{{"context", r.context}, {"benchmarks", r.benchmarks}}.dump(2, ' ', false, json::error_handler_t::replace) + "\n", true);
     } catch (const UsageError& e) {
@@ -1147,7 +1147,7 @@ int run_in_mpi_job(const std::vector<Planned>& requested, const RunOptions& opts
   }
   Resumed resumed{json::array(), requested, json()};
   if (opts.resume) try {
-      resumed = resume_file(opts.out, requested, options_record(opts));
+      resumed = resume_file(opts.out, requested, options);
     } catch (const UsageError& e) {
       problem = e.what();
     }
@@ -1196,7 +1196,7 @@ int run_in_mpi_job(const std::vector<Planned>& requested, const RunOptions& opts
     return kIncomplete;
   }
   const int status = static_cast<int>(w.max(results.status()));
-  const bool own_ok = w.max(results.own_status()) == kOk;
+  const bool own_ok = static_cast<int>(w.max(results.own_status())) == kOk;
   if (leader && !opts.quiet)
     err(fmt::format("{} benchmarks, {}{}{}\n", resumed.todo.size(), own_ok ? "all validated" : "SOME FAILED",
                     kept_failures(results), file ? "; results: " + opts.out : ""));
