@@ -1,5 +1,6 @@
 #include "context.hpp"
 
+#include <dlfcn.h>
 #include <link.h>
 #include <unistd.h>
 
@@ -9,6 +10,7 @@
 #include <cstring>
 #include <fmt/format.h>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "ceilings.hpp"
@@ -53,35 +55,66 @@ Ceilings measure_ceilings(const RunOptions& opts, bool leader) {
   return c;
 }
 
-std::string build_id() {
-  static const std::string id = [] {
+namespace {
+// The GNU build ID (hex) of the loaded object at load address `base`, or of the program itself
+// (the first object: primbench links everything of its own into it) where `program`; "" if none.
+std::string loaded_build_id(bool program, ElfW(Addr) base) {
+  struct Wanted {
+    bool program;
+    ElfW(Addr) base;
     std::string hex;
-    // The first object is the program itself (primbench links everything of its own into it).
-    ::dl_iterate_phdr([](dl_phdr_info* info, std::size_t, void* out) {
-      for (int i = 0; i < info->dlpi_phnum; ++i) {
-        const ElfW(Phdr)& ph = info->dlpi_phdr[i];
-        if (ph.p_type != PT_NOTE) continue;
-        const char* p = reinterpret_cast<const char*>(info->dlpi_addr + ph.p_vaddr);
-        const char* const end = p + ph.p_memsz;
-        while (p + sizeof(ElfW(Nhdr)) <= end) {
-          const auto* note = reinterpret_cast<const ElfW(Nhdr)*>(p);
-          const char* name = p + sizeof *note;
-          const char* desc = name + ((note->n_namesz + 3) & ~3u);
-          if (desc + note->n_descsz > end) break;
-          if (note->n_type == NT_GNU_BUILD_ID && note->n_namesz == 4 && std::memcmp(name, "GNU", 4) == 0) {
-            for (unsigned k = 0; k < note->n_descsz; ++k)
-              *static_cast<std::string*>(out) += fmt::format("{:02x}", static_cast<unsigned char>(desc[k]));
-            return 1;
-          }
-          p = desc + ((note->n_descsz + 3) & ~3u);
+  } wanted{program, base, {}};
+  ::dl_iterate_phdr([](dl_phdr_info* info, std::size_t, void* out) {
+    auto& w = *static_cast<Wanted*>(out);
+    if (!w.program && info->dlpi_addr != w.base) return 0;
+    for (int i = 0; i < info->dlpi_phnum; ++i) {
+      const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+      if (ph.p_type != PT_NOTE) continue;
+      const char* p = reinterpret_cast<const char*>(info->dlpi_addr + ph.p_vaddr);
+      const char* const end = p + ph.p_memsz;
+      while (p + sizeof(ElfW(Nhdr)) <= end) {
+        const auto* note = reinterpret_cast<const ElfW(Nhdr)*>(p);
+        const char* name = p + sizeof *note;
+        const char* desc = name + ((note->n_namesz + 3) & ~3u);
+        if (desc + note->n_descsz > end) break;
+        if (note->n_type == NT_GNU_BUILD_ID && note->n_namesz == 4 && std::memcmp(name, "GNU", 4) == 0) {
+          for (unsigned k = 0; k < note->n_descsz; ++k) w.hex += fmt::format("{:02x}", static_cast<unsigned char>(desc[k]));
+          return 1;
         }
+        p = desc + ((note->n_descsz + 3) & ~3u);
       }
-      return 1;
-    }, &hex);
-    return hex;
-  }();
+    }
+    return 1;
+  }, &wanted);
+  return wanted.hex;
+}
+
+// The plugins this process loaded, by the path --plugin gave: their build IDs.
+std::map<std::string, std::string>& plugin_ids() {
+  static std::map<std::string, std::string> ids;
+  return ids;
+}
+}  // namespace
+
+std::string build_id() {
+  static const std::string id = loaded_build_id(true, 0);
   return id;
 }
+
+void plugin_loaded(const std::string& path, void* handle) {
+  link_map* map = nullptr;
+  std::string id = ::dlinfo(handle, RTLD_DI_LINKMAP, &map) == 0 && map ? loaded_build_id(false, map->l_addr) : "";
+  if (id.empty()) {
+    // Linked without a build ID (-Wl,--build-id=none): the file's contents stand for it.
+    std::ifstream f(path, std::ios::binary);
+    std::uint64_t h = 1469598103934665603ull;  // FNV-1a
+    for (char c; f.get(c);) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ull;
+    id = fmt::format("contents:{:016x}", h);
+  }
+  plugin_ids()[path] = id;
+}
+
+nlohmann::json plugin_builds() { return plugin_ids(); }
 
 nlohmann::json options_record(const RunOptions& o) {
   nlohmann::json r = {{"validate", o.validate_rounds},
@@ -110,6 +143,7 @@ nlohmann::json primbench_context(const RunOptions& opts, const Ceilings& ceiling
   nlohmann::json c = {{"version", kVersion},
           {"git_revision", kGitRevision},
           {"build_id", build_id()},
+          {"plugins", plugin_builds()},
           {"build_type", kBuildType},
           {"compiler", kCompiler},
           {"command_line", opts.command_line},

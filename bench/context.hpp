@@ -19,6 +19,13 @@ Ceilings measure_ceilings(const RunOptions& opts, bool leader);
 // a changed tree, differ in it.
 std::string build_id();
 
+// Records a plugin this process loaded (--plugin `path`, dlopen's `handle`) and its build: the
+// GNU build ID, or where it has none "contents:" and a hash of the file.
+void plugin_loaded(const std::string& path, void* handle);
+
+// The plugins loaded, each path (as --plugin gave it) with its build: {} for none.
+nlohmann::json plugin_builds();
+
 // The options that decide what a result means (how it was validated, timed and kept), each under
 // its command-line name: a file resumed with other options would mix results measured differently.
 // The timeout and the ceilings are left out (the ceilings are the machine's, recorded per run).

@@ -23,6 +23,7 @@
 #include <fstream>
 #include <set>
 
+#include "context.hpp"
 #include "machine.hpp"
 #include "runner.hpp"
 #include "selection.hpp"
@@ -58,7 +59,9 @@ std::vector<std::string> load_plugin(const std::string& path) {
   const std::string canonical = std::filesystem::canonical(path, ec).string();
   if (!loaded.insert(ec ? path : canonical).second)
     throw UsageError("plugin '" + path + "' is given twice (each --plugin must be a different library)");
-  void* handle = ::dlopen(path.c_str(), RTLD_NOW | RTLD_GLOBAL);
+  // By its canonical path: a name without a slash is otherwise looked up in the library path,
+  // not where it was found.
+  void* handle = ::dlopen((ec ? path : canonical).c_str(), RTLD_NOW | RTLD_GLOBAL);
   if (!handle) {
     std::string why = ::dlerror();
     why = why.substr(0, why.find('\n'));
@@ -74,6 +77,7 @@ std::vector<std::string> load_plugin(const std::string& path) {
     for (std::size_t k = 0; k < i; ++k)
       if (impls[k].name == n) throw UsageError("plugin '" + path + "' registers '" + n + "', which is already registered");
   }
+  plugin_loaded(path, handle);
   std::vector<std::string> names;
   for (std::size_t i = before; i < impls.size(); ++i) names.push_back(impls[i].name);
   return names;

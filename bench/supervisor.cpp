@@ -190,6 +190,7 @@ class Results {
         kept.insert(benchmark_of(e));
       resumed_from_.push_back({{"command_line", earlier.value("command_line", json())}, {"date", context.value("date", json())},
                                {"git_revision", earlier.value("git_revision", json())}, {"build_id", earlier.value("build_id", json())},
+                               {"plugins", earlier.value("plugins", json())},
                                {"ceilings", earlier.value("ceilings", json())},
                                {"benchmarks", kept}});
       if (earlier.contains("resumed_from") && earlier["resumed_from"].is_array())
@@ -813,6 +814,15 @@ class Supervisor {
       return fmt::format("stopped: the worker is another build of primbench (build id {}, this run's {}): was '{}' rebuilt or "
                          "replaced while this ran{}?", id.is_string() ? id.get<std::string>() : id.dump(), build_id(),
                          self_executable(), argv.empty() || argv[0] == self_executable() ? "" : ", or is another build at that path on the hosts it was launched on");
+    if (primbench) {
+      const json plugins = worker.is_object() ? worker.value("plugins", json::object()) : json::object();
+      const json ours = plugin_builds();
+      for (const auto& [path, id] : plugins.items())
+        if (!ours.contains(path) || ours[path] != id)
+          return fmt::format("stopped: the worker loaded another build of the plugin '{}' (build id {}, this run's {}): was it rebuilt "
+                             "or replaced while this ran?", path, id.is_string() ? id.get<std::string>() : id.dump(),
+                             ours.value(path, "none"));
+    }
     const json options = worker.is_object() ? worker.value("options", json()) : json();
     if (const std::string differ = options_differ(options, options_record(opts_)); !differ.empty())
       return "stopped: the worker " + differ + " (a primbench bug)";
@@ -1121,9 +1131,9 @@ int run_in_mpi_job(const std::vector<Planned>& requested, const RunOptions& opts
   if (std::string e = w.first_error(problem); !e.empty()) throw SharedUsageError(e);
   // One build and one set of options on every rank: the context names rank 0's.
   const json options = options_record(opts);
-  if (!same_everywhere(build_id()))
-    throw SharedUsageError("the ranks of this MPI job run different builds of primbench (their build IDs differ): put the same "
-                           "executable on every host");
+  if (!same_everywhere(build_id() + plugin_builds().dump()))
+    throw SharedUsageError("the ranks of this MPI job run different builds of primbench or of its plugins (their build IDs "
+                           "differ): put the same executable and plugins on every host");
   if (!same_everywhere(options.dump()))
     throw SharedUsageError("the ranks of this MPI job were given different options (" + options.dump() +
                            " on rank 0): give every rank the same command line");

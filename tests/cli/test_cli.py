@@ -773,6 +773,7 @@ class Resume(WithOut):
         self.assertEqual(len(resumed), 1, resumed)
         self.assertEqual(resumed[0]["command_line"], first_command)
         self.assertEqual(resumed[0]["build_id"], doc["context"]["primbench"]["build_id"])  # here the same build
+        self.assertEqual(resumed[0]["plugins"], {PLUGIN: doc["context"]["primbench"]["plugins"][PLUGIN]})
         kept = {b["run_name"].removesuffix("/manual_time") for b in doc["benchmarks"] if b["impl"] == "thread.flat"}
         self.assertEqual(set(resumed[0]["benchmarks"]), kept)
 

@@ -1086,6 +1086,17 @@ class Plugins(Case):
         line = self.refused("--plugin", PLUGIN, "--plugin", other_spelling)
         self.assertIn("given twice", line)
 
+    def test_a_plugin_named_without_a_directory_is_the_file_found_there(self):
+        # dlopen looked a name without a slash up in the library path: the plugin found in the
+        # working directory could not be loaded ("cannot open shared object file").
+        shutil.copy(PLUGIN, os.path.join(self.dir, "p.so"))
+        r = subprocess.run([BIN, "run", "--plugin", "p.so", "--impl", "slow.moves_its_result", "--primitive", "gather",
+                            "--ranks", "1", "--count", "1", "--out", self.out, *FAST],
+                           cwd=self.dir, capture_output=True, text=True, timeout=120)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assert_passing(by_impl(load(self.out))["slow.moves_its_result"], "slow.moves_its_result")
+        self.assertEqual(load(self.out)["context"]["primbench"]["plugins"], {"p.so": build_id_of(PLUGIN)})
+
 
 class Validate(Case):
     def test_validate_is_supervised_and_leaves_no_journal(self):
@@ -1137,6 +1148,17 @@ def another_build(path, to):
     os.chmod(to, 0o755)
 
 
+def without_build_id(path, to):
+    """The library at `path`, copied to `to` with its build ID note no longer one (its type 0):
+    what a link with -Wl,--build-id=none makes."""
+    with open(path, "rb") as f:
+        data = bytearray(f.read())
+    at, _ = build_id_note(data)
+    struct.pack_into("<I", data, at - 8, 0)  # the note's type, after namesz, descsz; its name is "GNU\0"
+    with open(to, "wb") as f:
+        f.write(data)
+
+
 class Builds(Case):
     """Every result of a run comes from the build its context names (context.primbench.build_id):
     its workers are this process's own image, and a launched or user-launched rank of another
@@ -1148,12 +1170,28 @@ class Builds(Case):
         self.assertRegex(load(self.out)["context"]["primbench"]["build_id"], "^[0-9a-f]{40}$")
         self.assertEqual(load(self.out)["context"]["primbench"]["build_id"], build_id_of(BIN))
 
-    def replaced_during(self, impls, replace):
+    def test_the_context_names_each_plugin_s_build(self):
+        for plugin, build in ((PLUGIN, build_id_of(PLUGIN)), (os.path.join(self.dir, "p.so"), None)):
+            if build is None:
+                without_build_id(PLUGIN, plugin)
+            r = primbench("run", "--plugin", plugin, "--impl", "slow.moves_its_result", "--primitive", "gather", "--ranks", "1",
+                          "--count", "1", "--out", self.out, *FAST)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            plugins = load(self.out)["context"]["primbench"]["plugins"]
+            self.assertEqual(list(plugins), [plugin])
+            if build:
+                self.assertEqual(plugins[plugin], build)
+            else:  # none in the file: a hash of its contents stands for it
+                self.assertRegex(plugins[plugin], "^contents:[0-9a-f]{16}$")
+        r = primbench("run", "--impl", "seq.ref", "--primitive", "gather", "--ranks", "1", "--count", "1", "--out", self.out, *FAST)
+        self.assertEqual(load(self.out)["context"]["primbench"]["plugins"], {})
+
+    def replaced_during(self, impls, replace, plugin=PLUGIN):
         """Runs ./pb (a copy of primbench) with fault.hang first, which ends after --timeout 3;
         `replace(pb)` runs while it hangs, before any later worker starts. The finished run."""
         pb = os.path.join(self.dir, "pb")
         shutil.copy(BIN, pb)
-        p = subprocess.Popen([pb, "run", "--plugin", PLUGIN, "--impl", "fault.hang," + impls, "--primitive", "gather",
+        p = subprocess.Popen([pb, "run", "--plugin", plugin, "--impl", "fault.hang," + impls, "--primitive", "gather",
                               "--ranks", "1", "--count", "1", "--timeout", "3", "--out", self.out, *FAST],
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         try:
@@ -1183,6 +1221,29 @@ class Builds(Case):
         impls, err = self.replaced_during("slow.moves_its_result", replace)
         self.assertIn("hung", impls["fault.hang"][0]["error_message"])
         self.assert_passing(impls["slow.moves_its_result"], "slow.moves_its_result")
+
+    def test_a_worker_that_loads_a_plugin_rebuilt_during_the_run_measures_nothing(self):
+        # The next worker loaded the plugin by its path: a rebuild there ran under this run's
+        # context as the plugin the run had started with.
+        plugin = os.path.join(self.dir, "p.so")
+        for rebuild in ("another build ID", "no build ID"):
+            with self.subTest(rebuild=rebuild):
+                if rebuild == "another build ID":
+                    shutil.copy(PLUGIN, plugin)
+                    replace = lambda pb: (another_build(plugin, plugin + ".new"), os.replace(plugin + ".new", plugin))
+                else:  # its contents stand for it
+                    without_build_id(PLUGIN, plugin)
+                    def replace(pb):
+                        shutil.copy(plugin, plugin + ".new")
+                        with open(plugin + ".new", "ab") as f:
+                            f.write(b"\0")
+                        os.replace(plugin + ".new", plugin)
+                impls, err = self.replaced_during("slow.moves_its_result", replace, plugin)
+                self.assertIn("hung", impls["fault.hang"][0]["error_message"])
+                entries = impls["slow.moves_its_result"]
+                self.assertEqual(len(entries), 1, entries)
+                self.assertIn(f"not run: stopped: the worker loaded another build of the plugin '{plugin}'", entries[0]["error_message"])
+                os.remove(self.out)
 
     @unittest.skipUnless(MPI, "the MPI backend is not built (PRIMBENCH_MPI != 1)")
     def test_a_launched_rank_of_another_build_measures_nothing(self):
