@@ -22,7 +22,6 @@
 
 namespace primbench {
 
-namespace {
 std::string cpu_model() {
   std::ifstream f("/proc/cpuinfo");
   for (std::string line; std::getline(f, line);)
@@ -30,6 +29,7 @@ std::string cpu_model() {
   return "unknown";
 }
 
+namespace {
 std::string host_name() {
   char buf[256] = {};
   ::gethostname(buf, sizeof buf - 1);
@@ -155,6 +155,9 @@ nlohmann::json primbench_context(const RunOptions& opts, const Ceilings& ceiling
           {"host", host_settings()},
           {"hugepages", huge_pages()},
           {"backends", backends}};
+  // The test-only knob that slows thread.* (impls/thread/thread.cpp): a run with it set measured
+  // deliberately slowed implementations, and says so.
+  if (const char* knob = std::getenv("PRIMBENCH_TEST_SLOWDOWN"); knob && *knob) c["test_slowdown"] = knob;
   // Under Slurm: the job and step this ran in, as srun set them for the tasks.
   nlohmann::json slurm = nlohmann::json::object();
   for (auto [key, variable] : {std::pair{"job_id", "SLURM_JOB_ID"}, std::pair{"step_id", "SLURM_STEP_ID"},

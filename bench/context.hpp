@@ -15,6 +15,10 @@ struct RunOptions;
 // The cache ceiling is measured unless given (it takes milliseconds).
 Ceilings measure_ceilings(const RunOptions& opts, bool leader);
 
+// The CPU's model name (/proc/cpuinfo; "unknown" where it has none): context.primbench.machine is
+// the host's name, " / " and this.
+std::string cpu_model();
+
 // The GNU build ID of this executable (hex; "" if it has none): two builds of one revision, or of
 // a changed tree, differ in it.
 std::string build_id();

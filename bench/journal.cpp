@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -37,12 +38,21 @@ void Journal::append(const nlohmann::json& line) {
 
 namespace {
 // A line as written, or, after stray bytes from someone else on the same file, the last object
-// that starts within it.
+// that starts within it with a key a journal line starts with. Only such starts are tried, a few
+// at most: trying every `{"` reparsed the rest of the line each time, and a line of 20,000
+// `{"a":[` took the supervisor 43 s.
 nlohmann::json parse_line(std::string_view line) {
   nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
   if (j.is_object()) return j;
-  for (std::size_t at = line.rfind("{\""); at != std::string_view::npos && at > 0; at = line.rfind("{\"", at - 1)) {
-    j = nlohmann::json::parse(line.substr(at), nullptr, false);
+  static constexpr std::string_view kFirstKeys[] = {"{\"context\":", "{\"worker\":", "{\"start\":", "{\"phase\":",
+                                                    "{\"done\":",    "{\"finished\":", "{\"run\":", "{\"supervisor\":"};
+  int tries = 0;
+  for (std::size_t at = line.rfind("{\""); at != std::string_view::npos && at > 0 && tries < 8; at = line.rfind("{\"", at - 1)) {
+    const std::string_view from = line.substr(at);
+    if (std::none_of(std::begin(kFirstKeys), std::end(kFirstKeys), [&](std::string_view k) { return from.starts_with(k); }))
+      continue;
+    ++tries;
+    j = nlohmann::json::parse(from, nullptr, false);
     if (j.is_object()) return j;
   }
   return nullptr;

@@ -496,6 +496,13 @@ void check_selectors_given(const Args& a) {
 std::vector<Selection> settle(Args& a, bool worker, int argc, char** argv) {
   RunOptions& opts = a.opts;
   opts.command_line = joined(argc, argv);
+  // The options the supervisor gives the workers it starts, and only them: given to a run of
+  // one's own they were taken (a --round-trip-ns of 1e300 recorded in the context as measured).
+  const CLI::App* sub = a.run_cmd->parsed() ? a.run_cmd : a.validate_cmd;
+  for (const char* internal : {"--worker", "--only", "--supervisor-pid", "--backend-unavailable", "--round-trip-ns"})
+    if (sub->count(internal) && !(worker && sub->count("--only") && a.supervisor_pid > 0))
+      throw UsageError(fmt::format("{} is primbench's own option for the workers it starts (with --worker, --only and "
+                                   "--supervisor-pid), not one to give", internal));
   set_huge_pages(opts.huge_pages);
   opts.plugins = a.plugins;
   opts.timing = a.run_cmd->parsed();

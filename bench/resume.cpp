@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -48,7 +49,19 @@ std::string options_differ(const json& earlier, const json& now) {
   return was.empty() ? "" : "was measured with " + was + ", this run with " + is;
 }
 
-Resumed resume(const std::string& text, const std::string& path, const std::vector<Planned>& plan, const json& options) {
+std::string machine_differs(const json& earlier, const std::string& cpu) {
+  const json machine = earlier.is_object() ? earlier.value("machine", json()) : json();
+  if (!machine.is_string()) return "";
+  const std::string m = machine.get<std::string>();
+  const std::size_t slash = m.find(" / ");
+  const std::string model = slash == std::string::npos ? m : m.substr(slash + 3);
+  if (model == cpu) return "";
+  return fmt::format("was measured on a CPU '{}'{}, this machine's is '{}'", model,
+                     slash == std::string::npos ? "" : " (host " + m.substr(0, slash) + ")", cpu);
+}
+
+Resumed resume(const std::string& text, const std::string& path, const std::vector<Planned>& plan, const json& options,
+               const std::string& cpu) {
   const std::string what = "--resume: '" + path + "' ";
   const std::string fix = "; move it away or choose another --out";
   json doc = json::parse(text, nullptr, false);
@@ -60,12 +73,19 @@ Resumed resume(const std::string& text, const std::string& path, const std::vect
 
   // A benchmark is measured when it has an entry and none of its entries failed.
   std::set<std::string> seen, failed;
+  std::set<std::pair<std::string, std::string>> repetitions;
   for (const json& e : doc["benchmarks"]) {
     const bool named = e.is_object() && ((e.contains("run_name") && e["run_name"].is_string()) ||
                                          (!e.contains("run_name") && e.contains("name") && e["name"].is_string()));
     if (!named) throw UsageError(what + "has a benchmark entry without a name" + fix);
     const std::string b = benchmark_of(e);
     seen.insert(b);
+    // One repetition twice (a file concatenated or edited) would be one sample counted twice:
+    // the report and compare refuse such a file, so it is not added to.
+    if (e.value("run_type", json()) == json("iteration") && e.contains("repetition_index") &&
+        !repetitions.emplace(b, e["repetition_index"].dump()).second)
+      throw UsageError(fmt::format("{}has repetition {} of '{}' twice (concatenated or edited?){}", what,
+                                   e["repetition_index"].dump(), b, fix));
     // Kept only what says it passed and, for a repetition, has a time that could be true: an
     // entry of another tool, or one edited by hand, is measured again.
     const bool error = e.contains("error_occurred") && e["error_occurred"] != json(false);
@@ -82,6 +102,13 @@ Resumed resume(const std::string& text, const std::string& path, const std::vect
   const json& primbench = doc["context"]["primbench"];
   if (const std::string differ = options_differ(primbench.contains("options") ? primbench["options"] : json(), options); !differ.empty())
     throw UsageError(what + differ + ": its results would not compare with this run's; resume with its options, or move it away or choose another --out");
+  if (const std::string differ = machine_differs(primbench, cpu); !differ.empty())
+    throw UsageError(what + differ + ": its results would not compare with this run's" + fix);
+  const char* knob = std::getenv("PRIMBENCH_TEST_SLOWDOWN");
+  if (const json slowed = primbench.value("test_slowdown", json()), now = knob && *knob ? json(knob) : json(); slowed != now)
+    throw UsageError(fmt::format("{}was measured with {}, this run with {}: its results would not compare with this run's{}", what,
+                                 slowed.is_string() ? "PRIMBENCH_TEST_SLOWDOWN=" + slowed.get<std::string>() : "no PRIMBENCH_TEST_SLOWDOWN",
+                                 knob && *knob ? "PRIMBENCH_TEST_SLOWDOWN=" + std::string(knob) : "none", fix));
   std::set<std::string> planned;
   for (const Planned& p : plan) planned.insert(p.name);
 
@@ -96,14 +123,14 @@ Resumed resume(const std::string& text, const std::string& path, const std::vect
   return r;
 }
 
-Resumed resume_file(const std::string& path, const std::vector<Planned>& plan, const json& options) {
+Resumed resume_file(const std::string& path, const std::vector<Planned>& plan, const json& options, const std::string& cpu) {
   std::error_code missing;
   if (!std::filesystem::exists(path, missing)) return Resumed{json::array(), plan, json()};
   std::ifstream f(path, std::ios::binary);
   if (!f) throw UsageError("--resume: cannot read '" + path + "': " + std::strerror(errno));
   std::ostringstream text;
   text << f.rdbuf();
-  return resume(text.str(), path, plan, options);
+  return resume(text.str(), path, plan, options, cpu);
 }
 
 }  // namespace primbench

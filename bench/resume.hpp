@@ -21,14 +21,21 @@ struct Resumed {
 
 // Keeps every earlier entry except those of planned benchmarks that failed (error or failed
 // validation), and plans only benchmarks without a passing entry. `text` is the earlier file's
-// content; throws UsageError (one line, naming `path`) when it is not primbench results, or when
-// its recorded options (context.primbench.options) differ from `options`, this run's
-// (options_record, bench/context.hpp).
+// content; throws UsageError (one line, naming `path`) when it is not primbench results, has one
+// repetition twice, was measured on a CPU of another model than `cpu` (this machine's,
+// cpu_model()), or when its recorded options (context.primbench.options) differ from `options`,
+// this run's (options_record, bench/context.hpp).
 Resumed resume(const std::string& text, const std::string& path, const std::vector<Planned>& plan,
-               const nlohmann::json& options);
+               const nlohmann::json& options, const std::string& cpu);
 
 // The same from the file at `path`; a file that does not exist resumes nothing.
-Resumed resume_file(const std::string& path, const std::vector<Planned>& plan, const nlohmann::json& options);
+Resumed resume_file(const std::string& path, const std::vector<Planned>& plan, const nlohmann::json& options,
+                    const std::string& cpu);
+
+// "" when the context.primbench `earlier` says it was measured on a CPU of model `cpu` (its
+// `machine`, "host / model"), or does not say; else the rest of a sentence about the file that
+// says it: "was measured on a CPU 'AMD EPYC 9B45' (host a), this machine's is '…'".
+std::string machine_differs(const nlohmann::json& earlier, const std::string& cpu);
 
 // "" when the options record `earlier` (or null: none) has exactly `now`'s options and values;
 // else what is wrong with it, as the rest of a sentence about the file that recorded it: "does

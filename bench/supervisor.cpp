@@ -190,7 +190,7 @@ class Results {
         kept.insert(benchmark_of(e));
       resumed_from_.push_back({{"command_line", earlier.value("command_line", json())}, {"date", context.value("date", json())},
                                {"git_revision", earlier.value("git_revision", json())}, {"build_id", earlier.value("build_id", json())},
-                               {"plugins", earlier.value("plugins", json())},
+                               {"plugins", earlier.value("plugins", json())}, {"machine", earlier.value("machine", json())},
                                {"ceilings", earlier.value("ceilings", json())},
                                {"benchmarks", kept}});
       if (earlier.contains("resumed_from") && earlier["resumed_from"].is_array())
@@ -943,6 +943,9 @@ std::size_t merge_stale(const std::string& journal, Resumed& r, const RunOptions
           !differ.empty())
         throw UsageError("--resume: the journal '" + journal + "' that a killed run left " + differ +
                          ": resume with its options, or run without --resume");
+      if (const std::string differ = machine_differs(w, cpu_model()); !differ.empty())
+        throw UsageError("--resume: the journal '" + journal + "' that a killed run left " + differ +
+                         ": its results would not compare with this run's; run without --resume");
       if (earlier.is_null() && line.contains("context") && line["context"].is_object())
         earlier = line["context"], earlier["primbench"] = w;
       measured = true;
@@ -1037,7 +1040,7 @@ int supervise(const std::vector<Planned>& requested, const RunOptions& opts) {
     if (fd < 0) throw UsageError("cannot create a journal in " + journal.substr(0, journal.rfind('/')) + ": " + std::strerror(errno));
     ::close(fd);
   }
-  Resumed resumed = opts.resume ? resume_file(opts.out, requested, options_record(opts)) : Resumed{json::array(), requested, json()};
+  Resumed resumed = opts.resume ? resume_file(opts.out, requested, options_record(opts), cpu_model()) : Resumed{json::array(), requested, json()};
   const std::string stale = file ? file->stale_journal() : "";
   const std::size_t recovered = !stale.empty() && opts.resume ? merge_stale(stale, resumed, opts) : 0;
   Results results(opts, std::move(resumed.benchmarks), std::move(resumed.context));
@@ -1099,10 +1102,12 @@ int supervise(const std::vector<Planned>& requested, const RunOptions& opts) {
   if (status > 128)
     err(fmt::format("primbench: interrupted by {}{}\n", signal_name(status - 128),
                     file ? fmt::format(": results so far written to {}; run the same command with --resume to finish", opts.out) : ""));
-  else if (!opts.quiet)
+  else if (!opts.quiet)  // after a fatal error, where the results are is said above
     err(fmt::format("{} benchmarks, {}{}{}\n", plan.size(),
-                    status == kOk || (fatal.empty() && results.own_status() == kOk) ? "all validated" : "SOME FAILED",
-                    kept_failures(results), file ? "; results: " + opts.out : ""));
+                    !fatal.empty()                                    ? "INCOMPLETE (the run ended early, above)"
+                    : status == kOk || results.own_status() == kOk ? "all validated"
+                                                                      : "SOME FAILED",
+                    kept_failures(results), file && fatal.empty() ? "; results: " + opts.out : ""));
   Output::get().drain(std::min(opts.timeout, 5.0));
   return status;
 }
@@ -1141,7 +1146,7 @@ int run_in_mpi_job(const std::vector<Planned>& requested, const RunOptions& opts
   // is written into --out first, as the earlier run's.
   std::string unwritten;
   if (file && opts.resume && !file->stale_journal().empty()) try {
-      Resumed r = resume_file(opts.out, requested, options);
+      Resumed r = resume_file(opts.out, requested, options, cpu_model());
       if (merge_stale(file->stale_journal(), r, opts))
         file->write(json{{"context", r.context}, {"benchmarks", r.benchmarks}}.dump(2, ' ', false, json::error_handler_t::replace) + "\n", true);
     } catch (const UsageError& e) {
@@ -1157,7 +1162,7 @@ int run_in_mpi_job(const std::vector<Planned>& requested, const RunOptions& opts
   }
   Resumed resumed{json::array(), requested, json()};
   if (opts.resume) try {
-      resumed = resume_file(opts.out, requested, options);
+      resumed = resume_file(opts.out, requested, options, cpu_model());
     } catch (const UsageError& e) {
       problem = e.what();
     }

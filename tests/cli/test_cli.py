@@ -777,6 +777,68 @@ class Resume(WithOut):
         kept = {b["run_name"].removesuffix("/manual_time") for b in doc["benchmarks"] if b["impl"] == "thread.flat"}
         self.assertEqual(set(resumed[0]["benchmarks"]), kept)
 
+    def test_a_file_with_a_repetition_twice_is_refused_and_left_as_it_was(self):
+        # It was resumed (exit 0) into a file that the report and compare then refused.
+        self.assertEqual(self.run_impls("seq.ref").returncode, 0)
+        doc = self.load()
+        doc["benchmarks"].append(dict(doc["benchmarks"][0]))
+        with open(self.out, "w") as f:
+            json.dump(doc, f)
+        with open(self.out, "rb") as f:
+            before = f.read()
+        r = self.run_impls("seq.ref,thread.flat", "--resume")
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
+        self.assertIn("has repetition 0 of 'gather/seq.ref/", r.stderr)
+        self.assertIn("twice", r.stderr)
+        with open(self.out, "rb") as f:
+            self.assertEqual(f.read(), before)
+
+    def test_a_file_measured_on_another_cpu_is_refused_and_one_from_another_host_says_so(self):
+        # Kept: entries timed on another machine, under this machine's context.
+        self.assertEqual(self.run_impls("seq.ref").returncode, 0)
+        doc = self.load()
+        here = doc["context"]["primbench"]["machine"]
+        cpu = here.split(" / ", 1)[1]
+        for machine, refused in (("bigiron / Imaginary CPU 9000", True), ("bigiron / " + cpu, False)):
+            with self.subTest(machine=machine):
+                doc["context"]["primbench"]["machine"] = machine
+                with open(self.out, "w") as f:
+                    json.dump(doc, f)
+                with open(self.out, "rb") as f:
+                    before = f.read()
+                r = self.run_impls("seq.ref,thread.flat", "--resume")
+                if refused:
+                    self.assertEqual(r.returncode, 2, r.stderr)
+                    self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
+                    self.assertIn(f"was measured on a CPU 'Imaginary CPU 9000' (host bigiron), this machine's is '{cpu}'", r.stderr)
+                    with open(self.out, "rb") as f:
+                        self.assertEqual(f.read(), before)
+                else:  # the same CPU on another host (a cluster's nodes): kept, and said where
+                    self.assertEqual(r.returncode, 0, r.stderr)
+                    resumed = self.load()["context"]["primbench"]
+                    self.assertEqual(resumed["machine"], here)
+                    self.assertEqual(resumed["resumed_from"][0]["machine"], machine)
+
+    def test_a_file_measured_with_the_test_slowdown_says_so_and_is_not_resumed_without_it(self):
+        # The knob that slows thread.* left no trace: a resumed file held slowed and normal
+        # results side by side.
+        knob = "thread.flat=5"
+        r = subprocess.run([BIN, "run", "--plugin", PLUGIN, "--impl", "thread.flat", *self.IMPLS, "--out", self.out, *FAST],
+                           capture_output=True, text=True, timeout=120,
+                           env={**os.environ, "PRIMBENCH_TEST_SLOWDOWN": knob})
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(self.load()["context"]["primbench"]["test_slowdown"], knob)
+        with open(self.out, "rb") as f:
+            before = f.read()
+        r = self.run_impls("thread.flat,seq.ref", "--resume")
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn(f"was measured with PRIMBENCH_TEST_SLOWDOWN={knob}, this run with none", r.stderr)
+        with open(self.out, "rb") as f:
+            self.assertEqual(f.read(), before)
+        self.assertEqual(self.run_impls("thread.flat").returncode, 0)
+        self.assertNotIn("test_slowdown", self.load()["context"]["primbench"])
+
     def test_failed_benchmark_is_run_again(self):
         r = self.run_impls("seq.ref,fault.throw")
         self.assertEqual(r.returncode, 3, r.stderr)

@@ -159,7 +159,11 @@ class Hostile(unittest.TestCase):
             ([cmd, "--plugin", "/usr/lib/x86_64-linux-gnu/libz.so.1"], "registered no implementation"),
             ([cmd, "--count"], None),
             ([cmd, "extra"], None),
-        ]
+        ] + [([cmd, "--impl", "seq.ref", "--ranks", "1", "--count", "1", *internal], f"{internal[0]} is primbench's own option")
+             # the workers' own, taken from a user until 2026-12-06 (--round-trip-ns 1e300 went into
+             # the context as measured; --worker appended the journal to any file)
+             for internal in (["--round-trip-ns", "1e300"], ["--worker", self.tmp], ["--only", "x"], ["--supervisor-pid", "1"],
+                              ["--backend-unavailable", "mpi=x"], ["--worker", self.tmp, "--only", "x", "--supervisor-pid", "0"])]
 
     def test_run(self):
         f = self.files

@@ -19,7 +19,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   // As tests/fuzz/corpus/resume/passed.json records them.
   static const nlohmann::json options = {{"validate", 1}, {"check", "exact"}, {"seed", 1}, {"repetitions", 2}};
   try {
-    Resumed r = resume(std::string(reinterpret_cast<const char*>(data), size), "fuzz.json", plan, options);
+    Resumed r = resume(std::string(reinterpret_cast<const char*>(data), size), "fuzz.json", plan, options, "unknown");
     if (r.todo.size() > plan.size() || !r.benchmarks.is_array()) __builtin_trap();
   } catch (const UsageError&) {
   }
