@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <mutex>
 
 namespace primbench {
 
@@ -23,9 +24,16 @@ Journal::~Journal() {
   if (fd_ >= 0) ::close(fd_);
 }
 
+namespace {
+std::mutex g_appending;  // held while a line is written; for good once sealed
+}  // namespace
+
+void Journal::seal() { g_appending.lock(); }
+
 void Journal::append(const nlohmann::json& line) {
   // Invalid UTF-8 in a message (an implementation's exception text) is replaced, not fatal.
   const std::string text = line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  const std::lock_guard<std::mutex> one_at_a_time(g_appending);
   const char* p = text.data();
   std::size_t n = text.size();
   while (n > 0) {

@@ -22,8 +22,11 @@ class Journal {
   ~Journal();
   Journal(const Journal&) = delete;
   Journal& operator=(const Journal&) = delete;
-  // One line, in one write(2) on an O_APPEND descriptor; throws JournalError.
+  // One line, in one write(2) on an O_APPEND descriptor; throws JournalError. Once sealed, none.
   void append(const nlohmann::json& line);
+  // From here on no journal of this process is written to (a thread appending waits forever):
+  // for an exit() that is not primbench's, while its main thread may still say "done".
+  static void seal();
 
  private:
   std::string path_;

@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
@@ -24,6 +25,7 @@
 #include <set>
 
 #include "context.hpp"
+#include "journal.hpp"
 #include "machine.hpp"
 #include "runner.hpp"
 #include "selection.hpp"
@@ -47,6 +49,27 @@ std::string joined(int argc, char** argv) {
 
 // An error already printed by a child process.
 struct Reported {};
+
+// exit() in primbench is never its own (main ends with _exit): an implementation called it, or
+// a library it uses, from any thread, while its benchmark may still be running. The journal is
+// sealed first: the main thread, still going, wrote "done" and the plan's "finished" while the
+// exit ran, and the supervisor believed a run that an exit(0) had cut short (7 times in 10).
+void exit_in_worker() {
+  static std::atomic<bool> once{false};
+  if (once.exchange(true)) return;  // registered again for each benchmark
+  Journal::seal();
+  std::fprintf(stderr, "%sexit() was called by the implementation or a library it uses, not by primbench\n", kWorkerSays);
+}
+// The same in a rank of an MPI job a user launched, where no supervisor is told: the rank ends
+// with kIncomplete, which its launcher reports (an exit(0) on every rank ended the job with
+// status 0 and no results file).
+void exit_in_job() {
+  Journal::seal();
+  std::fprintf(stderr, "primbench: error: rank %d: exit() was called during the run by an implementation or a library it uses, "
+               "not by primbench: the run is incomplete (run the same command with --resume)\n", world().rank());
+  std::fflush(stderr);
+  ::_exit(kIncomplete);
+}
 
 // Loads a plugin and checks what it registered: at least one implementation, every name
 // `backend.algorithm` in [a-z0-9_], none already taken. Returns their names.
@@ -561,6 +584,10 @@ int main_impl(int argc, char** argv) {
     for (const std::string& impl : load_plugin(p)) a.opts.plugin_of[impl] = p;
   // Not in a job a user launched: MPI is initialised there, and a child of a rank must not run.
   const bool in_job = world().size() > 1 || !world().hosts().empty();
+  // Registered after the plugins' static objects, so it runs before their destructors (and
+  // again as each benchmark starts).
+  a.opts.exit_guard = worker ? exit_in_worker : in_job ? exit_in_job : nullptr;
+  if (a.opts.exit_guard) std::atexit(a.opts.exit_guard);
   for (const std::string& u : a.failed_probes)
     if (const std::size_t eq = u.find('='); eq != std::string::npos) a.opts.failed_probes[u.substr(0, eq)] = u.substr(eq + 1);
   if (!worker && !in_job) a.opts.failed_probes = probe_in_children(a.opts.timeout);
@@ -601,18 +628,21 @@ int main(int argc, char** argv) {
   // journal), and the console would write into it.
   for (int fd = 0; fd <= 2; ++fd)
     if (::fcntl(fd, F_GETFD) == -1) ::open("/dev/null", O_RDWR);
+  int status = primbench::kUsage;
   try {
-    return primbench::main_impl(argc, argv);
+    status = primbench::main_impl(argc, argv);
   } catch (const primbench::Reported&) {
-    return primbench::kUsage;
   } catch (const primbench::SharedUsageError& e) {
     if (primbench::world().rank() == 0) std::fprintf(stderr, "primbench: error: %s\n", e.what());
-    return primbench::kUsage;
   } catch (const primbench::UsageError& e) {
     std::fprintf(stderr, "primbench: error: %s\n", e.what());
-    return primbench::kUsage;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "primbench: error: %s\n", e.what());
-    return primbench::kUsage;
   }
+  // Ended here, not by returning: exit() ran the plugins' static destructors and atexit
+  // handlers inside primbench, where one that called _exit(0) made a failed run's status 0, one
+  // that crashed made a passing run's 139, and one that hung kept primbench from ending.
+  std::fflush(nullptr);
+  primbench::world().finalize();
+  ::_exit(status);
 }

@@ -403,12 +403,23 @@ void body(benchmark::State& state, Bench& b) {
     if (b.opts->cold) c.flush_caches();
     std::fill(seconds.begin(), seconds.end(), -1.0);
     const double call_start = now_seconds();
-    c.run(seconds);
+    // An exception on one process only is agreed below: it stopping alone left the others
+    // waiting in the next iteration's agreement until --timeout, its message lost.
+    std::string threw;
+    try {
+      c.run(seconds);
+    } catch (const std::bad_alloc&) {
+      threw = "std::bad_alloc thrown by the implementation during the timed loop";
+    } catch (const std::exception& e) {
+      threw = std::string("exception: ") + e.what();
+    }
     const double call = now_seconds() - call_start;
     // A time that is not a finite positive number becomes infinite here, so every rank sees it.
-    double mine = 0;
+    double mine = threw.empty() ? 0 : HUGE_VAL;
     for (double s : seconds) mine = std::max(mine, s > 0 && std::isfinite(s) ? s : HUGE_VAL);
     const double t = w.max(mine);
+    if (!std::isfinite(t))
+      if (std::string error = w.first_error(threw); !error.empty()) return stop(std::move(error), false);
     if (!std::isfinite(t) || t < 1e-9 || t > b.opts->timeout) {
       double shown = 0;
       for (double s : seconds) shown = !(s > 0 && std::isfinite(s)) || s < 1e-9 || s > b.opts->timeout ? s : shown;
@@ -446,11 +457,15 @@ void body(benchmark::State& state, Bench& b) {
     }
   }
   std::vector<std::pair<std::string, double>> own;
-  if (b.failure.empty()) try {
+  if (b.failure.empty()) {
+    std::string threw;
+    try {
       own = b.at(b.total - 1).measure_counters();
     } catch (const std::exception& e) {
-      stop(std::string("exception: ") + e.what() + " (measuring the implementation's own counters)", false);
+      threw = std::string("exception: ") + e.what() + " (measuring the implementation's own counters)";
     }
+    if (std::string error = w.first_error(threw); !error.empty()) stop(std::move(error), false);  // one rank's: every rank's
+  }
   if (!b.failure.empty()) return state.SkipWithError(b.failure.c_str());
   Beside beside{ref_GBps, ref_spread, round_trip_ns};
   if (b.paired_trial)
@@ -745,6 +760,7 @@ void execute(const std::vector<Planned>& plan, const RunOptions& opts, const Sin
   double checks_spent = 0;  // seconds of sampled checks in this run so far
   std::deque<CpuSample> earlier = {sample_cpu()};  // the machine at this process's start and at each benchmark's
   for (const Planned& pl : plan) {
+    if (opts.exit_guard) std::atexit(opts.exit_guard);
     note({{"start", pl.name}});
     if (watchdog) watchdog->arm(pl.name);
     std::string failure;
@@ -896,6 +912,11 @@ void execute(const std::vector<Planned>& plan, const RunOptions& opts, const Sin
     } catch (const std::exception& e) {
       failure = std::string("exception: ") + e.what();
     }
+    // Every process's outcome, agreed once its collective is freed: a process that failed alone
+    // (in its own teardown, or one that crashed there, which ends the job before rank 0 says
+    // done) was the benchmark's failure, not a pass written by rank 0 and a crash blamed on the
+    // next benchmark.
+    if (std::string agreed = w.first_error(failure); agreed != failure) failure = std::move(agreed), entries = json::array();
     if (watchdog) watchdog->disarm();
     earlier.push_back(since);
     if (!failure.empty() && entries.empty()) entries.push_back(error_entry(pl, failure));

@@ -8,7 +8,8 @@ Several files per side are concatenated per benchmark (ci/regress re-measures th
 listed under "recheck" and calls this again with the merged samples). See ci/README.md.
 
 Exit status: 0 no regression, 1 a significant regression or a newly failing validation,
-2 bad input (one line on stderr).
+2 bad input, or cannot decide: a benchmark with a change but too few samples for the test to
+ever reach significance (one line on stderr).
 """
 from __future__ import annotations
 
@@ -19,10 +20,11 @@ import statistics
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "reports"))
-from results import ArgParser, ResultsError, cli_main, load, write_atomic  # noqa: E402
+from results import (UNVALIDATED, ArgParser, ResultsError, check_alike, check_distinct,  # noqa: E402
+                     check_outputs, cli_main, load, write_atomic)
 from report_model import fmt_seconds  # noqa: E402
 
-VERDICTS = ("FAILED", "SLOWER", "NOISY", "FASTER", "SAME", "NEW", "GONE")
+VERDICTS = ("FAILED", "SLOWER", "UNDECIDABLE", "NOISY", "FASTER", "SAME", "NEW", "GONE")
 SCHEMA = "primbench-compare/1"
 EXACT_MAX_N = 50  # exact U distribution (no ties) up to this many samples per side
 
@@ -152,7 +154,7 @@ def _metric_samples(res, metric: str) -> tuple:
     out: dict = {}
     lacking, kinds = set(), {}
     for e in res.entries:
-        if e.run_type == "iteration" and not e.failed:
+        if e.run_type == "iteration" and e.timed:
             if metric == "ref_ratio":
                 r = ref_ratio(e)
                 if r is None:
@@ -185,17 +187,22 @@ def load_side(paths: list, metric: str = "real_time") -> dict:
     return merge_sides([load_run(path, metric) for path in paths])
 
 
-def load_run(path: str, metric: str = "real_time") -> dict:
-    """One results file as a side of its own (one run)."""
+def load_run(path, metric: str = "real_time") -> dict:
+    """One results file (a path, or the Results load read from it) as a side of its own (one run).
+    A benchmark with an entry that records no validation is no timing: a failure, as one that
+    failed validation."""
     metrics = {"ref_ratio": (metric, REF_FALLBACK),
                "auto": ("ref_ratio", REF_FALLBACK, AUTO_ELSE)}.get(metric, (metric,))
-    res = load(path)
+    res = load(path) if isinstance(path, str) else path
+    path = res.path
+    failures = {name: UNVALIDATED for name in res.unvalidated()}
+    failures.update(res.failures())
     side = {"paths": [path], "samples": {m: {} for m in metrics}, "runs": {m: {} for m in metrics},
-            "lacking": set(), "kinds": {}, "trials": {}, "failures": res.failures(),
+            "lacking": set(), "kinds": {}, "trials": {}, "failures": failures,
             "names": {e.name for e in res.entries},
             "revisions": [r for r in [res.primbench.get("git_revision")] if r]}
     for e in res.entries:
-        if e.run_type == "iteration" and not e.failed:
+        if e.run_type == "iteration" and e.timed:
             paired = e.counters.get("ref_paired", 0)
             if paired not in (0, *PAIRS):
                 raise ResultsError(f"{path}: benchmark '{e.name}' has ref_paired {paired}: not a kind of "
@@ -317,7 +324,7 @@ def compare(base: dict, head: dict, alpha=0.01, min_effect=0.05, max_cv=0.10,
                              "times, so neither its time nor its ratio on one side is the other's measure; compare "
                              "runs of one primbench build")
         elif not b or not h:
-            row["verdict"] = "NOISY"
+            row["verdict"] = "UNDECIDABLE"  # no samples: no test can say anything
             row["reason"] = "no per-repetition samples (aggregates only?)"
         else:
             _decide(row, level, alpha, min_effect, max_cv)
@@ -335,7 +342,10 @@ def compare(base: dict, head: dict, alpha=0.01, min_effect=0.05, max_cv=0.10,
     new_failures = [r["name"] for r in rows if r["new_failure"]]
     # A head that lost benchmarks (a run cut short) is not a pass unless that is intended.
     gone = [r["name"] for r in rows if r["verdict"] == "GONE"]
-    status = 1 if regressions or new_failures or (gone and not allow_gone) else 0
+    # Too few samples for the test to ever say: not a pass, unless the benchmark shows no change.
+    undecided = [r["name"] for r in rows if r["verdict"] == "UNDECIDABLE"
+                 and (r["change"] is None or abs(r["change"]) >= min_effect)]
+    status = 1 if regressions or new_failures or (gone and not allow_gone) else 2 if undecided else 0
     return {
         "schema": SCHEMA,
         "base": {"files": base["paths"], "revisions": base["revisions"]},
@@ -344,12 +354,13 @@ def compare(base: dict, head: dict, alpha=0.01, min_effect=0.05, max_cv=0.10,
                      "recheck_margin": recheck_margin, "correction": "holm", "metric": metric,
                      "compared": len(paired)},
         "fallback": [n for n in paired if used[n] == REF_FALLBACK != metric],
-        "result": "fail" if status else "pass",
+        "result": {0: "pass", 1: "fail", 2: "undecided"}[status],
         "exit_status": status,
         "counts": counts,
         "regressions": regressions,
         "new_failures": new_failures,
         "gone": gone,
+        "undecided": undecided,
         "recheck": [r["name"] for r in rows if r["recheck"]],
         "benchmarks": rows,
     }
@@ -357,13 +368,16 @@ def compare(base: dict, head: dict, alpha=0.01, min_effect=0.05, max_cv=0.10,
 
 def _decide(row, level, alpha, min_effect, max_cv):
     nb, nh = row["base"]["n"], row["head"]["n"]
+    change = row["change"]
     if min_p_value(nb, nh) > level:
-        row["verdict"] = "NOISY"
+        # Not noise: whatever the change, these sample sizes cannot reach significance.
+        row["verdict"] = "UNDECIDABLE"
         row["reason"] = (f"too few samples ({nb} base, {nh} head): the U test cannot reach "
                          f"p <= {level:.3g} (alpha {alpha:g} over {round(alpha / level)} "
-                         "benchmarks)")
+                         "benchmarks) however large the change"
+                         + (f"; {change:+.1%}, within {min_effect:.0%}" if change is not None
+                            and abs(change) < min_effect else ""))
         return
-    change = row["change"]
     row["significant"] = row["p_adjusted"] <= alpha
     if change is not None and row["significant"] and abs(change) >= min_effect:
         row["verdict"] = "SLOWER" if change > 0 else "FASTER"
@@ -397,8 +411,10 @@ def _check_runs(row, base_runs: list, head_runs: list, run_p_adj, run_level, alp
         return
     nb, nh = len(base_runs), len(head_runs)
     if min_p_value(nb, nh) > run_level:
-        why = (f"{row['change']:+.1%} but on {nb} base and {nh} head runs, too few for the "
-               f"run-level U test to reach p <= {run_level:.3g}")
+        row["verdict"], row["regression"] = "UNDECIDABLE", False
+        row["reason"] = (f"{row['change']:+.1%} but too few runs ({nb} base, {nh} head) for the "
+                         f"run-level U test to ever reach p <= {run_level:.3g}")
+        return
     elif run_p_adj > alpha:
         m = row["metric"]
         why = (f"{row['change']:+.1%} but not significant between runs (p_adj {run_p_adj:.2g}; "
@@ -412,7 +428,7 @@ def _check_runs(row, base_runs: list, head_runs: list, run_p_adj, run_level, alp
 def _near_threshold(row, alpha, min_effect, margin) -> bool:
     """Whether more samples could flip this benchmark's part in the gate (pass <-> regression)."""
     change = row["change"] or 0.0
-    if row["verdict"] == "NOISY":
+    if row["verdict"] in ("NOISY", "UNDECIDABLE"):
         return True
     if row["verdict"] == "SAME":
         return change >= min_effect * (1 - margin)
@@ -450,7 +466,7 @@ def fmt_p(p) -> str:
 
 def summary_line(rep: dict) -> str:
     c, s = rep["counts"], rep["settings"]
-    head = "FAIL" if rep["exit_status"] else "PASS"
+    head = {0: "PASS", 1: "FAIL", 2: "UNDECIDED"}[rep["exit_status"]]
     fallback = (f"; {len(rep['fallback'])} by {REF_FALLBACK}, no reference beside them or not paired alike"
                 if rep["fallback"] else "")
     if s["metric"] == "auto":
@@ -533,6 +549,9 @@ def parse_args(argv):
                          "traffic, 1/peak_fraction; real_time for a benchmark without one) or auto "
                          "(ref_ratio where every repetition was paired with reference trials of its "
                          "own, t_p50 elsewhere; what ci/regress uses)")
+    ap.add_argument("--across-machines", action="store_true",
+                    help="compare files measured on different CPU models (context.primbench.machine); "
+                         "refused otherwise")
     ap.add_argument("--allow-gone", action="store_true",
                     help="pass even when benchmarks of BASE are missing from HEAD (removed on purpose)")
     ap.add_argument("--md", metavar="FILE", help="write a Markdown summary for a pull request")
@@ -554,15 +573,29 @@ def main(argv) -> int:
     head_paths = split_paths([args.head] + args.head_extra)
     if not base_paths or not head_paths:
         raise ResultsError("need at least one BASE and one HEAD results file")
-    rep = compare(load_side(base_paths, args.metric), load_side(head_paths, args.metric),
+    # Before anything is read or written: no output may replace an input or another output.
+    check_outputs([(flag, path) for flag, path in (("--json", args.json), ("--md", args.md))
+                   if path is not None], base_paths + head_paths, "compare")
+    sources = {path: load(path) for path in dict.fromkeys(base_paths + head_paths)}
+    every = [sources[p] for p in base_paths + head_paths]
+    check_distinct(every)   # a file twice would be counted as two independent runs
+    check_alike(every, args.across_machines,
+                note=lambda text: print(f"compare: note: {text}", file=sys.stderr))
+    rep = compare(merge_sides([load_run(sources[p], args.metric) for p in base_paths]),
+                  merge_sides([load_run(sources[p], args.metric) for p in head_paths]),
                   alpha=args.alpha, min_effect=args.min_effect, max_cv=args.max_cv,
                   recheck_margin=args.recheck_margin, metric=args.metric, allow_gone=args.allow_gone)
-    if args.md:
+    if args.md is not None:
         write_atomic(args.md, markdown(rep))
-    if args.json:
+    if args.json is not None:
         write_atomic(args.json, json.dumps(rep, indent=2) + "\n")
     if not args.quiet:
         sys.stdout.write(console(rep))
+    if rep["exit_status"] == 2:
+        rows = [r for r in rep["benchmarks"] if r["name"] in rep["undecided"]]
+        more = f"; and {len(rows) - 1} more" if len(rows) > 1 else ""
+        raise ResultsError(f"cannot decide: {len(rows)} benchmark(s) have too few samples "
+                           f"({rows[0]['name']}: {rows[0]['reason']}{more}); give more runs/repetitions")
     return rep["exit_status"]
 
 

@@ -25,7 +25,8 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "reports"))
-from results import ArgParser, ResultsError, cli_main, load  # noqa: E402
+from results import (UNVALIDATED, ArgParser, Results, ResultsError, check_alike,  # noqa: E402
+                     check_outputs, cli_main, load)
 from report_model import time_unit  # noqa: E402
 
 SCHEMA_VERSION = 1
@@ -69,7 +70,15 @@ FINGERPRINT_KEYS = ("host_name", "num_cpus", "mhz_per_cpu", "caches")
 
 # ---------------------------------------------------------------- store
 
+def check_db_name(path: str) -> None:
+    if not path or path == ":memory:" or path.startswith("file:"):
+        # SQLite would keep such a database in memory (or read a URI): "stored" runs would be lost.
+        raise ResultsError(f"--db '{path}': not a database file name (an empty name, ':memory:' "
+                           "and 'file:' URIs store nothing that lasts); give a file path")
+
+
 def connect(path: str, create: bool) -> sqlite3.Connection:
+    check_db_name(path)
     if not create and not os.path.exists(path):
         raise ResultsError(f"{path}: no such history database (create it with 'history add')")
     try:
@@ -118,10 +127,33 @@ def run_time(context: dict) -> str:
         return dt.datetime.now(dt.timezone.utc).isoformat()
 
 
+def check_series(db, res, fingerprint: str) -> None:
+    """Refuse a run whose options change what its timings mean against the runs of its machine
+    already stored: show draws one line per machine, and it would mix them (compare refuses the
+    same). Stored runs that record no options are not checked; a new one without is noted."""
+    stored = None
+    for run_id, ctx in db.execute("SELECT id, context FROM runs WHERE machine = ? ORDER BY id DESC",
+                                  (fingerprint,)):
+        r = Results(path=f"{db_name(db)} run {run_id}", context=json.loads(ctx), entries=[])
+        if r.options is not None:
+            stored = r
+            break
+    try:
+        check_alike([stored, res] if stored else [res], across_machines=True,
+                    note=lambda text: print(f"history: note: {text}", file=sys.stderr))
+    except ResultsError as e:
+        raise ResultsError(f"{e}; store it in another --db") from None
+
+
+def db_name(db) -> str:
+    return db.execute("PRAGMA database_list").fetchone()[2] or "the database"
+
+
 def add(args) -> int:
+    check_db_name(args.db)
+    check_outputs([("--db", args.db)], [args.results], "history add")
     res = load(args.results)
-    with open(args.results, "rb") as f:
-        digest = hashlib.sha256(f.read()).hexdigest()
+    digest = res.digest
     pb = res.primbench
     revision = args.revision or pb.get("git_revision") or _git("rev-parse", "HEAD") or "unknown"
     branch = args.branch or default_branch()
@@ -132,6 +164,7 @@ def add(args) -> int:
         if dup:
             print(f"{args.results}: already stored as run {dup[0]}; skipped")
             return 0
+        check_series(db, res, fingerprint)
         db.execute("INSERT OR IGNORE INTO machines VALUES (?, ?)", (fingerprint, desc))
         cur = db.execute(
             "INSERT INTO runs (revision, branch, machine, time, added, version, command_line,"
@@ -148,9 +181,9 @@ def add(args) -> int:
                 db.execute("INSERT INTO benchmarks VALUES (?,?,?,?,?,?,?,?,?,?)",
                            (run_id, e.name, e.primitive, e.impl, e.dtype, e.op, e.ranks,
                             e.count, e.root, None))
-            if e.failed:
+            if e.failed or e.unvalidated:  # no validated timing: never a sample
                 db.execute("UPDATE benchmarks SET error = ? WHERE run_id = ? AND name = ?",
-                           (e.error, run_id, e.name))
+                           (e.error or UNVALIDATED, run_id, e.name))
         for name, xs in res.samples().items():
             db.executemany("INSERT INTO samples VALUES (?,?,?,?)",
                            [(run_id, name, i, x) for i, x in enumerate(xs)])
@@ -261,6 +294,10 @@ def show(args) -> int:
     if not chosen:
         raise ResultsError(f"no stored benchmark matches {' '.join(globs)} "
                            f"({len(names)} stored, e.g. {names[0] if names else 'none'})")
+    # Nothing written over the database: index.html, changepoints.json and a PNG per benchmark.
+    check_outputs([("-o", os.path.join(args.out, f)) for f in
+                   ["index.html", "changepoints.json"] + [_slug(n) + ".png" for n in chosen]],
+                  [args.db], "history show")
     try:
         os.makedirs(args.out, exist_ok=True)
     except OSError as e:
@@ -392,6 +429,8 @@ def main(argv) -> int:
                    help="runs needed on each side of a change point (default 2)")
     s.add_argument("-o", "--out", required=True, metavar="DIR")
     args = ap.parse_args(argv)
+    if args.command == "show" and not args.out:
+        ap.error("-o: empty output directory name")
     if args.command == "show":
         if args.min_runs < 1:
             ap.error("--min-runs must be at least 1")

@@ -88,6 +88,8 @@ def _failure(e: results.Entry):
     """(validation, message) when the entry is a failure, else None."""
     if e.failed:  # the loader makes every entry whose validation is not "passed" a failure
         return (e.validation if e.validation not in (None, "passed") else "error"), e.error
+    if e.unvalidated:  # no validation field: no validated timing, and its state is unknown
+        return "unknown", results.UNVALIDATED
     return None
 
 
@@ -324,10 +326,8 @@ def parse_args(argv):
 
 def main(argv) -> int:
     args = parse_args(argv)
-    if args.out != "-" and os.path.exists(args.out):
-        for p in args.inputs:
-            if os.path.exists(p) and os.path.samefile(p, args.out):
-                raise results.ResultsError(f"{args.out}: is one of the inputs; the export would replace the results")
+    if args.out != "-":
+        results.check_outputs([("-o", args.out)], args.inputs, "the export")
     sources = [results.load(p) for p in args.inputs]
     benches = collect(sources)
     text = render(args.format, benches, sources)

@@ -262,7 +262,8 @@ def md_table(header, rows) -> list:
 
 def markdown(rep, secs, envs, generated) -> str:
     ok, failed = len(rep.ok), len(rep.failures)
-    untimed = len(rep.points) - ok - failed
+    unvalidated = sum(1 for p in rep.points if p.unvalidated)
+    untimed = len(rep.points) - ok - failed - unvalidated
     L = ["# primbench report", ""]
     L.append("Inputs: " + ", ".join(f"`{e['path']}` ({e['machine']}, rev {e['revision']})"
                                     for e in envs) + f". Generated {generated}.")
@@ -274,6 +275,7 @@ def markdown(rep, secs, envs, generated) -> str:
         n = len(rep.points)
         L.append(f"**{n} benchmark{'s' if n != 1 else ''}: {ok} passed validation and were "
                  f"timed, {failed} FAILED validation**"
+                 + (f", {unvalidated} not validated (no validation recorded)" if unvalidated else "")
                  + (f", {untimed} without timing" if untimed else "") + ".")
         L.append("")
         line = contention_line(rep)
@@ -361,6 +363,22 @@ def markdown(rep, secs, envs, generated) -> str:
 
 
 # ---- main ---------------------------------------------------------------------------------
+def replaced_files(out: Path, primitives=()) -> list:
+    """What the report writes or removes in `out`: index.html, summary.md, and the figures of an
+    earlier report into the same directory (those its page names, whatever primitives it had)
+    and of the primitives about to be reported (an earlier run that ended before its page)."""
+    page = ""
+    if (out / "index.html").is_file():     # not a FIFO, which would block
+        try:
+            page = (out / "index.html").read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            pass
+    stems = set(STEM_RE.findall(page))
+    stems |= {f"{prim}_{kind}" for prim in primitives for kind in FIGURE_KINDS}
+    return [out / "index.html", out / "summary.md"] + [out / f"{stem}.{ext}" for stem in sorted(stems)
+                                                       for ext in ("png", "svg")]
+
+
 def prepare_out(path: str, primitives=()) -> Path:
     out = Path(path)
     try:
@@ -370,30 +388,26 @@ def prepare_out(path: str, primitives=()) -> Path:
                            f"{e.strerror or e}") from None
     if not os.access(out, os.W_OK):
         raise ResultsError(f"{path}: output directory is not writable")
-    # figures of an earlier report into the same directory would otherwise linger: those its
-    # page names (whatever primitives it had) and any of the primitives about to be reported
-    # (an earlier run that ended before its page), nothing else of the directory's
-    page = ""
-    if (out / "index.html").is_file():     # not a FIFO, which would block
-        try:
-            page = (out / "index.html").read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            pass
-    stems = set(STEM_RE.findall(page))
-    stems |= {f"{prim}_{kind}" for prim in primitives for kind in FIGURE_KINDS}
-    for stem in sorted(stems):
-        for ext in ("png", "svg"):
-            f = out / f"{stem}.{ext}"
-            if f.is_file():
-                f.unlink()
+    # figures of an earlier report into the same directory would otherwise linger; nothing
+    # else of the directory's is removed
+    for f in replaced_files(out, primitives)[2:]:
+        if f.is_file():
+            f.unlink()
     return out
 
 
 def main(argv) -> int:
     t0 = time.monotonic()
     args = parse_args(argv)
+    if not args.out:
+        raise ResultsError("-o: empty output directory name (the report would go into the current "
+                           "directory; give -o .)")
     sources = [results.load(p) for p in args.inputs]
-    out = prepare_out(args.out, {e.primitive for res in sources for e in res.entries})
+    primitives = {e.primitive for res in sources for e in res.entries}
+    # before anything is written or removed: no input among the files the report replaces
+    results.check_outputs([("-o", str(f)) for f in replaced_files(Path(args.out), primitives)],
+                          args.inputs, "the report")
+    out = prepare_out(args.out, primitives)
 
     import jinja2
     import report_model

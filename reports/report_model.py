@@ -144,6 +144,7 @@ class Point:
     machine: dict = field(default_factory=dict)  # last repetition's machine state
     busy: str = ""                               # "busy: steal ..." when contended
     errors: list = field(default_factory=list)
+    unvalidated: bool = False                    # an entry records no validation: no timing
     derived: list = field(default_factory=list)  # counters computed here, not read
 
     @property
@@ -152,12 +153,14 @@ class Point:
 
     @property
     def ok(self) -> bool:
-        return not self.errors and self.time is not None and self.time > 0
+        return not self.errors and not self.unvalidated and self.time is not None and self.time > 0
 
     @property
     def status(self) -> str:
         if self.errors:
             return "FAILED"
+        if self.unvalidated:
+            return "not validated"
         return "passed" if self.ok else "no timing"
 
     @property
@@ -202,6 +205,9 @@ def _point(name: str, entries: list) -> Point:
     p.errors = [e.error for e in entries if e.failed]
     if p.errors:
         return p            # a failed validation is never a timing, whatever else ran
+    p.unvalidated = any(e.unvalidated for e in entries)
+    if p.unvalidated:
+        return p            # nor a timing that records no validation (primbench always does)
     reps = [e for e in entries if e.run_type == "iteration" and e.time_s is not None]
     aggs = {e.aggregate_name: e for e in entries if e.run_type == "aggregate"}
     p.times = [e.time_s for e in reps]
@@ -643,6 +649,14 @@ def build(sources: list, baseline: str) -> Report:
                          "reference beside each benchmark, or are of device memory across several "
                          "GPUs: their peak_fraction is against the start-of-run ceiling (shown as "
                          "'of … ceiling').")
+    unvalidated: dict = {}
+    for p in points:
+        if p.unvalidated:
+            unvalidated[p.source] = unvalidated.get(p.source, 0) + 1
+    for src, n in sorted(unvalidated.items()):
+        rep.notes.append(f"{src}: {n} benchmark(s) record no validation (primbench writes one on "
+                         "every entry): not validated timings, shown as 'not validated', never "
+                         "plotted or ranked.")
     no_ref = sum(1 for p in points if p.ok and p.peak_fraction is None
                  and p.ref_gbps is not None)
     if no_ref:

@@ -7,6 +7,7 @@ exit status 2 with no traceback.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import os
@@ -102,12 +103,27 @@ class Entry:
         """An error entry, or one whose validation is other than passed (load sets its error)."""
         return self.error is not None
 
+    @property
+    def unvalidated(self) -> bool:
+        """No error, but no `validation` field either: primbench writes one on every entry, so
+        this is no validated timing (an edited or foreign file). Never a sample, never ranked."""
+        return self.error is None and self.validation is None
+
+    @property
+    def timed(self) -> bool:
+        """A validated timing: no error and validation passed."""
+        return self.error is None and self.validation == "passed"
+
+
+UNVALIDATED = "no validation recorded: not a validated timing (primbench writes 'validation' on every entry)"
+
 
 @dataclass
 class Results:
     path: str
     context: dict
     entries: list
+    digest: str = ""  # sha256 of the file's bytes
 
     @property
     def primbench(self) -> dict:
@@ -115,15 +131,116 @@ class Results:
         return self.context.get("primbench") or {}
 
     def samples(self) -> dict:
-        """Per-repetition times (seconds) of each passing benchmark, keyed by name."""
+        """Per-repetition times (seconds) of each passing benchmark, keyed by name; an entry
+        without a validation is no timing."""
         out: dict = {}
         for e in self.entries:
-            if e.run_type == "iteration" and not e.failed and e.time_s is not None:
+            if e.run_type == "iteration" and e.timed and e.time_s is not None:
                 out.setdefault(e.name, []).append(e.time_s)
         return out
 
     def failures(self) -> dict:
         return {e.name: e.error for e in self.entries if e.failed}
+
+    def unvalidated(self) -> set:
+        """Names of the benchmarks with an entry that records no validation (Entry.unvalidated)."""
+        return {e.name for e in self.entries if e.unvalidated}
+
+    @property
+    def options(self) -> dict | None:
+        """context.primbench.options, the options that decide what a result means; None where
+        the file records none (written before primbench recorded them)."""
+        o = self.primbench.get("options")
+        return o if isinstance(o, dict) else None
+
+    @property
+    def cpu_model(self):
+        """The CPU part of context.primbench.machine ("host name / CPU model"); the whole value
+        where it has no " / "; None where the file records no machine."""
+        m = self.primbench.get("machine")
+        if isinstance(m, str):
+            return m.split(" / ", 1)[1].strip() if " / " in m else m.strip()
+        return None if m is None else json.dumps(m, sort_keys=True)
+
+
+# Options of context.primbench.options that change how many samples a run takes, not what one
+# means: files that differ only in these are compared. Every other option (cache, hugepages,
+# check, check-iterations, check-budget, min-time, warmup, validate, and any this tool does not
+# know) must be the same, and present in all or none of them.
+SAMPLE_COUNT_OPTIONS = frozenset({"seed", "repetitions", "rse", "rse-max-time", "aggregates-only"})
+
+
+def options_differ(a: dict, b: dict) -> list:
+    """The options that change what a timing means and differ between two files' option records
+    (a key present in one only differs): ["cache (hot, cold)", ...], sorted."""
+    missing = object()
+    out = []
+    for key in sorted((set(a) | set(b)) - SAMPLE_COUNT_OPTIONS):
+        va, vb = a.get(key, missing), b.get(key, missing)
+        if va != vb:
+            show = lambda v: "absent" if v is missing else json.dumps(v)
+            out.append(f"{key} ({show(va)} vs {show(vb)})")
+    return out
+
+
+def check_alike(sources: list, across_machines: bool = False, note=None) -> None:
+    """Refuse (ResultsError) results files whose timings do not mean the same: options that change
+    what a timing means differ (options_differ), or, unless across_machines, the CPU model does.
+    Files that record no options are let through, with one note (note(text)) naming them."""
+    with_opts = [r for r in sources if r.options is not None]
+    without = [r.path for r in sources if r.options is None]
+    if without and note is not None:
+        note(f"{len(without)} file(s) record no options (written before primbench recorded them), "
+             f"so whether they were run alike is not checked: {', '.join(without)}")
+    for r in with_opts[1:]:
+        diff = options_differ(with_opts[0].options, r.options)
+        if diff:
+            raise ResultsError(f"{with_opts[0].path} and {r.path} were run with different options: "
+                               f"{'; '.join(diff)}; their timings do not measure the same thing")
+    if not across_machines:
+        cpus = [r for r in sources if r.cpu_model is not None]
+        for r in cpus[1:]:
+            if r.cpu_model != cpus[0].cpu_model:
+                raise ResultsError(f"{cpus[0].path} and {r.path} were measured on different CPUs "
+                                   f"({cpus[0].cpu_model} vs {r.cpu_model}); give --across-machines "
+                                   "to compare them anyway")
+
+
+def check_distinct(sources: list) -> None:
+    """Refuse a results file given twice (the same file, or a copy with the same bytes): its
+    samples would count twice as independent runs."""
+    seen: dict = {}
+    for r in sources:
+        key = r.digest or os.path.realpath(r.path)
+        if key in seen:
+            raise ResultsError(f"{r.path}: given twice (the same file or identical content as "
+                               f"{seen[key]}); each run counts once")
+        seen[key] = r.path
+
+
+def same_file(a: str, b: str) -> bool:
+    """Whether two paths name one file: the same real path, or (both existing) one inode."""
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def check_outputs(outputs: list, inputs: list, what: str) -> None:
+    """Refuse, before anything is written, an output (flag, path) that is empty, one of the
+    inputs, or the same file as an earlier output: `what` (e.g. "the export") would replace it."""
+    for i, (flag, out) in enumerate(outputs):
+        if not out:
+            raise ResultsError(f"{flag}: empty file name")
+        for p in inputs:
+            if same_file(p, out):
+                raise ResultsError(f"{out}: is one of the inputs; {what} would replace the results")
+        for flag2, out2 in outputs[:i]:
+            if same_file(out, out2):
+                raise ResultsError(f"{out}: given to both {flag2} and {flag}; the second would "
+                                   "replace the first")
 
 
 def _num(v, what, path):
@@ -258,7 +375,8 @@ def load(path: str) -> Results:
             if (e.name, e.repetition_index) in seen:
                 raise ResultsError(f"{path}: benchmark '{e.name}' has repetition {e.repetition_index} twice")
             seen.add((e.name, e.repetition_index))
-    return Results(path=path, context=doc["context"], entries=entries)
+    return Results(path=path, context=doc["context"], entries=entries,
+                   digest=hashlib.sha256(raw).hexdigest())
 
 
 def write_atomic(path: str, text: str) -> None:

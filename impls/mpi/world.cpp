@@ -90,6 +90,7 @@ class MpiWorld final : public World {
     return s;
   }
   std::vector<std::string> hosts() override { return hosts_; }
+  void finalize() override;
 
  private:
   double reduce(double v, MPI_Op o) {
@@ -107,6 +108,8 @@ void finalize() {
   MPI_Finalized(&done);
   if (!done) MPI_Finalize();
 }
+
+void MpiWorld::finalize() { primbench::mpi::finalize(); }
 
 std::string library_version();
 

@@ -259,6 +259,30 @@ class WorkerFaults(Case):
         r, out, _ = self.run_fault("fault.exit0")
         self.check(r, out, "fault.exit0", "the worker exited with status 0 during the timed loop")
 
+    def test_exit_from_a_thread_of_the_implementation_is_its_failure(self):
+        # The main thread went on while exit() ran, wrote the benchmark's done and the plan's
+        # finished, and the run passed (7 times in 10 with exit(0), 2026-12-06).
+        r, out, _ = self.run_fault("fault.exit1_thread")
+        self.check(r, out, "fault.exit1_thread", "exit() was called by the implementation or a library it uses, not by primbench")
+        self.assertIn("the worker exited with status 1 during the timed loop", by_impl(load(out))["fault.exit1_thread"][0]["error_message"])
+
+    def test_a_plugin_s_static_destructor_cannot_change_how_primbench_ends(self):
+        # primbench ended by returning from main: the plugins' static destructors then ran in it,
+        # and an _exit(0) there made a failed run's status 0, a crash a passing run's 139, and a
+        # hang kept it from ever ending (SIGTERM included: its own handler was still installed).
+        for how in ("exit0", "crash", "hang"):
+            for impl, status in (("bug.lazy", 1), ("slow.moves_its_result", 0)):
+                with self.subTest(at_exit=how, impl=impl):
+                    r = primbench("run", "--plugin", PLUGIN, "--impl", impl, "--primitive", "gather", "--ranks", "1", "--count",
+                                  "8", "--out", self.out, *FAST, env={"PRIMBENCH_TEST_AT_EXIT": how}, timeout=120)
+                    self.assertEqual(r.returncode, status, r.stderr)
+                    self.assertEqual(by_impl(load(self.out))[impl][0]["validation"], "passed" if status == 0 else "failed")
+            with self.subTest(at_exit=how, command="validate"):
+                r = primbench("validate", "--plugin", PLUGIN, "--impl", "bug.lazy", "--primitive", "gather", "--ranks", "2",
+                              "--count", "8", env={"PRIMBENCH_TEST_AT_EXIT": how}, timeout=120)
+                self.assertEqual(r.returncode, 1, r.stderr)
+        self.assert_nothing_left_running()
+
     def test_exit_7_in_the_timed_loop_is_reported(self):
         r, out, _ = self.run_fault("fault.exit7")
         self.check(r, out, "fault.exit7", "the worker exited with status 7 during the timed loop")

@@ -35,11 +35,21 @@ def _counters(name: str, t_s: float, ref_GBps: float | None = None) -> dict:
     return out
 
 
+# context.primbench.options as primbench run writes them (defaults, --repetitions 10)
+OPTIONS = {"validate": 3, "check": "random", "seed": 1, "repetitions": 10, "min-time": 0.02,
+           "warmup": 0.01, "cache": "hot", "check-iterations": 64, "check-budget": 0.05,
+           "rse": 0.0, "rse-max-time": 0.25, "hugepages": False, "aggregates-only": False}
+
+
 def document(benchmarks: dict, failed: dict | None = None, revision: str = "abc1234",
              date: str = "2024-05-01T10:00:00+00:00", host: str = "ci-runner-1",
-             suffix: str = "/manual_time", refs: dict | None = None) -> dict:
+             suffix: str = "/manual_time", refs: dict | None = None, options="default",
+             machine="default", validation: str | None = "passed") -> dict:
     """benchmarks: name -> list of repetition times (ns); failed: name -> error message;
-    refs: name -> each repetition's reference (ref_GBps), for the benchmarks that have one.
+    refs: name -> each repetition's reference (ref_GBps), for the benchmarks that have one;
+    options: context.primbench.options (default OPTIONS; None: none recorded, an older file);
+    machine: context.primbench.machine (default "<host> / Synthetic CPU @ 3.0GHz"; None: absent);
+    validation: the timed entries' `validation` (None: the field left out).
 
     Names get Google Benchmark's `/manual_time` suffix, as primbench's UseManualTime() runs do.
     """
@@ -55,6 +65,8 @@ def document(benchmarks: dict, failed: dict | None = None, revision: str = "abc1
             out.append({"name": name, **base, "run_type": "iteration", "repetition_index": i,
                         "iterations": 1000, "real_time": t, "cpu_time": t,
                         **_counters(name, t * 1e-9, ref)})
+            if validation is not None:
+                out[-1]["validation"] = validation
         if len(times) > 1:
             mean, med, sd = statistics.mean(times), statistics.median(times), statistics.stdev(times)
             for agg, v, unit in (("mean", mean, "time"), ("median", med, "time"),
@@ -62,19 +74,24 @@ def document(benchmarks: dict, failed: dict | None = None, revision: str = "abc1
                 out.append({"name": f"{name}_{agg}", **base, "run_type": "aggregate",
                             "aggregate_name": agg, "aggregate_unit": unit,
                             "iterations": len(times), "real_time": v, "cpu_time": v})
+                if validation is not None:
+                    out[-1]["validation"] = validation
     for j, (name, msg) in enumerate(failed.items()):
         out.append({"name": name, "family_index": len(benchmarks) + j, "per_family_instance_index": 0,
                     "run_name": name, "run_type": "iteration", "repetitions": 1, "repetition_index": 0,
                     "threads": 1, "iterations": 0, "real_time": 0, "cpu_time": 0, "time_unit": "ns",
-                    "error_occurred": True, "error_message": msg})
+                    "error_occurred": True, "error_message": msg, "validation": "failed"})
+    pb = {"version": "0.1.0", "git_revision": revision,
+          "machine": f"{host} / Synthetic CPU @ 3.0GHz" if machine == "default" else machine,
+          "command_line": "primbench run --repetitions 10",
+          "ceilings": {"host_read_GBps": 50.0},
+          "options": dict(OPTIONS) if options == "default" else options}
+    pb = {k: v for k, v in pb.items() if v is not None}
     return {
         "context": {"date": date, "host_name": host, "executable": "primbench", "num_cpus": 16,
                     "mhz_per_cpu": 3000, "cpu_scaling_enabled": False, "caches": [],
                     "load_avg": [0.1, 0.1, 0.1], "library_build_type": "release",
-                    "primbench": {"version": "0.1.0", "git_revision": revision,
-                                  "machine": {"cpu": "synthetic", "cores": 16},
-                                  "command_line": "primbench run --repetitions 10",
-                                  "ceilings": {"host_read_GBps": 50.0}}},
+                    "primbench": pb},
         "benchmarks": out,
     }
 

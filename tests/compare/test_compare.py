@@ -8,6 +8,7 @@ import subprocess
 import sys
 import tempfile
 import unittest
+from pathlib import Path
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -42,10 +43,13 @@ class Case(unittest.TestCase):
         return (synth.write(self.path("base.json"), base, failed=base_failed),
                 synth.write(self.path("head.json"), head, failed=head_failed, revision="def5678"))
 
-    def verdicts(self, base_path, head_path, *extra):
+    def verdicts(self, base_path, head_path, *extra, expect=(0, 1)):
         out = self.path("out.json")
         proc = run(base_path, head_path, "--json", out, "--quiet", *extra)
-        self.assertIn(proc.returncode, (0, 1), proc.stderr)
+        self.assertIn(proc.returncode, expect, proc.stderr)
+        if proc.returncode == 2:  # cannot decide: the verdicts are written, one line says why
+            self.assertEqual(len(proc.stderr.strip().splitlines()), 1, proc.stderr)
+            self.assertIn("error: cannot decide: ", proc.stderr)
         with open(out) as f:
             rep = json.load(f)
         return proc.returncode, {r["name"]: r for r in rep["benchmarks"]}, rep
@@ -60,9 +64,10 @@ class Verdicts(Case):
         self.assertEqual({r["verdict"] for r in rows.values()}, {"SAME"})
         self.assertEqual(rep["regressions"], [])
 
-    def test_same_file_against_itself(self):
-        path = synth.write(self.path("a.json"), {A: synth.samples(1, 10, 500.0, 0.03)})
-        code, rows, _ = self.verdicts(path, path)
+    def test_same_samples_in_two_runs(self):
+        # (The same file on both sides is refused: DuplicateInputs.)
+        times = {A: synth.samples(1, 10, 500.0, 0.03)}
+        code, rows, _ = self.verdicts(*self.pair(times, times))
         self.assertEqual((code, rows[A]["verdict"], rows[A]["change"]), (0, "SAME", 0.0))
 
     def test_twenty_percent_slowdown_is_a_regression(self):
@@ -123,13 +128,37 @@ class Verdicts(Case):
         code, rows, _ = self.verdicts(*self.pair({A: times}, {A: synth.samples(8, 10, 1000.0, 0.01)}))
         self.assertEqual((code, rows[A]["verdict"]), (0, "SAME"))
 
-    def test_too_few_samples_is_noisy_even_for_a_big_shift(self):
+    def test_too_few_samples_is_undecidable_and_not_a_pass(self):
+        """3 v 3 repetitions can never reach p <= 0.01: a +100% (or +900%) change is not a pass
+        (exit 2, cannot decide), nor NOISY, which never fails."""
         base = {A: synth.samples(1, 3, 1000.0, 0.01)}
-        head = {A: synth.samples(2, 3, 2000.0, 0.01)}
-        code, rows, rep = self.verdicts(*self.pair(base, head))
-        self.assertEqual((code, rows[A]["verdict"]), (0, "NOISY"))
-        self.assertIn("too few samples", rows[A]["reason"])
-        self.assertIn(A, rep["recheck"])
+        for factor in (2.0, 10.0):
+            head = {A: synth.samples(2, 3, 1000.0 * factor, 0.01)}
+            code, rows, rep = self.verdicts(*self.pair(base, head), expect=(2,))
+            self.assertEqual((code, rows[A]["verdict"]), (2, "UNDECIDABLE"))
+            self.assertIn("too few samples (3 base, 3 head)", rows[A]["reason"])
+            self.assertEqual((rep["result"], rep["exit_status"], rep["undecided"]), ("undecided", 2, [A]))
+            self.assertIn(A, rep["recheck"])
+        proc = run(*self.pair(base, head), "--quiet")
+        self.assertIn("cannot decide: 1 benchmark(s) have too few samples", proc.stderr)
+        self.assertIn("give more runs/repetitions", proc.stderr)
+        # Five repetitions a side, +900%, one benchmark among two: still undecidable (5 v 5
+        # reaches p 0.0079 at best, the first Holm step needs 0.005)
+        base = {A: synth.samples(1, 5, 1000.0, 0.01), B: synth.samples(3, 5, 1000.0, 0.01)}
+        head = {A: synth.samples(2, 5, 10000.0, 0.01), B: synth.samples(4, 5, 1000.0, 0.01)}
+        code, rows, rep = self.verdicts(*self.pair(base, head), expect=(2,))
+        self.assertEqual(rep["undecided"], [A])
+        # Undecidable but no change seen: a pass, the row still says why it was not tested
+        head = {A: synth.samples(2, 3, 1000.0, 0.01)}
+        code, rows, rep = self.verdicts(*self.pair({A: base[A][:3]}, head))
+        self.assertEqual((code, rows[A]["verdict"], rep["result"]), (0, "UNDECIDABLE", "pass"))
+        self.assertIn("within 5%", rows[A]["reason"])
+        # A real regression beside an undecidable benchmark: exit 1, the regression decides
+        base = {A: synth.samples(1, 3, 1000.0, 0.01)}
+        head = {A: synth.samples(2, 3, 3000.0, 0.01)}
+        b, h = self.pair(base, head, head_failed={B: "wrong result"})
+        code, rows, rep = self.verdicts(b, h)
+        self.assertEqual((code, rows[A]["verdict"], rows[B]["verdict"]), (1, "UNDECIDABLE", "FAILED"))
 
     def test_missing_entries_are_new_and_gone_and_gone_fails_unless_allowed(self):
         base = {A: synth.samples(1, 10, 1000.0, 0.02), B: synth.samples(2, 10, 1000.0, 0.02)}
@@ -229,22 +258,23 @@ class Verdicts(Case):
         head = {A: [1500.0 + i for i in range(5)], B: [1500.0 + i for i in range(5)]}
         _, rows, _ = self.verdicts(*self.pair({A: base[A]}, {A: head[A]}))
         self.assertEqual(rows[A]["verdict"], "SLOWER")
-        _, rows, _ = self.verdicts(*self.pair(base, head))
-        self.assertEqual((rows[A]["verdict"], rows[B]["verdict"]), ("NOISY", "NOISY"))
+        _, rows, _ = self.verdicts(*self.pair(base, head), expect=(2,))
+        self.assertEqual((rows[A]["verdict"], rows[B]["verdict"]), ("UNDECIDABLE", "UNDECIDABLE"))
 
     def test_extra_files_concatenate_samples(self):
         b1 = synth.write(self.path("b1.json"), {A: synth.samples(1, 4, 1000.0, 0.02)})
         b2 = synth.write(self.path("b2.json"), {A: synth.samples(2, 6, 1000.0, 0.02)})
         h1 = synth.write(self.path("h1.json"), {A: synth.samples(3, 4, 1200.0, 0.02)})
         h2 = synth.write(self.path("h2.json"), {A: synth.samples(4, 6, 1200.0, 0.02)})
-        code, rows, _ = self.verdicts(b1, h1)
-        self.assertEqual(rows[A]["verdict"], "NOISY")  # 4 v 4 cannot reach p <= 0.01
-        code, rows, rep = self.verdicts(f"{b1},{b2}", f"{h1},{h2}")
+        code, rows, _ = self.verdicts(b1, h1, expect=(2,))
+        self.assertEqual(rows[A]["verdict"], "UNDECIDABLE")  # 4 v 4 cannot reach p <= 0.01
+        # 10 v 10 repetitions, but 2 v 2 runs: the run-level test cannot decide
+        code, rows, rep = self.verdicts(f"{b1},{b2}", f"{h1},{h2}", expect=(2,))
         self.assertEqual((rows[A]["base"]["n"], rows[A]["head"]["n"]), (10, 10))
         self.assertEqual((rows[A]["base"]["runs"], rows[A]["head"]["runs"]), (2, 2))
         self.assertEqual(rep["base"]["files"], [b1, b2])
         self.assertTrue(rows[A]["significant"])  # the pooled test: +20% on 10 v 10
-        code, rows, _ = self.verdicts(b1, h1, "--base-extra", b2, "--head-extra", h2)
+        code, rows, _ = self.verdicts(b1, h1, "--base-extra", b2, "--head-extra", h2, expect=(2,))
         self.assertEqual((rows[A]["head"]["n"], rows[A]["head"]["runs"]), (10, 2))
 
     def test_several_runs_a_side_need_run_level_significance(self):
@@ -254,9 +284,9 @@ class Verdicts(Case):
                                                  {A: synth.samples(seed + i, 5, med, 0.01)})
                                      for i in range(k)]
         base2, head2 = runs(100, 2, 1000.0), runs(200, 2, 1250.0)
-        code, rows, rep = self.verdicts(",".join(base2), ",".join(head2))
-        self.assertEqual((code, rows[A]["verdict"]), (0, "NOISY"))
-        self.assertIn("too few for the run-level U test", rows[A]["reason"])
+        code, rows, rep = self.verdicts(",".join(base2), ",".join(head2), expect=(2,))
+        self.assertEqual((code, rows[A]["verdict"]), (2, "UNDECIDABLE"))
+        self.assertIn("too few runs (2 base, 2 head) for the run-level U test", rows[A]["reason"])
         self.assertEqual(rep["recheck"], [A])
         # Eight runs a side, every one shifted: a regression on both tests.
         base8, head8 = runs(300, 8, 1000.0), runs(400, 8, 1250.0)
@@ -496,10 +526,10 @@ class Units(unittest.TestCase):
         r = row("SLOWER")  # not significant between runs: cannot say
         compare._check_runs(r, [1.0] * 8, [1.3] * 8, 0.2, 1e-3, 0.01)
         self.assertEqual((r["verdict"], r["regression"]), ("NOISY", False))
-        r = row("FASTER")  # 3 v 3 runs can never reach p <= 1e-3
+        r = row("FASTER")  # 3 v 3 runs can never reach p <= 1e-3: not noise, too few runs
         compare._check_runs(r, [1.0] * 3, [0.7] * 3, 0.1, 1e-3, 0.01)
-        self.assertEqual(r["verdict"], "NOISY")
-        self.assertIn("3 base and 3 head runs", r["reason"])
+        self.assertEqual(r["verdict"], "UNDECIDABLE")
+        self.assertIn("too few runs (3 base, 3 head)", r["reason"])
         r = row("SLOWER")  # one file a side: no run-level test
         compare._check_runs(r, [1.0], [1.3], None, 1e-3, 0.01)
         self.assertEqual(r["verdict"], "SLOWER")
@@ -722,7 +752,8 @@ class BadInput(Case):
 
     def test_unwritable_output(self):
         good = self.good()
-        self.assertBad(run(good, good, "--json", self.path("no/such/dir/out.json")), "cannot write")
+        other = synth.write(self.path("other.json"), {A: synth.samples(2, 10, 1000.0, 0.02)})
+        self.assertBad(run(good, other, "--json", self.path("no/such/dir/out.json")), "cannot write")
 
 
 class Loader(Case):
@@ -753,6 +784,156 @@ class Loader(Case):
             json.dump(doc, f)
         with self.assertRaisesRegex(compare.ResultsError, "has a ceiling that is not a string"):
             compare.load(self.path("c.json"))
+
+
+class SafeOutputs(Case):
+    """No output replaces an input or another output, and none is an empty name: checked
+    before anything is written (the hostile review: rc 0 and both inputs replaced)."""
+
+    def test_output_over_an_input_is_refused_and_nothing_written(self):
+        base, head = self.pair({A: synth.samples(1, 10, 1000.0, 0.02)}, {A: synth.samples(2, 10, 1000.0, 0.02)})
+        before = {p: Path(p).read_text() for p in (base, head)}
+        for args in (("--json", base, "--md", head), ("--md", head),
+                     ("--json", os.path.join(self.dir, ".", "base.json"))):
+            with self.subTest(args=args):
+                proc = run(base, head, *args)
+                self.assertEqual(proc.returncode, 2, proc.stderr)
+                self.assertEqual(len(proc.stderr.strip().splitlines()), 1, proc.stderr)
+                self.assertIn("is one of the inputs; compare would replace the results", proc.stderr)
+                self.assertEqual({p: Path(p).read_text() for p in (base, head)}, before)
+        os.link(head, self.path("hardlink.json"))  # another name of the same file
+        proc = run(base, head, "--json", self.path("hardlink.json"))
+        self.assertEqual(proc.returncode, 2, proc.stderr)
+        self.assertEqual({p: Path(p).read_text() for p in (base, head)}, before)
+
+    def test_one_file_for_both_outputs_and_empty_names_are_refused(self):
+        base, head = self.pair({A: synth.samples(1, 10, 1000.0, 0.02)}, {A: synth.samples(2, 10, 1000.0, 0.02)})
+        proc = run(base, head, "--json", self.path("x"), "--md", self.path("x"))
+        self.assertEqual(proc.returncode, 2, proc.stderr)
+        self.assertIn("given to both --json and --md", proc.stderr)
+        self.assertFalse(os.path.exists(self.path("x")))
+        for flag in ("--json", "--md"):
+            proc = run(base, head, flag, "", "--quiet")
+            self.assertEqual(proc.returncode, 2, proc.stderr)
+            self.assertIn(f"{flag}: empty", proc.stderr)
+
+
+class RunAlike(Case):
+    """Files are compared only where their timings mean the same: the options that change what
+    a timing means, and the CPU model, are the same in every file of both sides."""
+
+    def write(self, name, options="default", machine="default", host="ci-runner-1", seed=1, factor=1.0, **kw):
+        return synth.write(self.path(name), {A: synth.samples(seed, 10, 1000.0 * factor, 0.02)},
+                           options=options, machine=machine, host=host, revision=name, **kw)
+
+    def test_a_cold_base_against_a_hot_head_is_refused(self):
+        # hostile review: base --cache cold, head hot and 50% slower -> FASTER, PASS
+        cold = dict(synth.OPTIONS, cache="cold")
+        base = self.write("base.json", options=cold, factor=3.0)
+        head = self.write("head.json", seed=2, factor=1.5)
+        proc = run(base, head, "--json", self.path("out.json"))
+        self.assertEqual(proc.returncode, 2, proc.stderr)
+        self.assertEqual(len(proc.stderr.strip().splitlines()), 1, proc.stderr)
+        for what in ("base.json", "head.json", 'cache ("cold" vs "hot")'):
+            self.assertIn(what, proc.stderr)
+        self.assertFalse(os.path.exists(self.path("out.json")))
+
+    def test_options_that_change_a_timing_must_match_across_and_within_sides(self):
+        base = self.write("base.json")
+        changed = {"hugepages": True, "check": "exact", "check-iterations": 0, "check-budget": 0.5,
+                   "min-time": 0.1, "warmup": 0.5, "validate": 1, "future-option": "x"}
+        for key, value in changed.items():
+            with self.subTest(key):
+                other = self.write("other.json", options=dict(synth.OPTIONS, **{key: value}), seed=2)
+                for b, h in ((base, other), (other, base), (f"{base},{self.write('b2.json', seed=3)}", other)):
+                    proc = run(b, h)
+                    self.assertEqual(proc.returncode, 2, proc.stderr)
+                    self.assertIn(f"{key} (", proc.stderr)
+                within = run(f"{base},{other}", self.write("head.json", seed=4))
+                self.assertEqual(within.returncode, 2, within.stderr)
+                self.assertIn(f"{key} (", within.stderr)
+        one_side = {k: v for k, v in synth.OPTIONS.items() if k != "warmup"}
+        proc = run(base, self.write("other.json", options=one_side, seed=2))
+        self.assertEqual(proc.returncode, 2, proc.stderr)
+        self.assertIn("warmup (0.01 vs absent)", proc.stderr)
+
+    def test_options_a_gate_varies_between_runs_are_compared(self):
+        # ci/regress gives every pair of runs its own --seed and one repetition a run
+        base = self.write("base.json")
+        head = self.write("head.json", seed=2, options=dict(synth.OPTIONS, seed=2000, repetitions=1, rse=0.01,
+                                                             **{"rse-max-time": 1.0, "aggregates-only": True}))
+        code, rows, _ = self.verdicts(base, head)
+        self.assertEqual((code, rows[A]["verdict"]), (0, "SAME"))
+
+    def test_files_that_record_no_options_are_compared_with_one_note(self):
+        base = self.write("base.json", options=None)
+        extra = self.write("base2.json", options=None, seed=3)
+        head = self.write("head.json", seed=2)
+        proc = run(f"{base},{extra}", head, "--quiet")
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        notes = [line for line in proc.stderr.splitlines() if "record no options" in line]
+        self.assertEqual(len(notes), 1, proc.stderr)
+        self.assertIn("2 file(s)", notes[0])
+
+    def test_another_cpu_is_refused_unless_across_machines(self):
+        base = self.write("base.json", machine="runner-1 / Intel(R) Xeon(R) Gold 6338")
+        head = self.write("head.json", seed=2, machine="runner-2 / AMD EPYC 7763 64-Core Processor")
+        proc = run(base, head)
+        self.assertEqual(proc.returncode, 2, proc.stderr)
+        self.assertIn("different CPUs (Intel(R) Xeon(R) Gold 6338 vs AMD EPYC 7763", proc.stderr)
+        self.assertIn("--across-machines", proc.stderr)
+        code, rows, _ = self.verdicts(base, head, "--across-machines")
+        self.assertEqual(rows[A]["verdict"], "SAME")
+        # the same CPU model on another host is the same machine for compare
+        other_host = self.write("other.json", seed=3, host="runner-9",
+                                machine="runner-9 / Intel(R) Xeon(R) Gold 6338")
+        code, rows, _ = self.verdicts(base, other_host)
+        self.assertEqual((code, rows[A]["verdict"]), (0, "SAME"))
+
+
+class DuplicateInputs(Case):
+    """A file given twice would count as two independent runs (8 copies a side made a false
+    SLOWER at p 2.8e-06): refused anywhere among the inputs, by path or by content."""
+
+    def test_a_file_twice_is_refused(self):
+        base, head = self.pair({A: synth.samples(1, 10, 1000.0, 0.02)}, {A: synth.samples(2, 10, 1030.0, 0.02)})
+        copy = self.path("copy.json")
+        with open(head) as f, open(copy, "w") as g:
+            g.write(f.read())
+        cases = {"eight times a side": (",".join([base] * 8), ",".join([head] * 8)),
+                 "both sides": (base, base),
+                 "by another path": (f"{base},{os.path.join(self.dir, '.', 'base.json')}", head),
+                 "a copy": (base, f"{head},{copy}"),
+                 "--head-extra": (base, head, "--head-extra", head)}
+        for what, args in cases.items():
+            with self.subTest(what):
+                proc = run(*args, "--json", self.path("out.json"))
+                self.assertEqual(proc.returncode, 2, proc.stderr)
+                self.assertEqual(len(proc.stderr.strip().splitlines()), 1, proc.stderr)
+                self.assertIn("given twice", proc.stderr)
+                self.assertFalse(os.path.exists(self.path("out.json")))
+
+
+class Unvalidated(Case):
+    """An entry without `validation` (primbench writes it on every entry) is no validated
+    timing: compared as a failure, never as samples."""
+
+    def test_entries_without_validation_are_not_compared_as_timings(self):
+        base = synth.write(self.path("base.json"), {A: synth.samples(1, 10, 1000.0, 0.02),
+                                                    B: synth.samples(2, 10, 1000.0, 0.02)})
+        head = synth.write(self.path("head.json"), {A: synth.samples(3, 10, 1000.0, 0.02),
+                                                    B: synth.samples(4, 10, 1000.0, 0.02)},
+                           revision="def5678", validation=None)
+        code, rows, rep = self.verdicts(base, head)
+        self.assertEqual(code, 1)
+        for name in (A, B):
+            self.assertEqual((rows[name]["verdict"], rows[name]["head"]["n"]), ("FAILED", 0))
+            self.assertIn("no validation recorded", rows[name]["reason"])
+        self.assertEqual(sorted(rep["new_failures"]), sorted([A, B]))
+        # in the base: not a sample either (the head passes: NEW)
+        code, rows, rep = self.verdicts(head, synth.write(self.path("h2.json"), {A: synth.samples(5, 10, 1000.0, 0.02)},
+                                                          revision="0123456"), "--allow-gone")
+        self.assertEqual((rows[A]["verdict"], rows[A]["base"]["n"]), ("NEW", 0))
 
 
 @unittest.skipUnless(os.path.exists(GBENCH_COMPARE),

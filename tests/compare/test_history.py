@@ -163,5 +163,77 @@ class AddAndShow(unittest.TestCase):
         bad(run("show", "--db", self.db, "--benchmark", "nothing/*", "-o", self.dir), "no stored benchmark")
 
 
+class SafeStorage(unittest.TestCase):
+    """The database is never lost: no in-memory name, nothing written over it, and no run that
+    would mix timings of different meaning into one machine's series."""
+
+    def setUp(self):
+        self._tmp = tempfile.TemporaryDirectory()
+        self.dir = self._tmp.name
+        self.db = os.path.join(self.dir, "history.sqlite")
+
+    def tearDown(self):
+        self._tmp.cleanup()
+
+    def results(self, i, **kw):
+        return synth.write(os.path.join(self.dir, f"r{i}.json"),
+                           {A: synth.samples(i, 10, 1000.0, 0.02)}, revision=f"{i:07x}deadbeef",
+                           date=f"2024-05-{i + 1:02d}T10:00:00+00:00", **kw)
+
+    def assertBad(self, proc, *fragments):
+        self.assertEqual(proc.returncode, 2, proc.stdout + proc.stderr)
+        self.assertEqual(len(proc.stderr.strip().splitlines()), 1, proc.stderr)
+        for frag in fragments:
+            self.assertIn(frag, proc.stderr)
+
+    def test_a_database_that_stores_nothing_is_refused(self):
+        # "stored as run 1", exit 0, and nothing stored
+        for name in ("", ":memory:", "file:x.db", "file::memory:?cache=shared"):
+            with self.subTest(name=name):
+                self.assertBad(run("add", self.results(1), "--db", name), "not a database file name")
+                self.assertBad(run("show", "--db", name, "-o", self.dir), "not a database file name")
+
+    def test_show_never_writes_over_the_database(self):
+        self.assertEqual(run("add", self.results(1), "--db", self.db).returncode, 0)
+        out = os.path.join(self.dir, "hs")
+        os.makedirs(out)
+        with open(self.db, "rb") as f:
+            data = f.read()
+        for name in ("changepoints.json", "index.html", history._slug(A) + ".png"):
+            with self.subTest(name=name):
+                db = os.path.join(out, name)
+                with open(db, "wb") as f:
+                    f.write(data)
+                self.assertBad(run("show", "--db", db, "-o", out), "is one of the inputs")
+                with open(db, "rb") as f:
+                    self.assertEqual(f.read(), data)
+                os.remove(db)
+        self.assertBad(run("show", "--db", self.db, "-o", ""), "-o: empty")
+        self.assertBad(run("add", self.db, "--db", self.db), "is one of the inputs")
+
+    def test_runs_with_other_options_are_not_mixed_into_a_series(self):
+        self.assertEqual(run("add", self.results(1), "--db", self.db).returncode, 0)
+        cold = self.results(2, options=dict(synth.OPTIONS, cache="cold"))
+        self.assertBad(run("add", cold, "--db", self.db), 'cache ("hot" vs "cold")', "another --db")
+        # a seed or repetitions of its own is the same series
+        ok = run("add", self.results(3, options=dict(synth.OPTIONS, seed=7, repetitions=20)), "--db", self.db)
+        self.assertEqual(ok.returncode, 0, ok.stderr)
+        # another machine is another series: not checked against this one's
+        other = self.results(4, options=dict(synth.OPTIONS, cache="cold"), host="other",
+                             machine="other / Another CPU")
+        self.assertEqual(run("add", other, "--db", self.db).returncode, 0)
+        with sqlite3.connect(self.db) as db:
+            self.assertEqual(db.execute("SELECT COUNT(*) FROM runs").fetchone()[0], 3)
+
+    def test_entries_without_validation_are_no_samples(self):
+        path = self.results(1, validation=None)
+        proc = run("add", path, "--db", self.db)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        with sqlite3.connect(self.db) as db:
+            self.assertEqual(db.execute("SELECT COUNT(*) FROM samples").fetchone()[0], 0)
+            (error,) = db.execute("SELECT error FROM benchmarks WHERE name = ?", (A,)).fetchone()
+        self.assertIn("no validation recorded", error)
+
+
 if __name__ == "__main__":
     unittest.main()

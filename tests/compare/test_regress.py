@@ -68,6 +68,48 @@ class SuiteArgs(unittest.TestCase):
                              ["--repetitions=4", "--out", "x.json"])
         self.assertEqual(merged, ["--impl", "*", "--quiet", "--repetitions=4", "--out", "x.json"])
 
+    def test_flags_take_no_value(self):
+        """--hugepages, --aggregates-only and --resume were read as taking the next argument, so
+        the suite's --repetitions 10 survived beside the given one (and primbench refused)."""
+        r = run([PY, os.path.join(CI, "suite"), "--print", "--repetitions", "1", "--seed", "1000"],
+                env={"PRIMBENCH_SUITE_ARGS": "--impl seq.ref --hugepages --repetitions 10"})
+        self.assertEqual(shlex.split(r.stdout), ["--impl", "seq.ref", "--hugepages", "--repetitions", "1",
+                                                 "--seed", "1000"])
+        r = run([PY, os.path.join(CI, "suite"), "--print", "--aggregates-only", "--repetitions", "4"])
+        args = shlex.split(r.stdout)
+        self.assertEqual((args.count("--repetitions"), args[-3:]), (1, ["--aggregates-only", "--repetitions", "4"]))
+        for flag in ("--hugepages", "--aggregates-only", "--resume", "--quiet"):
+            with self.subTest(flag):
+                self.assertEqual(suite.merge([flag, "--repetitions", "10"], ["--repetitions", "1"]),
+                                 [flag, "--repetitions", "1"])
+                self.assertEqual(suite.merge(["--repetitions", "10", flag], [flag]), ["--repetitions", "10", flag])
+
+    def test_plugins_are_grouped_with_all_their_libraries(self):
+        # --plugin takes every value up to the next option, and may be repeated; given again, all
+        # of the suite's are replaced.
+        given = ["--plugin", "a.so", "b.so", "--impl", "x", "--plugin", "c.so", "--repetitions", "3"]
+        self.assertEqual(suite.merge(given, ["--repetitions", "1"]), given[:-1] + ["1"])
+        self.assertEqual(suite.merge(given, ["--plugin", "d.so"]),
+                         ["--impl", "x", "--repetitions", "3", "--plugin", "d.so"])
+
+    @unittest.skipUnless(os.access(PRIMBENCH, os.X_OK), f"no primbench build at {PRIMBENCH}")
+    def test_flag_list_matches_primbench_run_help(self):
+        r = run([PRIMBENCH, "run", "--help"])
+        flags, multi = set(), set()
+        for line in r.stdout.splitlines():
+            words = line.split()
+            if not words or not words[0].startswith("-"):
+                continue
+            names = words[0].split(",")
+            takes = len(words) > 1 and words[1] in ("TEXT", "INT", "FLOAT", "UINT") or \
+                len(words) > 1 and words[1].startswith(("TEXT", "INT", "FLOAT", "UINT"))
+            if len(words) > 2 and words[2] == "...":
+                multi.update(names)
+            if not takes:
+                flags.update(names)
+        self.assertEqual(flags, suite.FLAGS)
+        self.assertEqual(multi, suite.MULTI)
+
     def test_env_replaces_the_suite(self):
         r = run([PY, os.path.join(CI, "suite"), "--print", "--count", "2K"])
         self.assertEqual(r.returncode, 0, r.stderr)
@@ -160,6 +202,14 @@ class BadInput(unittest.TestCase):
         self.check_error(run([PY, os.path.join(CI, "regress"), "HEAD", "--runs", "0"]),
                          "--runs")
 
+    def test_runs_too_few_to_ever_decide(self):
+        # 4 runs of one repetition a side reach p 0.029 at best: nothing could be decided
+        self.check_error(run([PY, os.path.join(CI, "regress"), "HEAD", "--runs", "4"]),
+                         "--runs 4: 4 runs a side can never reach p <= 0.01 (best p 0.029), so no "
+                         "benchmark could be decided; give --runs 5 or more")
+        self.check_error(run([PY, os.path.join(CI, "regress"), "HEAD", "--runs", "5", "--alpha", "0.001"]),
+                         "give --runs 7 or more")
+
     def test_base_that_predates_the_suite(self):
         rev = commit({"README.md": "before primbench\n"})
         with tempfile.TemporaryDirectory() as d:
@@ -244,7 +294,7 @@ class EndToEnd(unittest.TestCase):
             self.assertEqual((row["base"]["runs"], row["head"]["runs"]), (n, n))
 
     def test_metric_reaches_compare(self):
-        r, d, md = self.gate("--suite-args", TINY, "--runs", "2", "--recheck-runs", "0",
+        r, d, md = self.gate("--suite-args", TINY, "--runs", "6", "--recheck-runs", "0",
                              "--metric", "ref_ratio")
         verdict = self.check_consistent(r, d, md)
         self.assertEqual(verdict["settings"]["metric"], "ref_ratio")
@@ -253,7 +303,7 @@ class EndToEnd(unittest.TestCase):
             self.assertIn("in the per-run ref_ratio", f.read())
 
     def test_suite_from_the_environment_and_head_env(self):
-        r, d, md = self.gate("--runs", "2", "--recheck-runs", "0",
+        r, d, md = self.gate("--runs", "6", "--recheck-runs", "0",
                              "--head-env", "PRIMBENCH_TEST_SLOWDOWN=thread.flat=0.2",
                              env={"PRIMBENCH_SUITE_ARGS": TINY.replace("gather,reduce", "scatter")})
         verdict = self.check_consistent(r, d, md)

@@ -4,7 +4,10 @@
 // that never joins must end the run by the timeout, not hang it.
 #include <unistd.h>
 
+#include <csignal>
+#include <cstdlib>
 #include <cstring>
+#include <stdexcept>
 
 #include "mpi_collective.hpp"
 
@@ -137,6 +140,31 @@ struct Hang final : Faulty {
   bool absent(int r) const override { return r == 1; }
 };
 
+// Correct, but rank 1 crashes freeing its buffers: rank 0 said done before the others had.
+struct CrashFreeingOnRank1 final : Faulty {
+  using Faulty::Faulty;
+  ~CrashFreeingOnRank1() override {
+    if (rank_ == 1) std::raise(SIGSEGV);
+  }
+};
+// Correct, but its own counters throw on rank 1 only: the others went on waiting for it.
+struct CountersThrowOnRank1 final : Faulty {
+  using Faulty::Faulty;
+  std::vector<std::pair<std::string, double>> measure_counters() override {
+    if (rank_ == 1) throw std::runtime_error("no counters on rank 1");
+    return {};
+  }
+};
+// Correct through validation and the warm-up (4 calls with --warmup 0), then exit(0) on every
+// rank, as a library's error path may.
+struct ExitsOnEveryRank final : Faulty {
+  using Faulty::Faulty;
+  void after() override {
+    if (++calls_ > 4) std::exit(0);
+  }
+  int calls_ = 0;
+};
+
 PRIMBENCH_REGISTER("mpibroken.wrong_order", WrongOrder);
 PRIMBENCH_REGISTER("mpibroken.wrong_root", WrongRoot);
 PRIMBENCH_REGISTER("mpibroken.wrong_at_last_root", WrongAtLastRoot);
@@ -146,6 +174,9 @@ PRIMBENCH_REGISTER("mpibroken.past_end", PastEnd);
 PRIMBENCH_REGISTER("mpibroken.one_rank_wrong", OneRankWrong);
 PRIMBENCH_REGISTER("mpibroken.one_ulp", OneUlp);
 PRIMBENCH_REGISTER("mpibroken.hang", Hang);
+PRIMBENCH_REGISTER("mpibroken.crash_freeing_on_rank1", CrashFreeingOnRank1, Primitive::gather);
+PRIMBENCH_REGISTER("mpibroken.counters_throw_on_rank1", CountersThrowOnRank1, Primitive::gather);
+PRIMBENCH_REGISTER("mpibroken.exits_on_every_rank", ExitsOnEveryRank, Primitive::gather);
 PRIMBENCH_BACKEND("mpibroken", [] { return Availability{true, "", "test-only"}; }, mpi::launch);  // started as MPI ranks are
 
 }  // namespace

@@ -354,6 +354,29 @@ class Failures(Case):
         self.assertTrue(by_impl["mpibroken.hang"]["error_occurred"])
         self.assertIn("hung", by_impl["mpibroken.hang"]["error_message"])
 
+    FAULT_RUN = ["--ranks", "2", "--primitive", "gather", "--count", "16", "--repetitions", "1", "--min-time", "0.002",
+                 "--warmup", "0", "--timeout", "60", "--out"]
+
+    def test_a_rank_that_crashes_freeing_its_buffers_fails_its_own_benchmark(self):
+        # Rank 0 said done before rank 1 crashed: the benchmark passed (exit 0 when alone) and
+        # the crash was blamed on the next benchmark, "while allocating its buffers".
+        p = primbench("run", "--plugin", BROKEN, "--impl", "mpibroken.crash_freeing_on_rank1,mpi.native", *self.FAULT_RUN, self.out,
+                      timeout=120)
+        self.ok(p, 3)
+        by_impl = {b["impl"]: b for b in self.load()["benchmarks"] if b.get("run_type") == "iteration" or b.get("error_occurred")}
+        self.assertTrue(by_impl["mpibroken.crash_freeing_on_rank1"]["error_occurred"])
+        self.assertIn("while freeing its buffers", by_impl["mpibroken.crash_freeing_on_rank1"]["error_message"])
+        self.assertEqual(by_impl["mpi.native"]["validation"], "passed")
+
+    def test_an_exception_on_one_rank_is_every_rank_s_failure_with_its_message(self):
+        # Rank 1 stopped alone, rank 0 waited for it until --timeout: "hung", the message lost.
+        p = primbench("run", "--plugin", BROKEN, "--impl", "mpibroken.counters_throw_on_rank1", *self.FAULT_RUN, self.out,
+                      timeout=120)
+        self.ok(p, 3)
+        self.assertLess(p.seconds, 60)
+        entry = self.load()["benchmarks"][0]
+        self.assertTrue(entry["error_occurred"])
+        self.assertIn("exception: no counters on rank 1 (measuring the implementation's own counters)", entry["error_message"])
 
     def test_resume_measures_only_the_missing_and_duplicates_nothing(self):
         fast = ["--primitive", "gather", "--ranks", "2", "--repetitions", "2", "--min-time", "0.002",
@@ -403,6 +426,15 @@ class UserLauncher(Case):
                                       for n in (8, 4096)})
         self.assertTrue(all(b["validation"] == "passed" for b in doc["benchmarks"]))
         self.assertIn("seq.ref: skipped", p.stderr)
+
+    def test_exit_on_every_rank_of_a_user_s_job_is_not_a_success(self):
+        # exit(0) on every rank finalised MPI and ended the job with status 0, no results file,
+        # no message, and mpi.native never ran.
+        p = mpirun(2, "run", "--plugin", BROKEN, "--impl", "mpibroken.exits_on_every_rank,mpi.native", "--primitive", "gather",
+                   "--count", "16", "--repetitions", "1", "--min-time", "0.002", "--warmup", "0", "--out", self.out, timeout=120)
+        self.assertNotEqual(p.returncode, 0, p.stderr)
+        self.assertIn("exit() was called during the run by an implementation or a library it uses, not by primbench", p.stderr)
+        self.assertTrue(os.path.exists(os.path.join(os.path.dirname(self.out), "." + os.path.basename(self.out) + ".primbench-journal")))
 
     RESUMED = ["run", "--impl", "mpi.native", "--primitive", "gather", "--repetitions", "2", "--warmup", "0",
                "--ceilings", "20,10", "--quiet"]

@@ -477,7 +477,7 @@ int overflow(int depth) {
 // crash, hang, throw or end the process in the first timed iteration.
 enum class FaultKind {
   segv, hang, exception, exit0, exit7, abort, stack, sigkill, stubborn, leave_group, flood, signal_parent, signal_parent_exit,
-  forge_done, forge_pass, forge_empty, forge_other, forge_exit, forge_all
+  forge_done, forge_pass, forge_empty, forge_other, forge_exit, forge_all, exit1_thread
 };
 template <FaultKind Kind> struct Fault final : Broken {
   using Broken::Broken;
@@ -510,6 +510,11 @@ template <FaultKind Kind> struct Fault final : Broken {
     if constexpr (Kind == FaultKind::signal_parent_exit) {  // the same, then gone (reaped: no parent to look up)
       ::kill(::getppid(), SIGINT);
       ::_exit(0);
+    }
+    if constexpr (Kind == FaultKind::exit1_thread) {  // a library's fatal-error path on a thread of its own
+      static std::atomic<bool> exiting{false};
+      if (runs_ == 5) std::thread([] { exiting = true, std::exit(1); }).detach();
+      while (!exiting) std::this_thread::yield();  // the main thread goes on while exit() runs
     }
     if (runs_ != 5) return;  // once, in the first timed iteration
     // Its own benchmark said done: with foreign entries, with a passing result, with none.
@@ -634,6 +639,7 @@ PRIMBENCH_REGISTER("fault.crash", Fault<FaultKind::segv>);
 PRIMBENCH_REGISTER("fault.hang", Fault<FaultKind::hang>);
 PRIMBENCH_REGISTER("fault.throw", Fault<FaultKind::exception>);
 PRIMBENCH_REGISTER("fault.exit0", Fault<FaultKind::exit0>);
+PRIMBENCH_REGISTER("fault.exit1_thread", Fault<FaultKind::exit1_thread>);
 PRIMBENCH_REGISTER("fault.exit7", Fault<FaultKind::exit7>);
 PRIMBENCH_REGISTER("fault.abort", Fault<FaultKind::abort>);
 PRIMBENCH_REGISTER("fault.stack_overflow", Fault<FaultKind::stack>);
@@ -649,6 +655,17 @@ PRIMBENCH_REGISTER("fault.forge_empty", Fault<FaultKind::forge_empty>);
 PRIMBENCH_REGISTER("fault.forge_other", Fault<FaultKind::forge_other>);
 PRIMBENCH_REGISTER("fault.forge_exit", Fault<FaultKind::forge_exit>);
 PRIMBENCH_REGISTER("fault.forge_all", Fault<FaultKind::forge_all>);
+// The plugin's static destructor, in every process that loads it and ends by exit(), does what
+// PRIMBENCH_TEST_AT_EXIT says: "exit0" (_exit(0)), "crash" (SIGSEGV) or "hang" (unset: nothing).
+struct AtExit {
+  ~AtExit() {
+    const std::string how = std::getenv("PRIMBENCH_TEST_AT_EXIT") ? std::getenv("PRIMBENCH_TEST_AT_EXIT") : "";
+    if (how == "exit0") ::_exit(0);
+    if (how == "crash") std::raise(SIGSEGV);
+    if (how == "hang")
+      for (;;) ::pause();
+  }
+} g_at_exit;
 // A process-per-rank backend whose launcher throws: its benchmarks are errors, the others run.
 PRIMBENCH_BACKEND("badlaunch", [] { return Availability{true, "", "test-only"}; },
                   [](int, const std::vector<std::string>&) -> Launch { throw std::runtime_error("no launcher here"); });

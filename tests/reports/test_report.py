@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import colorsys
 import copy
+import csv
+import io
 import json
 import os
 import re
@@ -527,7 +529,7 @@ class ValidationNotPassed(unittest.TestCase):
         self.assertNotIn(self.FAILED, self.res.samples())
         self.assertEqual(len(self.res.samples()[self.ERROR]), 2)
         self.assertEqual(set(self.res.failures()) - {self.FAILED, self.ERROR},
-                         {e.name for e in self.res.entries if e.error and e.validation is None})
+                         {e.name for e in self.res.entries if e.error and e.error.startswith("validation failed: ")})
 
     def test_reported_failed_never_timed(self):
         self.assertEqual(self.proc.returncode, 0, self.proc.stderr)
@@ -568,6 +570,102 @@ def html_entry_rows(html: str) -> dict:
         if cells:
             rows[cells[0]] = (attrs, cells)
     return rows
+
+
+class OutputOverInput(unittest.TestCase):
+    """The report writes index.html, summary.md and its figures into -o DIR: an input among them
+    is refused before anything is written, and so is an empty -o (the current directory)."""
+
+    def test_an_input_the_report_would_replace_is_refused(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp, "x")
+            out.mkdir()
+            data = (FIX / "cpu.json").read_text()
+            for name in ("summary.md", "index.html", "gather_time.png", "reduce_scaling.svg"):
+                with self.subTest(name=name):
+                    victim = out / name
+                    victim.write_text(data)
+                    proc = run_report(victim, out=out)
+                    self.assertEqual(proc.returncode, 2, proc.stderr)
+                    self.assertEqual(len(proc.stderr.strip().splitlines()), 1, proc.stderr)
+                    self.assertIn("is one of the inputs; the report would replace the results", proc.stderr)
+                    self.assertEqual(victim.read_text(), data)
+                    self.assertEqual(sorted(p.name for p in out.iterdir()), [name])
+                    victim.unlink()
+            # an input beside them in the same directory is no output: reported
+            (out / "cpu.json").write_text(data)
+            proc = run_report(out / "cpu.json", out=out)
+            self.assertEqual(proc.returncode, 0, proc.stderr)
+            self.assertEqual((out / "cpu.json").read_text(), data)
+
+    def test_empty_output_directory_is_refused(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            proc = subprocess.run([sys.executable, str(REPORT), str(FIX / "cpu.json"), "-o", ""],
+                                  capture_output=True, text=True, timeout=300, cwd=tmp)
+            self.assertEqual(proc.returncode, 2, proc.stderr)
+            self.assertIn("-o: empty output directory name", proc.stderr)
+            self.assertEqual(os.listdir(tmp), [])
+
+
+class NoValidationRecorded(unittest.TestCase):
+    """primbench writes `validation` on every entry; a benchmark whose entries lack it is no
+    validated timing: not counted as passed, not ranked, exported as unknown (not 'passed')."""
+    NAME = "gather/seq.ref/f32/ranks:2/count:16/root:0"   # the fastest gather at 16 elements
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="primbench-report-")
+        doc = json.loads((FIX / "cpu.json").read_text())
+        for b in doc["benchmarks"]:
+            if b["run_name"] == cls.NAME:
+                del b["validation"]
+        cls.path = Path(cls.tmp, "noval.json")
+        cls.path.write_text(json.dumps(doc))
+        cls.out = Path(cls.tmp, "out")
+        cls.proc = run_report(cls.path, out=cls.out)
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def test_loaded_as_no_timing(self):
+        res = results.load(str(self.path))
+        mine = [e for e in res.entries if e.name == self.NAME]
+        self.assertTrue(mine and all(e.unvalidated and not e.timed for e in mine))
+        self.assertNotIn(self.NAME, res.samples())
+        self.assertEqual(res.unvalidated(), {self.NAME})
+
+    def test_report_does_not_count_or_rank_it(self):
+        self.assertEqual(self.proc.returncode, 0, self.proc.stderr)
+        md = (self.out / "summary.md").read_text()
+        rep = report_model.build([results.load(str(self.path))], "seq.ref")
+        point = next(p for p in rep.points if p.name == self.NAME)
+        self.assertEqual((point.ok, point.status), (False, "not validated"))
+        self.assertNotIn(point, rep.ok)
+        n = len(rep.points)
+        self.assertIn(f"**{n} benchmarks: {n - 1 - len(rep.failures)} passed validation and were timed", md)
+        self.assertIn("1 not validated (no validation recorded)", md)
+        self.assertIn("1 benchmark(s) record no validation", md)
+        # it wins no problem: the others of the problem still ran it
+        full = report_model.build([results.load(str(FIX / "cpu.json"))], "seq.ref")
+        band = lambda r: [(x["wins"], x["problems"]) for x in r.fastest("gather")
+                          if x["ranks"] == 2 and x["band"] == "< 8 KiB"]
+        ((wins, problems),) = band(full)
+        self.assertEqual(band(rep), [(wins - 1, problems)])
+        html = (self.out / "index.html").read_text()
+        self.assertIn("not validated", html)
+
+    def test_export_writes_its_state_not_passed(self):
+        proc = subprocess.run([sys.executable, str(ROOT / "reports" / "export.py"), str(self.path),
+                               "--format", "csv"], capture_output=True, text=True, timeout=300)
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        row = next(r for r in csv.DictReader(io.StringIO(proc.stdout)) if r["name"] == self.NAME)
+        self.assertEqual((row["validation"], row["median_ns"]), ("unknown", ""))
+        self.assertIn("no validation recorded", row["error"])
+        self.assertIn(f"{self.NAME}: no validation recorded", proc.stderr)
+        github = subprocess.run([sys.executable, str(ROOT / "reports" / "export.py"), str(self.path),
+                                 "--format", "github"], capture_output=True, text=True, timeout=300)
+        self.assertNotIn(self.NAME, [b["name"] for b in json.loads(github.stdout)])
 
 
 class Contention(unittest.TestCase):

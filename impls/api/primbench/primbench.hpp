@@ -298,6 +298,8 @@ class World {
   virtual std::string first_error(const std::string& local) { return local; }
   // Host name of every process, in rank order; empty when all ranks are in this process.
   virtual std::vector<std::string> hosts() { return {}; }
+  // The process's last word with the others before it ends (MPI_Finalize).
+  virtual void finalize() {}
 };
 
 World& world();
