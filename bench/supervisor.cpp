@@ -14,6 +14,7 @@
 #include <cstring>
 #include <deque>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <fstream>
 #include <map>
 #include <mutex>
@@ -654,6 +655,7 @@ class Supervisor {
       // writes start, phases and done of one benchmark after another, so any other line is an
       // implementation's (that of `current`, or `last`'s left running) writing into the journal.
       std::string current, last, phase, last_line, hung, forged, foreign;
+      std::vector<std::string> done_here;  // by this worker, in order
       bool started = false, ended = false;
       json worker_context;
       double progress = now_seconds();
@@ -698,10 +700,12 @@ class Supervisor {
             const std::string n = line["done"].get<std::string>();
             if (n != current) return forgery(n);  // another benchmark's, or a second for one done
             finished.insert(n);
+            done_here.push_back(n);
             if (well_formed(line, n, opts_.timing)) {
               results_.add(line), ++done_;
               console_.row(n, line["entries"], line.value("failure", ""));
               if (line.value("status", "") == "error") err(fmt::format("primbench: error: {}: {}\n", n, line.value("failure", "error")));
+              if (const auto r = retried_.find(n); r != retried_.end()) acquitted(n, r->second);
               save();
             } else {
               // Said to be done, with entries that are not this benchmark's: an error, not a rerun.
@@ -783,7 +787,13 @@ class Supervisor {
       std::string tail = !says.empty() ? " (" + says + ")" : last_line.empty() || killed ? "" : " (last output: " + last_line + ")";
       if (!killed && WIFSIGNALED(w->status) && WTERMSIG(w->status) == SIGKILL)
         tail += " (SIGKILL comes from the OOM killer or another process)";
-      if (!current.empty() && by_name.count(current)) {
+      if (!current.empty() && by_name.count(current) && !killed && !stopped() && !done_here.empty() &&
+          retried_.emplace(current, Retried{fmt::format("{} {}{}", reason, phase_words(phase), tail), done_here}).second) {
+        // Died after others ran in the same process: what killed it may be one of theirs (a
+        // thread left running that crashed later). It runs again, first in a fresh worker,
+        // before it is blamed (the next loop's todo starts with it).
+        err(fmt::format("primbench: {}: {}; running it again in a fresh worker\n", current, retried_[current].why));
+      } else if (!current.empty() && by_name.count(current)) {
         const std::string why = fmt::format("{} {}{}", reason, phase_words(phase), tail);
         fail(*by_name[current], why);
         finished.insert(current);
@@ -833,6 +843,24 @@ class Supervisor {
     if (const std::string differ = options_differ(options, options_record(opts_)); !differ.empty())
       return "stopped: the worker " + differ + " (a primbench bug)";
     return "";
+  }
+
+  // Benchmark `name`, whose worker died while it ran after other benchmarks, finished alone in a
+  // fresh one: the death was not its own. One benchmark before it in that worker is then the
+  // culprit (its entries made an error); of several, which one cannot be told, and they are named.
+  struct Retried {
+    std::string why;                  // how its first worker died
+    std::vector<std::string> before;  // the benchmarks that worker had finished
+  };
+  void acquitted(const std::string& name, const Retried& r) {
+    if (r.before.size() == 1) {
+      void_result(r.before[0], fmt::format("it left something running that ended its worker after its result: {} while the next "
+                                           "benchmark, {}, ran, which then ran alone in a fresh worker", r.why, name));
+    } else {
+      err(fmt::format("primbench: warning: {} ran again alone in a fresh worker; what ended the first ({}) was left running by one "
+                      "of the {} benchmarks before it in that worker, which cannot be told apart: {}\n", name, r.why,
+                      r.before.size(), fmt::join(r.before, ", ")));
+    }
   }
 
   // A benchmark's result replaced by an error entry (once: the first reason stays).
@@ -898,6 +926,7 @@ class Supervisor {
   std::map<std::string, const Planned*> planned_;  // every job's so far, by name
   std::set<std::string> finished_;                 // with a result (or an error entry) in this run
   std::set<std::string> voided_;                   // made errors by the supervisor after a forgery
+  std::map<std::string, Retried> retried_;  // run again after their worker died (once each)
   int interrupted_ = 0;
   std::string fatal_;
 };

@@ -331,7 +331,10 @@ class Dashboards(WithOut):
         # The tools read it: the report renders, and compare says what it lacks rather than guessing.
         rep = primbench("report", self.out, "-o", os.path.join(self.dir.name, "report"))
         self.assertEqual(rep.returncode, 0, rep.stderr)
-        c = primbench("compare", self.out, self.out)  # aggregates have no samples to test
+        other = os.path.join(self.dir.name, "other.json")  # another run's file (the same one twice is refused)
+        with open(other, "w") as f:
+            json.dump({**doc, "context": {**doc["context"], "date": "2026-12-06T00:00:00+00:00"}}, f)
+        c = primbench("compare", self.out, other)  # aggregates have no samples to test
         self.assertEqual(c.returncode, 2, c.stdout + c.stderr)
         self.assertIn("no per-repetition entries to compare", c.stderr)
         r = primbench("run", "--impl", "seq.ref", "--primitive", "gather", "--ranks", "2", "--count", "4",

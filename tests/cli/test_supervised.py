@@ -283,6 +283,21 @@ class WorkerFaults(Case):
                 self.assertEqual(r.returncode, 1, r.stderr)
         self.assert_nothing_left_running()
 
+    def test_a_crash_left_behind_by_one_benchmark_is_its_own_not_the_next_one_s(self):
+        # The thread fault.late_crash leaves running killed the worker while slow.sleep50ms ran:
+        # slow.sleep50ms failed ("killed by SIGSEGV during validation"), fault.late_crash passed.
+        r = primbench("run", "--plugin", PLUGIN, "--impl", "fault.late_crash,slow.sleep50ms", *FAULT_PROBLEM, "--out", self.out,
+                      *FAST, timeout=120)
+        self.assertEqual(r.returncode, 3, r.stderr)
+        e = by_impl(load(self.out))
+        self.assert_passing(e["slow.sleep50ms"], "slow.sleep50ms")
+        self.assertEqual(len(e["fault.late_crash"]), 1, e["fault.late_crash"])
+        self.assertTrue(e["fault.late_crash"][0]["error_occurred"])
+        self.assertIn("it left something running that ended its worker after its result: the worker was killed by SIGSEGV",
+                      e["fault.late_crash"][0]["error_message"])
+        self.assertIn("running it again in a fresh worker", r.stderr)
+        self.assert_nothing_left_running()
+
     def test_exit_7_in_the_timed_loop_is_reported(self):
         r, out, _ = self.run_fault("fault.exit7")
         self.check(r, out, "fault.exit7", "the worker exited with status 7 during the timed loop")

@@ -349,6 +349,18 @@ struct Slow final : Broken {
   void after() override { std::this_thread::sleep_for(std::chrono::milliseconds(50)); }
 };
 
+// Correct, but each of its collectives, freed, leaves a thread behind that crashes the process
+// 300 ms later: while the next benchmark in the same worker runs.
+struct LeavesACrashBehind final : Broken {
+  using Broken::Broken;
+  ~LeavesACrashBehind() override {
+    std::thread([] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(300));
+      std::raise(SIGSEGV);
+    }).detach();
+  }
+};
+
 // Correct, with a pool that keeps every CPU busy for 20 ms after each call returns, as an OpenMP
 // runtime with an active wait policy does: a reference trial made right after the call shares
 // its CPUs with the pool (bench/runner.cpp, paired trials).
@@ -640,6 +652,7 @@ PRIMBENCH_REGISTER("fault.hang", Fault<FaultKind::hang>);
 PRIMBENCH_REGISTER("fault.throw", Fault<FaultKind::exception>);
 PRIMBENCH_REGISTER("fault.exit0", Fault<FaultKind::exit0>);
 PRIMBENCH_REGISTER("fault.exit1_thread", Fault<FaultKind::exit1_thread>);
+PRIMBENCH_REGISTER("fault.late_crash", LeavesACrashBehind);
 PRIMBENCH_REGISTER("fault.exit7", Fault<FaultKind::exit7>);
 PRIMBENCH_REGISTER("fault.abort", Fault<FaultKind::abort>);
 PRIMBENCH_REGISTER("fault.stack_overflow", Fault<FaultKind::stack>);
