@@ -8,6 +8,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/lsan_interface.h>
+#endif
+
 #include <CLI/CLI.hpp>
 #include <benchmark/benchmark.h>
 #include <fmt/format.h>
@@ -644,5 +648,8 @@ int main(int argc, char** argv) {
   // that crashed made a passing run's 139, and one that hung kept primbench from ending.
   std::fflush(nullptr);
   primbench::world().finalize();
+#if defined(__SANITIZE_ADDRESS__)
+  __lsan_do_leak_check();  // what exit() would have run under AddressSanitizer
+#endif
   ::_exit(status);
 }

@@ -61,7 +61,9 @@ class ChangePoints(unittest.TestCase):
         self.assertAlmostEqual(down, 1 / 1.3 - 1, delta=0.03)
 
 
-class AddAndShow(unittest.TestCase):
+class WithDb(unittest.TestCase):
+    """A test with a directory of its own and a history database's name in it."""
+
     def setUp(self):
         self._tmp = tempfile.TemporaryDirectory()
         self.dir = self._tmp.name
@@ -69,6 +71,9 @@ class AddAndShow(unittest.TestCase):
 
     def tearDown(self):
         self._tmp.cleanup()
+
+
+class AddAndShow(WithDb):
 
     def results(self, i, level=1.0, failed=None):
         return synth.write(os.path.join(self.dir, f"r{i}.json"),
@@ -163,17 +168,9 @@ class AddAndShow(unittest.TestCase):
         bad(run("show", "--db", self.db, "--benchmark", "nothing/*", "-o", self.dir), "no stored benchmark")
 
 
-class SafeStorage(unittest.TestCase):
+class SafeStorage(WithDb):
     """The database is never lost: no in-memory name, nothing written over it, and no run that
     would mix timings of different meaning into one machine's series."""
-
-    def setUp(self):
-        self._tmp = tempfile.TemporaryDirectory()
-        self.dir = self._tmp.name
-        self.db = os.path.join(self.dir, "history.sqlite")
-
-    def tearDown(self):
-        self._tmp.cleanup()
 
     def results(self, i, **kw):
         return synth.write(os.path.join(self.dir, f"r{i}.json"),
