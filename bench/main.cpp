@@ -54,24 +54,32 @@ std::string joined(int argc, char** argv) {
 // An error already printed by a child process.
 struct Reported {};
 
-// exit() in primbench is never its own (main ends with _exit): an implementation called it, or
-// a library it uses, from any thread, while its benchmark may still be running. The journal is
-// sealed first: the main thread, still going, wrote "done" and the plan's "finished" while the
-// exit ran, and the supervisor believed a run that an exit(0) had cut short (7 times in 10).
-void exit_in_worker() {
-  static std::atomic<bool> once{false};
-  if (once.exchange(true)) return;  // registered again for each benchmark
+// What exit() does first, in a worker or a rank of a user's MPI job (nullptr: nothing).
+void (*g_on_exit)(int status) = nullptr;
+
+// exit() in a worker is never primbench's (main ends with _exit): an implementation called it,
+// or a library it uses, from any thread, while its benchmark may still be running. The journal
+// is sealed first: the main thread, still going, wrote "done" and the plan's "finished" while
+// exit() ran the atexit handlers, and the supervisor believed a run that an exit(0) had cut
+// short (7 times in 10, 2026-12-06; 14 in 20 with a handler registered by atexit() at each
+// benchmark's start, which ran after the handlers of the statics made since).
+// Said first, with write(2) (stdio's lock may be the main thread's, which then ends the process
+// with _exit): an exit() that races the worker's end is still its last benchmark's failure.
+void exit_in_worker(int status) {
+  const std::string said =
+      fmt::format("{}exit({}) was called by the implementation or a library it uses, not by primbench\n", kWorkerSays, status);
+  [[maybe_unused]] ssize_t w = ::write(2, said.data(), said.size());
   Journal::seal();
-  std::fprintf(stderr, "%sexit() was called by the implementation or a library it uses, not by primbench\n", kWorkerSays);
 }
 // The same in a rank of an MPI job a user launched, where no supervisor is told: the rank ends
 // with kIncomplete, which its launcher reports (an exit(0) on every rank ended the job with
 // status 0 and no results file).
-void exit_in_job() {
+void exit_in_job(int status) {
+  const std::string said = fmt::format("primbench: error: rank {}: exit({}) was called during the run by an implementation or a "
+                                       "library it uses, not by primbench: the run is incomplete (run the same command with "
+                                       "--resume)\n", world().rank(), status);
+  [[maybe_unused]] ssize_t w = ::write(2, said.data(), said.size());
   Journal::seal();
-  std::fprintf(stderr, "primbench: error: rank %d: exit() was called during the run by an implementation or a library it uses, "
-               "not by primbench: the run is incomplete (run the same command with --resume)\n", world().rank());
-  std::fflush(stderr);
   ::_exit(kIncomplete);
 }
 
@@ -588,10 +596,7 @@ int main_impl(int argc, char** argv) {
     for (const std::string& impl : load_plugin(p)) a.opts.plugin_of[impl] = p;
   // Not in a job a user launched: MPI is initialised there, and a child of a rank must not run.
   const bool in_job = world().size() > 1 || !world().hosts().empty();
-  // Registered after the plugins' static objects, so it runs before their destructors (and
-  // again as each benchmark starts).
-  a.opts.exit_guard = worker ? exit_in_worker : in_job ? exit_in_job : nullptr;
-  if (a.opts.exit_guard) std::atexit(a.opts.exit_guard);
+  g_on_exit = worker ? exit_in_worker : in_job ? exit_in_job : nullptr;
   for (const std::string& u : a.failed_probes)
     if (const std::size_t eq = u.find('='); eq != std::string::npos) a.opts.failed_probes[u.substr(0, eq)] = u.substr(eq + 1);
   if (!worker && !in_job) a.opts.failed_probes = probe_in_children(a.opts.timeout);
@@ -626,6 +631,17 @@ int main_impl(int argc, char** argv) {
 
 }  // namespace
 }  // namespace primbench
+
+// exit() for every caller in primbench's processes, plugins included: primbench exports its
+// symbols (for plugins), so this definition comes before the C library's. It does what
+// g_on_exit says first, before any atexit handler or static destructor, then the C library's.
+extern "C" [[noreturn]] void exit(int status) noexcept {
+  static std::atomic<bool> first{true};
+  if (primbench::g_on_exit && first.exchange(false)) primbench::g_on_exit(status);
+  static const auto real = reinterpret_cast<void (*)(int)>(::dlsym(RTLD_NEXT, "exit"));
+  real(status);
+  __builtin_unreachable();
+}
 
 int main(int argc, char** argv) {
   // A closed stdin, stdout or stderr would hand its number to the next file opened (the

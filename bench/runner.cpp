@@ -760,7 +760,6 @@ void execute(const std::vector<Planned>& plan, const RunOptions& opts, const Sin
   double checks_spent = 0;  // seconds of sampled checks in this run so far
   std::deque<CpuSample> earlier = {sample_cpu()};  // the machine at this process's start and at each benchmark's
   for (const Planned& pl : plan) {
-    if (opts.exit_guard) std::atexit(opts.exit_guard);
     note({{"start", pl.name}});
     if (watchdog) watchdog->arm(pl.name);
     std::string failure;

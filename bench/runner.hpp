@@ -48,10 +48,6 @@ struct RunOptions {
   bool aggregates_only = false;  // --out keeps a benchmark's aggregates, not its repetitions
   bool resume = false;        // keep the passing results already in `out`, run the rest
   bool supervised = true;     // false: no supervisor ends a hang (an MPI job a user launched)
-  // Registered with atexit() again as each benchmark starts (after its implementation's
-  // constructor): an exit() while it runs is never primbench's (main ends with _exit), and the
-  // atexit handlers registered after this one run before it.
-  void (*exit_guard)() = nullptr;
 };
 
 // Receives each event of a run as one journal line (bench/journal.hpp); rank 0's only.

@@ -798,11 +798,12 @@ class Supervisor {
         fail(*by_name[current], why);
         finished.insert(current);
         if (!stopped()) err(fmt::format("primbench: error: {}: {}\n", current, why));
-      } else if (!killed && !stopped() && ended && !(WIFEXITED(w->status) && WEXITSTATUS(w->status) == 0) && by_name.count(last) &&
-                 !voided_.count(last)) {
-        // After its plan's "finished" a worker only ends (_exit(0), main.cpp): any other end is
-        // the last implementation's (a thread it left running that crashed or called exit(1), a
-        // rank that crashed freeing its buffers after rank 0 said done), not a clean run.
+      } else if (!killed && !stopped() && ended && (!(WIFEXITED(w->status) && WEXITSTATUS(w->status) == 0) || !says.empty()) &&
+                 by_name.count(last) && !voided_.count(last)) {
+        // After its plan's "finished" a worker only ends (_exit(0), main.cpp): any other end, or
+        // one it says exit() was called, is the last implementation's (a thread it left running
+        // that crashed or called exit(), a rank that crashed freeing its buffers after rank 0
+        // said done), not a clean run.
         void_result(last, fmt::format("{} after its last result{}", reason, tail));
       } else if (!killed && !ended && says.empty() && by_name.count(last) && !voided_.count(last)) {
         // Between one benchmark's done and the next start only primbench runs: a worker ending

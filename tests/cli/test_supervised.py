@@ -263,7 +263,7 @@ class WorkerFaults(Case):
         # The main thread went on while exit() ran, wrote the benchmark's done and the plan's
         # finished, and the run passed (7 times in 10 with exit(0), 2026-12-06).
         r, out, _ = self.run_fault("fault.exit1_thread")
-        self.check(r, out, "fault.exit1_thread", "exit() was called by the implementation or a library it uses, not by primbench")
+        self.check(r, out, "fault.exit1_thread", "exit(1) was called by the implementation or a library it uses, not by primbench")
         # exit(1), or what the main thread did while exit() freed what it used (a crash, a
         # sanitizer's report)
         self.assertRegex(by_impl(load(out))["fault.exit1_thread"][0]["error_message"],
