@@ -654,7 +654,13 @@ class ResumeAndCompleteness(Case):
         # With its options it resumes.
         r = primbench("run", "--impl", "seq.ref", "--primitive", "gather", "--ranks", "1", "--count", "1:3:+1",
                       "--out", self.out, "--resume", "--cache", "cold", *FAST)
-        self.assertEqual(r.returncode, 0, r.stderr)
+        # Count 3 is measured now, cold: under a sanitizer beside other tests an honest cold call
+        # of a few elements can be judged implausible (docs/validation.md, once in CI here); what
+        # this tests is what is kept.
+        self.assertIn(r.returncode, (0, 1) if SLOW else (0,), r.stderr)
+        if r.returncode == 1:
+            measured = [b for b in load(self.out)["benchmarks"] if bench_name(b) == self.name(3)]
+            self.assertTrue(measured and measured[0].get("error_message", "").startswith("implausible timing"), measured)
         for c in (1, 2):
             self.assertEqual(len(self.from_journal(c)), 2, f"count {c}")
 
