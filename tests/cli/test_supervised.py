@@ -546,7 +546,9 @@ class ResumeAndCompleteness(Case):
         out = os.path.join(self.dir, "options.json")
         r = primbench("run", "--impl", "seq.ref", "--primitive", "gather", "--ranks", "1", "--count", "1", "--out", out,
                       *FAST, *options)
-        self.assertEqual(r.returncode, 0, r.stderr)
+        # Only its context is used: under a sanitizer beside other tests a cold one-element call
+        # can be judged implausible (docs/validation.md; twice in CI's AddressSanitizer stage).
+        self.assertIn(r.returncode, (0, 1) if SLOW else (0,), r.stderr)
         context = load(out)["context"]
         os.remove(out)
         return {"worker": context.pop("primbench"), "context": context}
