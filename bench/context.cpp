@@ -29,14 +29,6 @@ std::string cpu_model() {
   return "unknown";
 }
 
-namespace {
-std::string host_name() {
-  char buf[256] = {};
-  ::gethostname(buf, sizeof buf - 1);
-  return buf;
-}
-}  // namespace
-
 Ceilings measure_ceilings(const RunOptions& opts, bool leader) {
   Ceilings c;
   if (leader) {
@@ -56,6 +48,12 @@ Ceilings measure_ceilings(const RunOptions& opts, bool leader) {
 }
 
 namespace {
+std::string host_name() {
+  char buf[256] = {};
+  ::gethostname(buf, sizeof buf - 1);
+  return buf;
+}
+
 // The GNU build ID (hex) of the loaded object at load address `base`, or of the program itself
 // (the first object: primbench links everything of its own into it) where `program`; "" if none.
 std::string loaded_build_id(bool program, ElfW(Addr) base) {
