@@ -54,33 +54,33 @@ std::string joined(int argc, char** argv) {
 // An error already printed by a child process.
 struct Reported {};
 
-// What exit() does first, in a worker or a rank of a user's MPI job (nullptr: nothing).
-void (*g_on_exit)(int status) = nullptr;
+// True in a rank of an MPI job a user launched: exit() there ends the rank with kIncomplete.
+bool g_in_job = false;
 
-// exit() in a worker is never primbench's (main ends with _exit): an implementation called it,
-// or a library it uses, from any thread, while its benchmark may still be running. The journal
-// is sealed first: the main thread, still going, wrote "done" and the plan's "finished" while
-// exit() ran the atexit handlers, and the supervisor believed a run that an exit(0) had cut
-// short (7 times in 10, 2026-12-06; 14 in 20 with a handler registered by atexit() at each
-// benchmark's start, which ran after the handlers of the statics made since).
+// exit() and MPI_Abort() in a worker are never primbench's (main ends with _exit, and primbench
+// never aborts): an implementation called it, or a library it uses, from any thread, while its
+// benchmark may still be running. The journal is sealed first: the main thread, still going,
+// wrote "done" and the plan's "finished" while exit() ran the atexit handlers, and the
+// supervisor believed a run that an exit(0) had cut short (7 times in 10, 2026-12-06; 14 in 20
+// with a handler registered by atexit() at each benchmark's start, which ran after the handlers
+// of the statics made since).
 // Said first, with write(2) (stdio's lock may be the main thread's, which then ends the process
 // with _exit): an exit() that races the worker's end is still its last benchmark's failure.
-void exit_in_worker(int status) {
-  const std::string said =
-      fmt::format("{}exit({}) was called by the implementation or a library it uses, not by primbench\n", kWorkerSays, status);
+void ended_in_worker(const char* call, int status) {
+  const std::string said = fmt::format("{}{} was called by the implementation or a library it uses, not by primbench\n",
+                                       kWorkerSays, fmt::format(fmt::runtime(call), status));
   [[maybe_unused]] ssize_t w = ::write(2, said.data(), said.size());
   Journal::seal();
 }
 // The same in a rank of an MPI job a user launched, where no supervisor is told: the rank ends
 // with kIncomplete, which its launcher reports (an exit(0) on every rank ended the job with
-// status 0 and no results file).
-void exit_in_job(int status) {
-  const std::string said = fmt::format("primbench: error: rank {}: exit({}) was called during the run by an implementation or a "
+// status 0 and no results file; an MPI_Abort(…, 0) did too).
+void ended_in_job(const char* call, int status) {
+  const std::string said = fmt::format("primbench: error: rank {}: {} was called during the run by an implementation or a "
                                        "library it uses, not by primbench: the run is incomplete (run the same command with "
-                                       "--resume)\n", world().rank(), status);
+                                       "--resume)\n", world().rank(), fmt::format(fmt::runtime(call), status));
   [[maybe_unused]] ssize_t w = ::write(2, said.data(), said.size());
   Journal::seal();
-  ::_exit(kIncomplete);
 }
 
 // Loads a plugin and checks what it registered: at least one implementation, every name
@@ -596,7 +596,8 @@ int main_impl(int argc, char** argv) {
     for (const std::string& impl : load_plugin(p)) a.opts.plugin_of[impl] = p;
   // Not in a job a user launched: MPI is initialised there, and a child of a rank must not run.
   const bool in_job = world().size() > 1 || !world().hosts().empty();
-  g_on_exit = worker ? exit_in_worker : in_job ? exit_in_job : nullptr;
+  g_in_job = in_job && !worker;
+  if (worker || in_job) on_ended_by(worker ? ended_in_worker : ended_in_job);
   for (const std::string& u : a.failed_probes)
     if (const std::size_t eq = u.find('='); eq != std::string::npos) a.opts.failed_probes[u.substr(0, eq)] = u.substr(eq + 1);
   if (!worker && !in_job) a.opts.failed_probes = probe_in_children(a.opts.timeout);
@@ -633,11 +634,12 @@ int main_impl(int argc, char** argv) {
 }  // namespace primbench
 
 // exit() for every caller in primbench's processes, plugins included: primbench exports its
-// symbols (for plugins), so this definition comes before the C library's. It does what
-// g_on_exit says first, before any atexit handler or static destructor, then the C library's.
+// symbols (for plugins), so this definition comes before the C library's. It says so first
+// (ended_by), before any atexit handler or static destructor, then does the C library's; in a
+// rank of a user's MPI job it ends the rank with kIncomplete instead.
 extern "C" [[noreturn]] void exit(int status) noexcept {
-  static std::atomic<bool> first{true};
-  if (primbench::g_on_exit && first.exchange(false)) primbench::g_on_exit(status);
+  primbench::ended_by("exit({})", status);
+  if (primbench::g_in_job) ::_exit(primbench::kIncomplete);
   static const auto real = reinterpret_cast<void (*)(int)>(::dlsym(RTLD_NEXT, "exit"));
   real(status);
   __builtin_unreachable();

@@ -4,8 +4,8 @@
 
 #include <fmt/format.h>
 
-#include <atomic>
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -298,5 +298,15 @@ std::unique_ptr<World>& world_slot() {
 
 World& world() { return *world_slot(); }
 void set_world(std::unique_ptr<World> w) { world_slot() = std::move(w); }
+
+namespace {
+std::atomic<void (*)(const char*, int)> g_say{nullptr};
+}  // namespace
+
+void ended_by(const char* call, int status) {
+  static std::atomic<bool> first{true};
+  if (const auto say = g_say.load(); say && first.exchange(false)) say(call, status);
+}
+void on_ended_by(void (*say)(const char* call, int status)) { g_say = say; }
 
 }  // namespace primbench

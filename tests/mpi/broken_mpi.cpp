@@ -164,6 +164,15 @@ struct ExitsOnEveryRank final : Faulty {
   }
   int calls_ = 0;
 };
+// Correct through validation and the warm-up, then MPI_Abort(MPI_COMM_WORLD, 0) on rank 1, as a
+// library's error path may: the launcher kills every rank and, told 0, exits 0.
+struct AbortsWithZero final : Faulty {
+  using Faulty::Faulty;
+  void after() override {
+    if (++calls_ > 4 && rank_ == 1) MPI_Abort(MPI_COMM_WORLD, 0);
+  }
+  int calls_ = 0;
+};
 
 PRIMBENCH_REGISTER("mpibroken.wrong_order", WrongOrder);
 PRIMBENCH_REGISTER("mpibroken.wrong_root", WrongRoot);
@@ -177,6 +186,7 @@ PRIMBENCH_REGISTER("mpibroken.hang", Hang);
 PRIMBENCH_REGISTER("mpibroken.crash_freeing_on_rank1", CrashFreeingOnRank1, Primitive::gather);
 PRIMBENCH_REGISTER("mpibroken.counters_throw_on_rank1", CountersThrowOnRank1, Primitive::gather);
 PRIMBENCH_REGISTER("mpibroken.exits_on_every_rank", ExitsOnEveryRank, Primitive::gather);
+PRIMBENCH_REGISTER("mpibroken.aborts_with_0", AbortsWithZero, Primitive::gather);
 PRIMBENCH_BACKEND("mpibroken", [] { return Availability{true, "", "test-only"}; }, mpi::launch);  // started as MPI ranks are
 
 }  // namespace

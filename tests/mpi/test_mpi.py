@@ -378,6 +378,19 @@ class Failures(Case):
         self.assertTrue(entry["error_occurred"])
         self.assertIn("exception: no counters on rank 1 (measuring the implementation's own counters)", entry["error_message"])
 
+    def test_mpi_abort_with_0_is_the_benchmark_s_failure_named(self):
+        # The job ended with status 0; the benchmark failed "with status 0" and the message was
+        # the last line of Open MPI's banner.
+        p = primbench("run", "--plugin", BROKEN, "--impl", "mpibroken.aborts_with_0,mpi.native", *self.FAULT_RUN, self.out,
+                      timeout=120)
+        self.ok(p, 3)
+        by_impl = {b["impl"]: b for b in self.load()["benchmarks"] if b.get("run_type") == "iteration" or b.get("error_occurred")}
+        self.assertTrue(by_impl["mpibroken.aborts_with_0"]["error_occurred"])
+        self.assertIn("MPI_Abort(…, 0) was called by the implementation or a library it uses, not by primbench",
+                      by_impl["mpibroken.aborts_with_0"]["error_message"])
+        self.assertNotIn("status 0", by_impl["mpibroken.aborts_with_0"]["error_message"])
+        self.assertEqual(by_impl["mpi.native"]["validation"], "passed")
+
     def test_resume_measures_only_the_missing_and_duplicates_nothing(self):
         fast = ["--primitive", "gather", "--ranks", "2", "--repetitions", "2", "--min-time", "0.002",
                 "--warmup", "0", "--out", self.out]
@@ -434,6 +447,15 @@ class UserLauncher(Case):
                    "--count", "16", "--repetitions", "1", "--min-time", "0.002", "--warmup", "0", "--out", self.out, timeout=120)
         self.assertNotEqual(p.returncode, 0, p.stderr)
         self.assertIn("exit(0) was called during the run by an implementation or a library it uses, not by primbench", p.stderr)
+        self.assertTrue(os.path.exists(os.path.join(os.path.dirname(self.out), "." + os.path.basename(self.out) + ".primbench-journal")))
+
+    def test_mpi_abort_with_0_in_a_user_s_job_is_not_a_success(self):
+        # The launcher killed every rank and exited 0: no results file and no word of primbench's.
+        p = mpirun(2, "run", "--plugin", BROKEN, "--impl", "mpibroken.aborts_with_0,mpi.native", "--primitive", "gather",
+                   "--count", "16", "--repetitions", "1", "--min-time", "0.002", "--warmup", "0", "--out", self.out, timeout=120)
+        self.assertNotEqual(p.returncode, 0, p.stderr)
+        self.assertIn("rank 1: MPI_Abort(…, 0) was called during the run by an implementation or a library it uses, not by primbench",
+                      p.stderr)
         self.assertTrue(os.path.exists(os.path.join(os.path.dirname(self.out), "." + os.path.basename(self.out) + ".primbench-journal")))
 
     RESUMED = ["run", "--impl", "mpi.native", "--primitive", "gather", "--repetitions", "2", "--warmup", "0",

@@ -305,6 +305,13 @@ class World {
 World& world();
 void set_world(std::unique_ptr<World> w);
 
+// primbench's own, not the plugins': what a process of primbench says first when something else
+// ends it early, an implementation or a library it uses, by calling exit() or MPI_Abort(), which
+// primbench defines over the libraries' (bench/main.cpp, impls/mpi/world.cpp). Once a process:
+// the first such call is the one said. `call` is how it was called, {} standing for its status.
+void ended_by(const char* call, int status);
+void on_ended_by(void (*say)(const char* call, int status));
+
 }  // namespace primbench
 
 #define PRIMBENCH_CAT2(a, b) a##b
