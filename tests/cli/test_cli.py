@@ -6,6 +6,7 @@ ctest sets both.
 """
 import json
 import os
+import statistics
 import subprocess
 import tempfile
 import unittest
@@ -500,18 +501,27 @@ class BesideEachBenchmark(WithOut):
         # their CPUs late hid their wait (0.23 of the call at P = 8 on 2 CPUs, against 0.9 for
         # the tree, whose ranks wait on each other inside their windows); from the first rank's
         # start the flat one's windows cover as much of the call as the tree's. A busy machine
-        # (CI runs tests side by side) lengthens both algorithms' starts alike.
+        # (CI runs tests side by side) lengthens both algorithms' starts alike, but can still
+        # take a CPU from one of them for a whole repetition (once in about five ctest -j2 runs
+        # with one repetition): the comparison is made up to three times, 3 repetitions each.
+        # The old windows failed it every time.
         ranks = min(64, 4 * len(os.sched_getaffinity(0)))
-        r = primbench("run", "--impl", "thread.flat,thread.tree", "--primitive", "scatter,gather", "--ranks", str(ranks),
-                      "--count", "1M", "--out", self.out, *repeated(1), timeout=600)
-        self.assertEqual(r.returncode, 0, r.stderr)
-        share = {(b["primitive"], b["impl"]): b["window_share"] for b in self.load()["benchmarks"] if b["run_type"] == "iteration"}
-        self.assertEqual(len(share), 4, share)
-        for primitive in ("scatter", "gather"):
-            self.assertGreater(share[primitive, "thread.flat"], 0.5 * share[primitive, "thread.tree"], share)
-        for value in share.values():
-            self.assertGreater(value, 0, share)
-            self.assertLessEqual(value, 1.0, share)
+        for _ in range(3):
+            r = primbench("run", "--impl", "thread.flat,thread.tree", "--primitive", "scatter,gather", "--ranks", str(ranks),
+                          "--count", "1M", "--out", self.out, *repeated(3), timeout=600)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            shares = {}
+            for b in self.load()["benchmarks"]:
+                if b["run_type"] == "iteration":
+                    shares.setdefault((b["primitive"], b["impl"]), []).append(b["window_share"])
+            self.assertEqual(sorted(map(len, shares.values())), [3] * 4, shares)
+            for value in sum(shares.values(), []):
+                self.assertGreater(value, 0, shares)
+                self.assertLessEqual(value, 1.0, shares)
+            median = {k: statistics.median(v) for k, v in shares.items()}
+            if all(median[p, "thread.flat"] > 0.5 * median[p, "thread.tree"] for p in ("scatter", "gather")):
+                return
+        self.fail(f"the flat algorithm's windows cover less than half as much of its call as the tree's, 3 times: {median}")
 
     def test_hugepages_are_advised_and_recorded(self):
         r = primbench("run", "--impl", "seq.ref", "--primitive", "gather", "--ranks", "2", "--count", "2M",
