@@ -60,6 +60,15 @@ std::string machine_differs(const json& earlier, const std::string& cpu) {
                      slash == std::string::npos ? "" : " (host " + m.substr(0, slash) + ")", cpu);
 }
 
+std::string slowdown_differs(const json& earlier) {
+  const char* knob = std::getenv("PRIMBENCH_TEST_SLOWDOWN");
+  const json slowed = earlier.is_object() ? earlier.value("test_slowdown", json()) : json(), now = knob && *knob ? json(knob) : json();
+  if (slowed == now) return "";
+  return fmt::format("was measured with {}, this run with {}",
+                     slowed.is_string() ? "PRIMBENCH_TEST_SLOWDOWN=" + slowed.get<std::string>() : "no PRIMBENCH_TEST_SLOWDOWN",
+                     knob && *knob ? "PRIMBENCH_TEST_SLOWDOWN=" + std::string(knob) : "none");
+}
+
 Resumed resume(const std::string& text, const std::string& path, const std::vector<Planned>& plan, const json& options,
                const std::string& cpu) {
   const std::string what = "--resume: '" + path + "' ";
@@ -104,11 +113,8 @@ Resumed resume(const std::string& text, const std::string& path, const std::vect
     throw UsageError(what + differ + ": its results would not compare with this run's; resume with its options, or move it away or choose another --out");
   if (const std::string differ = machine_differs(primbench, cpu); !differ.empty())
     throw UsageError(what + differ + ": its results would not compare with this run's" + fix);
-  const char* knob = std::getenv("PRIMBENCH_TEST_SLOWDOWN");
-  if (const json slowed = primbench.value("test_slowdown", json()), now = knob && *knob ? json(knob) : json(); slowed != now)
-    throw UsageError(fmt::format("{}was measured with {}, this run with {}: its results would not compare with this run's{}", what,
-                                 slowed.is_string() ? "PRIMBENCH_TEST_SLOWDOWN=" + slowed.get<std::string>() : "no PRIMBENCH_TEST_SLOWDOWN",
-                                 knob && *knob ? "PRIMBENCH_TEST_SLOWDOWN=" + std::string(knob) : "none", fix));
+  if (const std::string differ = slowdown_differs(primbench); !differ.empty())
+    throw UsageError(what + differ + ": its results would not compare with this run's" + fix);
   std::set<std::string> planned;
   for (const Planned& p : plan) planned.insert(p.name);
 

@@ -37,6 +37,11 @@ Resumed resume_file(const std::string& path, const std::vector<Planned>& plan, c
 // says it: "was measured on a CPU 'AMD EPYC 9B45' (host a), this machine's is '…'".
 std::string machine_differs(const nlohmann::json& earlier, const std::string& cpu);
 
+// "" when the context.primbench `earlier` was measured with the test-only PRIMBENCH_TEST_SLOWDOWN
+// as this process has it (its `test_slowdown`, absent when unset); else the rest of a sentence:
+// "was measured with PRIMBENCH_TEST_SLOWDOWN=thread.flat=2, this run with none".
+std::string slowdown_differs(const nlohmann::json& earlier);
+
 // "" when the options record `earlier` (or null: none) has exactly `now`'s options and values;
 // else what is wrong with it, as the rest of a sentence about the file that recorded it: "does
 // not say which options measured it", "does not record the options --rse, --rse-max-time it was

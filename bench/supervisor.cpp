@@ -979,9 +979,10 @@ std::size_t merge_stale(const std::string& journal, Resumed& r, const RunOptions
           !differ.empty())
         throw UsageError("--resume: the journal '" + journal + "' that a killed run left " + differ +
                          ": resume with its options, or run without --resume");
-      if (const std::string differ = machine_differs(w, cpu_model()); !differ.empty())
-        throw UsageError("--resume: the journal '" + journal + "' that a killed run left " + differ +
-                         ": its results would not compare with this run's; run without --resume");
+      for (const std::string& differ : {machine_differs(w, cpu_model()), slowdown_differs(w)})
+        if (!differ.empty())
+          throw UsageError("--resume: the journal '" + journal + "' that a killed run left " + differ +
+                           ": its results would not compare with this run's; run without --resume");
       if (earlier.is_null() && line.contains("context") && line["context"].is_object())
         earlier = line["context"], earlier["primbench"] = w;
       measured = true;

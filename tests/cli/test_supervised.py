@@ -666,6 +666,24 @@ class ResumeAndCompleteness(Case):
         for c in (1, 2):
             self.assertEqual(len(self.from_journal(c)), 2, f"count {c}")
 
+    def test_resume_refuses_a_journal_measured_with_the_test_slowdown(self):
+        # Checked for --out only: a killed run's results slowed by PRIMBENCH_TEST_SLOWDOWN were
+        # kept from its journal by a run without it, exit 0, under a context that did not say so.
+        worker = self.worker()
+        worker["worker"]["test_slowdown"] = "seq.ref=5"
+        with open(journal_of(self.out), "w") as f:
+            f.writelines(json.dumps(line) + "\n" for line in [worker, {"start": self.name(1)}, self.done(1)])
+        with open(journal_of(self.out)) as f:
+            journal = f.read()
+        r = primbench("run", "--impl", "seq.ref", "--primitive", "gather", "--ranks", "1", "--count", "1:2:+1",
+                      "--out", self.out, "--resume", *FAST)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
+        self.assertIn("was measured with PRIMBENCH_TEST_SLOWDOWN=seq.ref=5, this run with none", r.stderr)
+        self.assertFalse(os.path.exists(self.out))
+        with open(journal_of(self.out)) as f:
+            self.assertEqual(f.read(), journal, "the journal was changed")
+
     def test_resume_writes_what_only_the_journal_has_when_nothing_is_left_to_run(self):
         # It said "nothing to run", removed the journal and wrote no --out: both results gone.
         self.resume_after_a_killed_run_of("1,2")
