@@ -26,25 +26,7 @@ Journal::~Journal() {
 
 namespace {
 std::mutex g_appending;  // held while a line is written; for good once sealed
-}  // namespace
 
-void Journal::seal() { g_appending.lock(); }
-
-void Journal::append(const nlohmann::json& line) {
-  // Invalid UTF-8 in a message (an implementation's exception text) is replaced, not fatal.
-  const std::string text = line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
-  const std::lock_guard<std::mutex> one_at_a_time(g_appending);
-  const char* p = text.data();
-  std::size_t n = text.size();
-  while (n > 0) {
-    const ssize_t w = ::write(fd_, p, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) throw JournalError("cannot append to the journal '" + path_ + "': " + std::strerror(w < 0 ? errno : ENOSPC));
-    p += w, n -= static_cast<std::size_t>(w);
-  }
-}
-
-namespace {
 // A line as written, or, after stray bytes from someone else on the same file, the last object
 // that starts within it with a key a journal line starts with. Only such starts are tried, a few
 // at most: trying every `{"` reparsed the rest of the line each time, and a line of 20,000
@@ -66,6 +48,22 @@ nlohmann::json parse_line(std::string_view line) {
   return nullptr;
 }
 }  // namespace
+
+void Journal::seal() { g_appending.lock(); }
+
+void Journal::append(const nlohmann::json& line) {
+  // Invalid UTF-8 in a message (an implementation's exception text) is replaced, not fatal.
+  const std::string text = line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  const std::lock_guard<std::mutex> one_at_a_time(g_appending);
+  const char* p = text.data();
+  std::size_t n = text.size();
+  while (n > 0) {
+    const ssize_t w = ::write(fd_, p, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) throw JournalError("cannot append to the journal '" + path_ + "': " + std::strerror(w < 0 ? errno : ENOSPC));
+    p += w, n -= static_cast<std::size_t>(w);
+  }
+}
 
 std::vector<nlohmann::json> JournalReader::read_new() {
   std::vector<nlohmann::json> lines;

@@ -369,6 +369,8 @@ void body(benchmark::State& state, Bench& b) {
   if (b.at(0).memory() == Memory::host && b.reference && b.failure.empty() && b.traffic.memory <= kPingPongBytes &&
       w.size() == 1)
     if (const double now = measure_round_trip_ns(10); now > 0) round_trip_ns = now;
+  // From the call, or from the checks around it (inside the iteration, or outside: below).
+  static constexpr const char* kOutOfMemoryInLoop = "std::bad_alloc thrown by the implementation during the timed loop";
   auto iteration = [&] {
     // Outside the window: the last iteration runs on fresh inputs (a cached result is then
     // wrong) into poisoned outputs (a lazy loop leaves the poison); sampled ones into
@@ -409,7 +411,7 @@ void body(benchmark::State& state, Bench& b) {
     try {
       c.run(seconds);
     } catch (const std::bad_alloc&) {
-      threw = "std::bad_alloc thrown by the implementation during the timed loop";
+      threw = kOutOfMemoryInLoop;
     } catch (const std::exception& e) {
       threw = std::string("exception: ") + e.what();
     }
@@ -450,7 +452,7 @@ void body(benchmark::State& state, Bench& b) {
       try {
         iteration();
       } catch (const std::bad_alloc&) {
-        stop("std::bad_alloc thrown by the implementation during the timed loop", false);
+        stop(kOutOfMemoryInLoop, false);
       } catch (const std::exception& e) {
         stop(std::string("exception: ") + e.what(), false);
       }
