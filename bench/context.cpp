@@ -87,6 +87,15 @@ std::string loaded_build_id(bool program, ElfW(Addr) base) {
   return wanted.hex;
 }
 
+// A file's build where nothing else names it: "contents:" and the 64-bit FNV-1a hash of its bytes
+// (hex), as the mpi4py peer names its script and validator.
+std::string contents_id(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::uint64_t h = 0xcbf29ce484222325ull;  // FNV-1a, 64-bit (its offset basis lacked a digit until 2026-12-06)
+  for (char c; f.get(c);) h = (h ^ static_cast<unsigned char>(c)) * 0x100000001b3ull;
+  return fmt::format("contents:{:016x}", h);
+}
+
 // The plugins this process loaded, by the path --plugin gave: their build IDs.
 std::map<std::string, std::string>& plugin_ids() {
   static std::map<std::string, std::string> ids;
@@ -102,14 +111,7 @@ std::string build_id() {
 void plugin_loaded(const std::string& path, void* handle) {
   link_map* map = nullptr;
   std::string id = ::dlinfo(handle, RTLD_DI_LINKMAP, &map) == 0 && map ? loaded_build_id(false, map->l_addr) : "";
-  if (id.empty()) {
-    // Linked without a build ID (-Wl,--build-id=none): the file's contents stand for it.
-    std::ifstream f(path, std::ios::binary);
-    std::uint64_t h = 1469598103934665603ull;  // FNV-1a
-    for (char c; f.get(c);) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ull;
-    id = fmt::format("contents:{:016x}", h);
-  }
-  plugin_ids()[path] = id;
+  plugin_ids()[path] = id.empty() ? contents_id(path) : id;  // linked without one (-Wl,--build-id=none)
 }
 
 nlohmann::json plugin_builds() { return plugin_ids(); }

@@ -778,6 +778,7 @@ class Supervisor {
         if (worker_context.is_object()) {
           launch["world_size"] = worker_context.value("world_size", 0);
           launch["hosts"] = worker_context.value("hosts", json::object());
+          if (worker_context.contains("builds")) launch["builds"] = worker_context["builds"];
         }
         results_.launched(std::move(launch));
       }
@@ -822,9 +823,9 @@ class Supervisor {
 
   // Why a worker (or a launch's first rank) that says `worker` in its first line is not this run's
   // own: another build of primbench (its file rebuilt or replaced while this ran, or another
-  // build at that path on a launched host), or (primbench or a peer) options other than this
-  // run's. "" when it is.
-  std::string other_build(const json& worker, const std::vector<std::string>& argv) const {
+  // build at that path on a launched host), a peer's script or validator changed since this run
+  // first launched it, or (primbench or a peer) options other than this run's. "" when it is.
+  std::string other_build(const json& worker, const std::vector<std::string>& argv) {
     const json id = worker.is_object() ? worker.value("build_id", json()) : json();
     const bool primbench = std::find(argv.begin(), argv.end(), self_executable()) != argv.end();  // not a peer
     if (primbench && id != json(build_id()))
@@ -839,6 +840,16 @@ class Supervisor {
           return fmt::format("stopped: the worker loaded another build of the plugin '{}' (build id {}, this run's {}): was it rebuilt "
                              "or replaced while this ran?", path, id.is_string() ? id.get<std::string>() : id.dump(),
                              ours.value(path, "none"));
+    }
+    // A peer names the files it runs (its script, the validator it loaded) with their contents'
+    // hash: each must be what the first peer launched in this run said it was.
+    const json files = !primbench && worker.is_object() ? worker.value("builds", json::object()) : json::object();
+    for (const auto& [path, id] : files.items()) {
+      const json& first = peer_files_.emplace(path, id).first->second;
+      if (id != first)
+        return fmt::format("stopped: the worker runs another build of '{}' ({}, this run's first {}): was it rebuilt or replaced "
+                           "while this ran?", path, id.is_string() ? id.get<std::string>() : id.dump(),
+                           first.is_string() ? first.get<std::string>() : first.dump());
     }
     const json options = worker.is_object() ? worker.value("options", json()) : json();
     if (const std::string differ = options_differ(options, options_record(opts_)); !differ.empty())
@@ -928,6 +939,7 @@ class Supervisor {
   std::set<std::string> finished_;                 // with a result (or an error entry) in this run
   std::set<std::string> voided_;                   // made errors by the supervisor after a forgery
   std::map<std::string, Retried> retried_;  // run again after their worker died (once each)
+  std::map<std::string, json> peer_files_;  // a peer's files, the builds the first peer launched named
   int interrupted_ = 0;
   std::string fatal_;
 };

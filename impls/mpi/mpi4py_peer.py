@@ -495,6 +495,17 @@ def repetition(comm, coll, opts, scratch, checks, iterations):
             "median_call": comm.allreduce(percentile(calls, 0.5), op=MPI.MAX)}
 
 
+def contents_id(path):
+    """A file's build as primbench names one without a build ID (bench/context.cpp): "contents:"
+    and the 64-bit FNV-1a hash of its bytes. The supervisor stops a peer whose script or validator
+    changed since the run first launched one."""
+    h = 0xcbf29ce484222325
+    with open(path, "rb") as f:
+        for b in f.read():
+            h = ((h ^ b) * 0x100000001b3) & 0xFFFFFFFFFFFFFFFF
+    return f"contents:{h:016x}"
+
+
 def bench_name(impl, p):
     s = f"{p['primitive']}/{impl}/{p['dtype']}"
     if PRIMS[p["primitive"]].takes_op:
@@ -728,7 +739,10 @@ def main(argv):
                         "cache": opts.cache, "check-iterations": opts.check_iterations, "check-budget": opts.check_budget,
                         "rse": opts.rse, "rse-max-time": opts.rse_max_time, "hugepages": opts.hugepages,
                         "aggregates-only": opts.aggregates_only})
-    note({"worker": {"world_size": P, "hosts": hosts, "mpi4py": context["mpi4py"]["version"], "options": options}})
+    worker = {"world_size": P, "hosts": hosts, "mpi4py": context["mpi4py"]["version"], "options": options}
+    if journal is not None:  # what this peer runs: its script and the validator it loaded
+        worker["builds"] = {path: contents_id(path) for path in (os.path.abspath(__file__), os.path.abspath(opts.validator))}
+    note({"worker": worker})
     scratch = np.zeros(64 << 20, np.uint8) if opts.cache == "cold" else None
     machine, ref_threads = Machine(comm, validator.lib, opts.supervisor_pid), reference_threads(comm)
     status = 0

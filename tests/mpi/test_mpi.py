@@ -563,6 +563,56 @@ class Peer(Case):
         if why:
             self.skipTest(f"mpi4py peer unavailable: {why}")
 
+    def test_a_peer_script_changed_between_its_launches_measures_nothing(self):
+        # The peer's script and validator carried no build: one edited or rebuilt between two
+        # launches of one run went on measuring under the run's context. Here the peer runs from
+        # a copy (PRIMBENCH_PYTHON, a wrapper, starts the copy), edited once the first launch
+        # has said what it runs.
+        source = os.environ.get("PRIMBENCH_SOURCE", os.getcwd())
+        tree = os.path.join(self.dir, "tree")
+        for d in ("impls/mpi", "reports"):
+            os.makedirs(os.path.join(tree, d))
+        script = os.path.join(tree, "impls", "mpi", "mpi4py_peer.py")
+        shutil.copy(os.path.join(source, "impls", "mpi", "mpi4py_peer.py"), script)
+        shutil.copy(os.path.join(source, "reports", "results.py"), os.path.join(tree, "reports"))
+        wrapper = os.path.join(self.dir, "python")
+        with open(wrapper, "w") as f:
+            f.write(f'#!/bin/sh\ncase "$1" in *mpi4py_peer.py) shift; exec /usr/bin/python3 "{script}" "$@";; esac\n'
+                    'exec /usr/bin/python3 "$@"\n')
+        os.chmod(wrapper, 0o755)
+        journal = os.path.join(self.dir, "." + os.path.basename(self.out) + ".primbench-journal")
+        p = subprocess.Popen([BIN, "run", "--impl", "mpi4py.buffer", "--ranks", "2,3", "--primitive", "gather", "--count", "8",
+                              "--repetitions", "1", "--min-time", "0.002", "--warmup", "0", "--out", self.out],
+                             env={**os.environ, "PRIMBENCH_PYTHON": wrapper}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 120
+            while p.poll() is None and time.monotonic() < deadline:
+                try:
+                    with open(journal) as f:
+                        if '"builds"' in f.read():
+                            break
+                except OSError:
+                    pass
+                time.sleep(0.005)
+            with open(script, "a") as f:
+                f.write("\n# edited during the run\n")
+            _, err = p.communicate(timeout=240)
+        finally:
+            if p.poll() is None:
+                p.kill()
+        self.assertEqual(p.returncode, 3, err)
+        doc = self.load()
+        entry = {int(re.search(r"/ranks:(\d+)/", b["name"]).group(1)): b for b in doc["benchmarks"]
+                 if b.get("run_type") == "iteration" or b.get("error_occurred")}
+        self.assertEqual(entry[2]["validation"], "passed")
+        self.assertTrue(entry[3]["error_occurred"])
+        self.assertIn(f"stopped: the worker runs another build of '{script}'", entry[3]["error_message"])
+        first = doc["context"]["primbench"]["launched"]["launches"][0]
+        self.assertEqual(len(first["builds"]), 2, first)
+        self.assertIn(script, first["builds"])
+        self.assertTrue(any(path.endswith("/libprimbench_check.so") for path in first["builds"]), first)
+        self.assertTrue(all(v.startswith("contents:") for v in first["builds"].values()), first)
+
     def test_peer_in_the_same_json(self):
         p = primbench("run", "--impl", "mpi4py.*,mpi.native", "--ranks", "2", "--primitive", "gather,scatter,reduce",
                       "--op", "sum,max", "--count", "0,100", "--root", "1", "--repetitions", "3", "--min-time", "0.002",
