@@ -553,10 +553,12 @@ class ResumeAndCompleteness(Case):
         os.remove(out)
         return {"worker": context.pop("primbench"), "context": context}
 
-    def killed_run_finished(self, *counts, options=()):
-        """The journal of a supervisor killed after its worker (run with FAST and `options`)
-        finished seq.ref's gather at `counts`."""
-        lines = [self.worker(*options)] + [line for c in counts for line in ({"start": self.name(c)}, self.done(c))]
+    def killed_run_finished(self, *counts, options=(), recorded=None):
+        """The journal of a supervisor killed after its worker (run with FAST and `options`, its
+        context.primbench updated with `recorded`) finished seq.ref's gather at `counts`."""
+        worker = self.worker(*options)
+        worker["worker"].update(recorded or {})
+        lines = [worker] + [line for c in counts for line in ({"start": self.name(c)}, self.done(c))]
         with open(journal_of(self.out), "w") as f:
             f.writelines(json.dumps(line) + "\n" for line in lines)
 
@@ -639,20 +641,25 @@ class ResumeAndCompleteness(Case):
         self.assert_one_line_error(r, "was measured with --seed 1, this run with --seed 2")
         self.assertEqual(sorted(os.listdir(self.dir)), ["keep.tmp", "r.json"])
 
-    def test_resume_refuses_a_journal_measured_with_other_options_and_keeps_it(self):
-        # Its results were believed whatever the killed run's options: --cache hot results kept
-        # in a file this run says it measured cold.
-        self.killed_run_finished(1, 2, options=("--cache", "cold"))
+    def assert_resume_refuses_the_journal(self, says):
+        """--resume of seq.ref's gather at 1 - 3 is refused with one line saying `says`, writes no
+        --out and leaves the journal as it was."""
         with open(journal_of(self.out)) as f:
             journal = f.read()
         r = primbench("run", "--impl", "seq.ref", "--primitive", "gather", "--ranks", "1", "--count", "1:3:+1",
                       "--out", self.out, "--resume", *FAST)
         self.assertEqual(r.returncode, 2, r.stderr)
         self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
-        self.assertIn("measured with --cache cold, this run with --cache hot", r.stderr)
+        self.assertIn(says, r.stderr)
         self.assertFalse(os.path.exists(self.out))
         with open(journal_of(self.out)) as f:
             self.assertEqual(f.read(), journal, "the journal was changed")
+
+    def test_resume_refuses_a_journal_measured_with_other_options_and_keeps_it(self):
+        # Its results were believed whatever the killed run's options: --cache hot results kept
+        # in a file this run says it measured cold.
+        self.killed_run_finished(1, 2, options=("--cache", "cold"))
+        self.assert_resume_refuses_the_journal("measured with --cache cold, this run with --cache hot")
         # With its options it resumes.
         r = primbench("run", "--impl", "seq.ref", "--primitive", "gather", "--ranks", "1", "--count", "1:3:+1",
                       "--out", self.out, "--resume", "--cache", "cold", *FAST)
@@ -669,20 +676,12 @@ class ResumeAndCompleteness(Case):
     def test_resume_refuses_a_journal_measured_with_the_test_slowdown(self):
         # Checked for --out only: a killed run's results slowed by PRIMBENCH_TEST_SLOWDOWN were
         # kept from its journal by a run without it, exit 0, under a context that did not say so.
-        worker = self.worker()
-        worker["worker"]["test_slowdown"] = "seq.ref=5"
-        with open(journal_of(self.out), "w") as f:
-            f.writelines(json.dumps(line) + "\n" for line in [worker, {"start": self.name(1)}, self.done(1)])
-        with open(journal_of(self.out)) as f:
-            journal = f.read()
-        r = primbench("run", "--impl", "seq.ref", "--primitive", "gather", "--ranks", "1", "--count", "1:2:+1",
-                      "--out", self.out, "--resume", *FAST)
-        self.assertEqual(r.returncode, 2, r.stderr)
-        self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
-        self.assertIn("was measured with PRIMBENCH_TEST_SLOWDOWN=seq.ref=5, this run with none", r.stderr)
-        self.assertFalse(os.path.exists(self.out))
-        with open(journal_of(self.out)) as f:
-            self.assertEqual(f.read(), journal, "the journal was changed")
+        self.killed_run_finished(1, recorded={"test_slowdown": "seq.ref=5"})
+        self.assert_resume_refuses_the_journal("was measured with PRIMBENCH_TEST_SLOWDOWN=seq.ref=5, this run with none")
+
+    def test_resume_refuses_a_journal_measured_on_a_cpu_of_another_model(self):
+        self.killed_run_finished(1, recorded={"machine": "bigiron / Imaginary CPU 9000"})
+        self.assert_resume_refuses_the_journal("was measured on a CPU 'Imaginary CPU 9000' (host bigiron), this machine's is '")
 
     def test_resume_writes_what_only_the_journal_has_when_nothing_is_left_to_run(self):
         # It said "nothing to run", removed the journal and wrote no --out: both results gone.

@@ -357,16 +357,19 @@ class Failures(Case):
     FAULT_RUN = ["--ranks", "2", "--primitive", "gather", "--count", "16", "--repetitions", "1", "--min-time", "0.002",
                  "--warmup", "0", "--timeout", "60", "--out"]
 
+    def failed_beside_mpi_native(self, fault):
+        """The error entry of `fault`, run with mpi.native after it: that one passed, exit 3."""
+        p = primbench("run", "--plugin", BROKEN, "--impl", f"{fault},mpi.native", *self.FAULT_RUN, self.out, timeout=120)
+        self.ok(p, 3)
+        by_impl = {b["impl"]: b for b in self.load()["benchmarks"] if b.get("run_type") == "iteration" or b.get("error_occurred")}
+        self.assertEqual(by_impl["mpi.native"]["validation"], "passed")
+        self.assertTrue(by_impl[fault]["error_occurred"])
+        return by_impl[fault]
+
     def test_a_rank_that_crashes_freeing_its_buffers_fails_its_own_benchmark(self):
         # Rank 0 said done before rank 1 crashed: the benchmark passed (exit 0 when alone) and
         # the crash was blamed on the next benchmark, "while allocating its buffers".
-        p = primbench("run", "--plugin", BROKEN, "--impl", "mpibroken.crash_freeing_on_rank1,mpi.native", *self.FAULT_RUN, self.out,
-                      timeout=120)
-        self.ok(p, 3)
-        by_impl = {b["impl"]: b for b in self.load()["benchmarks"] if b.get("run_type") == "iteration" or b.get("error_occurred")}
-        self.assertTrue(by_impl["mpibroken.crash_freeing_on_rank1"]["error_occurred"])
-        self.assertIn("while freeing its buffers", by_impl["mpibroken.crash_freeing_on_rank1"]["error_message"])
-        self.assertEqual(by_impl["mpi.native"]["validation"], "passed")
+        self.assertIn("while freeing its buffers", self.failed_beside_mpi_native("mpibroken.crash_freeing_on_rank1")["error_message"])
 
     def test_an_exception_on_one_rank_is_every_rank_s_failure_with_its_message(self):
         # Rank 1 stopped alone, rank 0 waited for it until --timeout: "hung", the message lost.
@@ -381,15 +384,9 @@ class Failures(Case):
     def test_mpi_abort_with_0_is_the_benchmark_s_failure_named(self):
         # The job ended with status 0; the benchmark failed "with status 0" and the message was
         # the last line of Open MPI's banner.
-        p = primbench("run", "--plugin", BROKEN, "--impl", "mpibroken.aborts_with_0,mpi.native", *self.FAULT_RUN, self.out,
-                      timeout=120)
-        self.ok(p, 3)
-        by_impl = {b["impl"]: b for b in self.load()["benchmarks"] if b.get("run_type") == "iteration" or b.get("error_occurred")}
-        self.assertTrue(by_impl["mpibroken.aborts_with_0"]["error_occurred"])
-        self.assertIn("MPI_Abort(…, 0) was called by the implementation or a library it uses, not by primbench",
-                      by_impl["mpibroken.aborts_with_0"]["error_message"])
-        self.assertNotIn("status 0", by_impl["mpibroken.aborts_with_0"]["error_message"])
-        self.assertEqual(by_impl["mpi.native"]["validation"], "passed")
+        why = self.failed_beside_mpi_native("mpibroken.aborts_with_0")["error_message"]
+        self.assertIn("MPI_Abort(…, 0) was called by the implementation or a library it uses, not by primbench", why)
+        self.assertNotIn("status 0", why)
 
     def test_resume_measures_only_the_missing_and_duplicates_nothing(self):
         fast = ["--primitive", "gather", "--ranks", "2", "--repetitions", "2", "--min-time", "0.002",
