@@ -48,5 +48,8 @@ class JournalReader {
 
 // A worker's message to the supervisor on its stderr: kept as the reason, not forwarded.
 inline constexpr char kWorkerSays[] = "primbench: worker: ";
+// What follows it when the worker could not write its journal: the run ends (a full disk is the
+// run's, not the benchmark's).
+inline constexpr char kJournalFailed[] = "journal: ";
 
 }  // namespace primbench

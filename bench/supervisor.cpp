@@ -782,6 +782,12 @@ class Supervisor {
         }
         results_.launched(std::move(launch));
       }
+      // A worker that could not write the journal ends the run, as this process would: it was
+      // blamed for a "death" after other benchmarks and run again, the full disk said twice.
+      if (says.rfind(kJournalFailed, 0) == 0) {
+        if (fatal_.empty()) fatal_ = says.substr(std::strlen(kJournalFailed));
+        says.clear();
+      }
       const bool killed = !hung.empty() || !poked.empty() || !forged.empty() || !foreign.empty() || interrupted_;
       std::string reason = !stop_reason().empty() ? stop_reason() : !hung.empty() ? hung : !poked.empty() ? who + " " + poked
                          : !forged.empty() ? forged : !foreign.empty() ? foreign : death(*w, who);
@@ -1166,7 +1172,7 @@ int run_worker(const std::vector<Planned>& plan, const RunOptions& opts, const s
     Journal j(journal);
     execute(plan, opts, [&](const json& line) { j.append(line); });
   } catch (const JournalError& e) {
-    std::fprintf(stderr, "%s%s\n", kWorkerSays, e.what());
+    std::fprintf(stderr, "%s%s%s\n", kWorkerSays, kJournalFailed, e.what());
     return kIncomplete;
   }
   return kOk;
