@@ -81,7 +81,7 @@ double measure_cache_copy_GBps() {
   std::vector<std::vector<std::byte>> src(threads, std::vector<std::byte>(kBytes, std::byte{1})), dst = src;
   // Each thread's best round, summed: a limit, so a thread descheduled in one round (a busy
   // machine) must not lower it, or a true timing would be called implausible. At least 5 rounds
-  // over at least kSpread: five took under a millisecond, and once one of them all came out at
+  // over at least kSpread: five took under a millisecond, and once all five came out at
   // 82 GB/s where 20 other runs measured 174 - 220, and honest L2-resident gathers at 167 - 174
   // GB/s were called implausible on an idle machine (2026-12-06).
   constexpr double kSpread = 0.05;

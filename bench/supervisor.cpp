@@ -833,10 +833,11 @@ class Supervisor {
   // first launched it, or (primbench or a peer) options other than this run's. "" when it is.
   std::string other_build(const json& worker, const std::vector<std::string>& argv) {
     const json id = worker.is_object() ? worker.value("build_id", json()) : json();
+    auto shown = [](const json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); };  // a build as a worker said it
     const bool primbench = std::find(argv.begin(), argv.end(), self_executable()) != argv.end();  // not a peer
     if (primbench && id != json(build_id()))
       return fmt::format("stopped: the worker is another build of primbench (build id {}, this run's {}): was '{}' rebuilt or "
-                         "replaced while this ran{}?", id.is_string() ? id.get<std::string>() : id.dump(), build_id(),
+                         "replaced while this ran{}?", shown(id), build_id(),
                          self_executable(), argv.empty() || argv[0] == self_executable() ? "" : ", or is another build at that path on the hosts it was launched on");
     if (primbench) {
       const json plugins = worker.is_object() ? worker.value("plugins", json::object()) : json::object();
@@ -844,7 +845,7 @@ class Supervisor {
       for (const auto& [path, id] : plugins.items())
         if (!ours.contains(path) || ours[path] != id)
           return fmt::format("stopped: the worker loaded another build of the plugin '{}' (build id {}, this run's {}): was it rebuilt "
-                             "or replaced while this ran?", path, id.is_string() ? id.get<std::string>() : id.dump(),
+                             "or replaced while this ran?", path, shown(id),
                              ours.value(path, "none"));
     }
     // A peer names the files it runs (its script, the validator it loaded) with their contents'
@@ -854,8 +855,8 @@ class Supervisor {
       const json& first = peer_files_.emplace(path, id).first->second;
       if (id != first)
         return fmt::format("stopped: the worker runs another build of '{}' ({}, this run's first {}): was it rebuilt or replaced "
-                           "while this ran?", path, id.is_string() ? id.get<std::string>() : id.dump(),
-                           first.is_string() ? first.get<std::string>() : first.dump());
+                           "while this ran?", path, shown(id),
+                           shown(first));
     }
     const json options = worker.is_object() ? worker.value("options", json()) : json();
     if (const std::string differ = options_differ(options, options_record(opts_)); !differ.empty())
