@@ -855,8 +855,7 @@ class Supervisor {
       const json& first = peer_files_.emplace(path, id).first->second;
       if (id != first)
         return fmt::format("stopped: the worker runs another build of '{}' ({}, this run's first {}): was it rebuilt or replaced "
-                           "while this ran?", path, shown(id),
-                           shown(first));
+                           "while this ran?", path, shown(id), shown(first));
     }
     const json options = worker.is_object() ? worker.value("options", json()) : json();
     if (const std::string differ = options_differ(options, options_record(opts_)); !differ.empty())
